@@ -1,0 +1,8 @@
+import { defineConfig } from 'vitest/config';
+
+// One project per package; `pnpm test` runs them all.
+export default defineConfig({
+  test: {
+    projects: ['packages/*', 'adapters/*', 'test'],
+  },
+});
