@@ -1,0 +1,37 @@
+import { devnetCommand } from './devnet-command.ts';
+import { demoCommand } from './demo-command.ts';
+
+const USAGE = `routstr-kit — buy and sell AI inference on the Routstr market, paid in Cashu ecash
+
+Usage:
+  routstr-kit devnet up [--json] [--out <file>] [--engine <name>=<flavour>]... [--data-dir <dir>]
+      Start a whole market on loopback (Nostr relay, Cashu mint, llama.cpp engines) until interrupted.
+  routstr-kit demo
+      Start the devnet and show agents buying inference with ecash. Ends by itself with a summary.
+  routstr-kit help
+`;
+
+/** Runs the CLI with the given arguments; resolves to the process exit code. */
+export async function runCli(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'devnet':
+        return await devnetCommand(rest);
+      case 'demo':
+        return await demoCommand(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return 0;
+      default:
+        process.stderr.write(`routstr-kit: unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    process.stderr.write(`routstr-kit: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
