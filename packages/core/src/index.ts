@@ -1,1 +1,4 @@
 export * from './money/index.ts';
+export * from './protocol/index.ts';
+export * from './pricing/index.ts';
+export * from './wallet/index.ts';

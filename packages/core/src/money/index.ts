@@ -1,1 +1,3 @@
 export * from './amounts.ts';
+export * from './prices.ts';
+export { pythonRound } from './decimal.ts';

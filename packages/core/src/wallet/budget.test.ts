@@ -1,0 +1,41 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { sat } from '../money/index.ts';
+import { checkBudget } from './budget.ts';
+import { BudgetExceeded } from './errors.ts';
+
+describe('checkBudget', () => {
+  it('refuses exactly when a cap would be exceeded, and reports by how much', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.option(fc.integer({ min: 0, max: 10_000 }), { nil: undefined }),
+        fc.integer({ min: 0, max: 10_000 }),
+        fc.integer({ min: 0, max: 20_000 }),
+        (amount, perRequest, spent, windowMax) => {
+          const budgets = { ...(perRequest === undefined ? {} : { perRequestMax: sat(perRequest) }), windows: [{ windowMs: 1000, max: sat(windowMax) }] };
+          let since = -1;
+          const run = (): void => checkBudget(budgets, sat(amount), 5000, (t) => ((since = t), spent));
+          if (perRequest !== undefined && amount > perRequest) {
+            expect(run).toThrow(BudgetExceeded);
+            const e = (() => { try { run(); } catch (x) { return x as BudgetExceeded; } })();
+            expect(e?.cap).toEqual({ kind: 'per_request', limit: perRequest });
+            expect(e?.over).toBe(amount - perRequest);
+          } else if (spent + amount > windowMax) {
+            const e = (() => { try { run(); } catch (x) { return x as BudgetExceeded; } })();
+            expect(e).toBeInstanceOf(BudgetExceeded);
+            expect(e?.cap).toEqual({ kind: 'window', windowMs: 1000, limit: windowMax });
+            expect(e?.over).toBe(spent + amount - windowMax);
+            expect(since).toBe(4000);
+          } else {
+            expect(run).not.toThrow();
+          }
+        },
+      ),
+    );
+  });
+
+  it('allows anything without budgets', () => {
+    expect(() => checkBudget(undefined, sat(1_000_000), 0, () => 1e9)).not.toThrow();
+  });
+});

@@ -1,0 +1,34 @@
+// Test fixture for crash-safety tests: a child process that holds a wallet and does one thing.
+// The parent sets ROUTSTR_KIT_FAILPOINT so that the wallet SIGKILLs itself at a named step.
+// Usage: node crash-driver.ts '<json: { path, mint, action, amount?, token?, invoice? }>'
+import { sat } from '../money/index.ts';
+import { openWallet } from './wallet.ts';
+
+interface DriverArgs {
+  path: string;
+  mint: string;
+  action: 'send' | 'receive' | 'fund' | 'withdraw';
+  amount?: number;
+  token?: string;
+  invoice?: string;
+}
+
+const args = JSON.parse(process.argv[2] ?? '{}') as DriverArgs;
+const wallet = await openWallet({ path: args.path, mints: [args.mint] });
+let result: unknown;
+switch (args.action) {
+  case 'send':
+    result = (await wallet.send(sat(args.amount ?? 0), { purpose: 'crash test', requestId: 'crash-1' })).token;
+    break;
+  case 'receive':
+    result = await wallet.receive(args.token ?? '');
+    break;
+  case 'fund':
+    result = await (await wallet.fund(sat(args.amount ?? 0))).complete();
+    break;
+  case 'withdraw':
+    result = (await wallet.withdraw(args.invoice ?? '')).state;
+    break;
+}
+wallet.close();
+process.stdout.write(`${JSON.stringify({ result })}\n`);

@@ -1,0 +1,10 @@
+/** Env var naming the one failpoint that kills the process (crash tests only). */
+export const FAILPOINT_ENV = 'ROUTSTR_KIT_FAILPOINT';
+
+/**
+ * Crash-test hook: if ROUTSTR_KIT_FAILPOINT names this point, the process dies here with SIGKILL,
+ * exactly like a power cut between two steps. A no-op otherwise.
+ */
+export function failpoint(name: string): void {
+  if (process.env[FAILPOINT_ENV] === name) process.kill(process.pid, 'SIGKILL');
+}

@@ -1,0 +1,18 @@
+export { openWallet, EcashWallet } from './wallet.ts';
+export type { OpenWalletOptions, SendOptions, SentToken, Funding, Withdrawal, RecoveryReport } from './wallet.ts';
+export type { Budgets } from './budget.ts';
+export type { JournalEntry, JournalStatus, ProofState } from './store.ts';
+export {
+  WalletError,
+  InsufficientFunds,
+  UnknownMint,
+  WalletTokenAlreadySpent,
+  WalletInvalidToken,
+  BudgetExceeded,
+  MnemonicMismatch,
+  UnknownJournalEntry,
+  WalletMintError,
+  PaymentFailed,
+} from './errors.ts';
+export type { BudgetCap } from './errors.ts';
+export { failpoint, FAILPOINT_ENV } from './failpoint.ts';
