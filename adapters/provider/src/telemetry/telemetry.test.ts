@@ -10,7 +10,7 @@ import {
   TelemetryParseError,
 } from './index.ts';
 
-const fixtures = new URL('../../../../../shared/fixtures/engines/', import.meta.url);
+const fixtures = new URL('../../../../fixtures/engines/', import.meta.url);
 const fixture = (path: string): string => readFileSync(new URL(path, fixtures), 'utf8');
 
 const WIDE = ['index', 'name', 'uuid', 'utilization.gpu', 'utilization.memory', 'memory.used', 'memory.total', 'memory.free', 'power.draw', 'power.limit', 'temperature.gpu', 'clocks.sm', 'pstate'];

@@ -5,7 +5,7 @@ import { msatPerMtok, satsPerTokenToMsatPerMtok } from '../money/index.ts';
 import { parseModelsBody } from '../protocol/index.ts';
 import { askCost, costFromResponse, costFromTokens, normalizeUsage, xCashuChange } from './index.ts';
 
-const fixtures = new URL('../../../../../shared/fixtures/routstr/', import.meta.url);
+const fixtures = new URL('../../../../fixtures/routstr/', import.meta.url);
 const [model] = parseModelsBody(JSON.parse(readFileSync(new URL('v1_models_constructed.json', fixtures), 'utf8')));
 if (!model?.sats_pricing) throw new Error('fixture has no priced model');
 const pricing = model.sats_pricing;

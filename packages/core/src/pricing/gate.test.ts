@@ -5,7 +5,7 @@ import { msatPerMtok } from '../money/index.ts';
 import { parseModelsBody } from '../protocol/index.ts';
 import { askGate, discountedMaxCost, estimatePromptTokens, imageTokens, maxCostForModel, requestGate } from './index.ts';
 
-const fixtures = new URL('../../../../../shared/fixtures/routstr/', import.meta.url);
+const fixtures = new URL('../../../../fixtures/routstr/', import.meta.url);
 const [gpt4oMini] = parseModelsBody(JSON.parse(readFileSync(new URL('v1_models_constructed.json', fixtures), 'utf8')));
 if (!gpt4oMini) throw new Error('fixture has no model');
 

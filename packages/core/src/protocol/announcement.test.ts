@@ -14,7 +14,7 @@ import {
   parseAnnouncement,
 } from './index.ts';
 
-const fixtures = new URL('../../../../../shared/fixtures/routstr/', import.meta.url);
+const fixtures = new URL('../../../../fixtures/routstr/', import.meta.url);
 const read = (name: string): string => readFileSync(new URL(name, fixtures), 'utf8');
 const signed = JSON.parse(read('38421_constructed_signed.json')) as Record<string, unknown>;
 const preimage = read('38421_constructed_id_preimage.txt').trimEnd();

@@ -16,7 +16,7 @@ import {
   parseTopupResponse,
 } from './index.ts';
 
-const fixtures = new URL('../../../../../shared/fixtures/routstr/', import.meta.url);
+const fixtures = new URL('../../../../fixtures/routstr/', import.meta.url);
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(name, fixtures), 'utf8')) as Record<string, unknown>;
 
 describe('balance endpoint bodies', () => {

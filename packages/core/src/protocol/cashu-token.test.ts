@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ProtocolError, apiKeyForToken, parseAuthorization, parseCashuToken } from './index.ts';
 
-const fixtures = new URL('../../../../../shared/fixtures/routstr/', import.meta.url);
+const fixtures = new URL('../../../../fixtures/routstr/', import.meta.url);
 const realToken = (readFileSync(new URL('cashuB_v4_token_real_example.txt', fixtures), 'utf8').split('\n')[0] ?? '').trim();
 
 describe('Cashu token headers', () => {

@@ -30,7 +30,7 @@ import {
   type RedemptionErrorCode,
 } from './index.ts';
 
-const fixtures = new URL('../../../../../shared/fixtures/routstr/', import.meta.url);
+const fixtures = new URL('../../../../fixtures/routstr/', import.meta.url);
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(name, fixtures), 'utf8')) as { _status: number; body: unknown };
 
 describe('error envelopes from real nodes', () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ProtocolError, buildNodeInfo, normalizeMintUrl, parseNodeInfo, serializeNodeInfo } from './index.ts';
 
-const fixtures = new URL('../../../../../shared/fixtures/routstr/', import.meta.url);
+const fixtures = new URL('../../../../fixtures/routstr/', import.meta.url);
 const raw = JSON.parse(readFileSync(new URL('v1_info_constructed.json', fixtures), 'utf8')) as Record<string, unknown>;
 // python3: json.dumps(info, ensure_ascii=False, separators=(",",":"))
 const PYTHON_BYTES =

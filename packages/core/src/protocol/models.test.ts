@@ -15,7 +15,7 @@ import {
   type Model,
 } from './index.ts';
 
-const fixtures = new URL('../../../../../shared/fixtures/routstr/', import.meta.url);
+const fixtures = new URL('../../../../fixtures/routstr/', import.meta.url);
 const raw = JSON.parse(readFileSync(new URL('v1_models_constructed.json', fixtures), 'utf8')) as { data: Record<string, unknown>[] };
 const fixtureModel = raw.data[0] as Record<string, unknown>;
 
