@@ -90,6 +90,12 @@ export function buildTinyModelGguf(): Buffer {
   const output = random(e * nVocab, 0.5);
   for (let t = 0; t < nVocab; t++) output[t * e] = 0;
   output[2 * e] = -8;
+  // The same constant dimension steers free text towards readable gibberish: raw byte tokens (U+FFFD soup when
+  // detokenized alone) are pushed down and whole-word pieces up. A grammar still forces whatever it needs.
+  vocab.types.forEach((type, t) => {
+    if (type === TOKEN_TYPE.byte) output[t * e] = -6;
+    else if (type === TOKEN_TYPE.normal && vocab.tokens[t]!.startsWith(SPACE) && vocab.tokens[t]!.length >= 3) output[t * e] = 2.5;
+  });
   const noDim0Output = (data: Float32Array, nIn: number): Float32Array => data.fill(0, 0, nIn);
   const tensors: GgufTensor[] = [
     { name: 'token_embd.weight', dims: [e, nVocab], data: tokenEmbd },
