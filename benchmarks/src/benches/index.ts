@@ -1,0 +1,5 @@
+import type { Benchmark } from '../harness.ts';
+import { marketIngest } from './market-ingest.ts';
+
+/** Every benchmark `pnpm bench` knows, in the order it runs them. */
+export const BENCHMARKS: Benchmark[] = [marketIngest];
