@@ -2,3 +2,5 @@ export * from './money/index.ts';
 export * from './protocol/index.ts';
 export * from './pricing/index.ts';
 export * from './wallet/index.ts';
+export * from './payments/index.ts';
+export * from './market/index.ts';

@@ -170,6 +170,7 @@ export class OrderBook {
   readonly #models = new Map<string, ModelEntry>();
   readonly #expiring = new Set<string>();
   #nextExpiry = Number.POSITIVE_INFINITY;
+  #sweeping = false;
 
   constructor(options: OrderBookOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -247,8 +248,20 @@ export class OrderBook {
   /** Applies expiries due at the clock's time (queries do this on their own); emits the changes. */
   sweep(): void {
     const now = this.#clock.now();
-    if (now < this.#nextExpiry) return;
+    // a listener that queries the book while a sweep emits must not start another sweep
+    if (now < this.#nextExpiry || this.#sweeping) return;
+    this.#sweeping = true;
+    try {
+      this.#sweepDue(now);
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+
+  #sweepDue(now: number): void {
     let next = Number.POSITIVE_INFINITY;
+    // listeners may add expiring asks while this runs; setAsks lowers #nextExpiry for them
+    this.#nextExpiry = Number.POSITIVE_INFINITY;
     for (const provider of [...this.#expiring]) {
       const entry = this.#providers.get(provider);
       if (!entry) {
@@ -266,7 +279,7 @@ export class OrderBook {
       if (providerNext === Number.POSITIVE_INFINITY) this.#expiring.delete(provider);
       else if (providerNext < next) next = providerNext;
     }
-    this.#nextExpiry = next;
+    this.#nextExpiry = Math.min(this.#nextExpiry, next);
   }
 
   /** Epoch ms of the next expiry in the book (Infinity when none). */

@@ -75,7 +75,6 @@ for (const [net, prefix] of [
   ['::1', 128],
   ['fc00::', 7],
   ['fe80::', 10],
-  ['::ffff:0:0', 96],
 ] as const) {
   PRIVATE.addSubnet(net, prefix, 'ipv6');
 }
@@ -85,8 +84,15 @@ export function isPrivateAddress(ip: string): boolean {
   const family = isIP(ip);
   if (family === 4) return PRIVATE.check(ip, 'ipv4');
   if (family === 6) {
+    // IPv4-mapped (::ffff:a.b.c.d) is judged as the IPv4 it carries (a ::ffff:0:0/96 subnet in the list would match every IPv4)
     const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
     if (mapped) return PRIVATE.check(mapped[1] as string, 'ipv4');
+    const hexMapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip);
+    if (hexMapped) {
+      const hi = parseInt(hexMapped[1] as string, 16);
+      const lo = parseInt(hexMapped[2] as string, 16);
+      return PRIVATE.check(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`, 'ipv4');
+    }
     return PRIVATE.check(ip, 'ipv6');
   }
   return false;
