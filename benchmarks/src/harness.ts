@@ -123,7 +123,7 @@ export function formatTable(report: BenchmarkReport): string {
     String(s.n),
     fmt(s.median, s.unit),
     fmt(s.p99, s.unit),
-    s.ratio !== undefined ? `${s.ratio.toFixed(3)}× ${s.baseline}` : '',
+    s.ratio !== undefined ? `${Number(s.ratio.toPrecision(3))}× ${s.baseline}` : '',
     s.target ? `${s.target.met ? 'met' : 'NOT met'} (${s.target.of} ${s.target.op} ${s.target.value})` : '',
   ]);
   const header = ['series', 'n', 'median', 'p99', 'ratio', 'target'];

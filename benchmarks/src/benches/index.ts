@@ -1,5 +1,7 @@
 import type { Benchmark } from '../harness.ts';
 import { marketIngest } from './market-ingest.ts';
+import { marketMemory } from './market-memory.ts';
+import { pricePropagation } from './price-propagation.ts';
 
 /** Every benchmark `pnpm bench` knows, in the order it runs them. */
-export const BENCHMARKS: Benchmark[] = [marketIngest];
+export const BENCHMARKS: Benchmark[] = [marketIngest, marketMemory, pricePropagation];
