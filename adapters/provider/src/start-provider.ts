@@ -1,0 +1,212 @@
+/**
+ * `startProvider`: sells a vLLM, Ollama, llama.cpp (or any OpenAI-compatible) engine on the
+ * Routstr market. Opens the node's wallet and payee books (recovering anything a crash left),
+ * reads the engine's models, prices them (a market maker over a fixed or dynamic board, or a
+ * board given by the caller), and serves the routstr-core compatible HTTP API.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { generateSecretKey, getPublicKey, nip19 } from 'nostr-tools';
+import { msatPerMtok, openPayee, openWallet, type Payee } from '@routstr-kit/core';
+import {
+  startMarketMaker,
+  type DynamicBoardConfig,
+  type MarketMaker,
+  type ModelPrice,
+  type NodeLoad,
+  type PriceBoard,
+  type TelemetryOptions,
+} from './market-maker/index.ts';
+import { Admission } from './node/admission.ts';
+import { fetchEngineModels } from './node/catalog.ts';
+import { createNodeServer } from './node/server.ts';
+
+/** The node's version string in `/v1/info` and the announcement. */
+export const PROVIDER_VERSION = '0.1.0';
+
+export interface StartProviderOptions {
+  /** Kind of engine behind `upstream` (becomes `upstream_provider_id`). */
+  engine: 'vllm' | 'ollama' | 'openai' | 'llama.cpp';
+  /** Engine base URL (without `/v1`). */
+  upstream: string;
+  /** Key the engine wants, if any (never logged). */
+  upstreamApiKey?: string;
+  /** Trusted mints: tokens from others are refused; the first is where change is made. */
+  mints: string[];
+  /** Nostr relays to announce on (and tick to); none: no announcement. */
+  relays?: string[];
+  /** Limit sell: msat/Mtok for every model, or per model. Ignored when `pricing` or `board` is given. */
+  price?: { prompt: number; completion: number } | ModelPrice[];
+  /** Dynamic pricing by GPU load (the market maker's config). */
+  pricing?: DynamicBoardConfig;
+  /** A price board to bill from instead of running a market maker (tests, custom pricing). */
+  board?: PriceBoard;
+  /** Folder for wallet.db, payee.db and the generated Nostr key. */
+  dataDir: string;
+  /** Wallet file (default `<dataDir>/wallet.db`). */
+  walletPath?: string;
+  mnemonic?: string;
+  /** Announcement key (nsec1… or 64 hex); default: generated once and kept in dataDir. Never logged. */
+  nsec?: string;
+  /** Bearer token of `/admin/api/*`; without it the admin API is off. Never logged. */
+  adminToken?: string;
+  /** Let non-loopback callers use the admin API (default false). */
+  allowRemoteAdmin?: boolean;
+  /** Requests run on the engine at once (default 2). */
+  maxConcurrency?: number;
+  /** Requests that may wait for a slot; beyond that 429 (default 8). */
+  queueSize?: number;
+  host?: string;
+  port?: number;
+  /** The URL clients use (default: the listening address). */
+  publicUrl?: string;
+  name?: string;
+  about?: string;
+  /** BTC/USD for the USD `pricing` fields (default 100000). */
+  btcUsd?: number;
+  /** Context length when the engine does not say (default 4096), or to override it. */
+  contextLength?: number;
+  /** Output tokens a request may ask for (default: half the context). */
+  maxCompletionTokens?: number;
+  telemetry?: TelemetryOptions;
+  tick?: { heartbeatS?: number; expirationS?: number; intervalMs?: number; keep?: number };
+  log?: (message: string) => void;
+}
+
+export interface RunningProvider {
+  /** Base URL (without `/v1`). */
+  url: string;
+  /** Hex pubkey of the announcement key. */
+  pubkey: string;
+  npub: string;
+  board: PriceBoard;
+  load: NodeLoad;
+  payee: Payee;
+  marketMaker: MarketMaker | undefined;
+  stop(): Promise<void>;
+}
+
+const hexToBytes = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, 'hex'));
+
+function secretKeyFrom(options: StartProviderOptions): Uint8Array {
+  if (options.nsec) {
+    const value = options.nsec.trim();
+    if (value.startsWith('nsec1')) {
+      const decoded = nip19.decode(value);
+      if (decoded.type !== 'nsec') throw new RangeError('nsec: not an nsec');
+      return decoded.data;
+    }
+    if (/^[0-9a-fA-F]{64}$/.test(value)) return hexToBytes(value.toLowerCase());
+    throw new RangeError('nsec: expected nsec1… or 64 hex characters');
+  }
+  const file = join(options.dataDir, 'nostr-secret-key');
+  if (existsSync(file)) return hexToBytes(readFileSync(file, 'utf8').trim());
+  const key = generateSecretKey();
+  writeFileSync(file, Buffer.from(key).toString('hex'), { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return key;
+}
+
+/** Starts a provider node; see StartProviderOptions. */
+export async function startProvider(options: StartProviderOptions): Promise<RunningProvider> {
+  mkdirSync(options.dataDir, { recursive: true });
+  const secretKey = secretKeyFrom(options);
+  const pubkey = getPublicKey(secretKey);
+  const upstream = options.upstream.replace(/\/+$/, '');
+  const wallet = await openWallet({
+    path: options.walletPath ?? join(options.dataDir, 'wallet.db'),
+    mints: options.mints,
+    ...(options.mnemonic ? { mnemonic: options.mnemonic } : {}),
+    // The payee adopts change tokens a crash left journaled; the wallet must not take them back first.
+    reclaimOnOpen: false,
+  });
+  const cleanup: Array<() => Promise<void> | void> = [() => wallet.close()];
+  const stopAll = async (): Promise<void> => {
+    for (const f of cleanup.reverse()) await f();
+  };
+  try {
+    const payee = await openPayee({ wallet, dbPath: join(options.dataDir, 'payee.db') });
+    cleanup.push(() => payee.close());
+    const fetched = await fetchEngineModels(upstream, options.contextLength ?? 4096, options.upstreamApiKey);
+    const engineModels = options.contextLength ? fetched.map((m) => ({ ...m, contextLength: options.contextLength as number })) : fetched;
+    if (engineModels.length === 0) throw new Error('the engine serves no models');
+    const admission = new Admission({ maxConcurrency: options.maxConcurrency ?? 2, queueSize: options.queueSize ?? 8 });
+    cleanup.push(() => admission.stop());
+
+    const host = options.host ?? '127.0.0.1';
+    const mints = wallet.mints;
+    let marketMaker: MarketMaker | undefined;
+    let board: PriceBoard;
+    // The listening URL is needed for the announcement, so the server starts before the market maker.
+    let boardRef: PriceBoard | undefined = options.board;
+    const lazyBoard: PriceBoard = {
+      // Until pricing is up (a moment after listen) nothing is for sale.
+      current: () => boardRef?.current() ?? new Map(),
+      quote: (id, model, nowS) => boardRef?.quote(id, model, nowS) ?? { ok: false, reason: 'unknown' },
+      onChange: (l) => boardRef?.onChange(l) ?? (() => undefined),
+    };
+    const npub = nip19.npubEncode(pubkey);
+    const info = { name: options.name ?? 'routstr-kit provider', about: options.about ?? 'A routstr-kit provider node', version: PROVIDER_VERSION, npub, mints, httpUrl: options.publicUrl ?? '' };
+    const server = createNodeServer({
+      upstream,
+      ...(options.upstreamApiKey ? { upstreamApiKey: options.upstreamApiKey } : {}),
+      payee,
+      admission,
+      board: lazyBoard,
+      engineModels,
+      catalog: { btcUsd: options.btcUsd ?? 100_000, engine: options.engine, created: Math.floor(Date.now() / 1000), ...(options.maxCompletionTokens ? { maxCompletionTokens: options.maxCompletionTokens } : {}) },
+      info,
+      ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+      allowRemoteAdmin: options.allowRemoteAdmin ?? false,
+      priceInputs: () => (marketMaker ? marketMaker.state() : { prices: [...lazyBoard.current().values()] }),
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+    const { port } = server.address() as AddressInfo;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    if (!info.httpUrl) info.httpUrl = options.publicUrl ?? url;
+
+    if (options.board) {
+      board = options.board;
+    } else {
+      const modelIds = engineModels.map((m) => m.id);
+      const fixed = Array.isArray(options.price)
+        ? options.price
+        : modelIds.map((model) => ({ model, prompt: msatPerMtok(options.price && !Array.isArray(options.price) ? options.price.prompt : 1_000_000), completion: msatPerMtok(options.price && !Array.isArray(options.price) ? options.price.completion : 3_000_000) }));
+      marketMaker = await startMarketMaker({
+        board: options.pricing ?? { mode: 'fixed', prices: fixed },
+        models: modelIds,
+        load: admission,
+        ...(options.telemetry ? { telemetry: options.telemetry } : {}),
+        ...(options.relays && options.relays.length > 0
+          ? { nostr: { relays: options.relays, secretKey, urls: [info.httpUrl], mints: [...mints], version: PROVIDER_VERSION, name: info.name, about: info.about } }
+          : {}),
+        ...(options.tick ? { tick: options.tick } : {}),
+        ...(options.log ? { log: options.log } : {}),
+      });
+      marketMaker.start();
+      const mm = marketMaker;
+      cleanup.push(() => mm.stop());
+      board = marketMaker;
+    }
+    boardRef = board;
+    let stopped: Promise<void> | undefined;
+    return { url, pubkey, npub, board, load: admission, payee, marketMaker, stop: () => (stopped ??= stopAll()) };
+  } catch (error) {
+    await stopAll().catch(() => undefined);
+    throw error;
+  }
+}

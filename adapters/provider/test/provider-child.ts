@@ -1,0 +1,34 @@
+// Test fixture for crash tests: a provider node in its own process, so a failpoint can SIGKILL it.
+// Usage: node provider-child.ts '<json: { upstream, mint, dataDir, model, prompt, completion, contextLength, adminToken }>'
+// Prints one JSON line `{ "url": … }` once listening; SIGTERM stops it cleanly.
+import { msatPerMtok } from '@routstr-kit/core';
+import { createFixedPriceBoard } from '../src/market-maker/price-board.ts';
+import { startProvider } from '../src/start-provider.ts';
+
+interface ChildArgs {
+  upstream: string;
+  mint: string;
+  dataDir: string;
+  model: string;
+  prompt: number;
+  completion: number;
+  contextLength: number;
+  adminToken: string;
+}
+
+const args = JSON.parse(process.argv[2] ?? '{}') as ChildArgs;
+const provider = await startProvider({
+  engine: 'llama.cpp',
+  upstream: args.upstream,
+  mints: [args.mint],
+  board: createFixedPriceBoard([{ model: args.model, prompt: msatPerMtok(args.prompt), completion: msatPerMtok(args.completion) }]),
+  dataDir: args.dataDir,
+  adminToken: args.adminToken,
+  contextLength: args.contextLength,
+  maxConcurrency: 1,
+  queueSize: 2,
+});
+process.stdout.write(`${JSON.stringify({ url: provider.url })}\n`);
+process.on('SIGTERM', () => {
+  void provider.stop().then(() => process.exit(0));
+});

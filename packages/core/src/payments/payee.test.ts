@@ -1,0 +1,177 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getEncodedToken, getTokenMetadata } from '@cashu/cashu-ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMint, type RunningMint } from '../../../devnet/src/mint/index.ts';
+import { sat } from '../money/index.ts';
+import { apiKeyForToken } from '../protocol/index.ts';
+import { FAILPOINT_ENV, openWallet, type EcashWallet } from '../wallet/index.ts';
+import { bolt11AmountSat } from './bolt11-amount.ts';
+import { PayeeError } from './payee-errors.ts';
+import { openPayee, type Payee } from './payee.ts';
+
+const driver = fileURLToPath(new URL('./crash-driver.ts', import.meta.url));
+const face = (token: string): number => Number(getTokenMetadata(token).amount.toString());
+
+function runChild(args: Record<string, unknown>, failpointName: string | null): Promise<{ signal: NodeJS.Signals | null; result: unknown }> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env };
+    delete env[FAILPOINT_ENV];
+    if (failpointName) env[FAILPOINT_ENV] = failpointName;
+    const child = spawn(process.execPath, [driver, JSON.stringify(args)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (code, signal) => {
+      const line = out.trim().split('\n').pop();
+      if (signal === null && code !== 0) reject(new Error(`driver failed (${code}): ${err}`));
+      else resolve({ signal, result: line ? (JSON.parse(line) as { result: unknown }).result : undefined });
+    });
+  });
+}
+
+async function expectPayeeError(p: Promise<unknown> | (() => unknown), status: number, code: string): Promise<void> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (error) {
+    expect(error).toBeInstanceOf(PayeeError);
+    expect({ status: (error as PayeeError).status, code: (error as PayeeError).code }).toEqual({ status, code });
+    return;
+  }
+  throw new Error(`expected ${code}`);
+}
+
+describe('payee (redeem before serving, msat books, idempotent refunds)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'payee-'));
+  let mint: RunningMint;
+  let client: EcashWallet;
+  let nodeWallet: EcashWallet;
+  let payee: Payee;
+  let n = 0;
+  const path = (name: string): string => join(dir, `${name}-${n++}.db`);
+  const pay = async (amount: number): Promise<string> => (await client.send(sat(amount), { purpose: 'test' })).token;
+
+  beforeAll(async () => {
+    mint = await startMint();
+    client = await openWallet({ path: path('client'), mints: [mint.url] });
+    await (await client.fund(sat(1000))).complete();
+    nodeWallet = await openWallet({ path: path('node'), mints: [mint.url], reclaimOnOpen: false });
+    payee = await openPayee({ wallet: nodeWallet, dbPath: path('payee') });
+  });
+  afterAll(async () => {
+    payee.close();
+    nodeWallet.close();
+    client.close();
+    await mint.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads token headers: malformed, zero value and untrusted mints are refused before any mint call', async () => {
+    await expectPayeeError(() => payee.describeToken('hello'), 400, 'invalid_cashu_token');
+    const zero = getEncodedToken({ mint: mint.url, unit: 'sat', proofs: [] });
+    await expectPayeeError(() => payee.describeToken(zero), 400, 'cashu_token_zero_value');
+    const foreign = getEncodedToken({ mint: 'http://127.0.0.1:9', unit: 'sat', proofs: [{ id: mint.keysetId, amount: 1 as never, secret: 's', C: `02${'11'.repeat(32)}` }] });
+    await expectPayeeError(() => payee.describeToken(foreign), 422, 'cashu_foreign_mint_swap_failed');
+  });
+
+  it('X-Cashu: gate checked before redeeming, change = face − ceil(cost/1000), same change on repeats', async () => {
+    const small = await pay(2);
+    await expectPayeeError(payee.beginXCashu(small, { gateMsat: 2001, model: 'm', requestId: 'r0' }), 402, 'minimum_balance_required');
+    expect(await client.receive(small)).toBe(2); // not redeemed
+    const token = await pay(10);
+    const payment = await payee.beginXCashu(token, { gateMsat: 5000, model: 'm', requestId: 'r1' });
+    expect(payment.creditedSat).toBe(10);
+    expect(payee.refundFor(token)).toEqual({ state: 'pending' });
+    const change = await payee.finishXCashu(payment.tokenHash, 3001);
+    expect(change.changeSat).toBe(6);
+    expect(face(change.token as string)).toBe(6);
+    expect(await payee.finishXCashu(payment.tokenHash, 1)).toEqual(change);
+    expect(payee.refundFor(token)).toEqual({ state: 'done', token: change.token, changeSat: 6 });
+    await expectPayeeError(payee.beginXCashu(token, { gateMsat: 1, model: 'm', requestId: 'r2' }), 400, 'cashu_token_already_spent');
+    expect(payee.balances()).toMatchObject({ heldSat: 4, revenueMsat: 4000 });
+    expect(payee.refundFor(await pay(1))).toEqual({ state: 'unknown' });
+  });
+
+  it('Bearer: a token is redeemed once into sk-sha256(token); reserve, settle, release; refund cached until new money', async () => {
+    const token = await pay(20);
+    const key = await payee.accountFor({ kind: 'cashu', token });
+    expect(key).toBe(apiKeyForToken(token));
+    expect(await payee.accountFor({ kind: 'cashu', token })).toBe(key);
+    expect(payee.info(key).availableMsat).toBe(20_000);
+    const r1 = payee.reserve(key, 15_000);
+    expect(() => payee.reserve(key, 5_001)).toThrow(/Insufficient balance: 5001 mSats required. 5000 available. \(reserved: 15000\)/);
+    expect(payee.settle(r1, 1_234)).toEqual({ chargedMsat: 1_234, remainingMsat: 18_766 });
+    expect(payee.settle(r1, 9_999).chargedMsat).toBe(1_234); // settling twice charges once
+    payee.release(payee.reserve(key, 1000));
+    expect(payee.info(key)).toMatchObject({ availableMsat: 18_766, reservedMsat: 0, totalRequests: 1, totalSpentMsat: 1_234 });
+    const refund = await payee.refund(key);
+    expect(refund.sat).toBe(18);
+    expect(await payee.refund(key)).toEqual(refund);
+    expect(payee.info(key).availableMsat).toBe(766);
+    expect(await payee.topup(key, await pay(3))).toBe(3000);
+    const second = await payee.refund(key);
+    expect(second.token).not.toBe(refund.token);
+    expect(second.sat).toBe(3);
+    await expectPayeeError(payee.accountFor({ kind: 'api_key', apiKey: `sk-${'1'.repeat(64)}` }), 401, 'key_not_found');
+  });
+
+  it('withdraws no more than the revenue, as a token', async () => {
+    const { withdrawableSat } = payee.balances();
+    await expectPayeeError(payee.withdraw({ amountSat: withdrawableSat + 1 }), 400, 'insufficient_revenue');
+    const payout = await payee.withdraw({ amountSat: withdrawableSat });
+    expect(face(payout.token as string)).toBe(withdrawableSat);
+    expect(payee.balances().withdrawableSat).toBe(0);
+    expect(bolt11AmountSat('lnbcrt250n1pxyz')).toBe(25);
+  });
+
+  for (const step of ['receive:after-swap', 'payee:deposit-after-redeem']) {
+    it(`Bearer deposit killed at ${step}: the account is credited (net of the mint's input fee) on restart`, { timeout: 60_000 }, async () => {
+      const feeMint = await startMint({ inputFeePpk: 1000, seed: 'cd'.repeat(32) });
+      const payer = await openWallet({ path: path('fee-client'), mints: [feeMint.url] });
+      try {
+        await (await payer.fund(sat(20))).complete();
+        const walletPath = path('crash-node');
+        const dbPath = path('crash-payee');
+        const token = (await payer.send(sat(12), { purpose: 'deposit' })).token;
+        const fee = getTokenMetadata(token).proofAmounts.length; // 1000 ppk: 1 sat per input proof
+        const child = await runChild({ walletPath, dbPath, mint: feeMint.url, action: 'deposit', token }, step);
+        expect(child.signal).toBe('SIGKILL');
+        const w = await openWallet({ path: walletPath, mints: [feeMint.url], reclaimOnOpen: false });
+        const p = await openPayee({ wallet: w, dbPath });
+        expect(fee).toBeGreaterThan(0);
+        expect(w.balance()).toBe(12 - fee);
+        expect(p.info(apiKeyForToken(token)).availableMsat).toBe((12 - fee) * 1000);
+        p.close();
+        w.close();
+      } finally {
+        payer.close();
+        await feeMint.stop();
+      }
+    });
+  }
+
+  for (const step of ['payee:refund-after-debit', 'send:after-store', 'payee:refund-after-send']) {
+    it(`Bearer refund killed at ${step}: the same refund is delivered after restart, nothing lost`, { timeout: 60_000 }, async () => {
+      const walletPath = path('crash-node');
+      const dbPath = path('crash-payee');
+      const token = await pay(15);
+      const setup = await runChild({ walletPath, dbPath, mint: mint.url, action: 'deposit', token }, null);
+      const apiKey = setup.result as string;
+      const child = await runChild({ walletPath, dbPath, mint: mint.url, action: 'refund', apiKey }, step);
+      expect(child.signal).toBe('SIGKILL');
+      const w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
+      const p = await openPayee({ wallet: w, dbPath });
+      const refund = await p.refund(apiKey);
+      expect(await p.refund(apiKey)).toEqual(refund);
+      const back = await client.receive(refund.token);
+      expect(back + w.balance()).toBe(15);
+      expect(back).toBe(15);
+      p.close();
+      w.close();
+    });
+  }
+});
