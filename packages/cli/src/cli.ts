@@ -1,11 +1,14 @@
 import { devnetCommand } from './devnet-command.ts';
 import { demoCommand } from './demo-command.ts';
+import { providerCommand } from './provider-command.ts';
 
 const USAGE = `routstr-kit — buy and sell AI inference on the Routstr market, paid in Cashu ecash
 
 Usage:
   routstr-kit devnet up [--json] [--out <file>] [--engine <name>=<flavour>]... [--data-dir <dir>]
       Start a whole market on loopback (Nostr relay, Cashu mint, llama.cpp engines) until interrupted.
+  routstr-kit provider --engine <vllm|ollama|openai|llama.cpp> (--upstream <url> | --model <file.gguf>) --mint <url>… [--relay <url>…] [--price …]
+      Sell an inference engine on the market (see \`routstr-kit provider --help\`).
   routstr-kit demo
       Start the devnet and show agents buying inference with ecash. Ends by itself with a summary.
   routstr-kit help
@@ -18,6 +21,8 @@ export async function runCli(argv: string[]): Promise<number> {
     switch (command) {
       case 'devnet':
         return await devnetCommand(rest);
+      case 'provider':
+        return await providerCommand(rest);
       case 'demo':
         return await demoCommand(rest);
       case undefined:
