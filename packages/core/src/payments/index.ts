@@ -22,3 +22,4 @@ export {
 export { PayeeStore } from './payee-store.ts';
 export type { XCashuRecord, XCashuState, AccountRecord } from './payee-store.ts';
 export { bolt11AmountSat } from './bolt11-amount.ts';
+export * from './payer/index.ts';
