@@ -18,6 +18,7 @@ import {
   type PriceBoard,
   type TelemetryOptions,
 } from './market-maker/index.ts';
+import { openBatches, type BatchService } from './batches/index.ts';
 import { Admission } from './node/admission.ts';
 import { fetchEngineModels } from './node/catalog.ts';
 import { createNodeServer } from './node/server.ts';
@@ -84,6 +85,8 @@ export interface RunningProvider {
   load: NodeLoad;
   payee: Payee;
   marketMaker: MarketMaker | undefined;
+  /** The Batch API (store, runner, progress events). */
+  batches: BatchService;
   stop(): Promise<void>;
 }
 
@@ -133,6 +136,7 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
     if (engineModels.length === 0) throw new Error('the engine serves no models');
     const admission = new Admission({ maxConcurrency: options.maxConcurrency ?? 2, queueSize: options.queueSize ?? 8 });
     cleanup.push(() => admission.stop());
+    const catalogOptions = { btcUsd: options.btcUsd ?? 100_000, engine: options.engine, created: Math.floor(Date.now() / 1000), ...(options.maxCompletionTokens ? { maxCompletionTokens: options.maxCompletionTokens } : {}) };
 
     const host = options.host ?? '127.0.0.1';
     const mints = wallet.mints;
@@ -146,6 +150,11 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
       quote: (id, model, nowS) => boardRef?.quote(id, model, nowS) ?? { ok: false, reason: 'unknown' },
       onChange: (l) => boardRef?.onChange(l) ?? (() => undefined),
     };
+    const batches = openBatches({
+      dbPath: join(options.dataDir, 'batches.db'), payee, admission, board: lazyBoard, engineModels, catalog: catalogOptions, upstream,
+      ...(options.upstreamApiKey ? { upstreamApiKey: options.upstreamApiKey } : {}),
+    });
+    cleanup.push(() => batches.close());
     const npub = nip19.npubEncode(pubkey);
     const info = { name: options.name ?? 'routstr-kit provider', about: options.about ?? 'A routstr-kit provider node', version: PROVIDER_VERSION, npub, mints, httpUrl: options.publicUrl ?? '' };
     const server = createNodeServer({
@@ -155,10 +164,11 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
       admission,
       board: lazyBoard,
       engineModels,
-      catalog: { btcUsd: options.btcUsd ?? 100_000, engine: options.engine, created: Math.floor(Date.now() / 1000), ...(options.maxCompletionTokens ? { maxCompletionTokens: options.maxCompletionTokens } : {}) },
+      catalog: catalogOptions,
       info,
       ...(options.adminToken ? { adminToken: options.adminToken } : {}),
       allowRemoteAdmin: options.allowRemoteAdmin ?? false,
+      batches,
       priceInputs: () => (marketMaker ? marketMaker.state() : { prices: [...lazyBoard.current().values()] }),
     });
     await new Promise<void>((resolve, reject) => {
@@ -203,8 +213,9 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
       board = marketMaker;
     }
     boardRef = board;
+    batches.start();
     let stopped: Promise<void> | undefined;
-    return { url, pubkey, npub, board, load: admission, payee, marketMaker, stop: () => (stopped ??= stopAll()) };
+    return { url, pubkey, npub, board, load: admission, payee, marketMaker, batches, stop: () => (stopped ??= stopAll()) };
   } catch (error) {
     await stopAll().catch(() => undefined);
     throw error;

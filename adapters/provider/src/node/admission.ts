@@ -51,14 +51,18 @@ export class Admission implements NodeLoad {
     return () => this.listeners.delete(listener);
   }
 
-  /** Waits for a slot; resolves with its release function, or rejects with QueueFull (counted). */
-  acquire(): Promise<() => void> {
+  /**
+   * Waits for a slot; resolves with its release function, or rejects with QueueFull (counted).
+   * `priority` 0 (first) … 9 (last), default 5: batch lines wait at 9, behind interactive requests.
+   */
+  acquire(priority = 5): Promise<() => void> {
     this.waiting++;
     this.emit();
     return new Promise((resolve, reject) => {
       let granted = false;
       this.limiter
         .schedule(
+          { priority },
           () =>
             new Promise<void>((done) => {
               granted = true;

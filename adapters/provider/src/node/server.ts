@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { buildNodeInfo, type Model, type Payee } from '@routstr-kit/core';
+import type { BatchService } from '../batches/index.ts';
 import type { PriceBoard } from '../market-maker/price-board.ts';
 import type { Admission } from './admission.ts';
 import { handleAdminRoute } from './admin-routes.ts';
@@ -28,6 +29,8 @@ export interface NodeServerOptions {
   readonly allowRemoteAdmin?: boolean;
   /** What `/admin/api/price-inputs` shows (default: the board's current prices). */
   priceInputs?(): unknown;
+  /** OpenAI Files + Batch API (`/v1/files`, `/v1/batches`); absent: those routes are 404. */
+  readonly batches?: Pick<BatchService, 'handles' | 'handle'>;
 }
 
 /** Inference routes forwarded to the engine (with or without the `/v1` prefix). */
@@ -80,6 +83,7 @@ export function createNodeServer(options: NodeServerOptions): Server {
       if (method === 'GET' && /^\/(v1\/)?models\/?$/.test(path)) return sendJson(res, 200, { data: models() }, requestId);
       const balance = balanceRoute(path);
       if (balance !== undefined) return handleBalanceRoute(options.payee, req, res, balance, url, requestId);
+      if (options.batches?.handles(path)) return options.batches.handle(req, res, url, requestId);
       if (path.startsWith('/admin/api/')) return handleAdminRoute(adminDeps, req, res, path, requestId);
       if (method === 'POST') {
         const bare = path.startsWith('/v1/') ? path.slice(3) : path;

@@ -1,0 +1,340 @@
+/**
+ * Runs batch lines on the engine as a resting limit buy: a line starts only while the node's own
+ * completion price for its model is at or below the batch's `max_price_msat_per_mtok`, only
+ * when an engine slot is free and no interactive request waits (and then at the lowest
+ * admission priority, on at most `slots` slots), paid from the owner's Bearer balance exactly
+ * like an interactive Bearer request: reserve the gate → run → settle the billed cost.
+ *
+ * Crash rule (each step is durable before the next): reserve (payee.db) → line `running`
+ * (batches.db) → engine → line `answered` with response and cost → settle (payee.db) → line
+ * `done`. On restart, `running` lines and `answered` lines whose reservation was not settled
+ * were never charged: they run again; an `answered` line whose reservation is settled is done.
+ */
+import { randomUUID } from 'node:crypto';
+import { PayeeError, attachCostMetadata, failpoint, requestGate, type Model, type Payee } from '@routstr-kit/core';
+import type { ModelPrice } from '../market-maker/price-board.ts';
+import type { Admission } from '../node/admission.ts';
+import { bill, countCompletionTokens, countPromptTokens, generatedChars } from '../node/billing.ts';
+import { batchObject, errorLine, newFileId, outputLine } from './batch-objects.ts';
+import type { BatchRecord, BatchStore, LineRecord } from './batch-store.ts';
+import { toJsonl } from './jsonl.ts';
+
+/** Bottleneck priority of batch lines (interactive requests use 5: they go first). */
+export const BATCH_PRIORITY = 9;
+
+/** What the runner needs from the node. */
+export interface BatchRunnerDeps {
+  readonly store: BatchStore;
+  readonly payee: Payee;
+  readonly admission: Admission;
+  /** The price in force and the billing Model of a served model (undefined: not for sale now). */
+  priced(modelId: string): { price: ModelPrice; model: Model } | undefined;
+  /** Engine base URL without `/v1`. */
+  readonly upstream: string;
+  readonly upstreamApiKey?: string;
+  /** Engine slots batch lines may hold at once (default: capacity − 1, at least 1). */
+  readonly slots?: number;
+}
+
+const EXPIRED = { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' };
+const CANCELLED = { code: 'batch_cancelled', message: 'This request was not executed because the batch was cancelled.' };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const nowS = (): number => Math.floor(Date.now() / 1000);
+
+type EngineOutcome =
+  | { kind: 'ok'; json: Record<string, unknown> }
+  | { kind: 'http'; status: number; body: unknown }
+  | { kind: 'unreachable'; message: string };
+
+/** The scheduler of batch lines; see the module doc. */
+export class BatchRunner {
+  readonly slots: number;
+  private readonly deps: BatchRunnerDeps;
+  private readonly busy = new Map<string, number>();
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly listeners = new Set<(batch: Record<string, unknown>) => void>();
+  private readonly abort = new AbortController();
+  private readonly unsubscribe: Array<() => void> = [];
+  private running = 0;
+  private scheduled = false;
+  private started = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+
+  constructor(deps: BatchRunnerDeps) {
+    this.deps = deps;
+    this.slots = deps.slots ?? Math.max(1, deps.admission.capacity - 1);
+  }
+
+  /** Finishes what a crash left (see the module doc) and starts scheduling; `priceChanges` wakes it on every price move. */
+  start(priceChanges: (listener: () => void) => () => void): void {
+    if (this.started) return;
+    this.started = true;
+    this.recover();
+    this.unsubscribe.push(priceChanges(() => this.kick()), this.deps.admission.onChange(() => this.kick()));
+    this.kick();
+  }
+
+  /** Called with the batch object whenever a batch's status or counts change. Returns an unsubscribe function. */
+  onProgress(listener: (batch: Record<string, unknown>) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The batch object now (undefined when unknown). */
+  batch(id: string): Record<string, unknown> | undefined {
+    const b = this.deps.store.batch(id);
+    return b ? batchObject(b, this.deps.store.counts(id)) : undefined;
+  }
+
+  /** Asks for a scheduling pass soon (coalesced). */
+  kick(): void {
+    if (this.scheduled || this.stopped || !this.started) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Moves a batch to `cancelling`; running lines finish, the rest are not run (nor charged). false: it has ended. */
+  cancel(id: string): boolean {
+    const b = this.deps.store.batch(id);
+    if (!b) return false;
+    if (b.status === 'cancelling' || b.status === 'cancelled') return true;
+    if (b.status !== 'validating' && b.status !== 'in_progress') return false;
+    this.deps.store.updateBatch(id, { status: 'cancelling', cancellingAt: nowS() });
+    this.emit(id);
+    this.kick();
+    return true;
+  }
+
+  /** Stops scheduling; lines on the engine are cut off, their reservations released, and they stay pending for the next start. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    if (this.timer) clearTimeout(this.timer);
+    for (const u of this.unsubscribe.splice(0)) u();
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private recover(): void {
+    const { store, payee } = this.deps;
+    for (const l of store.linesIn('running')) {
+      if (l.reservationId) payee.release(l.reservationId);
+      store.resetPending(l.batchId, l.index);
+    }
+    for (const l of store.linesIn('answered')) {
+      const r = l.reservationId ? payee.store.reservation(l.reservationId) : undefined;
+      if (r?.state === 'settled') store.markDone(l.batchId, l.index, r.costMsat ?? 0);
+      else {
+        if (r) payee.release(r.id);
+        store.resetPending(l.batchId, l.index); // never charged: it runs again
+      }
+    }
+  }
+
+  private emit(batchId: string): void {
+    if (this.listeners.size === 0) return;
+    const b = this.batch(batchId);
+    if (!b) return;
+    for (const l of [...this.listeners]) l(b);
+  }
+
+  private pump(): void {
+    if (this.stopped) return;
+    const { store, admission } = this.deps;
+    const nowMs = Date.now();
+    let nextExpiry = Infinity;
+    const open: BatchRecord[] = [];
+    for (const b of store.activeBatches()) {
+      const busy = this.busy.get(b.id) ?? 0;
+      if (b.status === 'validating') {
+        store.updateBatch(b.id, { status: 'in_progress', inProgressAt: nowS() });
+        b.status = 'in_progress';
+        this.emit(b.id);
+      }
+      if (b.status === 'finalizing') {
+        this.finish(b, 'completed');
+        continue;
+      }
+      if (b.status === 'cancelling') {
+        if (busy === 0) this.finish(b, 'cancelled');
+        continue;
+      }
+      if (nowMs >= b.expiresAt * 1000) {
+        if (busy === 0) this.finish(b, 'expired');
+        continue;
+      }
+      if (store.counts(b.id).unfinished === 0) {
+        this.finish(b, 'completed');
+        continue;
+      }
+      nextExpiry = Math.min(nextExpiry, b.expiresAt * 1000);
+      open.push(b);
+    }
+    this.armTimer(nextExpiry);
+    // A batch line takes a slot only when one is free and no interactive request waits for it.
+    while (this.running < this.slots && admission.queued === 0 && admission.inFlight < admission.capacity) {
+      const next = this.pick(open);
+      if (!next) break;
+      this.launch(next.batch, next.line, next.model);
+    }
+  }
+
+  /** The first runnable pending line: oldest batch first, its model priced at or below the ceiling. */
+  private pick(open: readonly BatchRecord[]): { batch: BatchRecord; line: LineRecord; model: Model } | undefined {
+    for (const batch of open) {
+      for (const modelId of this.deps.store.pendingModels(batch.id)) {
+        const priced = this.deps.priced(modelId);
+        if (!priced) continue;
+        if (batch.maxPriceMsatPerMtok !== null && priced.price.completion > batch.maxPriceMsatPerMtok) continue;
+        const line = this.deps.store.nextPending(batch.id, modelId);
+        if (line) return { batch, line, model: priced.model };
+      }
+    }
+    return undefined;
+  }
+
+  private launch(batch: BatchRecord, line: LineRecord, model: Model): void {
+    const { store, payee } = this.deps;
+    const body = line.body ?? {};
+    const gateMsat = requestGate(model, body);
+    let reservationId: string;
+    try {
+      reservationId = payee.reserve(batch.owner, gateMsat);
+    } catch (error) {
+      if (!(error instanceof PayeeError)) throw error;
+      // The line cannot be paid: it fails with the reason and the batch goes on (a smaller line may still fit).
+      const code = error.code === 'insufficient_balance' ? 'insufficient_balance' : String(error.code);
+      const message = code === 'insufficient_balance'
+        ? `Insufficient balance: this line needs ${gateMsat} msat reserved (its maximum cost at the current price); top up the account and resubmit it`
+        : error.message;
+      store.markFailed(batch.id, line.index, null, { code, message });
+      this.emit(batch.id);
+      this.kick(); // it may have been the batch's last line: the next pass finishes the batch
+      return;
+    }
+    failpoint('batch:after-reserve');
+    store.markRunning(batch.id, line.index, reservationId, gateMsat);
+    this.running++;
+    this.busy.set(batch.id, (this.busy.get(batch.id) ?? 0) + 1);
+    const p = this.run(batch, line, model, gateMsat, reservationId);
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+  }
+
+  private async run(batch: BatchRecord, line: LineRecord, model: Model, gateMsat: number, reservationId: string): Promise<void> {
+    const { store, payee, admission } = this.deps;
+    let release: (() => void) | undefined;
+    let wake = true;
+    try {
+      try {
+        release = await admission.acquire(BATCH_PRIORITY);
+      } catch {
+        // Lost the slot to a race: try again when admission changes, not in a loop.
+        wake = false;
+        payee.release(reservationId);
+        store.resetPending(batch.id, line.index);
+        return;
+      }
+      if (this.stopped) {
+        payee.release(reservationId);
+        store.resetPending(batch.id, line.index);
+        return;
+      }
+      const outcome = await this.callEngine(batch.endpoint, line.body ?? {}, model);
+      if (outcome.kind === 'ok') {
+        const json = outcome.json;
+        const body = line.body ?? {};
+        const b = bill(model, gateMsat, json['usage'], { promptTokens: countPromptTokens(body), completionTokens: countCompletionTokens(generatedChars(json)) });
+        const response = { status_code: 200, request_id: randomUUID(), body: attachCostMetadata(json, b.cost) };
+        store.markAnswered(batch.id, line.index, response, b.cost.total_msats);
+        failpoint('batch:after-answer');
+        const settled = payee.settle(reservationId, b.cost.total_msats);
+        failpoint('batch:after-settle');
+        store.markDone(batch.id, line.index, settled.chargedMsat);
+        return;
+      }
+      payee.release(reservationId);
+      if (this.stopped) return void store.resetPending(batch.id, line.index);
+      if (outcome.kind === 'http') store.markFailed(batch.id, line.index, { status_code: outcome.status, request_id: randomUUID(), body: outcome.body }, null);
+      else store.markFailed(batch.id, line.index, null, { code: 'upstream_unreachable', message: outcome.message });
+    } finally {
+      release?.();
+      this.running--;
+      this.busy.set(batch.id, (this.busy.get(batch.id) ?? 1) - 1);
+      this.emit(batch.id);
+      if (wake) this.kick();
+    }
+  }
+
+  private async callEngine(endpoint: string, body: Record<string, unknown>, model: Model): Promise<EngineOutcome> {
+    const upstreamBody: Record<string, unknown> = { ...body };
+    delete upstreamBody['stream'];
+    delete upstreamBody['stream_options'];
+    const maxCompletion = model.top_provider?.max_completion_tokens;
+    // The gate covers at most max_completion_tokens of output: never let the engine run past it.
+    if (upstreamBody['max_tokens'] == null && upstreamBody['max_completion_tokens'] == null && maxCompletion) upstreamBody['max_tokens'] = maxCompletion;
+    try {
+      const res = await fetch(`${this.deps.upstream}${endpoint}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json', ...(this.deps.upstreamApiKey ? { authorization: `Bearer ${this.deps.upstreamApiKey}` } : {}) },
+        body: JSON.stringify(upstreamBody),
+        signal: this.abort.signal,
+      });
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text) as unknown;
+      } catch {
+        parsed = undefined;
+      }
+      if (!res.ok) return { kind: 'http', status: res.status, body: parsed ?? { error: { message: text || `engine answered ${res.status}`, type: 'upstream_error', code: res.status } } };
+      if (!isObject(parsed)) return { kind: 'unreachable', message: 'The engine answered with something other than a JSON object' };
+      return { kind: 'ok', json: parsed };
+    } catch {
+      return { kind: 'unreachable', message: 'The engine could not be reached' };
+    }
+  }
+
+  private armTimer(atMs: number): void {
+    if (atMs === this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = atMs;
+    if (!Number.isFinite(atMs)) return;
+    // Wake at the earliest expiry even when nothing else happens (a batch held for price).
+    this.timer = setTimeout(() => {
+      this.timerAt = Infinity;
+      this.kick();
+    }, Math.max(0, atMs - Date.now()) + 10);
+    this.timer.unref();
+  }
+
+  /** Ends a batch (no line of it on the engine): unrun lines fail as expired/cancelled; the output and error files are written in the same transaction. */
+  private finish(b: BatchRecord, final: 'completed' | 'expired' | 'cancelled'): void {
+    const { store } = this.deps;
+    const t = nowS();
+    store.tx(() => {
+      if (final === 'expired') store.failPending(b.id, EXPIRED);
+      if (final === 'cancelled') store.failPending(b.id, CANCELLED);
+      const done = store.batchLines(b.id, 'done');
+      const failed = store.batchLines(b.id, 'failed');
+      const write = (lines: LineRecord[], kind: 'output' | 'error', toLine: (l: LineRecord) => unknown): string | null => {
+        if (lines.length === 0) return null;
+        const content = Buffer.from(toJsonl(lines.map(toLine)), 'utf8');
+        const id = newFileId();
+        store.insertFile({ id, owner: b.owner, filename: `${b.id}_${kind}.jsonl`, purpose: 'batch_output', bytes: content.length, createdAt: t }, content);
+        return id;
+      };
+      const outputFileId = write(done, 'output', outputLine);
+      const errorFileId = write(failed, 'error', errorLine);
+      const ended = final === 'completed' ? { completedAt: t } : final === 'expired' ? { expiredAt: t } : { cancelledAt: t };
+      store.updateBatch(b.id, { status: final, outputFileId, errorFileId, finalizingAt: b.finalizingAt ?? t, ...ended });
+    });
+    this.emit(b.id);
+  }
+}
