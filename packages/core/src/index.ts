@@ -4,3 +4,4 @@ export * from './pricing/index.ts';
 export * from './wallet/index.ts';
 export * from './payments/index.ts';
 export * from './market/index.ts';
+export * from './storage/index.ts';

@@ -4,7 +4,8 @@
  * → done (charged), or → failed; on restart the runner finishes or re-runs each line from the
  * state it was left in (see BatchRunner.recover), so a line is charged at most once.
  */
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import type { SQLInputValue } from 'node:sqlite';
+import { DurableDatabase } from '@routstr-kit/core';
 
 export type BatchStatus = 'validating' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled' | 'failed';
 export type LineState = 'pending' | 'running' | 'answered' | 'done' | 'failed';
@@ -131,60 +132,10 @@ export interface NewLine {
 }
 
 /** The durable books of the Batch API; see the module doc. */
-export class BatchStore {
-  private readonly db: DatabaseSync;
-  private readonly statements = new Map<string, StatementSync>();
-  private depth = 0;
+export class BatchStore extends DurableDatabase {
 
   constructor(path: string) {
-    this.db = new DatabaseSync(path, { timeout: 15_000 });
-    this.db.exec('PRAGMA busy_timeout = 15000');
-    this.db.exec('PRAGMA journal_mode = WAL');
-    // FULL: "answered" and "done" must survive a power cut, or a charged line could run again.
-    this.db.exec('PRAGMA synchronous = FULL');
-    this.db.exec(SCHEMA);
-  }
-
-  close(): void {
-    this.db.close();
-  }
-
-  private stmt(sql: string): StatementSync {
-    let st = this.statements.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.statements.set(sql, st);
-    }
-    return st;
-  }
-
-  private all(sql: string, ...p: SQLInputValue[]): Row[] {
-    return this.stmt(sql).all(...p) as Row[];
-  }
-
-  private get(sql: string, ...p: SQLInputValue[]): Row | undefined {
-    return this.stmt(sql).get(...p) as Row | undefined;
-  }
-
-  private run(sql: string, ...p: SQLInputValue[]): number {
-    return Number(this.stmt(sql).run(...p).changes);
-  }
-
-  /** Runs fn in one BEGIN IMMEDIATE transaction (nested calls join it). fn must be synchronous. */
-  tx<T>(fn: () => T): T {
-    if (this.depth > 0) return fn();
-    this.db.exec('BEGIN IMMEDIATE');
-    this.depth++;
-    try {
-      const result = fn();
-      this.db.exec('COMMIT');
-      return result;
-    } catch (error) {
-      this.db.exec('ROLLBACK');
-      throw error;
-    } finally {
-      this.depth--;
-    }
+    super(path, SCHEMA);
   }
 
   // --- files ----------------------------------------------------------------------------------

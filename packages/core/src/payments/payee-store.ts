@@ -4,7 +4,8 @@
  * settled charges (revenue), refunds and payouts. Multi-step changes run in BEGIN IMMEDIATE
  * transactions so a crash leaves each record in one named state that recovery knows how to finish.
  */
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import type { SQLInputValue } from 'node:sqlite';
+import { DurableDatabase } from '../storage/index.ts';
 
 /** redeeming: the token may be in our wallet; redeemed: ours, not yet billed; charged: cost fixed, change not stored; done: change stored. */
 export type XCashuState = 'redeeming' | 'redeemed' | 'charged' | 'done';
@@ -125,60 +126,10 @@ function toDeposit(r: Row): DepositRecord {
 }
 
 /** The payee's durable books (see module doc). */
-export class PayeeStore {
-  private readonly db: DatabaseSync;
-  private readonly statements = new Map<string, StatementSync>();
-  private depth = 0;
+export class PayeeStore extends DurableDatabase {
 
   constructor(path: string) {
-    this.db = new DatabaseSync(path, { timeout: 15_000 });
-    this.db.exec('PRAGMA busy_timeout = 15000');
-    this.db.exec('PRAGMA journal_mode = WAL');
-    // FULL: a stored change token or a settled charge must survive a power cut.
-    this.db.exec('PRAGMA synchronous = FULL');
-    this.tx(() => this.db.exec(SCHEMA));
-  }
-
-  close(): void {
-    this.db.close();
-  }
-
-  private stmt(sql: string): StatementSync {
-    let st = this.statements.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.statements.set(sql, st);
-    }
-    return st;
-  }
-
-  private all(sql: string, ...p: SQLInputValue[]): Row[] {
-    return this.stmt(sql).all(...p) as Row[];
-  }
-
-  private get(sql: string, ...p: SQLInputValue[]): Row | undefined {
-    return this.stmt(sql).get(...p) as Row | undefined;
-  }
-
-  private run(sql: string, ...p: SQLInputValue[]): number {
-    return Number(this.stmt(sql).run(...p).changes);
-  }
-
-  /** Runs fn in one BEGIN IMMEDIATE transaction (nested calls join it). fn must be synchronous. */
-  tx<T>(fn: () => T): T {
-    if (this.depth > 0) return fn();
-    this.db.exec('BEGIN IMMEDIATE');
-    this.depth++;
-    try {
-      const result = fn();
-      this.db.exec('COMMIT');
-      return result;
-    } catch (error) {
-      this.db.exec('ROLLBACK');
-      throw error;
-    } finally {
-      this.depth--;
-    }
+    super(path, SCHEMA);
   }
 
   // --- X-Cashu requests ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import type { SQLInputValue } from 'node:sqlite';
+import { DurableDatabase } from '../storage/index.ts';
 import type { ProofLike, SerializedDLEQ } from '@cashu/cashu-ts';
 import { sat, type Sat } from '../money/index.ts';
 
@@ -130,62 +131,10 @@ function strOrNull(row: Row, key: string): string | null {
  * BEGIN IMMEDIATE transaction, so several processes may share the file: the write lock is taken
  * up front and waits out other writers (busy timeout) instead of failing halfway.
  */
-export class WalletStore {
-  readonly db: DatabaseSync;
-  private readonly statements = new Map<string, StatementSync>();
-  private depth = 0;
+export class WalletStore extends DurableDatabase {
 
   constructor(path: string, options: { busyTimeoutMs?: number } = {}) {
-    const busyTimeoutMs = options.busyTimeoutMs ?? 15_000;
-    this.db = new DatabaseSync(path, { timeout: busyTimeoutMs });
-    // Wait for another process's write lock instead of failing with SQLITE_BUSY.
-    this.db.exec(`PRAGMA busy_timeout = ${Math.floor(busyTimeoutMs)}`);
-    this.db.exec('PRAGMA journal_mode = WAL');
-    // FULL: a committed reservation or journal entry must survive a crash of the whole machine.
-    this.db.exec('PRAGMA synchronous = FULL');
-    this.tx(() => this.db.exec(SCHEMA));
-  }
-
-  close(): void {
-    this.db.close();
-  }
-
-  private stmt(sql: string): StatementSync {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
-  }
-
-  private all(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.stmt(sql).all(...params) as Row[];
-  }
-
-  private get(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.stmt(sql).get(...params) as Row | undefined;
-  }
-
-  private run(sql: string, ...params: SQLInputValue[]): number {
-    return Number(this.stmt(sql).run(...params).changes);
-  }
-
-  /** Runs fn in one BEGIN IMMEDIATE transaction (nested calls join the outer one). fn must be synchronous. */
-  tx<T>(fn: () => T): T {
-    if (this.depth > 0) return fn();
-    this.db.exec('BEGIN IMMEDIATE');
-    this.depth++;
-    try {
-      const result = fn();
-      this.db.exec('COMMIT');
-      return result;
-    } catch (error) {
-      this.db.exec('ROLLBACK');
-      throw error;
-    } finally {
-      this.depth--;
-    }
+    super(path, SCHEMA, options);
   }
 
   // --- meta ---------------------------------------------------------------------------------

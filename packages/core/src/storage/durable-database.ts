@@ -1,0 +1,72 @@
+import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
+
+export type Row = Record<string, SQLOutputValue>;
+
+export interface DurableDatabaseOptions {
+  /** How long a writer waits for another process's write lock (default 15 s). */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * A node:sqlite file set up for books that hold money: WAL with `synchronous = FULL` (a committed
+ * token, charge or journal entry survives a power cut), a busy timeout so several processes can
+ * share the file, cached statements, and BEGIN IMMEDIATE transactions that take the write lock up
+ * front instead of failing halfway. Stores extend it and keep their own schema and queries.
+ */
+export class DurableDatabase {
+  readonly db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
+  #depth = 0;
+
+  constructor(path: string, schema: string, options: DurableDatabaseOptions = {}) {
+    const busyTimeoutMs = Math.floor(options.busyTimeoutMs ?? 15_000);
+    this.db = new DatabaseSync(path, { timeout: busyTimeoutMs });
+    this.db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+    this.db.exec('PRAGMA journal_mode = WAL');
+    this.db.exec('PRAGMA synchronous = FULL');
+    this.tx(() => this.db.exec(schema));
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+
+  /** Runs fn in one BEGIN IMMEDIATE transaction (nested calls join the outer one). fn must be synchronous. */
+  tx<T>(fn: () => T): T {
+    if (this.#depth > 0) return fn();
+    this.db.exec('BEGIN IMMEDIATE');
+    this.#depth++;
+    try {
+      const result = fn();
+      this.db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    } finally {
+      this.#depth--;
+    }
+  }
+
+  protected all(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.#statement(sql).all(...params) as Row[];
+  }
+
+  protected get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.#statement(sql).get(...params) as Row | undefined;
+  }
+
+  /** Runs a write; returns the number of rows it changed. */
+  protected run(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.#statement(sql).run(...params).changes);
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
