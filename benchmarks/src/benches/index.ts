@@ -2,6 +2,8 @@ import type { Benchmark } from '../harness.ts';
 import { marketIngest } from './market-ingest.ts';
 import { marketMemory } from './market-memory.ts';
 import { pricePropagation } from './price-propagation.ts';
+import { paymentOverhead } from './payment-overhead.ts';
+import { dynamicPricingReaction } from './dynamic-pricing-reaction.ts';
 
 /** Every benchmark `pnpm bench` knows, in the order it runs them. */
-export const BENCHMARKS: Benchmark[] = [marketIngest, marketMemory, pricePropagation];
+export const BENCHMARKS: Benchmark[] = [marketIngest, marketMemory, pricePropagation, paymentOverhead, dynamicPricingReaction];
