@@ -5,3 +5,4 @@ export * from './wallet/index.ts';
 export * from './payments/index.ts';
 export * from './market/index.ts';
 export * from './storage/index.ts';
+export * from './orders/index.ts';

@@ -1,0 +1,241 @@
+/**
+ * `openOrders`: the three ways to buy — market buy, limit buy (`runWhenCheaper`), limit-buy
+ * batch (`runBatch`) — over one Payer whose routing can be pinned to an ask. Opening it resumes
+ * resting orders and reconciles fills a crash interrupted (against the wallet journal, after the
+ * Payer's own recovery has settled the tokens), so every order ends in exactly one state.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Market, RequestShape } from '../market/index.ts';
+import { Payer, PriceAboveLimit, requestShape, type MaxPrice, type PayerOptions, type Receipt } from '../payments/payer/index.ts';
+import type { EcashWallet } from '../wallet/index.ts';
+import { Batch } from './batch.ts';
+import { InvalidBatch, OrderError } from './errors.ts';
+import { Filler } from './fill.ts';
+import { LimitOrder, limitMsat } from './limit-order.ts';
+import { OrderStore } from './order-store.ts';
+import { currentPin, pinnableMarket, tappedWallet, withPin } from './pinned-market.ts';
+
+/** An OpenAI chat completion request (the body `POST /v1/chat/completions` takes). */
+export type OrderRequest = Record<string, unknown> & { model: string };
+
+export interface OpenOrdersOptions extends Omit<PayerOptions, 'wallet' | 'market' | 'maxPrice'> {
+  wallet: EcashWallet;
+  market: Market;
+  /** Route the requests go to (default `v1/chat/completions`). */
+  path?: string;
+}
+
+export interface MarketBuyResult {
+  readonly response: Record<string, unknown>;
+  readonly receipt: Receipt;
+}
+
+/** One line of an OpenAI batch input file, or a bare request body (its custom_id is then `request-<n>`). */
+export type BatchInput = ReadonlyArray<{ custom_id: string; body: Record<string, unknown>; method?: string; url?: string } | Record<string, unknown>>;
+
+export interface RunBatchOptions {
+  model: string;
+  maxPrice: MaxPrice;
+  /** Epoch ms (or a Date). */
+  deadline: number | Date;
+  /** Lines in flight at once (default 4). */
+  concurrency?: number;
+  /** Shape the limit refers to (default: the first line's). */
+  shape?: RequestShape;
+}
+
+/** What `open` found of earlier runs. */
+export interface OrdersRecovery {
+  /** Resting orders that resumed. */
+  resumed: number;
+  /** Filling orders settled by the journal: back to resting (nothing was taken) or failed (paid, answer lost). */
+  reconciled: number;
+}
+
+/** The orders of one wallet on one market; see openOrders. */
+export class Orders {
+  readonly payer: Payer;
+  readonly market: Market;
+  readonly wallet: EcashWallet;
+  readonly store: OrderStore;
+  readonly path: string;
+  readonly #filler: Filler;
+  readonly #live = new Map<string, LimitOrder>();
+  readonly #batches = new Map<string, Batch>();
+
+  constructor(options: OpenOrdersOptions) {
+    const { market, wallet, path, onAttemptFailed, ...payerOptions } = options;
+    this.market = market;
+    this.wallet = wallet;
+    this.path = (path ?? 'v1/chat/completions').replace(/^\//, '');
+    this.store = new OrderStore(wallet.store);
+    this.payer = new Payer({
+      ...payerOptions,
+      wallet: tappedWallet(wallet),
+      market: pinnableMarket(market),
+      onAttemptFailed: (attempt) => {
+        const pin = currentPin();
+        pin?.attempts?.push(attempt);
+        // a pinned fill goes to its ask only: no retry without the quote, no failover
+        pin?.abort?.abort();
+        onAttemptFailed?.(attempt);
+      },
+    });
+    this.#filler = new Filler(this.payer, market, wallet);
+  }
+
+  /** Buys now from the market (selection profile, failover); with `maxPrice`, refuses with PriceAboveLimit when the best ask is above it. */
+  async marketBuy(request: OrderRequest, options: { maxPrice?: MaxPrice; signal?: AbortSignal } = {}): Promise<MarketBuyResult> {
+    const body = { ...request, stream: false };
+    let maxPriceMsat: number | undefined;
+    if (options.maxPrice !== undefined) {
+      const shape = requestShape(body);
+      const best = this.market.bestAsk(request.model, shape);
+      maxPriceMsat = limitMsat(options.maxPrice, shape);
+      if (best && best.priceMsat > maxPriceMsat) throw new PriceAboveLimit(request.model, best, maxPriceMsat);
+    }
+    let requestId: string | undefined;
+    const pin = { ...(maxPriceMsat !== undefined ? { maxPriceMsat } : {}), onRequestId: (id: string) => (requestId ??= id) };
+    const res = await withPin(pin, () => this.payer.request(this.path, body, { signal: options.signal ?? null }));
+    const response = JSON.parse(await res.text()) as Record<string, unknown>;
+    const receipt = this.payer.receipts().find((r) => r.requestId === requestId) ?? this.payer.receipts()[this.payer.receipts().length - 1];
+    if (!receipt) throw new OrderError('no_receipt', 'the payer recorded no receipt');
+    return { response, receipt };
+  }
+
+  /** Places a durable limit buy: rests until an ask for the request's shape is at or below `maxPrice`, then fills at it. */
+  runWhenCheaper(request: OrderRequest, options: { maxPrice: MaxPrice; deadline: number | Date; shape?: RequestShape }): LimitOrder {
+    if (typeof request.model !== 'string' || request.model === '') throw new OrderError('invalid_request', 'the request names no model');
+    const body = { ...request, stream: false };
+    const shape = options.shape ?? requestShape(body);
+    const id = `lo_${randomUUID()}`;
+    this.store.insertLimit({ id, request: body, maxPrice: options.maxPrice, shape, deadline: +options.deadline });
+    this.#warm(request.model);
+    const order = this.#make(id);
+    order.start('placed');
+    return order;
+  }
+
+  /** Runs a limit-buy batch from request bodies, OpenAI batch lines, or a JSONL file path. */
+  runBatch(input: BatchInput | string, options: RunBatchOptions): Batch {
+    const lines = parseBatchInput(input, options.model);
+    const first = lines[0];
+    const shape = options.shape ?? (first ? requestShape(first.body) : { inputTokens: 0, outputTokens: 0 });
+    const id = `batch_${randomUUID()}`;
+    const record = { id, state: 'running', model: options.model, maxPrice: options.maxPrice, deadline: +options.deadline, concurrency: options.concurrency ?? 4 };
+    this.store.insertBatch(record, lines);
+    this.#warm(options.model);
+    const batch = new Batch({ ...record, maxPrice: options.maxPrice, shape }, { market: this.market, store: this.store, filler: this.#filler, path: this.path });
+    this.#batches.set(id, batch);
+    void batch.result.then(() => this.#batches.delete(id));
+    batch.start();
+    return batch;
+  }
+
+  /** A limit order of this wallet (live, or restored from the store with its final state). */
+  get(id: string): LimitOrder | undefined {
+    const live = this.#live.get(id);
+    if (live) return live;
+    const record = this.store.limit(id);
+    if (!record) return undefined;
+    const order = new LimitOrder(record, this.#deps());
+    order.settleFromRecord(record);
+    return order;
+  }
+
+  /** Orders resting or filling in this process. */
+  live(): LimitOrder[] {
+    return [...this.#live.values()];
+  }
+
+  /** Resumes resting orders and reconciles interrupted fills (run by openOrders after the Payer's recovery). */
+  async resume(): Promise<OrdersRecovery> {
+    await this.payer.ready.catch(() => undefined);
+    let reconciled = 0;
+    for (const rec of this.store.limitsIn('filling')) {
+      const spend = rec.fillRequestId ? this.#filler.spendOf(rec.fillRequestId) : ({ state: 'none', spentSat: 0 } as const);
+      if (spend.state === 'none') {
+        this.store.moveLimit(rec.id, ['filling'], 'resting', { fill: null, fillRequestId: null });
+      } else {
+        // the provider took the token: the fill was paid for but its answer died with the process
+        this.store.moveLimit(rec.id, ['filling'], 'failed', {
+          error: { code: 'fill_interrupted', message: `the fill was paid (${spend.spentSat} sat) but the process stopped before its answer arrived`, spentSat: spend.spentSat },
+        });
+      }
+      reconciled += 1;
+    }
+    let resumed = 0;
+    for (const rec of this.store.limitsIn('resting')) {
+      if (this.#live.has(rec.id)) continue;
+      this.#warm(String(rec.request['model']));
+      const order = this.#make(rec.id);
+      order.start('resumed');
+      resumed += 1;
+    }
+    return { resumed, reconciled };
+  }
+
+  /** Stops listening (resting orders stay stored and resume on the next open), then closes the payer. */
+  async close(): Promise<void> {
+    for (const o of this.#live.values()) o.detach();
+    for (const b of this.#batches.values()) b.cancel();
+    await Promise.allSettled([...this.#batches.values()].map((b) => b.result));
+    await this.payer.close();
+  }
+
+  #deps(): ConstructorParameters<typeof LimitOrder>[1] {
+    return { market: this.market, store: this.store, filler: this.#filler, path: this.path, onSettled: (o) => this.#live.delete(o.id) };
+  }
+
+  #make(id: string): LimitOrder {
+    const record = this.store.limit(id);
+    if (!record) throw new OrderError('unknown_order', `no order ${id}`);
+    const order = new LimitOrder(record, this.#deps());
+    this.#live.set(id, order);
+    return order;
+  }
+
+  // the first fill should not wait for the provider's /v1/models: read it while the order rests
+  #warm(model: string): void {
+    for (const ask of this.market.book.asks(model)) {
+      const url = this.market.registry.get(ask.provider)?.urls[0];
+      if (url) this.payer.directory.get(url.endsWith('/') ? url : `${url}/`).catch(() => undefined);
+    }
+  }
+}
+
+/** Normalises batch input to `{ customId, body }` lines (custom_ids unique, model filled in). */
+export function parseBatchInput(input: BatchInput | string, model: string): Array<{ customId: string; body: Record<string, unknown> }> {
+  let items: BatchInput;
+  if (typeof input === 'string') {
+    items = readFileSync(input, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '')
+      .map((l, i) => {
+        try {
+          return JSON.parse(l) as Record<string, unknown>;
+        } catch {
+          throw new InvalidBatch(`line ${i + 1} of ${input} is not JSON`);
+        }
+      });
+  } else items = input;
+  const seen = new Set<string>();
+  return items.map((item, i) => {
+    const isLine = typeof item['custom_id'] === 'string' && typeof item['body'] === 'object' && item['body'] !== null;
+    const customId = isLine ? String(item['custom_id']) : `request-${i + 1}`;
+    const body = { ...((isLine ? item['body'] : item) as Record<string, unknown>) };
+    if (body['model'] === undefined) body['model'] = model;
+    if (seen.has(customId)) throw new InvalidBatch(`custom_id ${customId} appears twice`);
+    seen.add(customId);
+    return { customId, body };
+  });
+}
+
+/** Opens the orders of `wallet` on `market`: resumes resting orders and reconciles interrupted fills. */
+export async function openOrders(options: OpenOrdersOptions): Promise<Orders> {
+  const orders = new Orders(options);
+  await orders.resume();
+  return orders;
+}

@@ -1,0 +1,72 @@
+import type { PricedAsk } from '../../market/index.ts';
+
+/** Base class of the buyer side's errors; `code` is stable and safe to branch on. */
+export class PayerError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'PayerError';
+  }
+}
+
+/** What happened to one try of a logical request at one provider. */
+export interface AttemptRecord {
+  readonly provider: string;
+  readonly url: string;
+  /** HTTP status, when the provider answered. */
+  readonly status: number | undefined;
+  /** `ok`, a node error code (`minimum_balance_required`, …), `network`, `rate_limited`, `aborted`, … */
+  readonly code: string;
+  readonly message: string;
+  /** Face value of the token (or session debit) this try put at risk, sats. */
+  readonly paidSat: number;
+  /** What came back from it: reclaimed, refunded or change, sats. */
+  readonly returnedSat: number;
+  /** True when the token was carried unspent to the next try (no new payment). */
+  readonly tokenReused: boolean;
+  /** True when money is still owed by the provider and left for recovery (refund endpoint). */
+  readonly pendingRecovery: boolean;
+}
+
+/** Every provider in the selection failed; `attempts` says how, in order. */
+export class AllProvidersFailed extends PayerError {
+  readonly model: string;
+  readonly attempts: readonly AttemptRecord[];
+  constructor(model: string, attempts: readonly AttemptRecord[], message?: string) {
+    super('all_providers_failed', message ?? `all providers failed for ${model}: ${attempts.map((a) => `${a.url} ${a.code}`).join('; ') || 'none available'}`);
+    this.name = 'AllProvidersFailed';
+    this.model = model;
+    this.attempts = attempts;
+  }
+}
+
+/** The best ask is above the buyer's `maxPrice`; nothing was paid. */
+export class PriceAboveLimit extends PayerError {
+  readonly model: string;
+  readonly bestAsk: PricedAsk;
+  readonly maxPriceMsat: number;
+  constructor(model: string, bestAsk: PricedAsk, maxPriceMsat: number) {
+    super('price_above_limit', `best ask for ${model} is ${bestAsk.priceMsat} msat for this request, above the limit of ${maxPriceMsat} msat`);
+    this.name = 'PriceAboveLimit';
+    this.model = model;
+    this.bestAsk = bestAsk;
+    this.maxPriceMsat = maxPriceMsat;
+  }
+}
+
+/** The request is not one the paying fetch can route (no model, not JSON). */
+export class UnroutableRequest extends PayerError {
+  constructor(message: string) {
+    super('unroutable_request', message);
+    this.name = 'UnroutableRequest';
+  }
+}
+
+/** The paying fetch was closed. */
+export class PayerClosed extends PayerError {
+  constructor() {
+    super('payer_closed', 'the paying fetch is closed');
+    this.name = 'PayerClosed';
+  }
+}

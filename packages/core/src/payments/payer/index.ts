@@ -1,0 +1,10 @@
+export { createPayingFetch, paidRoute, type PayingFetch, type PayingFetchOptions } from './paying-fetch.ts';
+export { createRoutstrClient, type RoutstrClient, type ChatRequest, type ChatResult } from './routstr-client.ts';
+export { Payer, type PayerOptions, type PayerMarket, type MaxPrice, type PayerRecoveryReport } from './payer.ts';
+export type { Receipt, PaymentMode } from './receipt.ts';
+export { AllProvidersFailed, PriceAboveLimit, PayerError, UnroutableRequest, PayerClosed, type AttemptRecord } from './errors.ts';
+export { sizeRequest, requestShape, quotedModel, type Sizing, type SizingOptions } from './sizing.ts';
+export { SessionFundingFailed, type SessionOptions } from './session-book.ts';
+export { PayerStore, type XCashuRecord as PayerXCashuRecord, type SessionRecord as PayerSessionRecord } from './payer-store.ts';
+export { changeByRefundRoute, retryAfterMs, type ChangeLookup } from './refund-route.ts';
+export { SseTap } from './sse-tap.ts';

@@ -1,0 +1,87 @@
+/**
+ * `createRoutstrClient`: the paying fetch for direct use, without an OpenAI SDK. `chat()` returns
+ * the provider's completion with its receipt; `chatStream()` yields the parsed chunks.
+ */
+import { readSseLine } from '../../protocol/index.ts';
+import { parseNodeError } from '../../protocol/index.ts';
+import { Payer, type PayerOptions } from './payer.ts';
+import type { Receipt } from './receipt.ts';
+
+export interface ChatRequest {
+  model: string;
+  messages: ReadonlyArray<{ role: string; content: unknown }>;
+  max_tokens?: number;
+  [key: string]: unknown;
+}
+
+export interface ChatResult {
+  /** The provider's JSON answer (OpenAI chat.completion with routstr cost metadata). */
+  completion: Record<string, unknown>;
+  /** The text of the first choice. */
+  text: string;
+  receipt: Receipt;
+}
+
+export interface RoutstrClient {
+  readonly payer: Payer;
+  chat(request: ChatRequest, options?: { signal?: AbortSignal }): Promise<ChatResult>;
+  /** Streams a chat; the receipt resolves once the stream ended and the change is stored. */
+  chatStream(request: ChatRequest, options?: { signal?: AbortSignal }): { chunks: AsyncIterable<Record<string, unknown>>; receipt: Promise<Receipt> };
+  close(): Promise<void>;
+}
+
+/** A client that pays per request on the market; see PayerOptions. */
+export function createRoutstrClient(options: PayerOptions): RoutstrClient {
+  const payer = new Payer(options);
+  const receiptOf = (requestId: () => string | undefined): Receipt => {
+    const id = requestId();
+    const r = payer.receipts().find((x) => x.requestId === id) ?? payer.receipts()[payer.receipts().length - 1];
+    if (!r) throw new Error('no receipt was recorded');
+    return r;
+  };
+  return {
+    payer,
+    async chat(request, opts = {}) {
+      const before = payer.receipts().length;
+      const res = await payer.request('v1/chat/completions', { ...request, stream: false }, { signal: opts.signal ?? null });
+      const text = await res.text();
+      if (!res.ok) throw parseNodeError(res.status, text);
+      const completion = JSON.parse(text) as Record<string, unknown>;
+      const choice = (completion['choices'] as Array<{ message?: { content?: unknown } }> | undefined)?.[0];
+      return { completion, text: typeof choice?.message?.content === 'string' ? choice.message.content : '', receipt: receiptOf(() => payer.receipts()[before]?.requestId) };
+    },
+    chatStream(request, opts = {}) {
+      let resolveReceipt: (r: Receipt) => void = () => undefined;
+      let rejectReceipt: (e: unknown) => void = () => undefined;
+      const receipt = new Promise<Receipt>((resolve, reject) => {
+        resolveReceipt = resolve;
+        rejectReceipt = reject;
+      });
+      receipt.catch(() => undefined);
+      const before = payer.receipts().length;
+      async function* chunks(): AsyncGenerator<Record<string, unknown>> {
+        try {
+          const res = await payer.request('v1/chat/completions', { ...request, stream: true }, { signal: opts.signal ?? null });
+          if (!res.ok || !res.body) throw parseNodeError(res.status, await res.text());
+          const decoder = new TextDecoder();
+          let buffer = '';
+          for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
+            buffer += decoder.decode(part, { stream: true });
+            let nl: number;
+            while ((nl = buffer.indexOf('\n')) !== -1) {
+              const line = readSseLine(buffer.slice(0, nl));
+              buffer = buffer.slice(nl + 1);
+              if (line.kind === 'data' && typeof line.json === 'object' && line.json !== null) yield line.json as Record<string, unknown>;
+            }
+          }
+          resolveReceipt(receiptOf(() => payer.receipts()[before]?.requestId));
+        } catch (error) {
+          rejectReceipt(error);
+          throw error;
+        }
+      }
+      return { chunks: chunks(), receipt };
+    },
+    close: () => payer.close(),
+  };
+}
