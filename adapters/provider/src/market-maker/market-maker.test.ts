@@ -230,7 +230,7 @@ describe('market maker on a devnet relay', () => {
 
   it('prices power from nvidia-smi: the power limit until a busy reading, then the draw while busy', async () => {
     // nvidia-smi cannot run here: a stand-in binary prints a real H100 capture under load (header form)
-    const capture = fileURLToPath(new URL('../../../../../shared/fixtures/engines/nvidia-smi/nvsmi-loaded-header-units.csv', import.meta.url));
+    const capture = fileURLToPath(new URL('../../../../fixtures/engines/nvidia-smi/nvsmi-loaded-header-units.csv', import.meta.url));
     const dir = mkdtempSync(join(tmpdir(), 'nvidia-smi-'));
     const binary = join(dir, 'nvidia-smi');
     writeFileSync(binary, `#!/bin/sh\ncat '${capture}'\n`);
