@@ -8,7 +8,7 @@ import { SseTap } from './sse-tap.ts';
 export interface HeldStreamHooks {
   /** After the first chunk arrived (crash-test failpoint). */
   readonly first?: () => void;
-  /** Settles the request; awaited before `[DONE]` and the close are delivered. Idempotent. */
+  /** Settles the request; awaited (once) before `[DONE]` and the close are delivered. */
   readonly settle: () => Promise<void>;
   /** The stream broke off or the caller cancelled it: settle in the background. */
   readonly broken: () => void;
@@ -19,31 +19,37 @@ export function holdStreamEnd(body: ReadableStream<Uint8Array>, tap: SseTap, hoo
   const reader = body.getReader();
   const encoder = new TextEncoder();
   let first = true;
-  const settle = (): Promise<void> => hooks.settle().catch(() => undefined);
+  let settled: Promise<void> | undefined;
+  const settle = (): Promise<void> => (settled ??= hooks.settle().catch(() => undefined));
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      let step: Awaited<ReturnType<typeof reader.read>>;
-      try {
-        step = await reader.read();
-      } catch (error) {
-        hooks.broken();
-        controller.error(error);
-        return;
-      }
-      if (step.done) {
-        const rest = tap.end();
-        if (rest !== '') controller.enqueue(encoder.encode(rest));
-        await settle();
-        controller.close();
-        return;
-      }
-      if (first) {
-        first = false;
-        hooks.first?.();
-      }
-      for (const line of tap.push(step.value)) {
-        if (SseTap.isDone(line)) await settle();
-        controller.enqueue(encoder.encode(line));
+      // a pull that enqueues nothing is not repeated: read on until a whole line (or the end) is here
+      for (;;) {
+        let step: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          step = await reader.read();
+        } catch (error) {
+          hooks.broken();
+          controller.error(error);
+          return;
+        }
+        if (step.done) {
+          const rest = tap.end();
+          if (rest !== '') controller.enqueue(encoder.encode(rest));
+          await settle();
+          controller.close();
+          return;
+        }
+        if (first) {
+          first = false;
+          hooks.first?.();
+        }
+        const lines = tap.push(step.value);
+        for (const line of lines) {
+          if (SseTap.isDone(line)) await settle();
+          controller.enqueue(encoder.encode(line));
+        }
+        if (lines.length > 0) return;
       }
     },
     cancel(reason) {

@@ -645,7 +645,7 @@ export class Payer {
         release();
         this.#completeSession(t, { usage: tap.usage }, tap.costMsat);
       };
-      const out = holdStreamEnd(res.body, tap, { settle: finish, broken: () => void finish() });
+      const out = holdStreamEnd(res.body, tap, { first: () => failpoint('payer:mid-stream'), settle: finish, broken: () => void finish() });
       return { ok: true, response: new Response(out, { status: res.status, statusText: res.statusText, headers: headersWithout(res.headers, 'content-length', 'content-encoding') }) };
     }
     const text = await res.text();

@@ -6,6 +6,7 @@
  * leaves, so a crash never loses one: the next start refunds outstanding sessions.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { sat } from '../../money/index.ts';
 import { apiKeyForToken, parseBalanceInfo, parseNodeError, parseTopupResponse, type RoutstrNodeError } from '../../protocol/index.ts';
 import { failpoint } from '../../wallet/failpoint.ts';
@@ -264,7 +265,12 @@ export class SessionBook {
  */
 export async function refundRecord(wallet: EcashWallet, store: PayerStore, rec: SessionRecord, doFetch: typeof fetch): Promise<number> {
   let refunded = 0;
-  const r = await refundSession(rec.providerUrl, rec.apiKey, { fetch: doFetch });
+  let r = await refundSession(rec.providerUrl, rec.apiKey, { fetch: doFetch });
+  // a request the node is still finishing holds a reservation: it settles within moments
+  for (let i = 0; i < 10 && !r.ok && /ongoing requests/i.test(r.error.message); i++) {
+    await delay(200);
+    r = await refundSession(rec.providerUrl, rec.apiKey, { fetch: doFetch });
+  }
   if (r.ok) {
     if (r.token) {
       try {
