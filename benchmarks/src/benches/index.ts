@@ -4,6 +4,8 @@ import { marketMemory } from './market-memory.ts';
 import { pricePropagation } from './price-propagation.ts';
 import { paymentOverhead } from './payment-overhead.ts';
 import { dynamicPricingReaction } from './dynamic-pricing-reaction.ts';
+import { buyerOverhead } from './buyer-overhead.ts';
+import { limitOrderReaction } from './limit-order-reaction.ts';
 
 /** Every benchmark `pnpm bench` knows, in the order it runs them. */
-export const BENCHMARKS: Benchmark[] = [marketIngest, marketMemory, pricePropagation, paymentOverhead, dynamicPricingReaction];
+export const BENCHMARKS: Benchmark[] = [marketIngest, marketMemory, pricePropagation, paymentOverhead, dynamicPricingReaction, buyerOverhead, limitOrderReaction];

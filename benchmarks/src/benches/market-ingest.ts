@@ -1,7 +1,7 @@
 import { verifyEvent as verifyPure, type Event } from 'nostr-tools';
 import { initNostrWasm } from 'nostr-wasm';
 import { setNostrWasm, verifyEvent as verifyWasm } from 'nostr-tools/wasm';
-import { openMarket, ManualClock } from '@routstr-kit/core';
+import { openMarket } from '@routstr-kit/core';
 import type { Benchmark, Series } from '../harness.ts';
 import { announcementOf, recordedProbeFetch, syntheticProviders, tickOf } from './market-fixtures.ts';
 
@@ -21,8 +21,7 @@ export const marketIngest: Benchmark = {
     const providers = syntheticProviders(ctx.scale === 'full' ? 100 : 10);
     const perRound = ctx.scale === 'full' ? 2000 : 50;
     const rounds = ctx.samples(7, 2);
-    const clock = new ManualClock(Date.now());
-    const market = openMarket({ relays: [], clock, tickIntervalMs: 0, probe: { fetch: recordedProbeFetch } });
+    const market = openMarket({ relays: [], tickIntervalMs: 0, probe: { fetch: recordedProbeFetch } });
     for (const p of providers) await market.ingestEvent(announcementOf(p, 1_000_000, 2_000_000));
     await market.ready();
 
