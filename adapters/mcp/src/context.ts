@@ -1,0 +1,67 @@
+/** What one server process holds: the wallet, the market, the orders, and a feed of order changes. */
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { openMarket, openOrders, openWallet, type EcashWallet, type LimitOrder, type Market, type Orders } from '@routstr-kit/core';
+import type { McpConfig } from './config.ts';
+
+export interface McpContext {
+  readonly config: McpConfig;
+  readonly wallet: EcashWallet;
+  readonly market: Market;
+  readonly orders: Orders;
+  /** Emits `changed` with an order id whenever an order of this process changes state. */
+  readonly orderChanges: EventEmitter<{ changed: [string] }>;
+  /** Aborted on close: background work (invoice collection) stops with it. */
+  readonly lifetime: AbortSignal;
+  /** Starts reporting `order`'s state changes on `orderChanges` (idempotent). */
+  track(order: LimitOrder): void;
+  close(): Promise<void>;
+}
+
+/** Builds a context over an open wallet and market; opening the orders resumes resting ones. */
+export async function createContext(config: McpConfig, wallet: EcashWallet, market: Market, options: { ownsParts?: boolean } = {}): Promise<McpContext> {
+  const orders = await openOrders({
+    wallet,
+    market,
+    profile: config.profile,
+    budget: { ...(config.budget.perRequestMaxSat !== undefined ? { perRequestMaxSat: config.budget.perRequestMaxSat } : {}), ...(config.budget.totalSat !== undefined ? { totalSat: config.budget.totalSat } : {}) },
+  });
+  const orderChanges = new EventEmitter<{ changed: [string] }>();
+  orderChanges.setMaxListeners(0);
+  const tracked = new WeakSet<LimitOrder>();
+  const lifetime = new AbortController();
+  const track = (order: LimitOrder): void => {
+    if (tracked.has(order)) return;
+    tracked.add(order);
+    order.on('state', () => orderChanges.emit('changed', order.id));
+  };
+  for (const o of orders.live()) track(o);
+  return {
+    config,
+    wallet,
+    market,
+    orders,
+    orderChanges,
+    lifetime: lifetime.signal,
+    track,
+    async close() {
+      lifetime.abort(new Error('server closing'));
+      await orders.close();
+      if (options.ownsParts) {
+        market.close();
+        wallet.close();
+      }
+    },
+  };
+}
+
+/** Opens the wallet and market the config names, then the context over them. */
+export async function openContext(config: McpConfig): Promise<McpContext> {
+  mkdirSync(dirname(config.walletPath), { recursive: true });
+  const wallet = await openWallet({ path: config.walletPath, mints: config.mints });
+  const market = openMarket({ relays: config.relays });
+  // answer the first tool call from a book that has read the relays once
+  await market.ready();
+  return createContext(config, wallet, market, { ownsParts: true });
+}

@@ -1,0 +1,162 @@
+/** Buying tools as plain functions over core Orders: market buy, limit orders and their views (no MCP here). */
+import { BudgetExceeded, limitMsat, PriceAboveLimit, requestShape, type LimitOrder, type LimitOrderRecord, type MaxPrice, type Orders, type Receipt } from '@routstr-kit/core';
+import type { McpBudget } from './config.ts';
+import { requireModel } from './market-tools.ts';
+import { ToolError } from './tool-error.ts';
+
+export type MaxPriceInput = number | { prompt_msat_per_mtok: number; completion_msat_per_mtok: number };
+
+export interface ChatInput {
+  model: string;
+  messages: Array<Record<string, unknown>>;
+  max_tokens?: number | undefined;
+}
+
+/** The receipt fields a tool result carries. */
+export function receiptView(r: Receipt) {
+  return {
+    request_id: r.requestId,
+    provider: r.provider.id,
+    provider_url: r.provider.url,
+    model: r.model,
+    price: { prompt_msat_per_mtok: r.price.prompt, completion_msat_per_mtok: r.price.completion, source: r.price.source, ...(r.price.quoteId ? { quote_id: r.price.quoteId } : {}) },
+    ...(r.usage ? { input_tokens: r.usage.inputTokens, output_tokens: r.usage.outputTokens } : {}),
+    paid_sat: r.paidSat,
+    change_sat: r.changeSat,
+    charged_msat: r.chargedMsat,
+    verdict: r.verification.verdict,
+  };
+}
+
+/** The assistant text of an OpenAI chat completion. */
+export function answerOf(response: Record<string, unknown>): { answer: string; finish_reason?: string } {
+  const choice = (response['choices'] as Array<Record<string, unknown>> | undefined)?.[0];
+  const message = choice?.['message'] as Record<string, unknown> | undefined;
+  const content = message?.['content'];
+  const finish = choice?.['finish_reason'];
+  return { answer: typeof content === 'string' ? content : JSON.stringify(content ?? ''), ...(typeof finish === 'string' ? { finish_reason: finish } : {}) };
+}
+
+/** Converts the tool's price limit to core's MaxPrice (msat for the shape, or msat/Mtok each way). */
+export function toMaxPrice(p: MaxPriceInput): MaxPrice {
+  return typeof p === 'number' ? p : { prompt: p.prompt_msat_per_mtok, completion: p.completion_msat_per_mtok };
+}
+
+function requestOf(input: ChatInput): { model: string; messages: Array<Record<string, unknown>>; max_tokens?: number } {
+  return { model: input.model, messages: input.messages, ...(input.max_tokens !== undefined ? { max_tokens: input.max_tokens } : {}) };
+}
+
+/** Maps core refusals to tool errors that say nothing was spent. */
+export function refusal(error: unknown): never {
+  if (error instanceof BudgetExceeded) throw new ToolError('budget_exceeded', `${error.message}; nothing was spent (budgets are set in the server's configuration, not by tools)`);
+  if (error instanceof PriceAboveLimit) throw new ToolError('price_above_limit', `${error.message}; nothing was spent`);
+  throw error;
+}
+
+/** Buys one chat completion now at the market; refuses above `max_price` or the configured budget. */
+export async function chatCompletion(orders: Orders, input: ChatInput & { max_price?: MaxPriceInput | undefined }, signal?: AbortSignal) {
+  requireModel(orders.market, input.model);
+  try {
+    const { response, receipt } = await orders.marketBuy(requestOf(input), {
+      ...(input.max_price !== undefined ? { maxPrice: toMaxPrice(input.max_price) } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    return { ...answerOf(response), receipt: receiptView(receipt) };
+  } catch (error) {
+    refusal(error);
+  }
+}
+
+/** Places a limit buy that rests until the market is at or below `max_price`, or `deadline` passes. */
+export function placeOrder(orders: Orders, budget: McpBudget, input: ChatInput & { max_price: MaxPriceInput; deadline: string | number }, now = Date.now()): LimitOrder {
+  requireModel(orders.market, input.model);
+  const deadline = typeof input.deadline === 'number' ? now + input.deadline * 1000 : Date.parse(input.deadline);
+  if (!Number.isFinite(deadline) || deadline <= now) throw new ToolError('invalid_deadline', `deadline ${JSON.stringify(input.deadline)} is not in the future`);
+  const maxPrice = toMaxPrice(input.max_price);
+  const request = requestOf(input);
+  // a limit the budget could never pay is refused up front rather than left to fail at fill time
+  const cap = budget.perRequestMaxSat;
+  const limit = limitMsat(maxPrice, requestShape(request));
+  if (cap !== undefined && limit > cap * 1000) {
+    throw new ToolError('budget_exceeded', `a limit of ${limit} msat is above the per-request budget of ${cap} sat; nothing was spent (budgets are set in the server's configuration, not by tools)`);
+  }
+  return orders.runWhenCheaper(request, { maxPrice, deadline });
+}
+
+/** The state of order `id` as tools report it (from the wallet's store, so it survives restarts). */
+export function orderView(orders: Orders, id: string) {
+  const rec = orders.store.limit(id);
+  if (!rec) throw new ToolError('unknown_order', `no order "${id}" in this wallet`);
+  return recordView(orders, rec);
+}
+
+function recordView(orders: Orders, rec: LimitOrderRecord) {
+  const model = String(rec.request['model']);
+  const best = rec.state === 'resting' ? orders.market.bestAsk(model, rec.shape) : undefined;
+  const result = rec.result as { response?: Record<string, unknown>; receipt?: Receipt; fill?: { price: { msat: number }; provider: string; quote?: string; restedMs: number } } | null;
+  const error = rec.error as { code: string; message: string; spentSat?: number } | null;
+  const receipt = result?.receipt;
+  const spent = receipt ? receipt.paidSat - receipt.changeSat : (error?.spentSat ?? 0);
+  return {
+    id: rec.id,
+    state: rec.state,
+    model,
+    limit_msat: limitMsat(rec.maxPrice as MaxPrice, rec.shape),
+    deadline: new Date(rec.deadline).toISOString(),
+    ...(best ? { best_ask_msat: best.priceMsat } : {}),
+    ...(result?.response ? { answer: answerOf(result.response).answer } : {}),
+    ...(result?.fill
+      ? { fill: { provider: result.fill.provider, price_msat: result.fill.price.msat, ...(result.fill.quote ? { quote_id: result.fill.quote } : {}), rested_ms: Math.max(0, Math.round(result.fill.restedMs)) } }
+      : {}),
+    ...(receipt ? { receipt: receiptView(receipt) } : {}),
+    ...(error ? { error: { code: error.code, message: error.message, spent_sat: error.spentSat ?? 0 } } : {}),
+    spent_sat: spent,
+  };
+}
+
+export type OrderView = ReturnType<typeof orderView>;
+
+/** Cancels a resting order (nothing spent); a filled or ended order is reported as it is. */
+export function cancelOrder(orders: Orders, id: string): OrderView {
+  const order = orders.get(id);
+  if (!order) throw new ToolError('unknown_order', `no order "${id}" in this wallet`);
+  if (!order.cancel() && order.state !== 'cancelled') {
+    if (order.state === 'filling') throw new ToolError('order_filling', `order ${id} is filling now; it is cancelled only if that fill fails`);
+    throw new ToolError('order_final', `order ${id} already ended (${order.state})`);
+  }
+  return orderView(orders, id);
+}
+
+/** Every limit order of this wallet, newest first. */
+export function listOrders(orders: Orders): OrderView[] {
+  return orders.store
+    .limitsIn('resting', 'filling', 'filled', 'expired', 'cancelled', 'failed')
+    .sort((a, b) => b.createdAt - a.createdAt)
+    .map((r) => recordView(orders, r));
+}
+
+/** Settles when order `id` ends (filled, expired, cancelled, failed), calling `onProgress` on book changes while it rests. */
+export async function waitForOrder(orders: Orders, id: string, onProgress: (view: OrderView) => void, signal?: AbortSignal): Promise<OrderView> {
+  const order = orders.get(id);
+  if (!order) throw new ToolError('unknown_order', `no order "${id}" in this wallet`);
+  const model = order.model;
+  const off = orders.market.onAskChange((c) => {
+    if (order.state === 'resting' && orders.market.book.resolver.key(model) === c.model) onProgress(orderView(orders, id));
+  });
+  const onState = (): void => onProgress(orderView(orders, id));
+  order.on('state', onState);
+  onProgress(orderView(orders, id));
+  try {
+    await Promise.race([
+      order.result.catch(() => undefined),
+      new Promise((_, reject) => {
+        if (signal?.aborted) reject(signal.reason);
+        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      }),
+    ]);
+  } finally {
+    off();
+    order.off('state', onState);
+  }
+  return orderView(orders, id);
+}
