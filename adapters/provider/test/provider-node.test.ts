@@ -46,8 +46,14 @@ const tmp = (): string => {
 
 const faceOf = (token: string): number => Number(getTokenMetadata(token).amount.toString());
 const pay = async (amount: number): Promise<string> => (await client.send(sat(amount), { purpose: 'test payment' })).token;
-const admin = async (base = provider.url): Promise<Record<string, number>> =>
-  (await (await fetch(`${base}/admin/api/balances`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as Record<string, number>;
+interface AdminBalances {
+  held_sats: number;
+  revenue_msats: number;
+  paid_out_msats: number;
+  [key: string]: number;
+}
+const admin = async (base = provider.url): Promise<AdminBalances> =>
+  (await (await fetch(`${base}/admin/api/balances`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as AdminBalances;
 
 function chatBody(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { model: engine.model, messages: [{ role: 'user', content: 'Say hi to the market' }], max_tokens: 8, ...extra };
@@ -186,7 +192,7 @@ describe('paying by X-Cashu', () => {
       ['malformed', 'cashuBnot-a-token', 400, 'invalid_token', 'invalid_cashu_token'],
     ];
     for (const [name, token, status, type, code] of cases) {
-      for (const headers of [{ 'X-Cashu': token }, { authorization: `Bearer ${token}` }]) {
+      for (const headers of [{ 'X-Cashu': token }, { authorization: `Bearer ${token}` }] as Record<string, string>[]) {
         const res = await post('/v1/chat/completions', headers, chatBody());
         expect({ name, status: res.status }).toEqual({ name, status });
         const body = (await res.json()) as { error: { type: string; code: string } };

@@ -6,3 +6,4 @@ export * from './payments/index.ts';
 export * from './market/index.ts';
 export * from './storage/index.ts';
 export * from './orders/index.ts';
+export * from './market-fetch/index.ts';

@@ -1,0 +1,2 @@
+export { createRoutstr, routstr, RoutstrLanguageModel, RoutstrCallError, type RoutstrProvider } from './provider/index.ts';
+export { settingsFromEnv, receiptJson, RoutstrConfigError, type RoutstrSettings, type OrderSettings } from '@routstr-kit/core';

@@ -1,0 +1,76 @@
+/**
+ * A Routstr language model: the `@ai-sdk/openai-compatible` chat model (which does all message,
+ * tool and stream handling) with each call named for the paying fetch, so the call's receipt
+ * lands in `providerMetadata.routstr` and the market's refusals surface as RoutstrCallError.
+ */
+import type { LanguageModelV4, LanguageModelV4CallOptions, LanguageModelV4GenerateResult, LanguageModelV4StreamPart, LanguageModelV4StreamResult, SharedV4ProviderMetadata } from '@ai-sdk/provider';
+import { CALL_HEADER, receiptJson, type CallRecord, type MarketFetch, type OrderSettings } from '@routstr-kit/core';
+import { toRoutstrCallError } from './routstr-error.ts';
+
+type JsonObject = SharedV4ProviderMetadata[string];
+
+export class RoutstrLanguageModel implements LanguageModelV4 {
+  readonly specificationVersion = 'v4' as const;
+  readonly provider = 'routstr';
+  readonly modelId: string;
+  readonly order: OrderSettings;
+  readonly #inner: LanguageModelV4;
+  readonly #market: MarketFetch;
+  readonly #url: string;
+
+  constructor(modelId: string, inner: LanguageModelV4, market: MarketFetch, order: OrderSettings, url: string) {
+    this.modelId = modelId;
+    this.#inner = inner;
+    this.#market = market;
+    this.order = order;
+    this.#url = url;
+  }
+
+  get supportedUrls(): LanguageModelV4['supportedUrls'] {
+    return this.#inner.supportedUrls;
+  }
+
+  async doGenerate(options: LanguageModelV4CallOptions): Promise<LanguageModelV4GenerateResult> {
+    const call = this.#market.begin(this.order);
+    try {
+      const result = await this.#inner.doGenerate(named(options, call));
+      return { ...result, providerMetadata: await this.#withReceipt(result.providerMetadata, call) };
+    } catch (error) {
+      await this.#market.end(call);
+      throw toRoutstrCallError(call.error ?? error, this.#url, { model: this.modelId, order: this.order });
+    }
+  }
+
+  async doStream(options: LanguageModelV4CallOptions): Promise<LanguageModelV4StreamResult> {
+    const call = this.#market.begin(this.order);
+    let result: LanguageModelV4StreamResult;
+    try {
+      result = await this.#inner.doStream(named(options, call));
+    } catch (error) {
+      await this.#market.end(call);
+      throw toRoutstrCallError(call.error ?? error, this.#url, { model: this.modelId, order: this.order });
+    }
+    const withReceipt = (meta: SharedV4ProviderMetadata | undefined): Promise<SharedV4ProviderMetadata> => this.#withReceipt(meta, call);
+    // the paying fetch holds the stream's end until the change is stored and the receipt written,
+    // so by the `finish` part (emitted after the body ended) the receipt is there
+    const stream = result.stream.pipeThrough(
+      new TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart>({
+        async transform(part, controller) {
+          if (part.type === 'finish') controller.enqueue({ ...part, providerMetadata: await withReceipt(part.providerMetadata) });
+          else controller.enqueue(part);
+        },
+      }),
+    );
+    return { ...result, stream };
+  }
+
+  async #withReceipt(meta: SharedV4ProviderMetadata | undefined, call: CallRecord): Promise<SharedV4ProviderMetadata> {
+    const receipt = await this.#market.end(call);
+    if (!receipt) return meta ?? {};
+    return { ...meta, routstr: { ...(meta?.['routstr'] ?? {}), ...(receiptJson(receipt, call.fill) as JsonObject) } };
+  }
+}
+
+function named(options: LanguageModelV4CallOptions, call: CallRecord): LanguageModelV4CallOptions {
+  return { ...options, headers: { ...options.headers, [CALL_HEADER]: call.id } };
+}

@@ -1,0 +1,55 @@
+import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
+import { NoSuchModelError, type ProviderV4 } from '@ai-sdk/provider';
+import { checkOrderSettings, MarketFetch, settingsFromEnv, type OrderSettings, type RoutstrSettings } from '@routstr-kit/core';
+import { RoutstrLanguageModel } from './routstr-language-model.ts';
+
+/** The host is never dialled: the paying fetch routes each request to a provider it picks. */
+const BASE_URL = 'https://market.routstr.invalid/v1';
+
+/** A provider: `routstr(modelId, { order, maxPrice, deadline })` is a model usable with generateText, streamText, generateObject and tools. */
+export interface RoutstrProvider extends ProviderV4 {
+  (modelId: string, order?: OrderSettings): RoutstrLanguageModel;
+  languageModel(modelId: string, order?: OrderSettings): RoutstrLanguageModel;
+  chatModel(modelId: string, order?: OrderSettings): RoutstrLanguageModel;
+  /** The wallet, market and orders behind it (opened on first use). */
+  readonly market: MarketFetch;
+  /** Closes the wallet and market it opened. */
+  close(): Promise<void>;
+}
+
+/** Creates a Routstr provider for the AI SDK; nothing opens until the first request. */
+export function createRoutstr(settings: RoutstrSettings = settingsFromEnv()): RoutstrProvider {
+  const market = new MarketFetch(settings);
+  const compatible = createOpenAICompatible({
+    name: 'routstr',
+    baseURL: BASE_URL,
+    fetch: market.fetch,
+    includeUsage: true,
+    supportsStructuredOutputs: true,
+  });
+  const createModel = (modelId: string, order: OrderSettings = {}): RoutstrLanguageModel => {
+    checkOrderSettings(order);
+    return new RoutstrLanguageModel(modelId, compatible.chatModel(modelId), market, order, `${BASE_URL}/chat/completions`);
+  };
+  const provider = (modelId: string, order?: OrderSettings): RoutstrLanguageModel => createModel(modelId, order);
+  const noModel = (modelType: 'embeddingModel' | 'imageModel') => (modelId: string): never => {
+    throw new NoSuchModelError({ modelId, modelType });
+  };
+  return Object.assign(provider, {
+    specificationVersion: 'v4' as const,
+    languageModel: createModel,
+    chatModel: createModel,
+    embeddingModel: noModel('embeddingModel'),
+    imageModel: noModel('imageModel'),
+    market,
+    close: () => market.close(),
+  }) as RoutstrProvider;
+}
+
+let lazyDefault: RoutstrProvider | undefined;
+
+/** The default provider, configured from ROUTSTR_KIT_* environment variables on first use. */
+export const routstr: RoutstrProvider = new Proxy((() => undefined) as unknown as RoutstrProvider, {
+  apply: (_t, _this, args: [string, OrderSettings?]) => (lazyDefault ??= createRoutstr())(...args),
+  get: (_t, prop) => Reflect.get((lazyDefault ??= createRoutstr()), prop),
+});

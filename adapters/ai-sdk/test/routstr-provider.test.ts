@@ -1,0 +1,226 @@
+// The AI SDK provider on the devnet (real relay, mint, llama.cpp engine, ticker provider node):
+// generate, stream, structured output, a tool loop, limit orders and refusals, with every
+// receipt checked against what left the wallet.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateObject, generateText, stepCountIs, streamText, tool } from 'ai';
+import { z } from 'zod';
+import type { EcashWallet, Market } from '@routstr-kit/core';
+import { startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode } from '../../../test/e2e/orders-devnet.ts';
+import { createRoutstr, routstr as defaultRoutstr, RoutstrCallError, type RoutstrProvider } from '../src/index.ts';
+
+(globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false;
+
+const HIGH: Price = { prompt: 200_000_000, completion: 800_000_000 };
+const LOW: Price = { prompt: 50_000_000, completion: 200_000_000 };
+/** A limit between LOW and HIGH, in msat/Mtok. */
+const LIMIT = { prompt: 100_000_000, completion: 400_000_000 };
+
+interface RoutstrMeta {
+  costSat: number;
+  paidSat: number;
+  changeSat: number;
+  quote: string | null;
+  price: { prompt: number; completion: number; quoteId?: string };
+  provider: { id: string };
+  verification: { verdict: string };
+}
+const meta = (m: unknown): RoutstrMeta => (m as { routstr: RoutstrMeta }).routstr;
+
+describe('createRoutstr on the devnet', () => {
+  let net: OrdersDevnet;
+  let node: TickerNode;
+  let market: Market;
+  let wallet: EcashWallet;
+  let routstr: RoutstrProvider;
+  let model: string;
+  const spent = (): number => wallet.balance() + wallet.feesPaid();
+
+  /** Ticks `price` and waits until the book shows that tick. */
+  async function bookAt(price: Price): Promise<string> {
+    const quote = await node.tick(price);
+    const seen = (): boolean => market.bestAsk(model)?.quoteId === quote;
+    if (!seen()) {
+      await new Promise<void>((resolve) => {
+        const off = market.onAskChange(() => {
+          if (seen()) {
+            off();
+            resolve();
+          }
+        });
+      });
+    }
+    return quote;
+  }
+
+  beforeAll(async () => {
+    net = await startOrdersDevnet();
+    model = net.model;
+    node = await net.startTicker('ticker', HIGH);
+    await node.tick(HIGH);
+    market = await net.openMarket();
+    ({ wallet } = await net.newWallet(300));
+    routstr = createRoutstr({ wallet, market });
+  });
+  afterAll(async () => {
+    await routstr?.close();
+    await net?.stop();
+  });
+
+  it('generateText pays one provider; usage and the receipt come back; the receipt is what the wallet spent', async () => {
+    const before = spent();
+    const r = await generateText({ model: routstr(model), prompt: 'Say hi', maxOutputTokens: 4 });
+    expect(r.usage.inputTokens).toBeGreaterThan(0);
+    expect(r.usage.outputTokens).toBeGreaterThan(0);
+    const m = meta(r.providerMetadata);
+    expect(m.provider.id).toContain(node.node.pubkey);
+    expect(m.price.completion).toBe(HIGH.completion);
+    expect(m.verification.verdict).not.toBe('overcharged');
+    expect(m.costSat).toBe(m.paidSat - m.changeSat);
+    expect(before - spent()).toBe(m.costSat);
+  });
+
+  it('streamText streams, reports usage, and its receipt matches the spend', async () => {
+    const before = spent();
+    const st = streamText({ model: routstr(model), prompt: 'Count', maxOutputTokens: 6 });
+    let text = '';
+    for await (const delta of st.textStream) text += delta;
+    const usage = await st.usage;
+    expect(text.length).toBeGreaterThan(0);
+    expect(usage.outputTokens).toBeGreaterThan(0);
+    const m = meta(await st.providerMetadata);
+    expect(m.costSat).toBeGreaterThan(0);
+    expect(before - spent()).toBe(m.costSat);
+  });
+
+  it('generateObject returns an object valid against the schema', async () => {
+    const before = spent();
+    const r = await generateObject({ model: routstr(model), schema: z.object({ mood: z.enum(['good', 'bad']) }), prompt: 'How are you?', maxOutputTokens: 40 });
+    expect(['good', 'bad']).toContain(r.object.mood);
+    expect(before - spent()).toBe(meta(r.providerMetadata).costSat);
+  });
+
+  it('a two-step tool loop: a forced tool call, its result, then an answer; each step carries its own receipt', async () => {
+    const before = spent();
+    const calls: string[] = [];
+    const r = await generateText({
+      model: routstr(model),
+      prompt: 'What is the weather in Paris?',
+      maxOutputTokens: 40,
+      tools: {
+        weather: tool({
+          description: 'Weather of a city',
+          inputSchema: z.object({ city: z.enum(['Paris', 'Oslo']) }),
+          execute: async ({ city }) => {
+            calls.push(city);
+            return `sunny in ${city}`;
+          },
+        }),
+      },
+      // the engine calls tools only when forced
+      prepareStep: ({ stepNumber }) => (stepNumber === 0 ? { toolChoice: 'required' } : { toolChoice: 'none', maxOutputTokens: 4 }),
+      stopWhen: stepCountIs(2),
+    });
+    expect(r.steps).toHaveLength(2);
+    expect(r.steps[0]?.toolCalls[0]?.toolName).toBe('weather');
+    expect(calls).toHaveLength(1);
+    expect(['Paris', 'Oslo']).toContain(calls[0]);
+    const costs = r.steps.map((s) => meta(s.providerMetadata).costSat);
+    expect(costs.every((c) => c > 0)).toBe(true);
+    expect(before - spent()).toBe(costs[0]! + costs[1]!);
+  });
+
+  describe('limit orders', () => {
+    it('rests until the deadline and expires with nothing spent', async () => {
+      const before = spent();
+      const resting = new Promise((resolve) => routstr.market.once('resting', resolve));
+      const call = generateText({ model: routstr(model, { order: 'limit', maxPrice: LIMIT, deadline: 400 }), prompt: 'wait', maxOutputTokens: 4 });
+      await resting;
+      const error = await call.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RoutstrCallError);
+      expect((error as RoutstrCallError).code).toBe('order_expired');
+      expect((error as Error).message).toMatch(/deadline/);
+      expect(spent()).toBe(before);
+    });
+
+    it('an abort signal cancels a resting order with nothing spent', async () => {
+      const before = spent();
+      const abort = new AbortController();
+      routstr.market.once('resting', () => abort.abort());
+      const error = await generateText({ model: routstr(model, { order: 'limit', maxPrice: LIMIT, deadline: 60_000 }), prompt: 'cancel me', maxOutputTokens: 4, abortSignal: abort.signal }).catch((e: unknown) => e);
+      expect((error as Error).name).toBe('AbortError');
+      expect(spent()).toBe(before);
+    });
+
+    it('fills on the tick that crosses the limit, billed at that quote', async () => {
+      const before = spent();
+      const resting = new Promise((resolve) => routstr.market.once('resting', resolve));
+      const call = generateText({ model: routstr(model, { order: 'limit', maxPrice: LIMIT, deadline: 60_000 }), prompt: 'cheaper please', maxOutputTokens: 4 });
+      await resting;
+      const quote = await node.tick(LOW);
+      const r = await call;
+      const m = meta(r.providerMetadata);
+      expect(m.quote).toBe(quote);
+      expect(m.price.completion).toBe(LOW.completion);
+      expect(before - spent()).toBe(m.costSat);
+    });
+
+    it('streams a limit buy once the book is at or below the limit', async () => {
+      await bookAt(LOW);
+      const before = spent();
+      const st = streamText({ model: routstr(model, { order: 'limit', maxPrice: LIMIT, deadline: 60_000 }), prompt: 'stream cheap', maxOutputTokens: 4 });
+      for await (const _ of st.textStream) void _;
+      const m = meta(await st.providerMetadata);
+      expect(m.price.completion).toBe(LOW.completion);
+      expect(before - spent()).toBe(m.costSat);
+      await bookAt(HIGH);
+    });
+  });
+
+  it('session mode: each call still gets its own receipt', async () => {
+    const session = createRoutstr({ wallet, market, mode: 'session' });
+    const a = await generateText({ model: session(model), prompt: 'one', maxOutputTokens: 4 });
+    const b = await generateText({ model: session(model), prompt: 'two', maxOutputTokens: 4 });
+    const [ra, rb] = [a, b].map((r) => (r.providerMetadata as { routstr: { mode: string; requestId: string; usage: { outputTokens: number } } }).routstr);
+    expect(ra?.mode).toBe('session');
+    expect(rb?.mode).toBe('session');
+    expect(ra?.requestId).not.toBe(rb?.requestId);
+    expect(ra?.usage.outputTokens).toBe(a.usage.outputTokens);
+    await session.close();
+  });
+
+  describe('refusals', () => {
+    it('the default provider opens nothing until used, then says what configuration is missing', async () => {
+      const saved = process.env['ROUTSTR_KIT_WALLET'];
+      delete process.env['ROUTSTR_KIT_WALLET'];
+      const m = defaultRoutstr(model);
+      expect(m.provider).toBe('routstr');
+      const error = await generateText({ model: m, prompt: 'x', maxOutputTokens: 4 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RoutstrCallError);
+      expect((error as RoutstrCallError).code).toBe('invalid_settings');
+      expect((error as Error).message).toMatch(/ROUTSTR_KIT_WALLET/);
+      if (saved !== undefined) process.env['ROUTSTR_KIT_WALLET'] = saved;
+    });
+
+    it('a price above maxPrice is a RoutstrCallError (price_above_limit); nothing is spent', async () => {
+      const before = spent();
+      const error = await generateText({ model: routstr(model, { maxPrice: 1 }), prompt: 'too dear', maxOutputTokens: 4 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RoutstrCallError);
+      expect((error as RoutstrCallError).code).toBe('price_above_limit');
+      expect((error as RoutstrCallError).statusCode).toBe(402);
+      expect((error as Error).message).toMatch(/maxPrice/);
+      expect((error as Error).cause).toMatchObject({ name: 'PriceAboveLimit' });
+      expect(spent()).toBe(before);
+    });
+
+    it('a budget cap is a RoutstrCallError (budget_exceeded); nothing is spent', async () => {
+      const capped = createRoutstr({ wallet, market, budget: { perRequestMaxSat: 1 } });
+      const before = spent();
+      const viaGenerate = await generateText({ model: capped(model), prompt: 'over budget', maxOutputTokens: 4 }).catch((e: unknown) => e);
+      expect(viaGenerate).toBeInstanceOf(RoutstrCallError);
+      expect((viaGenerate as RoutstrCallError).code).toBe('budget_exceeded');
+      expect((viaGenerate as Error).message).toMatch(/budget/);
+      expect(spent()).toBe(before);
+      await capped.close();
+    });
+  });
+});

@@ -1,0 +1,191 @@
+/**
+ * `ChatRoutstr`: LangChain's ChatOpenAI (which does all message, tool and stream handling) over
+ * the market's paying `fetch`. What it adds: how to buy (market or limit, `maxPrice`,
+ * `deadline`), the receipt in `response_metadata.routstr`, typed refusals (RoutstrError), and
+ * `batch` as a limit-buy batch held for price (the core's `runBatch`) when `order: 'limit'`.
+ */
+import type { BaseLanguageModelInput } from '@langchain/core/language_models/base';
+import type { CallbackManagerForLLMRun } from '@langchain/core/callbacks/manager';
+import type { ChatModelStreamEvent } from '@langchain/core/language_models/event';
+import { AIMessage, AIMessageChunk, type BaseMessage } from '@langchain/core/messages';
+import { ChatGenerationChunk, type ChatResult } from '@langchain/core/outputs';
+import type { RunnableBatchOptions, RunnableConfig } from '@langchain/core/runnables';
+import { ChatOpenAI, convertCompletionsMessageToBaseMessage, convertMessagesToCompletionsMessageParams, type ChatOpenAICallOptions, type ChatOpenAIFields } from '@langchain/openai';
+import type { BatchResult, Receipt } from '@routstr-kit/core';
+import { CALL_HEADER, checkOrderSettings, MarketFetch, receiptJson, settingsFromEnv, type CallRecord, type OrderSettings, type RoutstrSettings } from '@routstr-kit/core';
+import { RoutstrError, toRoutstrError } from './routstr-error.ts';
+
+/** The host is never dialled: the paying fetch routes each request to a provider it picks. */
+const BASE_URL = 'https://market.routstr.invalid/v1';
+
+export interface ChatRoutstrFields extends Omit<ChatOpenAIFields, 'configuration' | 'apiKey' | 'openAIApiKey'>, RoutstrSettings, OrderSettings {
+  model: string;
+  /** Share one wallet/market/orders between models (default: a new one from the settings, or the environment). */
+  marketFetch?: MarketFetch;
+}
+
+function named(options: ChatOpenAICallOptions, call: CallRecord): ChatOpenAICallOptions {
+  const headers = { [CALL_HEADER]: call.id };
+  // non-streaming calls read `options.options`, streaming ones the call options themselves
+  return { ...options, options: { ...options.options, headers: { ...(options.options?.headers as Record<string, string> | undefined), ...headers } }, headers } as ChatOpenAICallOptions;
+}
+
+/** A LangChain chat model that buys on the Routstr market. */
+export class ChatRoutstr extends ChatOpenAI {
+  readonly marketFetch: MarketFetch;
+  readonly order: OrderSettings;
+  readonly #fields: ChatRoutstrFields;
+
+  static override lc_name(): string {
+    return 'ChatRoutstr';
+  }
+
+  constructor(fields: ChatRoutstrFields) {
+    const { wallet, walletPath, relays, mints, market, mode, budget, profile, bookWaitMs, order, maxPrice, deadline, marketFetch, ...openai } = fields;
+    const orderSettings: OrderSettings = { ...(order ? { order } : {}), ...(maxPrice !== undefined ? { maxPrice } : {}), ...(deadline !== undefined ? { deadline } : {}) };
+    checkOrderSettings(orderSettings);
+    const given: RoutstrSettings = { ...(wallet ? { wallet } : {}), ...(walletPath ? { walletPath } : {}), ...(relays ? { relays } : {}), ...(mints ? { mints } : {}), ...(market ? { market } : {}), ...(mode ? { mode } : {}), ...(budget ? { budget } : {}), ...(profile ? { profile } : {}), ...(bookWaitMs !== undefined ? { bookWaitMs } : {}) };
+    const mf = marketFetch ?? new MarketFetch({ ...settingsFromEnv(), ...given });
+    // no SDK retries: the Payer already fails over, and a retry could pay twice
+    super({ maxRetries: 0, ...openai, apiKey: 'routstr', configuration: { baseURL: BASE_URL, fetch: mf.fetch } });
+    this.marketFetch = mf;
+    this.order = orderSettings;
+    this.#fields = { ...fields, marketFetch: mf };
+  }
+
+  override _llmType(): string {
+    return 'routstr';
+  }
+
+  /** The same model buying differently (e.g. `{ order: 'limit', maxPrice }`), on the same wallet and market. */
+  withOrder(order: OrderSettings): ChatRoutstr {
+    return new ChatRoutstr({ ...this.#fields, ...order });
+  }
+
+  /** Closes the wallet and market this model's MarketFetch opened. */
+  close(): Promise<void> {
+    return this.marketFetch.close();
+  }
+
+  // ChatOpenAI.withConfig (used by bindTools, withStructuredOutput) would make a plain ChatOpenAI
+  override withConfig(config: Partial<ChatOpenAICallOptions>): ChatRoutstr {
+    const next = new ChatRoutstr(this.#fields);
+    next.defaultOptions = { ...this.defaultOptions, ...config };
+    return next;
+  }
+
+  override async _generate(messages: BaseMessage[], options: this['ParsedCallOptions'], runManager?: CallbackManagerForLLMRun): Promise<ChatResult> {
+    const call = this.marketFetch.begin(this.order);
+    let result: ChatResult;
+    try {
+      result = await super._generate(messages, named(options, call) as this['ParsedCallOptions'], runManager);
+    } catch (error) {
+      await this.marketFetch.end(call);
+      throw toRoutstrError(call.error ?? error);
+    }
+    const receipt = await this.marketFetch.end(call);
+    if (receipt) {
+      const routstr = receiptJson(receipt, call.fill);
+      for (const g of result.generations) g.message.response_metadata = { ...g.message.response_metadata, routstr };
+    }
+    return result;
+  }
+
+  override async *_streamResponseChunks(messages: BaseMessage[], options: this['ParsedCallOptions'], runManager?: CallbackManagerForLLMRun): AsyncGenerator<ChatGenerationChunk> {
+    const call = this.marketFetch.begin(this.order);
+    try {
+      yield* super._streamResponseChunks(messages, named(options, call) as this['ParsedCallOptions'], runManager);
+    } catch (error) {
+      await this.marketFetch.end(call);
+      throw toRoutstrError(call.error ?? error);
+    }
+    // the paying fetch released the stream's end only after the receipt was written
+    const receipt = await this.marketFetch.end(call);
+    if (receipt) yield new ChatGenerationChunk({ text: '', message: new AIMessageChunk({ content: '', response_metadata: { routstr: receiptJson(receipt, call.fill) } }) });
+  }
+
+  // LangChain's content-block stream protocol takes this path: name the call so it buys as configured
+  override async *_streamChatModelEvents(messages: BaseMessage[], options: this['ParsedCallOptions'], runManager?: CallbackManagerForLLMRun): AsyncGenerator<ChatModelStreamEvent> {
+    const call = this.marketFetch.begin(this.order);
+    try {
+      yield* super._streamChatModelEvents(messages, named(options, call) as this['ParsedCallOptions'], runManager);
+    } catch (error) {
+      throw toRoutstrError(call.error ?? error);
+    } finally {
+      await this.marketFetch.end(call);
+    }
+  }
+
+  /** With `order: 'limit'`, a batch held for price (all lines run while the best ask is at or below maxPrice); otherwise LangChain's batch. */
+  override async batch(inputs: BaseLanguageModelInput[], options?: Partial<ChatOpenAICallOptions> | Partial<ChatOpenAICallOptions>[], batchOptions?: RunnableBatchOptions & { returnExceptions?: false }): Promise<AIMessageChunk[]>;
+  override async batch(inputs: BaseLanguageModelInput[], options?: Partial<ChatOpenAICallOptions> | Partial<ChatOpenAICallOptions>[], batchOptions?: RunnableBatchOptions & { returnExceptions: true }): Promise<(AIMessageChunk | Error)[]>;
+  override async batch(inputs: BaseLanguageModelInput[], options?: Partial<ChatOpenAICallOptions> | Partial<ChatOpenAICallOptions>[], batchOptions?: RunnableBatchOptions): Promise<(AIMessageChunk | Error)[]>;
+  override async batch(inputs: BaseLanguageModelInput[], options?: Partial<ChatOpenAICallOptions> | Partial<ChatOpenAICallOptions>[], batchOptions?: RunnableBatchOptions): Promise<(AIMessageChunk | Error)[]> {
+    if (this.order.order !== 'limit') return super.batch(inputs, options, batchOptions);
+    const config = (Array.isArray(options) ? options[0] : options) ?? {};
+    const { orders } = await this.marketFetch.open();
+    const params = this.invocationParams(config as this['ParsedCallOptions']) as Record<string, unknown>;
+    delete params['stream_options'];
+    const bodies = inputs.map((input) => {
+      const messages = ChatRoutstr._convertInputToPromptValue(input).toChatMessages();
+      return { ...params, model: this.model, stream: false, messages: convertMessagesToCompletionsMessageParams({ messages, model: this.model }) } as Record<string, unknown>;
+    });
+    const d = this.order.deadline ?? 600_000;
+    const batch = orders.runBatch(bodies, {
+      model: this.model,
+      maxPrice: this.order.maxPrice as NonNullable<OrderSettings['maxPrice']>,
+      deadline: d instanceof Date ? d : Date.now() + d,
+      concurrency: batchOptions?.maxConcurrency ?? 4,
+    });
+    const signal = (config as RunnableConfig).signal;
+    const onAbort = (): void => batch.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (batch.progress().paused) this.marketFetch.emit('resting', { callId: batch.id, model: this.model, orderId: batch.id });
+    let result: BatchResult;
+    try {
+      result = await batch.result;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    signal?.throwIfAborted();
+    return this.#batchMessages(result, inputs.length, orders.payer.receipts(), batchOptions?.returnExceptions === true);
+  }
+
+  #batchMessages(result: BatchResult, count: number, receipts: readonly Receipt[], returnExceptions: boolean): (AIMessageChunk | Error)[] {
+    const byId = new Map<string, Record<string, unknown>>();
+    for (const text of [result.output, result.errors]) {
+      for (const line of text.split('\n')) if (line.trim() !== '') {
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        byId.set(String(parsed['custom_id']), parsed);
+      }
+    }
+    const out: (AIMessageChunk | Error)[] = [];
+    for (let i = 0; i < count; i++) {
+      const line = byId.get(`request-${i + 1}`);
+      const response = line?.['response'] as { body?: Record<string, unknown>; request_id?: string } | undefined;
+      const body = response?.body;
+      const choice = (body?.['choices'] as Array<{ message: Record<string, unknown> }> | undefined)?.[0];
+      if (!body || !choice) {
+        const err = (line?.['error'] as { code?: string; message?: string } | undefined) ?? { code: 'batch_line_missing', message: 'no result for this line' };
+        const error = new RoutstrError(err.code ?? 'batch_line_failed', `Routstr: batch line ${i + 1}: ${err.message ?? err.code}`, line);
+        if (!returnExceptions) throw error;
+        out.push(error);
+        continue;
+      }
+      const message = convertCompletionsMessageToBaseMessage({ message: choice.message as never, rawResponse: body as never }) as AIMessage;
+      const usage = body['usage'] as { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number } | undefined;
+      const receipt = receipts.find((r) => r.requestId === response?.request_id);
+      out.push(
+        new AIMessageChunk({
+          content: message.content,
+          ...(message.tool_calls ? { tool_calls: message.tool_calls } : {}),
+          additional_kwargs: message.additional_kwargs,
+          response_metadata: { ...message.response_metadata, ...(receipt ? { routstr: receiptJson(receipt) } : {}) },
+          ...(usage ? { usage_metadata: { input_tokens: usage.prompt_tokens ?? 0, output_tokens: usage.completion_tokens ?? 0, total_tokens: usage.total_tokens ?? 0 } } : {}),
+          ...(message.id ? { id: message.id } : {}),
+        }),
+      );
+    }
+    return out;
+  }
+}

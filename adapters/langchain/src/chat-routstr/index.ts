@@ -1,0 +1,2 @@
+export { ChatRoutstr, type ChatRoutstrFields } from './chat-routstr.ts';
+export { RoutstrError, toRoutstrError } from './routstr-error.ts';

@@ -1,0 +1,201 @@
+// ChatRoutstr on the devnet (real relay, mint, llama.cpp engine, ticker provider node).
+// @langchain/standard-tests is not on this registry, so these are its checks written out:
+// invoke, stream, batch, bindTools with a forced call, withStructuredOutput, callbacks, abort,
+// usage_metadata — plus what the market adds: receipts, limit orders, refusals.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AIMessageChunk, HumanMessage } from '@langchain/core/messages';
+import { tool } from '@langchain/core/tools';
+import { z } from 'zod';
+import type { EcashWallet, Market } from '@routstr-kit/core';
+import { startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode } from '../../../test/e2e/orders-devnet.ts';
+import { ChatRoutstr, RoutstrError } from '../src/index.ts';
+
+const HIGH: Price = { prompt: 200_000_000, completion: 800_000_000 };
+const LOW: Price = { prompt: 50_000_000, completion: 200_000_000 };
+const LIMIT = { prompt: 100_000_000, completion: 400_000_000 };
+
+interface RoutstrMeta {
+  costSat: number;
+  paidSat: number;
+  changeSat: number;
+  quote: string | null;
+  price: { prompt: number; completion: number };
+  verification: { verdict: string };
+}
+const receiptOf = (m: { response_metadata: Record<string, unknown> }): RoutstrMeta => m.response_metadata['routstr'] as RoutstrMeta;
+
+describe('ChatRoutstr on the devnet', () => {
+  let net: OrdersDevnet;
+  let node: TickerNode;
+  let market: Market;
+  let wallet: EcashWallet;
+  let chat: ChatRoutstr;
+  let model: string;
+  const spent = (): number => wallet.balance() + wallet.feesPaid();
+  const longer = (): ChatRoutstr => new ChatRoutstr({ model, maxTokens: 40, marketFetch: chat.marketFetch });
+
+  async function bookAt(price: Price): Promise<void> {
+    const quote = await node.tick(price);
+    const seen = (): boolean => market.bestAsk(model)?.quoteId === quote;
+    if (seen()) return;
+    await new Promise<void>((resolve) => {
+      const off = market.onAskChange(() => {
+        if (seen()) {
+          off();
+          resolve();
+        }
+      });
+    });
+  }
+
+  beforeAll(async () => {
+    net = await startOrdersDevnet();
+    model = net.model;
+    node = await net.startTicker('ticker', HIGH);
+    await node.tick(HIGH);
+    market = await net.openMarket();
+    ({ wallet } = await net.newWallet(400));
+    chat = new ChatRoutstr({ model, maxTokens: 4, wallet, market });
+  });
+  afterAll(async () => {
+    await chat?.close();
+    await net?.stop();
+  });
+
+  it('invoke: an AIMessage with usage_metadata and the receipt; the receipt is what the wallet spent', async () => {
+    const before = spent();
+    const msg = await chat.invoke('Say hi');
+    expect(typeof msg.content).toBe('string');
+    expect(msg.usage_metadata?.input_tokens).toBeGreaterThan(0);
+    expect(msg.usage_metadata?.output_tokens).toBeGreaterThan(0);
+    const r = receiptOf(msg);
+    expect(r.price.completion).toBe(HIGH.completion);
+    expect(r.verification.verdict).not.toBe('overcharged');
+    expect(before - spent()).toBe(r.costSat);
+  });
+
+  it('stream: chunks concatenate, usage sits on one chunk, tokens reach handleLLMNewToken, the receipt comes last', async () => {
+    const before = spent();
+    const tokens: string[] = [];
+    const chunks: AIMessageChunk[] = [];
+    for await (const c of await chat.stream([new HumanMessage('Count')], { callbacks: [{ handleLLMNewToken: (t: string) => void tokens.push(t) }] })) chunks.push(c);
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(chunks.filter((c) => c.usage_metadata !== undefined)).toHaveLength(1);
+    const all = chunks.reduce((a, b) => a.concat(b));
+    expect(all.content).toBe(tokens.join(''));
+    expect(all.usage_metadata?.output_tokens).toBeGreaterThan(0);
+    expect(before - spent()).toBe(receiptOf(all).costSat);
+  });
+
+  it('batch (market order): one answer per input, each with its receipt', async () => {
+    const before = spent();
+    const out = await chat.batch(['one', 'two']);
+    expect(out).toHaveLength(2);
+    const costs = out.map((m) => receiptOf(m).costSat);
+    expect(before - spent()).toBe(costs[0]! + costs[1]!);
+  });
+
+  it('bindTools with a forced tool_choice returns a parsed tool call', async () => {
+    const weather = tool(async ({ city }) => `sunny in ${city}`, { name: 'weather', description: 'Weather of a city', schema: z.object({ city: z.enum(['Paris', 'Oslo']) }) });
+    const msg = await longer().bindTools([weather], { tool_choice: 'weather' }).invoke('Weather in Paris?');
+    expect(msg.tool_calls?.[0]?.name).toBe('weather');
+    expect(['Paris', 'Oslo']).toContain(msg.tool_calls?.[0]?.args['city']);
+    expect(receiptOf(msg).costSat).toBeGreaterThan(0);
+  });
+
+  it('withStructuredOutput parses against a zod schema', async () => {
+    const out = await longer().withStructuredOutput(z.object({ mood: z.enum(['good', 'bad']) })).invoke('How are you?');
+    expect(['good', 'bad']).toContain(out.mood);
+  });
+
+  it('an aborted signal gives an AbortError and spends nothing', async () => {
+    const before = spent();
+    const abort = new AbortController();
+    abort.abort();
+    await expect(chat.invoke('never', { signal: abort.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(spent()).toBe(before);
+  });
+
+  describe('limit orders', () => {
+    it('rest, then expire at the deadline with nothing spent (RoutstrError order_expired)', async () => {
+      const before = spent();
+      const error = await chat.withOrder({ order: 'limit', maxPrice: LIMIT, deadline: 400 }).invoke('wait').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RoutstrError);
+      expect((error as RoutstrError).code).toBe('order_expired');
+      expect((error as Error).message).toMatch(/deadline/);
+      expect(spent()).toBe(before);
+    });
+
+    it('abort a resting order: AbortError, nothing spent', async () => {
+      const before = spent();
+      const abort = new AbortController();
+      chat.marketFetch.once('resting', () => abort.abort());
+      const error = await chat.withOrder({ order: 'limit', maxPrice: LIMIT, deadline: 60_000 }).invoke('cancel me', { signal: abort.signal }).catch((e: unknown) => e);
+      expect((error as Error).name).toBe('AbortError');
+      expect(spent()).toBe(before);
+    });
+
+    it('fill on the crossing tick, billed at its quote', async () => {
+      const before = spent();
+      const resting = new Promise((resolve) => chat.marketFetch.once('resting', resolve));
+      const call = chat.withOrder({ order: 'limit', maxPrice: LIMIT, deadline: 60_000 }).invoke('cheaper please');
+      await resting;
+      const quote = await node.tick(LOW);
+      const r = receiptOf(await call);
+      expect(r.quote).toBe(quote);
+      expect(r.price.completion).toBe(LOW.completion);
+      expect(before - spent()).toBe(r.costSat);
+      await bookAt(HIGH);
+    });
+
+    it('stream with order "limit" streams from the crossing ask once the book is at the limit', async () => {
+      await bookAt(LOW);
+      const before = spent();
+      const chunks: AIMessageChunk[] = [];
+      for await (const c of await chat.withOrder({ order: 'limit', maxPrice: LIMIT, deadline: 60_000 }).stream('stream cheap')) chunks.push(c);
+      const all = chunks.reduce((a, b) => a.concat(b));
+      expect(receiptOf(all).price.completion).toBe(LOW.completion);
+      expect(before - spent()).toBe(receiptOf(all).costSat);
+      await bookAt(HIGH);
+    });
+
+    it('batch with order "limit" is a batch held for price: it waits, then runs every line at the crossing ask', async () => {
+      const before = spent();
+      const resting = new Promise((resolve) => chat.marketFetch.once('resting', resolve));
+      const call = chat.withOrder({ order: 'limit', maxPrice: LIMIT, deadline: 60_000 }).batch(['doc one', 'doc two', 'doc three'], {}, { maxConcurrency: 2 });
+      await resting;
+      await node.tick(LOW);
+      const out = await call;
+      expect(out).toHaveLength(3);
+      for (const m of out) {
+        expect(receiptOf(m).price.completion).toBe(LOW.completion);
+        expect(m.usage_metadata?.output_tokens).toBeGreaterThan(0);
+      }
+      expect(before - spent()).toBe(out.reduce((s, m) => s + receiptOf(m).costSat, 0));
+      await bookAt(HIGH);
+    });
+  });
+
+  describe('refusals', () => {
+    it('price above maxPrice: RoutstrError price_above_limit, nothing spent', async () => {
+      const before = spent();
+      const error = await chat.withOrder({ maxPrice: 1 }).invoke('too dear').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RoutstrError);
+      expect((error as RoutstrError).code).toBe('price_above_limit');
+      expect((error as Error).message).toMatch(/maxPrice/);
+      expect((error as Error).cause).toMatchObject({ name: 'PriceAboveLimit' });
+      expect(spent()).toBe(before);
+    });
+
+    it('budget: RoutstrError budget_exceeded, nothing spent', async () => {
+      const capped = new ChatRoutstr({ model, maxTokens: 4, wallet, market, budget: { perRequestMaxSat: 1 } });
+      const before = spent();
+      const error = await capped.invoke('over budget').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RoutstrError);
+      expect((error as RoutstrError).code).toBe('budget_exceeded');
+      expect((error as Error).message).toMatch(/budget/);
+      expect(spent()).toBe(before);
+      await capped.close();
+    });
+  });
+});

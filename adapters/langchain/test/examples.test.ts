@@ -1,0 +1,15 @@
+// The LangChain example runs to completion against its own devnet (one command).
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+describe('examples', () => {
+  it('langchain-batch-summaries.ts: a batch held for price, filled after the tick, every summary paid at the lower price', () => {
+    const r = spawnSync(process.execPath, [fileURLToPath(new URL('../../../examples/langchain-batch-summaries.ts', import.meta.url))], { encoding: 'utf8', timeout: 240_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/batch of 10 held for price/);
+    expect(r.stdout.match(/^doc \d+: .* at 200000000 msat\/Mtok$/gm)).toHaveLength(10);
+    const m = /summaries for (\d+) sat; the wallet went down by (\d+) sat/.exec(r.stdout);
+    expect(m?.[1]).toBe(m?.[2]);
+  });
+});
