@@ -20,7 +20,7 @@ export interface TickerNode {
   node: RunningProvider;
   board: WritablePriceBoard;
   /** Puts `price` in force and publishes a tick for it; resolves with the tick id (the quote) once relays took it. */
-  tick(price: Price, options?: { billAfter?: Price }): Promise<string>;
+  tick(price: Price, options?: { billAfter?: Price; remember?: boolean }): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -83,7 +83,8 @@ export async function startOrdersDevnet(): Promise<OrdersDevnet> {
         const createdAt = Math.floor(Date.now() / 1000);
         seq = Math.max(seq + 1, Date.now());
         const event = listing.signTick({ expiration: createdAt + 3600, seq, load: 0, models: asks(p), createdAt });
-        board.rememberQuote(event.id, asks(p), createdAt + 3600);
+        // remember: false publishes a tick the node will not honour (a forged or forgotten quote)
+        if (options.remember !== false) board.rememberQuote(event.id, asks(p), createdAt + 3600);
         // the node's own price moves on at once: only the quote can make a fill cost `p`
         if (options.billAfter) board.set(asks(options.billAfter));
         await listing.publish(event);

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import Bottleneck from 'bottleneck';
-import { sat } from '../../money/index.ts';
+import { sat, satsPerTokenToMsatPerMtok } from '../../money/index.ts';
 import { priceForShape, type FailureReport, type PricedAsk, type RankedProvider, type Selection, type SelectionProfile, type SelectionRequest } from '../../market/index.ts';
 import { normalizeUsage } from '../../pricing/index.ts';
 import { parseCashuToken, parseNodeError, readReportedCost, type Model } from '../../protocol/index.ts';
@@ -277,15 +277,20 @@ export class Payer {
     });
     const limit = this.#options.maxPrice;
     if (limit === undefined) return selection.providers;
-    const within = (ask: PricedAsk): boolean =>
-      typeof limit === 'number' ? ask.priceMsat <= limit : ask.prompt <= limit.prompt && ask.completion <= limit.completion;
-    const ok = selection.providers.filter((p) => within(p.ask));
+    const ok = selection.providers.filter((p) => this.#withinLimit(p.ask, shape));
     if (ok.length === 0 && selection.providers.length > 0) {
       const best = [...selection.providers].sort((a, b) => a.ask.priceMsat - b.ask.priceMsat)[0] as RankedProvider;
       const limitMsat = typeof limit === 'number' ? limit : priceForShape(limit, shape);
       throw new PriceAboveLimit(model, best.ask, limitMsat);
     }
     return ok;
+  }
+
+  /** Whether a price (msat/Mtok) is within `maxPrice` for the request's shape; true without a limit. */
+  #withinLimit(price: { prompt: number; completion: number }, shape: ReturnType<typeof requestShape>): boolean {
+    const limit = this.#options.maxPrice;
+    if (limit === undefined) return true;
+    return typeof limit === 'number' ? priceForShape(price, shape) <= limit : price.prompt <= limit.prompt && price.completion <= limit.completion;
   }
 
   #checkBudget(amountSat: number): void {
@@ -318,6 +323,14 @@ export class Payer {
       return fail('invalid_model', `${url} does not list ${candidate.ask.providerModelId}`, false, carry);
     }
     const quoteId = useQuote && candidate.ask.source === 'tick' ? candidate.ask.quoteId : undefined;
+    // A quote the node refused is retried at its current price only if that price is within the buyer's limit.
+    if (candidate.ask.source === 'tick' && !quoteId) {
+      const sats = advertised.sats_pricing;
+      const current = sats ? { prompt: satsPerTokenToMsatPerMtok(sats.prompt), completion: satsPerTokenToMsatPerMtok(sats.completion) } : undefined;
+      if (!current || !this.#withinLimit(current, requestShape(ctx.body, this.#options.sizing))) {
+        return fail('price_above_limit', `${url} refused the quote and its current price is above the limit`, false, carry);
+      }
+    }
     const model = quoteId ? quotedModel(advertised, candidate.ask) : advertised;
     const body = { ...ctx.body, model: advertised.id };
     const sizing = sizeRequest(model, body, this.#options.sizing);
