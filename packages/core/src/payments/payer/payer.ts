@@ -85,6 +85,7 @@ interface RequestContext {
   readonly signal: AbortSignal | undefined;
   readonly body: Record<string, unknown>;
   readonly attempts: AttemptRecord[];
+  readonly onReceipt: ((receipt: Receipt) => void) | undefined;
 }
 
 interface ProviderTry {
@@ -219,14 +220,14 @@ export class Payer {
   }
 
   /** Pays for one request to `path` (e.g. `/v1/chat/completions`) with a JSON `body` naming a model. */
-  async request(path: string, body: Record<string, unknown>, init: { signal?: AbortSignal | null } = {}): Promise<Response> {
+  async request(path: string, body: Record<string, unknown>, init: { signal?: AbortSignal | null; onReceipt?: (receipt: Receipt) => void } = {}): Promise<Response> {
     if (this.#closed) throw new PayerClosed();
     await this.ready.catch(() => undefined);
     const model = body['model'];
     if (typeof model !== 'string' || model === '') throw new UnroutableRequest('the request body names no model');
     const signal = init.signal ?? undefined;
     signal?.throwIfAborted();
-    const ctx: RequestContext = { requestId: randomUUID(), model, path: path.replace(/^\//, ''), stream: body['stream'] === true, signal, body, attempts: [] };
+    const ctx: RequestContext = { requestId: randomUUID(), model, path: path.replace(/^\//, ''), stream: body['stream'] === true, signal, body, attempts: [], onReceipt: init.onReceipt };
     const providers = this.#select(model, body);
     const maxAttempts = this.#options.maxAttempts ?? 4;
     let carry: SentToken | undefined;
@@ -722,6 +723,7 @@ export class Payer {
     };
     this.#spentSat += Math.ceil(r.chargedMsat / 1000);
     this.#receipts.push(receipt);
+    t.ctx.onReceipt?.(receipt);
     if (r.verification.verdict === 'overcharged' && !r.changePending) {
       this.#distrusted.add(t.candidate.provider);
       this.market.reportFailure(t.candidate.provider, { wholeProvider: true, reason: 'overcharged' });

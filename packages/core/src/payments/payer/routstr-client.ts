@@ -33,22 +33,17 @@ export interface RoutstrClient {
 /** A client that pays per request on the market; see PayerOptions. */
 export function createRoutstrClient(options: PayerOptions): RoutstrClient {
   const payer = new Payer(options);
-  const receiptOf = (requestId: () => string | undefined): Receipt => {
-    const id = requestId();
-    const r = payer.receipts().find((x) => x.requestId === id) ?? payer.receipts()[payer.receipts().length - 1];
-    if (!r) throw new Error('no receipt was recorded');
-    return r;
-  };
   return {
     payer,
     async chat(request, opts = {}) {
-      const before = payer.receipts().length;
-      const res = await payer.request('v1/chat/completions', { ...request, stream: false }, { signal: opts.signal ?? null });
+      let receipt: Receipt | undefined;
+      const res = await payer.request('v1/chat/completions', { ...request, stream: false }, { signal: opts.signal ?? null, onReceipt: (r) => (receipt = r) });
       const text = await res.text();
       if (!res.ok) throw parseNodeError(res.status, text);
       const completion = JSON.parse(text) as Record<string, unknown>;
       const choice = (completion['choices'] as Array<{ message?: { content?: unknown } }> | undefined)?.[0];
-      return { completion, text: typeof choice?.message?.content === 'string' ? choice.message.content : '', receipt: receiptOf(() => payer.receipts()[before]?.requestId) };
+      if (!receipt) throw new Error('the payer recorded no receipt for this request');
+      return { completion, text: typeof choice?.message?.content === 'string' ? choice.message.content : '', receipt };
     },
     chatStream(request, opts = {}) {
       let resolveReceipt: (r: Receipt) => void = () => undefined;
@@ -58,10 +53,10 @@ export function createRoutstrClient(options: PayerOptions): RoutstrClient {
         rejectReceipt = reject;
       });
       receipt.catch(() => undefined);
-      const before = payer.receipts().length;
+      let own: Receipt | undefined;
       async function* chunks(): AsyncGenerator<Record<string, unknown>> {
         try {
-          const res = await payer.request('v1/chat/completions', { ...request, stream: true }, { signal: opts.signal ?? null });
+          const res = await payer.request('v1/chat/completions', { ...request, stream: true }, { signal: opts.signal ?? null, onReceipt: (r) => (own = r) });
           if (!res.ok || !res.body) throw parseNodeError(res.status, await res.text());
           const decoder = new TextDecoder();
           let buffer = '';
@@ -74,7 +69,8 @@ export function createRoutstrClient(options: PayerOptions): RoutstrClient {
               if (line.kind === 'data' && typeof line.json === 'object' && line.json !== null) yield line.json as Record<string, unknown>;
             }
           }
-          resolveReceipt(receiptOf(() => payer.receipts()[before]?.requestId));
+          if (!own) throw new Error('the payer recorded no receipt for this stream');
+          resolveReceipt(own);
         } catch (error) {
           rejectReceipt(error);
           throw error;
