@@ -151,3 +151,25 @@ export async function startOrdersDevnet(): Promise<OrdersDevnet> {
 export function once<T>(emitter: { once(event: string, listener: (value: T) => void): unknown }, event: string): Promise<T> {
   return new Promise((resolve) => emitter.once(event, resolve));
 }
+
+/** Ticks `price` on `node` (with `options` as TickerNode.tick takes them) and waits until `market`'s best ask carries that quote. */
+export async function tickIntoBook(
+  node: TickerNode,
+  market: Market,
+  model: string,
+  price: Price,
+  options: { billAfter?: Price; remember?: boolean } = {},
+): Promise<string> {
+  const quote = await node.tick(price, options);
+  const seen = (): boolean => market.bestAsk(model)?.quoteId === quote;
+  if (seen()) return quote;
+  await new Promise<void>((resolve) => {
+    const off = market.onAskChange(() => {
+      if (seen()) {
+        off();
+        resolve();
+      }
+    });
+  });
+  return quote;
+}

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openOrders, OrderCancelled, OrderExpired, PriceAboveLimit, priceForShape, requestShape, type Market, type Orders } from '@routstr-kit/core';
-import { once, startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode } from './orders-devnet.ts';
+import { once, startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode, tickIntoBook } from './orders-devnet.ts';
 
 // msat/Mtok. A request of ~30 prompt and 2 completion tokens costs a few sats at HIGH, ~¼ of that at LOW.
 const HIGH: Price = { prompt: 200_000_000, completion: 800_000_000 };
@@ -59,20 +59,7 @@ describe('limit orders on the devnet', () => {
   };
   const valueHeld = (): number => orders.wallet.balance() + orders.wallet.feesPaid() + net.providerHeldSat();
 
-  /** Ticks `price` and waits until the book shows that tick. */
-  async function bookAt(price: Price): Promise<void> {
-    const quote = await node.tick(price);
-    const seen = (): boolean => market.bestAsk(net.model)?.quoteId === quote;
-    if (seen()) return;
-    await new Promise<void>((resolve) => {
-      const off = market.onAskChange(() => {
-        if (seen()) {
-          off();
-          resolve();
-        }
-      });
-    });
-  }
+  const bookAt = async (price: Price): Promise<void> => void (await tickIntoBook(node, market, net.model, price));
 
   beforeAll(async () => {
     net = await startOrdersDevnet();

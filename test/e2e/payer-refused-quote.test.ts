@@ -3,7 +3,7 @@
 // maxPrice. The payer now retries without the quote only within the limit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AllProvidersFailed, createRoutstrClient, type Market } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode } from './orders-devnet.ts';
+import { startOrdersDevnet, tickIntoBook, type OrdersDevnet, type Price, type TickerNode } from './orders-devnet.ts';
 
 const HIGH: Price = { prompt: 200_000_000, completion: 800_000_000 };
 const LOW: Price = { prompt: 50_000_000, completion: 200_000_000 };
@@ -14,20 +14,7 @@ describe('a refused quote', () => {
   let node: TickerNode;
   let market: Market;
 
-  /** Publishes a tick at `price` and waits until the book shows it. */
-  async function bookAt(price: Price, options: { billAfter?: Price; remember?: boolean }): Promise<string> {
-    const quote = await node.tick(price, options);
-    if (market.bestAsk(net.model)?.quoteId === quote) return quote;
-    await new Promise<void>((resolve) => {
-      const off = market.onAskChange(() => {
-        if (market.bestAsk(net.model)?.quoteId === quote) {
-          off();
-          resolve();
-        }
-      });
-    });
-    return quote;
-  }
+  const bookAt = (price: Price, options: { billAfter?: Price; remember?: boolean }): Promise<string> => tickIntoBook(node, market, net.model, price, options);
 
   beforeAll(async () => {
     net = await startOrdersDevnet();

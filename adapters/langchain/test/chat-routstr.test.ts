@@ -7,7 +7,7 @@ import { AIMessageChunk, HumanMessage } from '@langchain/core/messages';
 import { tool } from '@langchain/core/tools';
 import { z } from 'zod';
 import type { EcashWallet, Market } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode } from '../../../test/e2e/orders-devnet.ts';
+import { startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode, tickIntoBook } from '../../../test/e2e/orders-devnet.ts';
 import { ChatRoutstr, RoutstrError } from '../src/index.ts';
 
 const HIGH: Price = { prompt: 200_000_000, completion: 800_000_000 };
@@ -34,19 +34,7 @@ describe('ChatRoutstr on the devnet', () => {
   const spent = (): number => wallet.balance() + wallet.feesPaid();
   const longer = (): ChatRoutstr => new ChatRoutstr({ model, maxTokens: 40, marketFetch: chat.marketFetch });
 
-  async function bookAt(price: Price): Promise<void> {
-    const quote = await node.tick(price);
-    const seen = (): boolean => market.bestAsk(model)?.quoteId === quote;
-    if (seen()) return;
-    await new Promise<void>((resolve) => {
-      const off = market.onAskChange(() => {
-        if (seen()) {
-          off();
-          resolve();
-        }
-      });
-    });
-  }
+  const bookAt = async (price: Price): Promise<void> => void (await tickIntoBook(node, market, model, price));
 
   beforeAll(async () => {
     net = await startOrdersDevnet();

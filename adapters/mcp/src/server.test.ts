@@ -3,7 +3,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { ResourceUpdatedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openWallet, priceForShape, requestShape, sat, type EcashWallet, type Market } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode } from '../../../test/e2e/orders-devnet.ts';
+import { startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode, tickIntoBook } from '../../../test/e2e/orders-devnet.ts';
 import type { McpConfig } from './config.ts';
 import { createContext, type McpContext } from './context.ts';
 import { createMcpServer } from './server.ts';
@@ -70,19 +70,7 @@ describe('mcp server on the devnet (in-memory client)', () => {
   const priceOf = (p: Price, content: string, maxTokens = 2): number => priceForShape(p, requestShape({ model: net.model, messages: messages(content), max_tokens: maxTokens }));
   const between = (a: Price, b: Price, content: string): number => Math.floor((priceOf(a, content) + priceOf(b, content)) / 2);
 
-  async function bookAt(price: Price): Promise<void> {
-    const quote = await node.tick(price);
-    const seen = (): boolean => market.bestAsk(net.model)?.quoteId === quote;
-    if (seen()) return;
-    await new Promise<void>((resolve) => {
-      const off = market.onAskChange(() => {
-        if (seen()) {
-          off();
-          resolve();
-        }
-      });
-    });
-  }
+  const bookAt = async (price: Price): Promise<void> => void (await tickIntoBook(node, market, net.model, price));
 
   beforeAll(async () => {
     net = await startOrdersDevnet();
