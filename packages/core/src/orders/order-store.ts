@@ -4,7 +4,8 @@
  * resting orders resume, filling ones are reconciled against the wallet journal, and a batch
  * line that was dispatched is never dispatched again.
  */
-import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
+import type { SQLInputValue } from 'node:sqlite';
+import { AttachedTables } from '../storage/index.ts';
 import type { WalletStore } from '../wallet/store.ts';
 
 const SCHEMA = `
@@ -104,36 +105,27 @@ function lineOf(r: Row): BatchLineRecord {
 }
 
 /** Order tables over the wallet store's database handle. */
-export class OrderStore {
-  readonly #db: DatabaseSync;
-  readonly #wallet: WalletStore;
-
+export class OrderStore extends AttachedTables {
   constructor(walletStore: WalletStore) {
-    this.#wallet = walletStore;
-    this.#db = walletStore.db;
-    this.#db.exec(SCHEMA);
-  }
-
-  tx<T>(fn: () => T): T {
-    return this.#wallet.tx(fn);
+    super(walletStore, SCHEMA);
   }
 
   // --- limit orders ----------------------------------------------------------------------------
 
   insertLimit(o: Pick<LimitOrderRecord, 'id' | 'request' | 'maxPrice' | 'shape' | 'deadline'>): void {
     const now = Date.now();
-    this.#db
+    this.db
       .prepare(`INSERT INTO orders_limit (id, state, request, max_price, shape, deadline, created_at, updated_at) VALUES (?, 'resting', ?, ?, ?, ?, ?, ?)`)
       .run(o.id, JSON.stringify(o.request), JSON.stringify(o.maxPrice), JSON.stringify(o.shape), o.deadline, now, now);
   }
 
   limit(id: string): LimitOrderRecord | undefined {
-    const r = this.#db.prepare('SELECT * FROM orders_limit WHERE id = ?').get(id) as Row | undefined;
+    const r = this.db.prepare('SELECT * FROM orders_limit WHERE id = ?').get(id) as Row | undefined;
     return r ? limitOf(r) : undefined;
   }
 
   limitsIn(...states: LimitOrderState[]): LimitOrderRecord[] {
-    return (this.#db.prepare('SELECT * FROM orders_limit ORDER BY created_at').all() as Row[]).map(limitOf).filter((o) => states.includes(o.state));
+    return (this.db.prepare('SELECT * FROM orders_limit ORDER BY created_at').all() as Row[]).map(limitOf).filter((o) => states.includes(o.state));
   }
 
   /** Moves an order from one of `from` to `to`; false (nothing written) when it was in another state. */
@@ -141,7 +133,7 @@ export class OrderStore {
     return this.tx(() => {
       const cur = this.limit(id);
       if (!cur || !from.includes(cur.state)) return false;
-      this.#db
+      this.db
         .prepare('UPDATE orders_limit SET state = ?, fill = ?, fill_request_id = ?, result = ?, error = ?, updated_at = ? WHERE id = ?')
         .run(
           to,
@@ -158,7 +150,7 @@ export class OrderStore {
 
   /** Records the Payer's request id of the fill in progress (before its token leaves). */
   setFillRequestId(id: string, requestId: string): void {
-    this.#db.prepare('UPDATE orders_limit SET fill_request_id = ?, updated_at = ? WHERE id = ?').run(requestId, Date.now(), id);
+    this.db.prepare('UPDATE orders_limit SET fill_request_id = ?, updated_at = ? WHERE id = ?').run(requestId, Date.now(), id);
   }
 
   // --- batches ---------------------------------------------------------------------------------
@@ -166,53 +158,53 @@ export class OrderStore {
   insertBatch(b: BatchRecord, lines: ReadonlyArray<{ customId: string; body: Record<string, unknown> }>): void {
     const now = Date.now();
     this.tx(() => {
-      this.#db
+      this.db
         .prepare('INSERT INTO orders_batch (id, state, model, max_price, deadline, concurrency, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(b.id, b.state, b.model, JSON.stringify(b.maxPrice), b.deadline, b.concurrency, now, now);
-      const ins = this.#db.prepare(`INSERT INTO orders_batch_line (batch_id, idx, custom_id, body, state, updated_at) VALUES (?, ?, ?, ?, 'waiting', ?)`);
+      const ins = this.db.prepare(`INSERT INTO orders_batch_line (batch_id, idx, custom_id, body, state, updated_at) VALUES (?, ?, ?, ?, 'waiting', ?)`);
       lines.forEach((l, i) => ins.run(b.id, i, l.customId, JSON.stringify(l.body), now));
     });
   }
 
   batch(id: string): BatchRecord | undefined {
-    const r = this.#db.prepare('SELECT * FROM orders_batch WHERE id = ?').get(id) as Row | undefined;
+    const r = this.db.prepare('SELECT * FROM orders_batch WHERE id = ?').get(id) as Row | undefined;
     if (!r) return undefined;
     return { id: String(r['id']), state: String(r['state']), model: String(r['model']), maxPrice: json<unknown>(r['max_price']), deadline: Number(r['deadline']), concurrency: Number(r['concurrency']) };
   }
 
   batchesIn(state: string): BatchRecord[] {
-    return (this.#db.prepare('SELECT id FROM orders_batch WHERE state = ? ORDER BY created_at').all(state) as Row[]).map((r) => this.batch(String(r['id'])) as BatchRecord);
+    return (this.db.prepare('SELECT id FROM orders_batch WHERE state = ? ORDER BY created_at').all(state) as Row[]).map((r) => this.batch(String(r['id'])) as BatchRecord);
   }
 
   setBatchState(id: string, state: string): void {
-    this.#db.prepare('UPDATE orders_batch SET state = ?, updated_at = ? WHERE id = ?').run(state, Date.now(), id);
+    this.db.prepare('UPDATE orders_batch SET state = ?, updated_at = ? WHERE id = ?').run(state, Date.now(), id);
   }
 
   lines(batchId: string): BatchLineRecord[] {
-    return (this.#db.prepare('SELECT * FROM orders_batch_line WHERE batch_id = ? ORDER BY idx').all(batchId) as Row[]).map(lineOf);
+    return (this.db.prepare('SELECT * FROM orders_batch_line WHERE batch_id = ? ORDER BY idx').all(batchId) as Row[]).map(lineOf);
   }
 
   /** Claims a waiting line for dispatch; false when it is not waiting (so it runs at most once). */
   claimLine(batchId: string, customId: string, priceMsat: number): boolean {
-    const n = this.#db
+    const n = this.db
       .prepare(`UPDATE orders_batch_line SET state = 'running', price_msat = ?, updated_at = ? WHERE batch_id = ? AND custom_id = ? AND state = 'waiting'`)
       .run(priceMsat, Date.now(), batchId, customId).changes;
     return Number(n) === 1;
   }
 
   setLineRequestId(batchId: string, customId: string, requestId: string): void {
-    this.#db.prepare('UPDATE orders_batch_line SET request_id = ?, updated_at = ? WHERE batch_id = ? AND custom_id = ?').run(requestId, Date.now(), batchId, customId);
+    this.db.prepare('UPDATE orders_batch_line SET request_id = ?, updated_at = ? WHERE batch_id = ? AND custom_id = ?').run(requestId, Date.now(), batchId, customId);
   }
 
   /** Finishes a running line (done or error) with its output line. */
   finishLine(batchId: string, customId: string, state: 'done' | 'error', output: Record<string, unknown>, chargedMsat: number | null): void {
-    this.#db
+    this.db
       .prepare('UPDATE orders_batch_line SET state = ?, output = ?, charged_msat = ?, updated_at = ? WHERE batch_id = ? AND custom_id = ?')
       .run(state, JSON.stringify(output), chargedMsat, Date.now(), batchId, customId);
   }
 
   /** Puts a running line back in the queue (its try spent nothing). */
   requeueLine(batchId: string, customId: string): void {
-    this.#db.prepare(`UPDATE orders_batch_line SET state = 'waiting', request_id = NULL, price_msat = NULL, updated_at = ? WHERE batch_id = ? AND custom_id = ? AND state = 'running'`).run(Date.now(), batchId, customId);
+    this.db.prepare(`UPDATE orders_batch_line SET state = 'waiting', request_id = NULL, price_msat = NULL, updated_at = ? WHERE batch_id = ? AND custom_id = ? AND state = 'running'`).run(Date.now(), batchId, customId);
   }
 }

@@ -70,3 +70,25 @@ export class DurableDatabase {
     return statement;
   }
 }
+
+/**
+ * Tables that live in another store's database file and share its BEGIN IMMEDIATE transactions,
+ * so one transaction can cover both (e.g. a payer's or an order's row and the wallet's journal).
+ */
+export class AttachedTables {
+  readonly #host: DurableDatabase;
+
+  constructor(host: DurableDatabase, schema: string) {
+    this.#host = host;
+    host.tx(() => host.db.exec(schema));
+  }
+
+  /** Runs fn in the host's transaction (nested calls join the outer one). */
+  tx<T>(fn: () => T): T {
+    return this.#host.tx(fn);
+  }
+
+  protected get db(): DatabaseSync {
+    return this.#host.db;
+  }
+}

@@ -1,1 +1,1 @@
-export { DurableDatabase, type DurableDatabaseOptions, type Row } from './durable-database.ts';
+export { AttachedTables, DurableDatabase, type DurableDatabaseOptions, type Row } from './durable-database.ts';

@@ -3,7 +3,8 @@
  * track of money at a provider: which provider holds each X-Cashu token (to ask its refund route
  * for the change), and each session key with the deposits behind it (to refund it on restart).
  */
-import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
+import type { SQLInputValue } from 'node:sqlite';
+import { AttachedTables } from '../../storage/index.ts';
 import type { WalletStore } from '../../wallet/store.ts';
 
 const SCHEMA = `
@@ -47,18 +48,9 @@ export interface SessionRecord {
 type Row = Record<string, SQLInputValue>;
 
 /** Payer tables over the wallet store's database handle (its BEGIN IMMEDIATE transactions apply). */
-export class PayerStore {
-  readonly #db: DatabaseSync;
-  readonly #wallet: WalletStore;
-
+export class PayerStore extends AttachedTables {
   constructor(walletStore: WalletStore) {
-    this.#wallet = walletStore;
-    this.#db = walletStore.db;
-    this.#db.exec(SCHEMA);
-  }
-
-  tx<T>(fn: () => T): T {
-    return this.#wallet.tx(fn);
+    super(walletStore, SCHEMA);
   }
 
   // --- X-Cashu ---------------------------------------------------------------------------------
@@ -66,7 +58,7 @@ export class PayerStore {
   /** Records (or moves to another provider) the token of a journal entry before it is sent. */
   markSent(journalId: string, requestId: string, providerUrl: string, owner: string): void {
     const now = Date.now();
-    this.#db
+    this.db
       .prepare(
         `INSERT INTO payer_xcashu (journal_id, request_id, provider_url, owner, state, created_at, updated_at)
          VALUES (?, ?, ?, ?, 'sent', ?, ?)
@@ -77,27 +69,27 @@ export class PayerStore {
 
   /** Keeps a change token as soon as it arrives (before the wallet redeems it). */
   saveChange(journalId: string, token: string): void {
-    this.#db.prepare('UPDATE payer_xcashu SET change_token = ?, updated_at = ? WHERE journal_id = ?').run(token, Date.now(), journalId);
+    this.db.prepare('UPDATE payer_xcashu SET change_token = ?, updated_at = ? WHERE journal_id = ?').run(token, Date.now(), journalId);
   }
 
   markDone(journalId: string): void {
-    this.#db.prepare("UPDATE payer_xcashu SET state = 'done', updated_at = ? WHERE journal_id = ?").run(Date.now(), journalId);
+    this.db.prepare("UPDATE payer_xcashu SET state = 'done', updated_at = ? WHERE journal_id = ?").run(Date.now(), journalId);
   }
 
   xcashu(journalId: string): XCashuRecord | undefined {
-    const r = this.#db.prepare('SELECT * FROM payer_xcashu WHERE journal_id = ?').get(journalId) as Row | undefined;
+    const r = this.db.prepare('SELECT * FROM payer_xcashu WHERE journal_id = ?').get(journalId) as Row | undefined;
     return r ? xcashuOf(r) : undefined;
   }
 
   openXCashu(): XCashuRecord[] {
-    return (this.#db.prepare("SELECT * FROM payer_xcashu WHERE state = 'sent' ORDER BY created_at").all() as Row[]).map(xcashuOf);
+    return (this.db.prepare("SELECT * FROM payer_xcashu WHERE state = 'sent' ORDER BY created_at").all() as Row[]).map(xcashuOf);
   }
 
   // --- sessions --------------------------------------------------------------------------------
 
   insertSession(s: Omit<SessionRecord, 'updatedAt' | 'refundedSat' | 'state'>): void {
     const now = Date.now();
-    this.#db
+    this.db
       .prepare(
         `INSERT INTO payer_sessions (id, provider_url, mint, api_key, owner, state, deposited_sat, refunded_sat, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, 'open', ?, 0, ?, ?)`,
@@ -108,44 +100,44 @@ export class PayerStore {
   /** Journals a deposit (first one or top-up) against a session, before the token leaves. */
   addDeposit(sessionId: string, journalId: string, amountSat: number): void {
     this.tx(() => {
-      this.#db.prepare('INSERT INTO payer_deposits (journal_id, session_id, amount_sat, created_at) VALUES (?, ?, ?, ?)').run(journalId, sessionId, amountSat, Date.now());
-      this.#db.prepare('UPDATE payer_sessions SET deposited_sat = deposited_sat + ?, updated_at = ? WHERE id = ?').run(amountSat, Date.now(), sessionId);
+      this.db.prepare('INSERT INTO payer_deposits (journal_id, session_id, amount_sat, created_at) VALUES (?, ?, ?, ?)').run(journalId, sessionId, amountSat, Date.now());
+      this.db.prepare('UPDATE payer_sessions SET deposited_sat = deposited_sat + ?, updated_at = ? WHERE id = ?').run(amountSat, Date.now(), sessionId);
     });
   }
 
   /** A deposit that never reached the node (taken back): it no longer counts. */
   removeDeposit(journalId: string): void {
     this.tx(() => {
-      const d = this.#db.prepare('SELECT session_id, amount_sat FROM payer_deposits WHERE journal_id = ?').get(journalId) as Row | undefined;
+      const d = this.db.prepare('SELECT session_id, amount_sat FROM payer_deposits WHERE journal_id = ?').get(journalId) as Row | undefined;
       if (!d) return;
-      this.#db.prepare('DELETE FROM payer_deposits WHERE journal_id = ?').run(journalId);
-      this.#db.prepare('UPDATE payer_sessions SET deposited_sat = deposited_sat - ?, updated_at = ? WHERE id = ?').run(Number(d['amount_sat']), Date.now(), String(d['session_id']));
+      this.db.prepare('DELETE FROM payer_deposits WHERE journal_id = ?').run(journalId);
+      this.db.prepare('UPDATE payer_sessions SET deposited_sat = deposited_sat - ?, updated_at = ? WHERE id = ?').run(Number(d['amount_sat']), Date.now(), String(d['session_id']));
     });
   }
 
   setApiKey(sessionId: string, apiKey: string): void {
-    this.#db.prepare('UPDATE payer_sessions SET api_key = ?, updated_at = ? WHERE id = ?').run(apiKey, Date.now(), sessionId);
+    this.db.prepare('UPDATE payer_sessions SET api_key = ?, updated_at = ? WHERE id = ?').run(apiKey, Date.now(), sessionId);
   }
 
   closeSession(sessionId: string, refundedSat: number): void {
-    this.#db.prepare("UPDATE payer_sessions SET state = 'closed', refunded_sat = refunded_sat + ?, updated_at = ? WHERE id = ?").run(refundedSat, Date.now(), sessionId);
+    this.db.prepare("UPDATE payer_sessions SET state = 'closed', refunded_sat = refunded_sat + ?, updated_at = ? WHERE id = ?").run(refundedSat, Date.now(), sessionId);
   }
 
   session(id: string): SessionRecord | undefined {
-    const r = this.#db.prepare('SELECT * FROM payer_sessions WHERE id = ?').get(id) as Row | undefined;
+    const r = this.db.prepare('SELECT * FROM payer_sessions WHERE id = ?').get(id) as Row | undefined;
     return r ? sessionOf(r) : undefined;
   }
 
   openSessions(): SessionRecord[] {
-    return (this.#db.prepare("SELECT * FROM payer_sessions WHERE state = 'open' ORDER BY created_at").all() as Row[]).map(sessionOf);
+    return (this.db.prepare("SELECT * FROM payer_sessions WHERE state = 'open' ORDER BY created_at").all() as Row[]).map(sessionOf);
   }
 
   sessions(): SessionRecord[] {
-    return (this.#db.prepare('SELECT * FROM payer_sessions ORDER BY created_at').all() as Row[]).map(sessionOf);
+    return (this.db.prepare('SELECT * FROM payer_sessions ORDER BY created_at').all() as Row[]).map(sessionOf);
   }
 
   depositsOf(sessionId: string): { journalId: string; amountSat: number }[] {
-    return (this.#db.prepare('SELECT journal_id, amount_sat FROM payer_deposits WHERE session_id = ? ORDER BY created_at').all(sessionId) as Row[]).map((r) => ({
+    return (this.db.prepare('SELECT journal_id, amount_sat FROM payer_deposits WHERE session_id = ? ORDER BY created_at').all(sessionId) as Row[]).map((r) => ({
       journalId: String(r['journal_id']),
       amountSat: Number(r['amount_sat']),
     }));
