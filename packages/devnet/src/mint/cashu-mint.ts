@@ -32,6 +32,8 @@ export interface CashuMintConfig {
   unit: string;
   inputFeePpk: number;
   quotePaidAfterMs: number;
+  /** Clock in unix ms (tests move it to pay quotes without waiting). */
+  now: () => number;
   name: string;
 }
 
@@ -98,7 +100,7 @@ export class CashuMint {
       version: 'routstr-devnet-mint/0.1.0',
       description: 'Devnet Cashu mint with a fake Lightning backend',
       contact: [],
-      time: Math.floor(Date.now() / 1000),
+      time: Math.floor(this.#config.now() / 1000),
       nuts: {
         '4': { methods: [{ ...limits, description: true }], disabled: false },
         '5': { methods: [limits], disabled: false },
@@ -129,7 +131,7 @@ export class CashuMint {
   createMintQuote(body: RequestBody<'mintQuote'>): object {
     this.#requireUnit(body.unit);
     if (body.amount > MAX_AMOUNT) throw new NutError(NutCode.amountOutsideLimit, `amount above ${MAX_AMOUNT}`);
-    const now = Date.now();
+    const now = this.#config.now();
     const quote: MintQuoteRow = {
       quote: randomBytes(16).toString('base64url'),
       request: fakeInvoice(body.amount),
@@ -145,13 +147,13 @@ export class CashuMint {
   }
 
   mintQuoteStatus(id: string): object {
-    return mintQuoteResponse(this.#mintQuote(id), Date.now());
+    return mintQuoteResponse(this.#mintQuote(id), this.#config.now());
   }
 
   /** NUT-04: issue signatures for a paid quote, exactly once. */
   mint(body: RequestBody<'mint'>): object {
     const quote = this.#mintQuote(body.quote);
-    this.#requireMintable(quote, Date.now());
+    this.#requireMintable(quote, this.#config.now());
     const total = this.#verifyOutputs(body.outputs, false);
     if (total !== quote.amount) {
       throw new NutError(NutCode.transactionUnbalanced, `outputs (${total}) do not match the quote amount (${quote.amount})`);
@@ -159,7 +161,7 @@ export class CashuMint {
     const signatures = this.#sign(body.outputs);
     this.#ledger.transaction(() => {
       const current = this.#mintQuote(body.quote);
-      this.#requireMintable(current, Date.now());
+      this.#requireMintable(current, this.#config.now());
       this.#ledger.spendAndSign([], signatures);
       this.#ledger.markMintQuoteIssued(current.quote);
     });
@@ -208,7 +210,7 @@ export class CashuMint {
     this.#requireUnit(body.unit);
     const amount = invoiceAmountSat(body.request);
     if (amount > MAX_AMOUNT) throw new NutError(NutCode.amountOutsideLimit, `amount above ${MAX_AMOUNT}`);
-    this.#requireInvoiceUnpaid(body.request, Date.now());
+    this.#requireInvoiceUnpaid(body.request, this.#config.now());
     const quote: MeltQuoteRow = {
       quote: randomBytes(16).toString('base64url'),
       request: body.request,
@@ -217,7 +219,7 @@ export class CashuMint {
       feeReserve: 0,
       state: 'UNPAID',
       paymentPreimage: null,
-      expiry: Math.floor(Date.now() / 1000) + QUOTE_TTL_S,
+      expiry: Math.floor(this.#config.now() / 1000) + QUOTE_TTL_S,
       change: [],
     };
     this.#ledger.insertMeltQuote(quote);
@@ -248,8 +250,8 @@ export class CashuMint {
     this.#ledger.transaction(() => {
       const current = this.#meltQuote(quote.quote);
       this.#requireMeltable(current);
-      const internal = this.#requireInvoiceUnpaid(current.request, Date.now());
-      if (internal) this.#ledger.markMintQuotePaid(internal.quote, Date.now());
+      const internal = this.#requireInvoiceUnpaid(current.request, this.#config.now());
+      if (internal) this.#ledger.markMintQuotePaid(internal.quote, this.#config.now());
       this.#ledger.spendAndSign(inputs.proofs, change);
       this.#ledger.markMeltQuotePaid(current.quote, preimage, change);
     });
@@ -292,7 +294,7 @@ export class CashuMint {
 
   #requireMeltable(quote: MeltQuoteRow): void {
     if (quote.state !== 'UNPAID') throw new NutError(NutCode.invoiceAlreadyPaid, 'Invoice already paid.');
-    if (Date.now() / 1000 > quote.expiry) throw new NutError(NutCode.quoteExpired, 'Quote is expired.');
+    if (this.#config.now() / 1000 > quote.expiry) throw new NutError(NutCode.quoteExpired, 'Quote is expired.');
   }
 
   /** Refuse an invoice that is already paid; returns this mint's own unpaid mint quote for it, if any. */

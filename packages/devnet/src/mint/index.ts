@@ -17,6 +17,8 @@ export interface MintOptions {
   unit?: 'sat';
   /** 0 (default): mint quotes are PAID at once; > 0: UNPAID until that delay passes. */
   quotePaidAfterMs?: number;
+  /** Clock in unix ms; default Date.now. */
+  now?: () => number;
   name?: string;
 }
 
@@ -48,6 +50,7 @@ export async function startMint(options: MintOptions = {}): Promise<RunningMint>
     unit: options.unit ?? 'sat',
     inputFeePpk,
     quotePaidAfterMs,
+    now: options.now ?? Date.now,
     name: options.name ?? 'routstr-kit devnet mint',
   });
   const server = createMintServer(mint);
