@@ -1,21 +1,19 @@
 // Acceptance tests of the node's Batch API on the devnet: a real Cashu mint, a real llama.cpp
 // engine, the official openai client uploading files and polling batches, Bearer accounts paying
 // per line at the price in force, batches held for price, priority, expiry, cancel and restart.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { FAILPOINT_ENV, costFromResponse, msatPerMtok, openWallet, requestGate, sat, type EcashWallet, type Model } from '@routstr-kit/core';
+import { costFromResponse, msatPerMtok, openWallet, requestGate, sat, type EcashWallet, type Model } from '@routstr-kit/core';
 import { startEngine, startMint, type RunningEngine, type RunningMint } from '@routstr-kit/devnet';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPriceBoard, type WritablePriceBoard } from '../src/market-maker/price-board.ts';
+import { spawnProviderChild, type NodeChild } from './spawn-provider-child.ts';
 import { startProvider, type RunningProvider } from '../src/start-provider.ts';
 
 const PROMPT = 50_000_000; // msat/Mtok
 const COMPLETION = 100_000_000;
-const child = fileURLToPath(new URL('./provider-child.ts', import.meta.url));
 
 let mint: RunningMint;
 let engine: RunningEngine;
@@ -376,31 +374,8 @@ describe('bad lines and unpaid lines', () => {
 
 // --- restart ----------------------------------------------------------------------------------
 
-interface NodeChild {
-  url: string;
-  proc: ChildProcess;
-  exited: Promise<NodeJS.Signals | null>;
-}
-
-function spawnNode(dataDir: string, failpointName: string | null): Promise<NodeChild> {
-  const env = { ...process.env };
-  delete env[FAILPOINT_ENV];
-  if (failpointName) env[FAILPOINT_ENV] = failpointName;
-  const args = { upstream: engine.url, mint: mint.url, dataDir, model: engine.model, prompt: PROMPT, completion: COMPLETION, contextLength: engine.contextSize, adminToken: 'admin' };
-  const proc = spawn(process.execPath, [child, JSON.stringify(args)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.on('exit', (_code, signal) => resolve(signal)));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line) resolve({ url: (JSON.parse(line) as { url: string }).url, proc, exited });
-    });
-    proc.on('exit', (code) => reject(new Error(`node exited (${code}) before listening: ${err}`)));
-  });
-}
+const spawnNode = (dataDir: string, failpointName: string | null): Promise<NodeChild> =>
+  spawnProviderChild({ upstream: engine.url, mint: mint.url, dataDir, model: engine.model, prompt: PROMPT, completion: COMPLETION, contextLength: engine.contextSize, adminToken: 'admin' }, failpointName);
 
 /** Polls a batch in another process until `predicate` holds (the node is the state to wait on). */
 async function pollBatch(base: string, apiKey: string, id: string, predicate: (b: BatchObj) => boolean): Promise<BatchObj> {

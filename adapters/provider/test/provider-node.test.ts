@@ -1,13 +1,10 @@
 // Acceptance tests of the provider node on the devnet: a real Cashu mint, a real llama.cpp engine,
 // clients paying with real tokens (the official openai client, plain fetch with X-Cashu / Bearer).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { getDecodedToken, getEncodedToken, getTokenMetadata, type Proof } from '@cashu/cashu-ts';
 import {
-  FAILPOINT_ENV,
   apiKeyForToken,
   costFromResponse,
   msatPerMtok,
@@ -23,12 +20,12 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPriceBoard, type WritablePriceBoard } from '../src/market-maker/price-board.ts';
 import { modelFor } from '../src/node/catalog.ts';
+import { spawnProviderChild, type NodeChild } from './spawn-provider-child.ts';
 import { startProvider, type RunningProvider } from '../src/start-provider.ts';
 
 const PROMPT = 50_000_000; // msat/Mtok = 0.05 sat per prompt token
 const COMPLETION = 100_000_000; // 0.1 sat per output token
 const ADMIN = 'admin-secret-for-tests';
-const child = fileURLToPath(new URL('./provider-child.ts', import.meta.url));
 
 let mint: RunningMint;
 let foreignMint: RunningMint;
@@ -393,31 +390,8 @@ describe('startProvider with its market maker (fixed asks)', () => {
 
 // --- crash safety ------------------------------------------------------------------------------
 
-interface NodeChild {
-  url: string;
-  proc: ChildProcess;
-  exited: Promise<NodeJS.Signals | null>;
-}
-
-function spawnNode(dataDir: string, failpointName: string | null): Promise<NodeChild> {
-  const env = { ...process.env };
-  delete env[FAILPOINT_ENV];
-  if (failpointName) env[FAILPOINT_ENV] = failpointName;
-  const args = { upstream: engine.url, mint: mint.url, dataDir, model: engine.model, prompt: PROMPT, completion: COMPLETION, contextLength: engine.contextSize, adminToken: ADMIN };
-  const proc = spawn(process.execPath, [child, JSON.stringify(args)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.on('exit', (_code, signal) => resolve(signal)));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line) resolve({ url: (JSON.parse(line) as { url: string }).url, proc, exited });
-    });
-    proc.on('exit', (code) => reject(new Error(`node exited (${code}) before listening: ${err}`)));
-  });
-}
+const spawnNode = (dataDir: string, failpointName: string | null): Promise<NodeChild> =>
+  spawnProviderChild({ upstream: engine.url, mint: mint.url, dataDir, model: engine.model, prompt: PROMPT, completion: COMPLETION, contextLength: engine.contextSize, adminToken: ADMIN }, failpointName);
 
 describe('crash safety: the node SIGKILLed at each step of an X-Cashu request, restarted', () => {
   const steps = [
