@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateObject, generateText, stepCountIs, streamText, tool } from 'ai';
 import { z } from 'zod';
 import type { EcashWallet, Market } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode } from '../../../test/e2e/orders-devnet.ts';
+import { startOrdersDevnet, tickIntoBook, type OrdersDevnet, type Price, type TickerNode } from '../../../test/e2e/orders-devnet.ts';
 import { createRoutstr, routstr as defaultRoutstr, RoutstrCallError, type RoutstrProvider } from '../src/index.ts';
 
 (globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false;
@@ -35,22 +35,7 @@ describe('createRoutstr on the devnet', () => {
   let model: string;
   const spent = (): number => wallet.balance() + wallet.feesPaid();
 
-  /** Ticks `price` and waits until the book shows that tick. */
-  async function bookAt(price: Price): Promise<string> {
-    const quote = await node.tick(price);
-    const seen = (): boolean => market.bestAsk(model)?.quoteId === quote;
-    if (!seen()) {
-      await new Promise<void>((resolve) => {
-        const off = market.onAskChange(() => {
-          if (seen()) {
-            off();
-            resolve();
-          }
-        });
-      });
-    }
-    return quote;
-  }
+  const bookAt = (price: Price): Promise<string> => tickIntoBook(node, market, model, price);
 
   beforeAll(async () => {
     net = await startOrdersDevnet();
