@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openOrders, OrderCancelled, OrderExpired, PriceAboveLimit, priceForShape, requestShape, type Market, type Orders } from '@routstr-kit/core';
+import { failpointEnv, openOrders, OrderCancelled, OrderExpired, PriceAboveLimit, priceForShape, requestShape, type Market, type Orders } from '@routstr-kit/core';
 import { once, startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode, tickIntoBook } from './orders-devnet.ts';
 
 // msat/Mtok. A request of ~30 prompt and 2 completion tokens costs a few sats at HIGH, ~¼ of that at LOW.
@@ -17,9 +17,7 @@ interface ChildRun {
 /** Runs the buyer child; `killWhen` SIGKILLs it at the first event line it matches. */
 function runChild(args: Record<string, unknown>, options: { failpoint?: string; killWhen?: (line: Record<string, unknown>) => boolean } = {}): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env['ROUTSTR_KIT_FAILPOINT'];
-    if (options.failpoint) env['ROUTSTR_KIT_FAILPOINT'] = options.failpoint;
+    const env = failpointEnv(options.failpoint);
     const proc = spawn(process.execPath, [child, JSON.stringify(args)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: Array<Record<string, unknown>> = [];
     let buffer = '';

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FAILPOINT_ENV, createPayingFetch, openMarket, openWallet } from '@routstr-kit/core';
+import { failpointEnv, createPayingFetch, openMarket, openWallet } from '@routstr-kit/core';
 import type { RunningProvider } from '@routstr-kit/provider';
 import { startMarketDevnet, type MarketDevnet } from './market-devnet.ts';
 
@@ -24,9 +24,7 @@ afterAll(async () => {
 
 function runChild(args: Record<string, unknown>, failpointName: string | null): Promise<{ signal: NodeJS.Signals | null; code: number | null; err: string }> {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env[FAILPOINT_ENV];
-    if (failpointName) env[FAILPOINT_ENV] = failpointName;
+    const env = failpointEnv(failpointName);
     const child = spawn(process.execPath, [driver, JSON.stringify(args)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));

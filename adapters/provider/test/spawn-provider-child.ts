@@ -2,7 +2,7 @@
 // failpoint, and resolves once it prints its URL.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { FAILPOINT_ENV } from '@routstr-kit/core';
+import { failpointEnv } from '@routstr-kit/core';
 
 const child = fileURLToPath(new URL('./provider-child.ts', import.meta.url));
 
@@ -25,9 +25,7 @@ export interface ProviderChildArgs {
 }
 
 export function spawnProviderChild(args: ProviderChildArgs, failpointName: string | null): Promise<NodeChild> {
-  const env = { ...process.env };
-  delete env[FAILPOINT_ENV];
-  if (failpointName) env[FAILPOINT_ENV] = failpointName;
+  const env = failpointEnv(failpointName);
   const proc = spawn(process.execPath, [child, JSON.stringify(args)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.on('exit', (_code, signal) => resolve(signal)));
   return new Promise((resolve, reject) => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMint, type RunningMint } from '../../../devnet/src/mint/index.ts';
 import { sat } from '../money/index.ts';
 import { apiKeyForToken } from '../protocol/index.ts';
-import { FAILPOINT_ENV, openWallet, type EcashWallet } from '../wallet/index.ts';
+import { failpointEnv, openWallet, type EcashWallet } from '../wallet/index.ts';
 import { bolt11AmountSat } from './bolt11-amount.ts';
 import { PayeeError } from './payee-errors.ts';
 import { openPayee, type Payee } from './payee.ts';
@@ -18,9 +18,7 @@ const face = (token: string): number => Number(getTokenMetadata(token).amount.to
 
 function runChild(args: Record<string, unknown>, failpointName: string | null): Promise<{ signal: NodeJS.Signals | null; result: unknown }> {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env[FAILPOINT_ENV];
-    if (failpointName) env[FAILPOINT_ENV] = failpointName;
+    const env = failpointEnv(failpointName);
     const child = spawn(process.execPath, [driver, JSON.stringify(args)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';

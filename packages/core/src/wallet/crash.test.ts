@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeInvoice, startMint, type RunningMint } from '../../../devnet/src/mint/index.ts';
 import { sat } from '../money/index.ts';
-import { FAILPOINT_ENV } from './failpoint.ts';
+import { failpointEnv } from './failpoint.ts';
 import { openWallet, type EcashWallet } from './wallet.ts';
 
 const driver = fileURLToPath(new URL('./crash-driver.ts', import.meta.url));
@@ -20,9 +20,7 @@ interface ChildOutcome {
 /** Runs the driver in a child process with one failpoint armed (or none). */
 function runChild(args: Record<string, unknown>, failpointName: string | null): Promise<ChildOutcome> {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env[FAILPOINT_ENV];
-    if (failpointName) env[FAILPOINT_ENV] = failpointName;
+    const env = failpointEnv(failpointName);
     const child = spawn(process.execPath, [driver, JSON.stringify(args)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';

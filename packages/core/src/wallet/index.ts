@@ -15,4 +15,4 @@ export {
   PaymentFailed,
 } from './errors.ts';
 export type { BudgetCap } from './errors.ts';
-export { failpoint, FAILPOINT_ENV } from './failpoint.ts';
+export { failpoint, failpointEnv, FAILPOINT_ENV } from './failpoint.ts';
