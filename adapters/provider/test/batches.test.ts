@@ -377,15 +377,6 @@ describe('bad lines and unpaid lines', () => {
 const spawnNode = (dataDir: string, failpointName: string | null): Promise<NodeChild> =>
   spawnProviderChild({ upstream: engine.url, mint: mint.url, dataDir, model: engine.model, prompt: PROMPT, completion: COMPLETION, contextLength: engine.contextSize, adminToken: 'admin' }, failpointName);
 
-/** Polls a batch in another process until `predicate` holds (the node is the state to wait on). */
-async function pollBatch(base: string, apiKey: string, id: string, predicate: (b: BatchObj) => boolean): Promise<BatchObj> {
-  for (;;) {
-    const b = (await (await fetch(`${base}/v1/batches/${id}`, { headers: { authorization: `Bearer ${apiKey}` } })).json()) as BatchObj;
-    if (predicate(b)) return b;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('restart mid-batch', () => {
   const cases: Array<[string, string | null]> = [
     ['SIGKILLed while lines run', null],
@@ -400,14 +391,14 @@ describe('restart mid-batch', () => {
       const customIds = ids('rs', 8);
       const created = await submit(apiKey, customIds.map((c) => chatLine(c)), { base: first.url });
       if (point === null) {
-        await pollBatch(first.url, apiKey, created.id, (b) => b.request_counts.completed >= 2);
+        await first.batchProgress<BatchObj>(created.id, (b) => b.request_counts.completed >= 2);
         first.proc.kill('SIGKILL');
       }
       expect(await first.exited).toBe('SIGKILL');
 
       const second = await spawnNode(dataDir, null);
       try {
-        const done = await pollBatch(second.url, apiKey, created.id, (b) => b.status === 'completed');
+        const done = await second.batchProgress<BatchObj>(created.id, (b) => b.status === 'completed');
         const out = await fileLines(second.url, apiKey, done.output_file_id);
         const err = await fileLines(second.url, apiKey, done.error_file_id);
         expectEveryLineOnce(out, err, customIds);

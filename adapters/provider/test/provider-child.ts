@@ -1,6 +1,7 @@
 // Test fixture for crash tests: a provider node in its own process, so a failpoint can SIGKILL it.
 // Usage: node provider-child.ts '<json: { upstream, mint, dataDir, model, prompt, completion, contextLength, adminToken }>'
-// Prints one JSON line `{ "url": … }` once listening; SIGTERM stops it cleanly.
+// Prints one JSON line `{ "url": … }` once listening, then `{ "batch": … }` on every batch progress;
+// SIGTERM stops it cleanly.
 import { msatPerMtok } from '@routstr-kit/core';
 import { createFixedPriceBoard } from '../src/market-maker/price-board.ts';
 import { startProvider } from '../src/start-provider.ts';
@@ -29,6 +30,7 @@ const provider = await startProvider({
   queueSize: 2,
 });
 process.stdout.write(`${JSON.stringify({ url: provider.url })}\n`);
+provider.batches?.onProgress((batch) => process.stdout.write(`${JSON.stringify({ batch })}\n`));
 process.on('SIGTERM', () => {
   void provider.stop().then(() => process.exit(0));
 });
