@@ -12,6 +12,7 @@ import type { Market, PricedAsk, RequestShape } from '../market/index.ts';
 import type { MaxPrice } from '../payments/payer/index.ts';
 import type { Filler } from './fill.ts';
 import { withinLimit } from './limit-order.ts';
+import { atDeadline, type OrderClock } from './order-clock.ts';
 import type { BatchLineRecord, OrderStore } from './order-store.ts';
 
 export interface BatchProgress {
@@ -62,6 +63,7 @@ interface Deps {
   readonly store: OrderStore;
   readonly filler: Filler;
   readonly path: string;
+  readonly clock: OrderClock;
 }
 
 /** Tries of one line that took nothing before it is reported as failed. */
@@ -99,7 +101,7 @@ export class Batch extends EventEmitter<BatchEvents> {
   #stopping: BatchStatus | undefined;
   #finished = false;
   #off: (() => void) | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #cancelTimer: (() => void) | undefined;
   #resolve: (r: BatchResult) => void = () => undefined;
 
   constructor(record: { id: string; model: string; maxPrice: MaxPrice; deadline: number; concurrency: number; shape: RequestShape }, deps: Deps) {
@@ -129,8 +131,8 @@ export class Batch extends EventEmitter<BatchEvents> {
     this.#off = this.#deps.market.onAskChange((c) => {
       if (c.model === this.#key) this.#pump();
     });
-    const left = this.deadline - Date.now();
-    this.#timer = setTimeout(() => this.#stop('expired'), Math.max(0, left));
+    // re-armed in steps: a single setTimeout past ~24.8 days would fire at once
+    this.#cancelTimer = atDeadline(this.#deps.clock, this.deadline, () => this.#stop('expired'));
     this.#paused = this.#gate() === undefined;
     if (this.#paused) {
       this.#pauses += 1;
@@ -246,7 +248,7 @@ export class Batch extends EventEmitter<BatchEvents> {
     if (!this.#stopping && this.#queue.length > 0) return;
     this.#finished = true;
     this.#off?.();
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#cancelTimer?.();
     const status: BatchStatus = this.#stopping ?? 'completed';
     const expiredCode = status === 'cancelled' ? 'batch_cancelled' : 'batch_expired';
     for (const line of this.#queue.splice(0)) {

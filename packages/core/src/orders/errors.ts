@@ -44,3 +44,13 @@ export class InvalidBatch extends OrderError {
     this.name = 'InvalidBatch';
   }
 }
+
+/** A stored order whose row cannot be read (a value out of range, broken JSON); the rest of the store reads on. */
+export class UnreadableOrder extends OrderError {
+  readonly problem: string;
+  constructor(orderId: string, problem: string) {
+    super('unreadable_order', `stored order ${orderId.slice(0, 80)} cannot be read: ${problem}`, { orderId });
+    this.name = 'UnreadableOrder';
+    this.problem = problem;
+  }
+}

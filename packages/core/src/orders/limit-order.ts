@@ -11,6 +11,7 @@ import type { MaxPrice, Receipt } from '../payments/payer/index.ts';
 import { failpoint } from '../wallet/failpoint.ts';
 import { OrderCancelled, OrderExpired, OrderFailed } from './errors.ts';
 import type { Filler } from './fill.ts';
+import { atDeadline, type OrderClock } from './order-clock.ts';
 import type { LimitOrderRecord, LimitOrderState, OrderStore } from './order-store.ts';
 
 /** Where and at what price a limit order filled. */
@@ -60,6 +61,7 @@ interface Deps {
   readonly store: OrderStore;
   readonly filler: Filler;
   readonly path: string;
+  readonly clock: OrderClock;
   readonly onSettled: (order: LimitOrder) => void;
 }
 
@@ -82,7 +84,7 @@ export class LimitOrder extends EventEmitter<LimitOrderEvents> {
   readonly #skip = new Set<string>();
   #state: LimitOrderState;
   #off: (() => void) | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #cancelTimer: (() => void) | undefined;
   #cancelRequested = false;
   #resolve: (r: LimitOrderResult) => void = () => undefined;
   #reject: (e: unknown) => void = () => undefined;
@@ -114,12 +116,12 @@ export class LimitOrder extends EventEmitter<LimitOrderEvents> {
   start(reason: 'placed' | 'resumed'): void {
     if (this.#state !== 'resting') return;
     this.#off = this.#deps.market.onAskChange((c) => this.#onAskChange(c));
-    const left = this.deadline - Date.now();
-    if (left <= 0) {
+    if (this.deadline <= this.#deps.clock.now()) {
       this.#expire();
       return;
     }
-    this.#timer = setTimeout(() => this.#expire(), left);
+    // re-armed in steps: a single setTimeout past ~24.8 days would fire at once
+    this.#cancelTimer = atDeadline(this.#deps.clock, this.deadline, () => this.#expire());
     this.#emitState('resting', { id: this.id, reason });
     this.#tryBook();
   }
@@ -163,7 +165,7 @@ export class LimitOrder extends EventEmitter<LimitOrderEvents> {
   }
 
   #fill(ask: PricedAsk, triggeredAt: number): void {
-    const startedAt = Date.now();
+    const startedAt = this.#deps.clock.now();
     const fill = { provider: ask.provider, quote: ask.quoteId, priceMsat: ask.priceMsat, prompt: ask.prompt, completion: ask.completion, source: ask.source, at: startedAt };
     if (!this.#deps.store.moveLimit(this.id, ['resting'], 'filling', { fill, fillRequestId: null })) return;
     this.#state = 'filling';
@@ -191,7 +193,7 @@ export class LimitOrder extends EventEmitter<LimitOrderEvents> {
         return;
       }
       this.#skip.add(askKey(ask));
-      if (this.#cancelRequested || Date.now() >= this.deadline) {
+      if (this.#cancelRequested || this.#deps.clock.now() >= this.deadline) {
         const to = this.#cancelRequested ? 'cancelled' : 'expired';
         this.#deps.store.moveLimit(this.id, ['filling'], to, { fill: null, fillRequestId: null });
         this.#end(to);
@@ -230,8 +232,8 @@ export class LimitOrder extends EventEmitter<LimitOrderEvents> {
     this.#state = state;
     this.#off?.();
     this.#off = undefined;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
     this.emit('state', state);
     this.#deps.onSettled(this);
   }
@@ -240,7 +242,7 @@ export class LimitOrder extends EventEmitter<LimitOrderEvents> {
   detach(): void {
     this.#off?.();
     this.#off = undefined;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
   }
 }

@@ -4,7 +4,8 @@
  * resting orders resume, filling ones are reconciled against the wallet journal, and a batch
  * line that was dispatched is never dispatched again.
  */
-import type { SQLInputValue } from 'node:sqlite';
+import type { SQLOutputValue, StatementSync } from 'node:sqlite';
+import { UnreadableOrder } from './errors.ts';
 import { AttachedTables } from '../storage/index.ts';
 import type { WalletStore } from '../wallet/store.ts';
 
@@ -45,6 +46,12 @@ export interface LimitOrderRecord {
   updatedAt: number;
 }
 
+/** A stored limit order that cannot be read (a value out of range, broken JSON); left as stored, never resumed. */
+export interface UnreadableOrderRow {
+  id: string;
+  problem: string;
+}
+
 export type BatchLineState = 'waiting' | 'running' | 'done' | 'error';
 
 export interface BatchLineRecord {
@@ -69,38 +76,90 @@ export interface BatchRecord {
   concurrency: number;
 }
 
-type Row = Record<string, SQLInputValue>;
+type Row = Record<string, SQLOutputValue>;
 
-const json = <T>(v: SQLInputValue | undefined): T | null => (v === null || v === undefined ? null : (JSON.parse(String(v)) as T));
+const STATES: readonly LimitOrderState[] = ['resting', 'filling', 'filled', 'expired', 'cancelled', 'failed'];
+/** Epoch ms a Date can hold (±8.64e15). */
+const MAX_EPOCH_MS = 8.64e15;
+
+/** A stored row that cannot be read: out-of-range numbers, broken JSON, a missing field. */
+class RowProblem extends Error {}
+
+/** An integer column: rows are read with BigInts so one out-of-range value cannot make the whole table unreadable. */
+function int(r: Row, column: string, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
+  const v = r[column];
+  const n = typeof v === 'bigint' ? (v >= BigInt(min) && v <= BigInt(max) ? Number(v) : Number.NaN) : typeof v === 'number' && Number.isSafeInteger(v) ? v : Number.NaN;
+  if (!(n >= min && n <= max)) throw new RowProblem(`${column} is out of range`);
+  return n;
+}
+
+function intOrNull(r: Row, column: string): number | null {
+  return r[column] === null ? null : int(r, column);
+}
+
+function json<T>(r: Row, column: string): T | null {
+  const v = r[column];
+  if (v === null || v === undefined) return null;
+  try {
+    return JSON.parse(String(v)) as T;
+  } catch {
+    throw new RowProblem(`${column} is not JSON`);
+  }
+}
+
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+function maxPriceOf(r: Row): unknown {
+  const v = json<unknown>(r, 'max_price');
+  const o = v as { prompt?: unknown; completion?: unknown } | null;
+  if (!(typeof v === 'number' ? isCount(v) : typeof o === 'object' && o !== null && isCount(o.prompt) && isCount(o.completion))) throw new RowProblem('max_price is not a price');
+  return v;
+}
 
 function limitOf(r: Row): LimitOrderRecord {
+  const state = String(r['state']) as LimitOrderState;
+  if (!STATES.includes(state)) throw new RowProblem(`state ${state.slice(0, 40)} is unknown`);
+  const request = json<Record<string, unknown>>(r, 'request');
+  if (typeof request !== 'object' || request === null || typeof request['model'] !== 'string') throw new RowProblem('request names no model');
+  const shape = json<{ inputTokens: number; outputTokens: number }>(r, 'shape');
+  if (!shape || !isCount(shape.inputTokens) || !isCount(shape.outputTokens)) throw new RowProblem('shape is not a request shape');
   return {
     id: String(r['id']),
-    state: String(r['state']) as LimitOrderState,
-    request: json<Record<string, unknown>>(r['request']) ?? {},
-    maxPrice: json<unknown>(r['max_price']),
-    shape: json<{ inputTokens: number; outputTokens: number }>(r['shape']) ?? { inputTokens: 0, outputTokens: 0 },
-    deadline: Number(r['deadline']),
-    fill: json<Record<string, unknown>>(r['fill']),
+    state,
+    request,
+    maxPrice: maxPriceOf(r),
+    shape,
+    deadline: int(r, 'deadline', -MAX_EPOCH_MS, MAX_EPOCH_MS),
+    fill: json<Record<string, unknown>>(r, 'fill'),
     fillRequestId: r['fill_request_id'] === null ? null : String(r['fill_request_id']),
-    result: json<Record<string, unknown>>(r['result']),
-    error: json<{ code: string; message: string }>(r['error']),
-    createdAt: Number(r['created_at']),
-    updatedAt: Number(r['updated_at']),
+    result: json<Record<string, unknown>>(r, 'result'),
+    error: json<{ code: string; message: string }>(r, 'error'),
+    createdAt: int(r, 'created_at'),
+    updatedAt: int(r, 'updated_at'),
   };
+}
+
+/** Reads a limit order row, or says why it cannot be read. */
+function readLimit(r: Row): { record: LimitOrderRecord } | { unreadable: UnreadableOrderRow } {
+  try {
+    return { record: limitOf(r) };
+  } catch (error) {
+    if (!(error instanceof RowProblem)) throw error;
+    return { unreadable: { id: String(r['id']), problem: error.message } };
+  }
 }
 
 function lineOf(r: Row): BatchLineRecord {
   return {
     batchId: String(r['batch_id']),
-    idx: Number(r['idx']),
+    idx: int(r, 'idx'),
     customId: String(r['custom_id']),
-    body: json<Record<string, unknown>>(r['body']) ?? {},
+    body: json<Record<string, unknown>>(r, 'body') ?? {},
     state: String(r['state']) as BatchLineState,
     requestId: r['request_id'] === null ? null : String(r['request_id']),
-    output: json<Record<string, unknown>>(r['output']),
-    priceMsat: r['price_msat'] === null ? null : Number(r['price_msat']),
-    chargedMsat: r['charged_msat'] === null ? null : Number(r['charged_msat']),
+    output: json<Record<string, unknown>>(r, 'output'),
+    priceMsat: intOrNull(r, 'price_msat'),
+    chargedMsat: intOrNull(r, 'charged_msat'),
   };
 }
 
@@ -119,13 +178,35 @@ export class OrderStore extends AttachedTables {
       .run(o.id, JSON.stringify(o.request), JSON.stringify(o.maxPrice), JSON.stringify(o.shape), o.deadline, now, now);
   }
 
+  /** The order `id`; throws UnreadableOrder when its row cannot be read (that row only). */
   limit(id: string): LimitOrderRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM orders_limit WHERE id = ?').get(id) as Row | undefined;
-    return r ? limitOf(r) : undefined;
+    const r = this.#read('SELECT * FROM orders_limit WHERE id = ?').get(id) as Row | undefined;
+    if (!r) return undefined;
+    const read = readLimit(r);
+    if ('unreadable' in read) throw new UnreadableOrder(read.unreadable.id, read.unreadable.problem);
+    return read.record;
   }
 
+  /** Readable orders in `states`, oldest first; unreadable rows are skipped (see unreadableLimits). */
   limitsIn(...states: LimitOrderState[]): LimitOrderRecord[] {
-    return (this.db.prepare('SELECT * FROM orders_limit ORDER BY created_at').all() as Row[]).map(limitOf).filter((o) => states.includes(o.state));
+    return this.#limitRows(states).flatMap((read) => ('record' in read ? [read.record] : []));
+  }
+
+  /** Stored orders that cannot be read, and why. */
+  unreadableLimits(): UnreadableOrderRow[] {
+    return this.#limitRows(STATES).flatMap((read) => ('unreadable' in read ? [read.unreadable] : []));
+  }
+
+  #limitRows(states: readonly LimitOrderState[]): ReturnType<typeof readLimit>[] {
+    const marks = states.map(() => '?').join(', ');
+    return (this.#read(`SELECT * FROM orders_limit WHERE state IN (${marks}) ORDER BY created_at`).all(...states) as Row[]).map(readLimit);
+  }
+
+  /** A statement that reads integers as BigInts: node:sqlite throws for the whole result on one integer past 2^53. */
+  #read(sql: string): StatementSync {
+    const statement = this.db.prepare(sql);
+    statement.setReadBigInts(true);
+    return statement;
   }
 
   /** Moves an order from one of `from` to `to`; false (nothing written) when it was in another state. */
@@ -167,13 +248,25 @@ export class OrderStore extends AttachedTables {
   }
 
   batch(id: string): BatchRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM orders_batch WHERE id = ?').get(id) as Row | undefined;
+    const r = this.#read('SELECT * FROM orders_batch WHERE id = ?').get(id) as Row | undefined;
     if (!r) return undefined;
-    return { id: String(r['id']), state: String(r['state']), model: String(r['model']), maxPrice: json<unknown>(r['max_price']), deadline: Number(r['deadline']), concurrency: Number(r['concurrency']) };
+    try {
+      return { id: String(r['id']), state: String(r['state']), model: String(r['model']), maxPrice: maxPriceOf(r), deadline: int(r, 'deadline', -MAX_EPOCH_MS, MAX_EPOCH_MS), concurrency: int(r, 'concurrency', 1) };
+    } catch (error) {
+      if (error instanceof RowProblem) throw new UnreadableOrder(id, error.message);
+      throw error;
+    }
   }
 
   batchesIn(state: string): BatchRecord[] {
-    return (this.db.prepare('SELECT id FROM orders_batch WHERE state = ? ORDER BY created_at').all(state) as Row[]).map((r) => this.batch(String(r['id'])) as BatchRecord);
+    return (this.db.prepare('SELECT id FROM orders_batch WHERE state = ? ORDER BY created_at').all(state) as Row[]).flatMap((r) => {
+      try {
+        return [this.batch(String(r['id'])) as BatchRecord];
+      } catch (error) {
+        if (error instanceof UnreadableOrder) return [];
+        throw error;
+      }
+    });
   }
 
   setBatchState(id: string, state: string): void {
@@ -181,7 +274,12 @@ export class OrderStore extends AttachedTables {
   }
 
   lines(batchId: string): BatchLineRecord[] {
-    return (this.db.prepare('SELECT * FROM orders_batch_line WHERE batch_id = ? ORDER BY idx').all(batchId) as Row[]).map(lineOf);
+    try {
+      return (this.#read('SELECT * FROM orders_batch_line WHERE batch_id = ? ORDER BY idx').all(batchId) as Row[]).map(lineOf);
+    } catch (error) {
+      if (error instanceof RowProblem) throw new UnreadableOrder(batchId, error.message);
+      throw error;
+    }
   }
 
   /** Claims a waiting line for dispatch; false when it is not waiting (so it runs at most once). */

@@ -13,7 +13,8 @@ import { Batch } from './batch.ts';
 import { InvalidBatch, OrderError } from './errors.ts';
 import { Filler } from './fill.ts';
 import { LimitOrder, limitMsat } from './limit-order.ts';
-import { OrderStore } from './order-store.ts';
+import { systemOrderClock, type OrderClock } from './order-clock.ts';
+import { OrderStore, type UnreadableOrderRow } from './order-store.ts';
 import { currentPin, pinnableMarket, tappedWallet, withPin } from './pinned-market.ts';
 
 /** An OpenAI chat completion request (the body `POST /v1/chat/completions` takes). */
@@ -24,6 +25,8 @@ export interface OpenOrdersOptions extends Omit<PayerOptions, 'wallet' | 'market
   market: Market;
   /** Route the requests go to (default `v1/chat/completions`). */
   path?: string;
+  /** Clock and timers of deadlines (default the wall clock; tests move a ManualOrderClock). */
+  clock?: OrderClock;
 }
 
 export interface MarketBuyResult {
@@ -51,6 +54,8 @@ export interface OrdersRecovery {
   resumed: number;
   /** Filling orders settled by the journal: back to resting (nothing was taken) or failed (paid, answer lost). */
   reconciled: number;
+  /** Stored orders that cannot be read: left as stored, not resumed, reported here. */
+  unreadable: UnreadableOrderRow[];
 }
 
 /** The orders of one wallet on one market; see openOrders. */
@@ -60,12 +65,14 @@ export class Orders {
   readonly wallet: EcashWallet;
   readonly store: OrderStore;
   readonly path: string;
+  readonly clock: OrderClock;
   readonly #filler: Filler;
   readonly #live = new Map<string, LimitOrder>();
   readonly #batches = new Map<string, Batch>();
 
   constructor(options: OpenOrdersOptions) {
-    const { market, wallet, path, onAttemptFailed, ...payerOptions } = options;
+    const { market, wallet, path, clock, onAttemptFailed, ...payerOptions } = options;
+    this.clock = clock ?? systemOrderClock;
     this.market = market;
     this.wallet = wallet;
     this.path = (path ?? 'v1/chat/completions').replace(/^\//, '');
@@ -109,6 +116,8 @@ export class Orders {
     if (typeof request.model !== 'string' || request.model === '') throw new OrderError('invalid_request', 'the request names no model');
     const body = { ...request, stream: false };
     const shape = options.shape ?? requestShape(body);
+    // checked before anything is stored: a row that cannot be read back must never be written
+    checkOrderValues(options.maxPrice, +options.deadline);
     const id = `lo_${randomUUID()}`;
     this.store.insertLimit({ id, request: body, maxPrice: options.maxPrice, shape, deadline: +options.deadline });
     this.#warm(request.model);
@@ -122,11 +131,14 @@ export class Orders {
     const lines = parseBatchInput(input, options.model);
     const first = lines[0];
     const shape = options.shape ?? (first ? requestShape(first.body) : { inputTokens: 0, outputTokens: 0 });
+    checkOrderValues(options.maxPrice, +options.deadline);
+    const concurrency = options.concurrency ?? 4;
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new OrderError('invalid_order', `concurrency must be a whole number of at least 1, got ${String(concurrency).slice(0, 40)}`);
     const id = `batch_${randomUUID()}`;
-    const record = { id, state: 'running', model: options.model, maxPrice: options.maxPrice, deadline: +options.deadline, concurrency: options.concurrency ?? 4 };
+    const record = { id, state: 'running', model: options.model, maxPrice: options.maxPrice, deadline: +options.deadline, concurrency };
     this.store.insertBatch(record, lines);
     this.#warm(options.model);
-    const batch = new Batch({ ...record, maxPrice: options.maxPrice, shape }, { market: this.market, store: this.store, filler: this.#filler, path: this.path });
+    const batch = new Batch({ ...record, maxPrice: options.maxPrice, shape }, { market: this.market, store: this.store, filler: this.#filler, path: this.path, clock: this.clock });
     this.#batches.set(id, batch);
     void batch.result.then(() => this.#batches.delete(id));
     batch.start();
@@ -173,7 +185,7 @@ export class Orders {
       order.start('resumed');
       resumed += 1;
     }
-    return { resumed, reconciled };
+    return { resumed, reconciled, unreadable: this.store.unreadableLimits() };
   }
 
   /** Stops listening (resting orders stay stored and resume on the next open), then closes the payer. */
@@ -185,7 +197,7 @@ export class Orders {
   }
 
   #deps(): ConstructorParameters<typeof LimitOrder>[1] {
-    return { market: this.market, store: this.store, filler: this.#filler, path: this.path, onSettled: (o) => this.#live.delete(o.id) };
+    return { market: this.market, store: this.store, filler: this.#filler, path: this.path, clock: this.clock, onSettled: (o) => this.#live.delete(o.id) };
   }
 
   #make(id: string): LimitOrder {
@@ -202,6 +214,20 @@ export class Orders {
       const url = this.market.registry.get(ask.provider)?.urls[0];
       if (url) this.payer.directory.get(url.endsWith('/') ? url : `${url}/`).catch(() => undefined);
     }
+  }
+}
+
+/** Epoch ms a Date can hold. */
+const MAX_EPOCH_MS = 8.64e15;
+
+/** Refuses a limit or deadline that could not be stored and read back (OrderError `invalid_order`). */
+function checkOrderValues(maxPrice: MaxPrice, deadline: number): void {
+  const ok = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) > 0;
+  if (typeof maxPrice === 'number' ? !ok(maxPrice) : !(ok(maxPrice.prompt) && ok(maxPrice.completion))) {
+    throw new OrderError('invalid_order', 'maxPrice must be a positive whole number of msat (or of msat per million tokens, each way)');
+  }
+  if (!Number.isSafeInteger(deadline) || deadline <= 0 || deadline > MAX_EPOCH_MS) {
+    throw new OrderError('invalid_order', `deadline must be epoch milliseconds a Date can hold (at most ${MAX_EPOCH_MS}), got ${String(deadline).slice(0, 40)}`);
   }
 }
 
