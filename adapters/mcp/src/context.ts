@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { openMarket, openOrders, openWallet, type EcashWallet, type LimitOrder, type Market, type Orders } from '@routstr-kit/core';
+import { openMarket, openOrders, openWallet, type EcashWallet, type LimitOrder, type Market, type OrderClock, type Orders } from '@routstr-kit/core';
 import type { McpConfig } from './config.ts';
 
 export interface McpContext {
@@ -20,10 +20,11 @@ export interface McpContext {
 }
 
 /** Builds a context over an open wallet and market; opening the orders resumes resting ones. */
-export async function createContext(config: McpConfig, wallet: EcashWallet, market: Market, options: { ownsParts?: boolean } = {}): Promise<McpContext> {
+export async function createContext(config: McpConfig, wallet: EcashWallet, market: Market, options: { ownsParts?: boolean; clock?: OrderClock } = {}): Promise<McpContext> {
   const orders = await openOrders({
     wallet,
     market,
+    ...(options.clock ? { clock: options.clock } : {}),
     profile: config.profile,
     budget: { ...(config.budget.perRequestMaxSat !== undefined ? { perRequestMaxSat: config.budget.perRequestMaxSat } : {}), ...(config.budget.totalSat !== undefined ? { totalSat: config.budget.totalSat } : {}) },
   });
@@ -56,12 +57,21 @@ export async function createContext(config: McpConfig, wallet: EcashWallet, mark
   };
 }
 
-/** Opens the wallet and market the config names, then the context over them. */
+/** Opens the wallet and market the config names, then the context over them; on failure closes what it opened. */
 export async function openContext(config: McpConfig): Promise<McpContext> {
-  mkdirSync(dirname(config.walletPath), { recursive: true });
+  // the wallet file holds the mnemonic and proofs: a folder the kit creates is the user's alone
+  mkdirSync(dirname(config.walletPath), { recursive: true, mode: 0o700 });
   const wallet = await openWallet({ path: config.walletPath, mints: config.mints });
-  const market = openMarket({ relays: config.relays });
-  // answer the first tool call from a book that has read the relays once
-  await market.ready();
-  return createContext(config, wallet, market, { ownsParts: true });
+  let market: Market | undefined;
+  try {
+    market = openMarket({ relays: config.relays });
+    // answer the first tool call from a book that has read the relays once
+    await market.ready();
+    return await createContext(config, wallet, market, { ownsParts: true });
+  } catch (error) {
+    // a server that cannot start must not keep relay sockets (or the wallet) open: the process would never exit
+    market?.close();
+    wallet.close();
+    throw error;
+  }
 }

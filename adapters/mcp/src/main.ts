@@ -1,5 +1,6 @@
 /** Starts the server from flags and environment: stdio, or Streamable HTTP with `--http <port>`. */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { clip, MAX_ERROR_CHARS } from './bounded-echo.ts';
 import { ConfigError, parseConfig, USAGE } from './config.ts';
 import { openContext } from './context.ts';
 import { startHttpServer } from './http.ts';
@@ -27,15 +28,25 @@ export async function runMcp(argv: readonly string[], env: Readonly<Record<strin
   try {
     ctx = await openContext(config);
   } catch (error) {
-    log(`could not start: the wallet at ${config.walletPath} with mints ${config.mints.join(', ')} did not open: ${error instanceof Error ? error.message : String(error)}`);
+    log(`could not start: the wallet at ${config.walletPath} with mints ${config.mints.join(', ')} did not open: ${clip(error instanceof Error ? error.message : String(error), MAX_ERROR_CHARS)}`);
     return 1;
   }
+  for (const bad of ctx.orders.store.unreadableLimits()) log(`order ${bad.id} in the wallet cannot be read (${bad.problem}); left as stored, not resumed`);
   let stop: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   if (config.http) {
-    const http = await startHttpServer(ctx, config.http);
+    let http;
+    try {
+      http = await startHttpServer(ctx, config.http);
+    } catch (error) {
+      log(`could not start: HTTP on ${config.http.host}:${config.http.port}: ${clip(error instanceof Error ? error.message : String(error), MAX_ERROR_CHARS)}`);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      await ctx.close();
+      return 1;
+    }
     log(`listening on ${http.url}`);
     await stopped;
     await http.close();

@@ -1,5 +1,6 @@
 /** Market read tools as plain functions over a core Market (no MCP here). */
 import { DEFAULT_SHAPE, type Market, type PricedAsk, type RequestShape } from '@routstr-kit/core';
+import { clip } from './bounded-echo.ts';
 import { ToolError } from './tool-error.ts';
 
 export const PRICE_UNITS = 'price_msat: msat for the request shape (1 sat = 1000 msat); *_msat_per_mtok: msat per million tokens (divide by 1000 for sats per million tokens)';
@@ -35,7 +36,7 @@ export function requireModel(market: Market, model: string): void {
   if (!market.bestAsk(model)) {
     const known = market.models();
     const hint = known.length > 0 ? `; models on offer: ${known.slice(0, 10).join(', ')}` : '; the market has no live asks yet';
-    throw new ToolError('unknown_model', `no provider offers model "${model}"${hint}`);
+    throw new ToolError('unknown_model', `no provider offers model "${clip(model)}"${hint}`);
   }
 }
 
@@ -45,7 +46,7 @@ export function getMarketPrice(market: Market, input: { model: string; input_tok
   const shape: RequestShape = { inputTokens: input.input_tokens ?? DEFAULT_SHAPE.inputTokens, outputTokens: input.output_tokens ?? DEFAULT_SHAPE.outputTokens };
   const best = market.bestAsk(input.model, shape);
   const stats = market.marketPrice(input.model, shape);
-  if (!best || !stats) throw new ToolError('unknown_model', `no provider offers model "${input.model}"`);
+  if (!best || !stats) throw new ToolError('unknown_model', `no provider offers model "${clip(input.model)}"`);
   return {
     model: input.model,
     providers: stats.asks,

@@ -1,5 +1,6 @@
 /** Buying tools as plain functions over core Orders: market buy, limit orders and their views (no MCP here). */
-import { BudgetExceeded, limitMsat, PriceAboveLimit, requestShape, type LimitOrder, type LimitOrderRecord, type MaxPrice, type Orders, type Receipt } from '@routstr-kit/core';
+import { BudgetExceeded, limitMsat, OrderError, UnreadableOrder, PriceAboveLimit, requestShape, type LimitOrder, type LimitOrderRecord, type MaxPrice, type Orders, type Receipt } from '@routstr-kit/core';
+import { clip } from './bounded-echo.ts';
 import type { McpBudget } from './config.ts';
 import { requireModel } from './market-tools.ts';
 import { ToolError } from './tool-error.ts';
@@ -68,10 +69,10 @@ export async function chatCompletion(orders: Orders, input: ChatInput & { max_pr
 }
 
 /** Places a limit buy that rests until the market is at or below `max_price`, or `deadline` passes. */
-export function placeOrder(orders: Orders, budget: McpBudget, input: ChatInput & { max_price: MaxPriceInput; deadline: string | number }, now = Date.now()): LimitOrder {
+export function placeOrder(orders: Orders, budget: McpBudget, input: ChatInput & { max_price: MaxPriceInput; deadline: string | number }, now = orders.clock.now()): LimitOrder {
   requireModel(orders.market, input.model);
   const deadline = typeof input.deadline === 'number' ? now + input.deadline * 1000 : Date.parse(input.deadline);
-  if (!Number.isFinite(deadline) || deadline <= now) throw new ToolError('invalid_deadline', `deadline ${JSON.stringify(input.deadline)} is not in the future`);
+  if (!Number.isFinite(deadline) || deadline <= now) throw new ToolError('invalid_deadline', `deadline ${clip(JSON.stringify(input.deadline))} is not in the future`);
   const maxPrice = toMaxPrice(input.max_price);
   const request = requestOf(input);
   // a limit the budget could never pay is refused up front rather than left to fail at fill time
@@ -80,14 +81,42 @@ export function placeOrder(orders: Orders, budget: McpBudget, input: ChatInput &
   if (cap !== undefined && limit > cap * 1000) {
     throw new ToolError('budget_exceeded', `a limit of ${limit} msat is above the per-request budget of ${cap} sat; nothing was spent (budgets are set in the server's configuration, not by tools)`);
   }
-  return orders.runWhenCheaper(request, { maxPrice, deadline });
+  try {
+    return orders.runWhenCheaper(request, { maxPrice, deadline });
+  } catch (error) {
+    if (error instanceof OrderError) throw new ToolError(error.code, `${error.message}; nothing was stored or spent`);
+    throw error;
+  }
 }
 
 /** The state of order `id` as tools report it (from the wallet's store, so it survives restarts). */
 export function orderView(orders: Orders, id: string) {
-  const rec = orders.store.limit(id);
-  if (!rec) throw new ToolError('unknown_order', `no order "${id}" in this wallet`);
+  const rec = readOrder(orders, id);
+  if (!rec) throw new ToolError('unknown_order', `no order "${clip(id)}" in this wallet`);
   return recordView(orders, rec);
+}
+
+/** The stored order `id`; an unreadable row is a tool error for that order alone. */
+function readOrder(orders: Orders, id: string): LimitOrderRecord | undefined {
+  try {
+    return orders.store.limit(id);
+  } catch (error) {
+    if (error instanceof UnreadableOrder) throw new ToolError('unreadable_order', `${error.message}; it is left as stored and not resumed`);
+    throw error;
+  }
+}
+
+/** The order `id` as an object that can be cancelled or awaited. */
+function liveOrder(orders: Orders, id: string): LimitOrder {
+  let order: LimitOrder | undefined;
+  try {
+    order = orders.get(id);
+  } catch (error) {
+    if (error instanceof UnreadableOrder) throw new ToolError('unreadable_order', `${error.message}; it is left as stored and not resumed`);
+    throw error;
+  }
+  if (!order) throw new ToolError('unknown_order', `no order "${clip(id)}" in this wallet`);
+  return order;
 }
 
 function recordView(orders: Orders, rec: LimitOrderRecord) {
@@ -118,8 +147,7 @@ export type OrderView = ReturnType<typeof orderView>;
 
 /** Cancels a resting order (nothing spent); a filled or ended order is reported as it is. */
 export function cancelOrder(orders: Orders, id: string): OrderView {
-  const order = orders.get(id);
-  if (!order) throw new ToolError('unknown_order', `no order "${id}" in this wallet`);
+  const order = liveOrder(orders, id);
   if (!order.cancel() && order.state !== 'cancelled') {
     if (order.state === 'filling') throw new ToolError('order_filling', `order ${id} is filling now; it is cancelled only if that fill fails`);
     throw new ToolError('order_final', `order ${id} already ended (${order.state})`);
@@ -137,8 +165,7 @@ export function listOrders(orders: Orders): OrderView[] {
 
 /** Settles when order `id` ends (filled, expired, cancelled, failed), calling `onProgress` on book changes while it rests. */
 export async function waitForOrder(orders: Orders, id: string, onProgress: (view: OrderView) => void, signal?: AbortSignal): Promise<OrderView> {
-  const order = orders.get(id);
-  if (!order) throw new ToolError('unknown_order', `no order "${id}" in this wallet`);
+  const order = liveOrder(orders, id);
   const model = order.model;
   const off = orders.market.onAskChange((c) => {
     if (order.state === 'resting' && orders.market.book.resolver.key(model) === c.model) onProgress(orderView(orders, id));

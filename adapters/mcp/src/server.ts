@@ -1,6 +1,8 @@
 /** Wires the tools and resources onto an McpServer; the logic lives in the *-tools modules. */
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { SubscribeRequestSchema, UnsubscribeRequestSchema, type CallToolResult, type ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { McpError, SubscribeRequestSchema, UnsubscribeRequestSchema, type CallToolResult, type ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import { BoundedErrorsTransport, clip } from './bounded-echo.ts';
 import type { McpContext } from './context.ts';
 import { getMarketPrice, getOrderBook, listModels } from './market-tools.ts';
 import { cancelOrder, chatCompletion, listOrders, orderView, placeOrder, waitForOrder, type OrderView } from './order-tools.ts';
@@ -49,12 +51,22 @@ function describeOrder(o: OrderView): string {
   return `order ${o.id} ${o.state}${tail}`;
 }
 
+/** JSON-RPC "resource not found" (MCP spec, resources). */
+export const RESOURCE_NOT_FOUND = -32002;
+
+/** An McpServer whose every connection bounds the errors it sends (see bounded-echo.ts). */
+class RoutstrMcpServer extends McpServer {
+  override connect(transport: Transport): Promise<void> {
+    return super.connect(new BoundedErrorsTransport(transport));
+  }
+}
+
 const json = (uri: URL, value: unknown) => ({ contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(value, null, 2) }] });
 
 /** A new McpServer over `ctx` (one per connection/session; the context is shared). */
 export function createMcpServer(ctx: McpContext): McpServer {
   const { market, orders, wallet, config } = ctx;
-  const server = new McpServer({ name: SERVER_NAME, version: SERVER_VERSION }, { instructions: INSTRUCTIONS, capabilities: { resources: { subscribe: true, listChanged: true } } });
+  const server = new RoutstrMcpServer({ name: SERVER_NAME, version: SERVER_VERSION }, { instructions: INSTRUCTIONS, capabilities: { resources: { subscribe: true, listChanged: true } } });
 
   server.registerTool('get_market_price', {
     title: 'Market price of a model',
@@ -164,7 +176,14 @@ export function createMcpServer(ctx: McpContext): McpServer {
     'order',
     new ResourceTemplate('market://orders/{id}', { list: undefined }),
     { title: 'One limit order (subscribable)', mimeType: 'application/json' },
-    async (uri, vars) => json(uri, orderView(orders, String(vars['id']))),
+    async (uri, vars) => {
+      try {
+        return json(uri, orderView(orders, String(vars['id'])));
+      } catch (error) {
+        if (error instanceof ToolError && error.code === 'unknown_order') throw new McpError(RESOURCE_NOT_FOUND, `Resource not found: ${clip(uri.href)}`, { uri: clip(uri.href) });
+        throw error;
+      }
+    },
   );
 
   // subscriptions: the book by model, the order list and single orders

@@ -1,6 +1,7 @@
 /** Wallet tools as plain functions over a core EcashWallet (no MCP here). Nothing here spends. */
 import { sat, WalletError, type EcashWallet, type Payer } from '@routstr-kit/core';
 import type { McpBudget } from './config.ts';
+import { clip } from './bounded-echo.ts';
 import { ToolError } from './tool-error.ts';
 
 /** Balance by mint, pending sats, and the configured budget with what this server spent. */
@@ -23,8 +24,8 @@ export async function walletReceive(wallet: EcashWallet, token: string) {
     const received = await wallet.receive(token.trim());
     return { received_sat: received as number, balance_sat: wallet.balance() as number };
   } catch (error) {
-    if (error instanceof WalletError) throw new ToolError(error.code, `could not receive the token: ${error.message}`);
-    throw new ToolError('invalid_token', `could not receive the token: ${error instanceof Error ? error.message : String(error)}`);
+    if (error instanceof WalletError) throw new ToolError(error.code, `could not receive the token: ${clip(error.message)}; nothing was received`);
+    throw new ToolError('receive_failed', `could not receive the token: ${clip(error instanceof Error ? error.message : String(error))}`);
   }
 }
 

@@ -346,12 +346,14 @@ export class EcashWallet {
   }
 
   private decodeToken(token: string): { ctx: MintContext; proofs: Proof[] } {
-    if (typeof token !== 'string' || !/^cashu[AB]/.test(token.trim())) throw new WalletInvalidToken('not a cashuA/cashuB token');
+    if (typeof token !== 'string' || token.trim() === '') throw new WalletInvalidToken('the token is empty');
+    if (!/^cashu[AB]/.test(token.trim())) throw new WalletInvalidToken('not a Cashu token: it should start with cashuA or cashuB');
     let mintUrl: string;
+    // a decoding failure is reported as malformed; the library's own words (often a TypeError) stay in `cause`
     try {
       mintUrl = normalizeMintUrl(getTokenMetadata(token.trim()).mint);
     } catch (error) {
-      throw new WalletInvalidToken(`cannot decode token: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new WalletInvalidToken('malformed Cashu token: it could not be decoded', { cause: error });
     }
     const ctx = this.contexts.get(mintUrl);
     if (!ctx) throw new UnknownMint(mintUrl);
@@ -359,7 +361,7 @@ export class EcashWallet {
     try {
       decoded = ctx.cashu.decodeToken(token.trim());
     } catch (error) {
-      throw new WalletInvalidToken(`cannot decode token: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new WalletInvalidToken('malformed Cashu token: it could not be decoded', { cause: error });
     }
     if ((decoded.unit ?? 'sat') !== 'sat') throw new WalletInvalidToken(`token unit ${decoded.unit} is not sat`);
     if (decoded.proofs.length === 0) throw new WalletInvalidToken('token holds no proofs');
