@@ -1,3 +1,4 @@
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 
 export type Row = Record<string, SQLOutputValue>;
@@ -20,9 +21,14 @@ export class DurableDatabase {
 
   constructor(path: string, schema: string, options: DurableDatabaseOptions = {}) {
     const busyTimeoutMs = Math.floor(options.busyTimeoutMs ?? 15_000);
+    const onDisk = path !== '' && path !== ':memory:' && !path.startsWith('file:');
+    // these files hold mnemonics, proofs and tokens: created 0600 before sqlite opens them
+    // (node:sqlite creates with the umask, 0644 by default; the -wal and -shm files copy the main file's mode)
+    if (onDisk) closeSync(openSync(path, 'a', 0o600));
     this.db = new DatabaseSync(path, { timeout: busyTimeoutMs });
     this.db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
     this.db.exec('PRAGMA journal_mode = WAL');
+    if (onDisk) tightenModes(path);
     this.db.exec('PRAGMA synchronous = FULL');
     this.tx(() => this.db.exec(schema));
   }
@@ -68,6 +74,18 @@ export class DurableDatabase {
       this.#statements.set(sql, statement);
     }
     return statement;
+  }
+}
+
+/** Makes a database file and its -wal/-shm files 0600 (files an older version created 0644 included). */
+function tightenModes(path: string): void {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (!existsSync(file)) continue;
+    try {
+      chmodSync(file, 0o600);
+    } catch {
+      // a file another user owns (a shared wallet set up on purpose) keeps the mode its owner chose
+    }
   }
 }
 
