@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { generateSecretKey, getPublicKey, nip19 } from 'nostr-tools';
+import { parseSecretKey } from './secret-key.ts';
 import { msatPerMtok, openPayee, openWallet, type Payee } from '@routstr-kit/core';
 import {
   startMarketMaker,
@@ -93,16 +94,7 @@ export interface RunningProvider {
 const hexToBytes = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, 'hex'));
 
 function secretKeyFrom(options: StartProviderOptions): Uint8Array {
-  if (options.nsec) {
-    const value = options.nsec.trim();
-    if (value.startsWith('nsec1')) {
-      const decoded = nip19.decode(value);
-      if (decoded.type !== 'nsec') throw new RangeError('nsec: not an nsec');
-      return decoded.data;
-    }
-    if (/^[0-9a-fA-F]{64}$/.test(value)) return hexToBytes(value.toLowerCase());
-    throw new RangeError('nsec: expected nsec1… or 64 hex characters');
-  }
+  if (options.nsec) return parseSecretKey(options.nsec);
   const file = join(options.dataDir, 'nostr-secret-key');
   if (existsSync(file)) return hexToBytes(readFileSync(file, 'utf8').trim());
   const key = generateSecretKey();
@@ -113,7 +105,8 @@ function secretKeyFrom(options: StartProviderOptions): Uint8Array {
 
 /** Starts a provider node; see StartProviderOptions. */
 export async function startProvider(options: StartProviderOptions): Promise<RunningProvider> {
-  mkdirSync(options.dataDir, { recursive: true });
+  // the folder holds the wallet (mnemonic, proofs), payee.db and the Nostr key: the user's alone
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const secretKey = secretKeyFrom(options);
   const pubkey = getPublicKey(secretKey);
   const upstream = options.upstream.replace(/\/+$/, '');

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startEngine, type EngineFlavour, type RunningEngine } from '@routstr-kit/devnet';
-import { startProvider, type StartProviderOptions } from '@routstr-kit/provider';
+import { parseSecretKey, startProvider, type StartProviderOptions } from '@routstr-kit/provider';
 import { waitForShutdownSignal } from './shutdown-signal.ts';
 
 const ENGINES = ['vllm', 'ollama', 'openai', 'llama.cpp'] as const;
@@ -109,6 +109,16 @@ function list(settings: Settings, key: keyof Settings): string[] {
   return raw === undefined ? [] : Array.isArray(raw) ? raw : [String(raw)];
 }
 
+/** The nsec from the environment, checked here so a mistyped one is a configuration error that never shows the value. */
+function checkedNsec(value: string): string {
+  try {
+    parseSecretKey(value, 'ROUTSTR_KIT_NSEC');
+  } catch (error) {
+    throw new ProviderConfigError((error as Error).message);
+  }
+  return value;
+}
+
 /** Turns merged settings into startProvider options (minus the upstream when --model starts an engine). */
 export function providerOptions(settings: Settings, env: NodeJS.ProcessEnv): Omit<StartProviderOptions, 'upstream'> & { upstream?: string; modelPath?: string } {
   const engine = settings.engine as EngineKind | undefined;
@@ -139,7 +149,7 @@ export function providerOptions(settings: Settings, env: NodeJS.ProcessEnv): Omi
     ...(settings.about ? { about: String(settings.about) } : {}),
     ...(settings['max-concurrency'] !== undefined ? { maxConcurrency: num(settings, 'max-concurrency')! } : {}),
     ...(settings.queue !== undefined ? { queueSize: num(settings, 'queue')! } : {}),
-    ...(env['ROUTSTR_KIT_NSEC'] ? { nsec: env['ROUTSTR_KIT_NSEC'] } : {}),
+    ...(env['ROUTSTR_KIT_NSEC'] ? { nsec: checkedNsec(env['ROUTSTR_KIT_NSEC']) } : {}),
     ...(env['ROUTSTR_KIT_ADMIN_TOKEN'] ? { adminToken: env['ROUTSTR_KIT_ADMIN_TOKEN'] } : {}),
     ...(env['ROUTSTR_KIT_MNEMONIC'] ? { mnemonic: env['ROUTSTR_KIT_MNEMONIC'] } : {}),
     ...(env['ROUTSTR_KIT_UPSTREAM_API_KEY'] ? { upstreamApiKey: env['ROUTSTR_KIT_UPSTREAM_API_KEY'] } : {}),
