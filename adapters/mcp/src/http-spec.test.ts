@@ -1,8 +1,10 @@
-// Issue 13 point 13 against the real bin: Streamable HTTP by the spec (404 for an unknown
-// session, -32700 for bad JSON, bounded bodies) and a server that cannot start exits.
+// Issue 13 points 12, 13 and 15 against the real bin: Streamable HTTP by the spec (404 for an
+// unknown session, -32700 for bad JSON, bounded bodies), a server that cannot start exits, a bad
+// stored order does not stop it, and the wallet folder it creates is private.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { request, type IncomingMessage } from 'node:http';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
@@ -198,6 +200,17 @@ describe('Streamable HTTP by the spec, and startup failures (the real bin)', () 
     const { code, stderr } = await runToExit(['--relay', net.devnet.relayUrl, '--mint', net.devnet.mintUrl, '--wallet', path]);
     expect(code).toBe(1);
     expect(stderr).toMatch(/could not start: .*no such column: state/);
+  });
+
+  it('the wallet folder it creates is 0700, wallet.db 0600 (the default path under HOME)', async () => {
+    const home = join(net.tmp(), 'home');
+    const proc = spawn(process.execPath, [bin, '--relay', net.devnet.relayUrl, '--mint', net.devnet.mintUrl], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: home, ROUTSTR_WALLET: '' } });
+    // stdin is closed: the server opens its wallet, serves stdio until the end of input, and exits 0
+    expect(await exited(proc)).toBe(0);
+    const mode = (p: string): string => (statSync(p).mode & 0o777).toString(8);
+    expect(mode(home)).toBe('700');
+    expect(mode(join(home, '.routstr-kit'))).toBe('700');
+    expect(mode(join(home, '.routstr-kit', 'wallet.db'))).toBe('600');
   });
 
   it('a stored order with a bad deadline does not stop the server: it starts, reports the order, serves', async () => {
