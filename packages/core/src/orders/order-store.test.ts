@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WalletStore } from '../wallet/store.ts';
-import { InvalidBatch } from './errors.ts';
+import { InvalidBatch, UnreadableOrder } from './errors.ts';
 import { limitMsat, withinLimit } from './limit-order.ts';
 import { OrderStore } from './order-store.ts';
 import { parseBatchInput } from './orders.ts';
@@ -30,6 +30,29 @@ describe('OrderStore', () => {
     expect(store.limitsIn('filling').map((r) => r.id)).toEqual(['o1']);
     expect(store.moveLimit('o1', ['filling'], 'resting', { fill: null, fillRequestId: null })).toBe(true);
     expect(store.limit('o1')).toMatchObject({ state: 'resting', fill: null, fillRequestId: null });
+    ws.close();
+  });
+
+  it('an unreadable order row is reported alone; the rest of the store reads (the 10000000000000 deadline bug)', () => {
+    const ws = new WalletStore(join(dir, 'c.db'));
+    const store = new OrderStore(ws);
+    store.insertLimit({ id: 'ok', request: { model: 'm' }, maxPrice: 5, shape: { inputTokens: 1, outputTokens: 2 }, deadline: 1000 });
+    const insert = ws.db.prepare(`INSERT INTO orders_limit (id, state, request, max_price, shape, deadline, created_at, updated_at) VALUES (?, 'resting', ?, ?, ?, ?, 1, 1)`);
+    const request = '{"model":"m"}';
+    const shape = '{"inputTokens":1,"outputTokens":2}';
+    insert.run('huge', request, '5', shape, 1e16);
+    insert.run('json', 'not json', '5', shape, 1000);
+    insert.run('price', request, '"lots"', shape, 1000);
+    // a fractional deadline an older version stored (a REAL) still reads
+    insert.run('fraction', request, '5', shape, 1234.7);
+    expect(store.limitsIn('resting').map((o) => [o.id, o.deadline])).toEqual([['fraction', 1234], ['ok', 1000]]);
+    expect(store.unreadableLimits()).toEqual([
+      { id: 'huge', problem: 'deadline is out of range' },
+      { id: 'json', problem: 'request is not JSON' },
+      { id: 'price', problem: 'max_price is not a price' },
+    ]);
+    expect(() => store.limit('huge')).toThrow(UnreadableOrder);
+    expect(store.limit('ok')?.state).toBe('resting');
     ws.close();
   });
 

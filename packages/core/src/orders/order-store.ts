@@ -88,7 +88,8 @@ class RowProblem extends Error {}
 /** An integer column: rows are read with BigInts so one out-of-range value cannot make the whole table unreadable. */
 function int(r: Row, column: string, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
   const v = r[column];
-  const n = typeof v === 'bigint' ? (v >= BigInt(min) && v <= BigInt(max) ? Number(v) : Number.NaN) : typeof v === 'number' && Number.isSafeInteger(v) ? v : Number.NaN;
+  // a REAL (a fractional value an older version stored) reads as its whole part
+  const n = typeof v === 'bigint' ? (v >= BigInt(min) && v <= BigInt(max) ? Number(v) : Number.NaN) : typeof v === 'number' ? Math.trunc(v) : Number.NaN;
   if (!(n >= min && n <= max)) throw new RowProblem(`${column} is out of range`);
   return n;
 }
@@ -107,7 +108,7 @@ function json<T>(r: Row, column: string): T | null {
   }
 }
 
-const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isCount = (v: unknown): v is number => typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
 
 function maxPriceOf(r: Row): unknown {
   const v = json<unknown>(r, 'max_price');

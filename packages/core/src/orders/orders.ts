@@ -117,9 +117,9 @@ export class Orders {
     const body = { ...request, stream: false };
     const shape = options.shape ?? requestShape(body);
     // checked before anything is stored: a row that cannot be read back must never be written
-    checkOrderValues(options.maxPrice, +options.deadline);
+    const deadline = checkOrderValues(options.maxPrice, +options.deadline);
     const id = `lo_${randomUUID()}`;
-    this.store.insertLimit({ id, request: body, maxPrice: options.maxPrice, shape, deadline: +options.deadline });
+    this.store.insertLimit({ id, request: body, maxPrice: options.maxPrice, shape, deadline });
     this.#warm(request.model);
     const order = this.#make(id);
     order.start('placed');
@@ -131,11 +131,11 @@ export class Orders {
     const lines = parseBatchInput(input, options.model);
     const first = lines[0];
     const shape = options.shape ?? (first ? requestShape(first.body) : { inputTokens: 0, outputTokens: 0 });
-    checkOrderValues(options.maxPrice, +options.deadline);
+    const deadline = checkOrderValues(options.maxPrice, +options.deadline);
     const concurrency = options.concurrency ?? 4;
     if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new OrderError('invalid_order', `concurrency must be a whole number of at least 1, got ${String(concurrency).slice(0, 40)}`);
     const id = `batch_${randomUUID()}`;
-    const record = { id, state: 'running', model: options.model, maxPrice: options.maxPrice, deadline: +options.deadline, concurrency };
+    const record = { id, state: 'running', model: options.model, maxPrice: options.maxPrice, deadline, concurrency };
     this.store.insertBatch(record, lines);
     this.#warm(options.model);
     const batch = new Batch({ ...record, maxPrice: options.maxPrice, shape }, { market: this.market, store: this.store, filler: this.#filler, path: this.path, clock: this.clock });
@@ -220,15 +220,19 @@ export class Orders {
 /** Epoch ms a Date can hold. */
 const MAX_EPOCH_MS = 8.64e15;
 
-/** Refuses a limit or deadline that could not be stored and read back (OrderError `invalid_order`). */
-function checkOrderValues(maxPrice: MaxPrice, deadline: number): void {
-  const ok = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) > 0;
+/**
+ * Refuses a limit or deadline that could not be stored and read back (OrderError `invalid_order`);
+ * returns the deadline as whole epoch ms (rounded up: an order never ends before its deadline).
+ */
+function checkOrderValues(maxPrice: MaxPrice, deadline: number): number {
+  const ok = (v: unknown): boolean => typeof v === 'number' && v > 0 && v <= Number.MAX_SAFE_INTEGER;
   if (typeof maxPrice === 'number' ? !ok(maxPrice) : !(ok(maxPrice.prompt) && ok(maxPrice.completion))) {
-    throw new OrderError('invalid_order', 'maxPrice must be a positive whole number of msat (or of msat per million tokens, each way)');
+    throw new OrderError('invalid_order', 'maxPrice must be a positive number of msat (or of msat per million tokens, each way) up to 2^53');
   }
-  if (!Number.isSafeInteger(deadline) || deadline <= 0 || deadline > MAX_EPOCH_MS) {
+  if (!Number.isFinite(deadline) || deadline <= 0 || deadline > MAX_EPOCH_MS) {
     throw new OrderError('invalid_order', `deadline must be epoch milliseconds a Date can hold (at most ${MAX_EPOCH_MS}), got ${String(deadline).slice(0, 40)}`);
   }
+  return Math.ceil(deadline);
 }
 
 /** Normalises batch input to `{ customId, body }` lines (custom_ids unique, model filled in). */
