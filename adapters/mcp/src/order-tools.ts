@@ -91,15 +91,15 @@ export function placeOrder(orders: Orders, budget: McpBudget, input: ChatInput &
 
 /** The state of order `id` as tools report it (from the wallet's store, so it survives restarts). */
 export function orderView(orders: Orders, id: string) {
-  const rec = readOrder(orders, id);
+  const rec = readable(() => orders.store.limit(id));
   if (!rec) throw new ToolError('unknown_order', `no order "${clip(id)}" in this wallet`);
   return recordView(orders, rec);
 }
 
-/** The stored order `id`; an unreadable row is a tool error for that order alone. */
-function readOrder(orders: Orders, id: string): LimitOrderRecord | undefined {
+/** Runs a read of one stored order; a row that cannot be read is a tool error for that order alone. */
+function readable<T>(read: () => T): T {
   try {
-    return orders.store.limit(id);
+    return read();
   } catch (error) {
     if (error instanceof UnreadableOrder) throw new ToolError('unreadable_order', `${error.message}; it is left as stored and not resumed`);
     throw error;
@@ -108,13 +108,7 @@ function readOrder(orders: Orders, id: string): LimitOrderRecord | undefined {
 
 /** The order `id` as an object that can be cancelled or awaited. */
 function liveOrder(orders: Orders, id: string): LimitOrder {
-  let order: LimitOrder | undefined;
-  try {
-    order = orders.get(id);
-  } catch (error) {
-    if (error instanceof UnreadableOrder) throw new ToolError('unreadable_order', `${error.message}; it is left as stored and not resumed`);
-    throw error;
-  }
+  const order = readable(() => orders.get(id));
   if (!order) throw new ToolError('unknown_order', `no order "${clip(id)}" in this wallet`);
   return order;
 }
