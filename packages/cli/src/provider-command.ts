@@ -77,7 +77,10 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv): Setting
     try {
       parsed = JSON.parse(readFileSync(configPath, 'utf8'));
     } catch (error) {
-      throw new ProviderConfigError(`cannot read config file ${configPath}: ${(error as Error).message}`);
+      // V8's JSON errors quote the file's text around the fault, which could be a secret pasted there: only its place is told
+      const where = /position \d+(?: \(line \d+ column \d+\))?/.exec((error as Error).message)?.[0];
+      const why = error instanceof SyntaxError ? `not valid JSON${where ? ` (${where})` : ''}` : (error as Error).message;
+      throw new ProviderConfigError(`cannot read config file ${configPath}: ${why}`);
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ProviderConfigError(`config file ${configPath} must hold a JSON object`);
     for (const [key, value] of Object.entries(parsed)) {

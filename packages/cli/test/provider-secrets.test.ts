@@ -1,13 +1,14 @@
 // Issue 13 point 15: `routstr-kit provider` never prints a secret, and the files holding keys,
 // mnemonics and proofs are the user's alone.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSecretKey, nip19 } from 'nostr-tools';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMint, type RunningMint } from '@routstr-kit/devnet';
+import { ProviderConfigError, resolveSettings } from '../src/provider-command.ts';
 
 const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'provider-secrets-'));
@@ -84,6 +85,21 @@ describe('routstr-kit provider keeps secrets', () => {
     expect(code).not.toBe(0);
     expect(output).toContain('not a valid BIP-39 English mnemonic');
     for (const word of ['sausage', 'zebra', 'winner thank']) expect(output).not.toContain(word);
+  });
+
+  it('a broken config file is reported by position, never by its text (a pasted secret stays unprinted)', () => {
+    const secret = nip19.nsecEncode(generateSecretKey());
+    const file = join(tmp, 'broken.json');
+    writeFileSync(file, `{"engine": "vllm", ${secret}}`);
+    let message = '';
+    try {
+      resolveSettings(['--config', file], {});
+    } catch (error) {
+      expect(error).toBeInstanceOf(ProviderConfigError);
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/cannot read config file .*broken\.json: not valid JSON \(position \d+/);
+    expect(message).not.toContain(secret.slice(0, 12));
   });
 
   it('the data folder it creates is 0700 and the wallet, payee and key files in it 0600', async () => {
