@@ -33,6 +33,31 @@ let settings: Record<string, unknown>;
 
 const bin = (name: string): string => join(consumer, 'node_modules', '.bin', name);
 
+type Settled = Promise<{ ok: true } | { ok: false; error: unknown }>;
+/** A check started early whose outcome a test reads later (no unhandled rejection meanwhile). */
+const settle = (p: Promise<void>): Settled => p.then(() => ({ ok: true as const }), (error: unknown) => ({ ok: false as const, error }));
+let staticChecks: Record<'lint' | 'nodenext' | 'bundler', Settled>;
+const expectPassed = async (check: Settled): Promise<void> => {
+  const outcome = await check;
+  if (!outcome.ok) throw outcome.error;
+};
+
+/** publint and arethetypeswrong (ESM-only profile) on every tarball; throws with their output on an error. */
+async function lintTarballs(): Promise<void> {
+  for (const [name, tarball] of Object.entries(tarballs)) {
+    const publint = await runToEnd(join(ROOT, 'node_modules/.bin/publint'), ['run', tarball, '--level', 'error'], { cwd: work, env: envFor(node24) });
+    if (publint.code !== 0) throw new Error(`publint ${name}:\n${publint.stdout}${publint.stderr}`);
+    const attw = await runToEnd(join(ROOT, 'node_modules/.bin/attw'), [tarball, '--profile', 'esm-only', '--format', 'table-flipped'], { cwd: work, env: envFor(node24) });
+    if (attw.code !== 0) throw new Error(`attw ${name}:\n${attw.stdout}${attw.stderr}`);
+  }
+}
+
+/** `tsc --noEmit` of consumer/types.ts under the given tsconfig.<resolution>.json. */
+async function typeCheck(resolution: 'nodenext' | 'bundler'): Promise<void> {
+  const tsc = await runToEnd(node24, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', `tsconfig.${resolution}.json`], { cwd: consumer, env: envFor(node24), timeoutMs: 400_000 });
+  if (tsc.code !== 0) throw new Error(`tsc (${resolution}) exit ${tsc.code}:\n${tsc.stdout}${tsc.stderr}`);
+}
+
 beforeAll(async () => {
   expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(24);
   work = mkdtempSync(join(tmpdir(), 'routstr-kit-packed-'));
@@ -48,6 +73,9 @@ beforeAll(async () => {
       '@langchain/core': '^1.4.0',
       '@modelcontextprotocol/sdk': '^1.32.2',
       '@types/node': '^24.19.2',
+      // @ai-sdk/provider's .d.ts imports 'json-schema' types without depending on them; the strict
+      // (skipLibCheck: false) type-check below needs them, as it would in a user's project.
+      '@types/json-schema': '^7.0.15',
     }),
     // Optional dependencies omitted (node-llama-cpp's CUDA/Vulkan builds are hundreds of MB): this
     // machine's CPU build is named instead. Users get node-llama-cpp's full optional set.
@@ -55,6 +83,12 @@ beforeAll(async () => {
     nodeFromRegistry(lowestSupportedNode()),
   ]);
   cpSync(new URL('./consumer/', import.meta.url), consumer, { recursive: true });
+  // The checks that need no market run beside the ones that do (the tests below await them).
+  staticChecks = {
+    lint: settle(lintTarballs()),
+    nodenext: settle(typeCheck('nodenext')),
+    bundler: settle(typeCheck('bundler')),
+  };
   writeFileSync(
     join(devnetSide, 'devnet.mjs'),
     [
@@ -92,20 +126,6 @@ describe('npm install of the packed adapters', () => {
     const installed = ls.stdout.split('\n').map((path) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length));
     expect(installed).toContain('@routstr-kit/ai-sdk');
     expect(installed.filter((name) => /^(node-llama-cpp|@node-llama-cpp\/|@nostr-relay\/|@routstr-kit\/(devnet|llama-engine)$)/.test(name))).toEqual([]);
-  });
-
-  it('publint and arethetypeswrong report no error on any tarball', async () => {
-    for (const [name, tarball] of Object.entries(tarballs)) {
-      const publint = await runToEnd(join(ROOT, 'node_modules/.bin/publint'), ['run', tarball, '--level', 'error'], { cwd: work, env: envFor(node24) });
-      expect(publint.code, `publint ${name}:\n${publint.stdout}${publint.stderr}`).toBe(0);
-      const attw = await runToEnd(join(ROOT, 'node_modules/.bin/attw'), [tarball, '--profile', 'esm-only', '--format', 'table-flipped'], { cwd: work, env: envFor(node24) });
-      expect(attw.code, `attw ${name}:\n${attw.stdout}${attw.stderr}`).toBe(0);
-    }
-  });
-
-  it.each(['nodenext', 'bundler'])('a consumer .ts using the public types type-checks with moduleResolution %s', async (resolution) => {
-    const tsc = await runToEnd(node24, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', `tsconfig.${resolution}.json`], { cwd: consumer, env: envFor(node24) });
-    expect(tsc.code, tsc.stdout + tsc.stderr).toBe(0);
   });
 });
 
@@ -191,4 +211,13 @@ describe('the routstr-kit command (installed @routstr-kit/cli)', () => {
   // each entry point with a bad setting.
   it.todo('routstr-kit wallet fund funds the wallet the scripts above pay from; wallet balance shows it');
   it.todo('each entry point (routstr-kit, routstr-kit-mcp, createRoutstr, ChatRoutstr) exits non-zero on ROUTSTR_KIT_MODE=fast, naming the setting');
+});
+
+// Started in beforeAll, awaited last: they need no market and overlap with the tests that do.
+describe('the packed tarballs and their types', () => {
+  it('publint and arethetypeswrong report no error on any tarball', () => expectPassed(staticChecks.lint), 400_000);
+
+  it('a consumer .ts using the public types type-checks with moduleResolution nodenext (skipLibCheck off)', () => expectPassed(staticChecks.nodenext), 400_000);
+
+  it('a consumer .ts using the public types type-checks with moduleResolution bundler', () => expectPassed(staticChecks.bundler), 400_000);
 });
