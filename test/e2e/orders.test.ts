@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { failpointEnv, openOrders, OrderCancelled, OrderExpired, PriceAboveLimit, priceForShape, requestShape, type Market, type Orders } from '@routstr-kit/core';
+import { failpointEnv } from '@routstr-kit/core/testing';
+import { openOrders, OrderCancelled, OrderExpired, PriceAboveLimit, priceForShape, requestShape, type Market, type Orders } from '@routstr-kit/core';
 import { once, startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode, tickIntoBook } from './orders-devnet.ts';
 
 // msat/Mtok. A request of ~30 prompt and 2 completion tokens costs a few sats at HIGH, ~¼ of that at LOW.

@@ -5,7 +5,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { failpointEnv, createPayingFetch, openMarket, openWallet } from '@routstr-kit/core';
+import { createPayingFetch, openMarket, openWallet } from '@routstr-kit/core';
+import { failpointEnv } from '@routstr-kit/core/testing';
 import type { RunningProvider } from '@routstr-kit/provider';
 import { startMarketDevnet, type MarketDevnet } from './market-devnet.ts';
 

@@ -2,7 +2,7 @@
 // failpoint, and resolves once it prints its URL.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { failpointEnv } from '@routstr-kit/core';
+import { failpointEnv } from '@routstr-kit/core/testing';
 
 const child = fileURLToPath(new URL('./provider-child.ts', import.meta.url));
 

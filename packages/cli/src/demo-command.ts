@@ -20,7 +20,7 @@ import {
   type Market,
   type Receipt,
 } from '@routstr-kit/core';
-import { startDevnet } from '@routstr-kit/devnet';
+import { loadDevnet } from './optional-packages.ts';
 import { startProvider, type RunningProvider } from '@routstr-kit/provider';
 import { DemoView, type DemoStatus } from './demo-view.ts';
 
@@ -38,6 +38,7 @@ export async function demoCommand(_argv: string[]): Promise<number> {
   const cleanup: Array<() => Promise<unknown> | unknown> = [() => rmSync(dir, { recursive: true, force: true })];
   try {
     view.log('Starting the devnet: Nostr relay, Cashu mint, vLLM-flavoured llama.cpp engine…');
+    const { startDevnet } = await loadDevnet('demo');
     const devnet = await startDevnet({ engines: { vllm: { flavour: 'vllm', maxConcurrency: 2 } } });
     cleanup.push(() => devnet.stop());
     const engine = devnet.parts.engines['vllm'];

@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startDevnet, type EngineFlavour } from '@routstr-kit/devnet';
+import type { EngineFlavour } from '@routstr-kit/devnet';
+import { loadDevnet } from './optional-packages.ts';
 import { waitForShutdownSignal } from './shutdown-signal.ts';
 
 const FLAVOURS: readonly EngineFlavour[] = ['llama.cpp', 'vllm', 'ollama'];
@@ -26,6 +27,7 @@ export async function devnetCommand(argv: string[]): Promise<number> {
   const dataDir = values['data-dir'] ? resolve(values['data-dir']) : undefined;
   if (dataDir) mkdirSync(dataDir, { recursive: true });
 
+  const { startDevnet } = await loadDevnet('devnet up');
   const devnet = await startDevnet({
     engines,
     ...(dataDir ? { relay: { dbPath: join(dataDir, 'relay.sqlite') }, mint: { dbPath: join(dataDir, 'mint.sqlite') } } : {}),

@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startEngine, type EngineFlavour, type RunningEngine } from '@routstr-kit/devnet';
+import type { EngineFlavour, RunningEngine } from '@routstr-kit/llama-engine';
 import { parseSecretKey, startProvider, type StartProviderOptions } from '@routstr-kit/provider';
 import { waitForShutdownSignal } from './shutdown-signal.ts';
+import { loadLlamaEngine } from './optional-packages.ts';
 
 const ENGINES = ['vllm', 'ollama', 'openai', 'llama.cpp'] as const;
 type EngineKind = (typeof ENGINES)[number];
@@ -209,6 +210,7 @@ export async function providerCommand(argv: string[], env: NodeJS.ProcessEnv = p
   const { modelPath, upstream, ...rest } = resolved;
   let engine: RunningEngine | undefined;
   if (modelPath) {
+    const { startEngine } = await loadLlamaEngine('provider --model');
     engine = await startEngine({ flavour: FLAVOUR_OF[rest.engine], modelPath, maxConcurrency: rest.maxConcurrency ?? 2 });
     if (rest.engine === 'vllm') rest.telemetry = { ...rest.telemetry, vllmMetricsUrl: `${engine.url}/metrics` };
     if (rest.engine === 'ollama') rest.telemetry = { ...rest.telemetry, ollamaUrl: engine.url };

@@ -1,5 +1,41 @@
 export { startDevnet } from './devnet.ts';
 export type { Devnet, DevnetOptions } from './devnet.ts';
-export * from './relay/index.ts';
-export * from './mint/index.ts';
-export * from './engine/index.ts';
+export { SqliteEventStore, type RelayOptions, type RunningRelay, type RelayStats, startRelay } from './relay/index.ts';
+export {
+  type MintStats,
+  fakeInvoice,
+  type MintOptions,
+  type RunningMint,
+  DEVNET_MINT_SEED,
+  startMint,
+  NutCode,
+  NutError,
+} from './mint/index.ts';
+export {
+  TINY_CHAT_TEMPLATE,
+  type PromptMessage,
+  renderChatPrompt,
+  type EngineErrorCode,
+  EngineRequestError,
+  type EngineOptions,
+  type RunningEngine,
+  DEFAULT_MAX_TOKENS,
+  startEngine,
+  type GgufValue,
+  type GgufTensor,
+  encodeGguf,
+  type EngineState,
+  type EngineFlavour,
+  DEFAULT_MAX_STRING_LENGTH,
+  DEFAULT_MAX_ITEMS,
+  boundJsonSchema,
+  TINY_MODEL_SPEC,
+  buildTinyVocab,
+  buildTinyModelGguf,
+  type TinyModelOptions,
+  defaultCacheDir,
+  tinyModelFileName,
+  sha256Hex,
+  ensureTinyModel,
+  fileSha256,
+} from './engine/index.ts';

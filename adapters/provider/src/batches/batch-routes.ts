@@ -15,7 +15,7 @@ import { BatchError } from './batch-error.ts';
 import { batchObject, fileObject, newBatchId, newBatchRequestId, newFileId } from './batch-objects.ts';
 import type { BatchRunner } from './batch-runner.ts';
 import type { BatchRecord, BatchStore, NewLine } from './batch-store.ts';
-import { parseBatchInput } from './jsonl.ts';
+import { parseBatchFile } from './jsonl.ts';
 import { readUpload } from './multipart.ts';
 
 /** Endpoints a batch may target. */
@@ -157,7 +157,7 @@ async function createBatch(deps: BatchRoutesDeps, req: IncomingMessage, res: Ser
   if (!file || file.owner !== owner) throw new BatchError('not_found', `No such File object: ${inputFileId}`);
   if (file.purpose !== 'batch') throw new BatchError('invalid_file', `File ${inputFileId} was not uploaded with purpose 'batch'`);
   const text = (deps.store.fileContent(file.id) ?? Buffer.alloc(0)).toString('utf8');
-  const parsed = parseBatchInput(text, endpoint, (id) => deps.knownModel(id));
+  const parsed = parseBatchFile(text, endpoint, (id) => deps.knownModel(id));
   const lines: NewLine[] = [
     ...parsed.lines.map((l) => ({ index: l.index, customId: l.customId, requestId: newBatchRequestId(), model: l.model, body: l.body })),
     ...parsed.refused.map((l) => ({ index: l.index, customId: l.customId, requestId: newBatchRequestId(), model: null, body: null, error: l.error })),

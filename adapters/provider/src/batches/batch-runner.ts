@@ -11,7 +11,8 @@
  * were never charged: they run again; an `answered` line whose reservation is settled is done.
  */
 import { randomUUID } from 'node:crypto';
-import { PayeeError, attachCostMetadata, failpoint, requestGate, type Model, type Payee } from '@routstr-kit/core';
+import { PayeeError, attachCostMetadata, requestGate, type Model, type Payee } from '@routstr-kit/core';
+import { failpoint } from '@routstr-kit/core/testing';
 import type { ModelPrice } from '../market-maker/price-board.ts';
 import type { Admission } from '../node/admission.ts';
 import { bill, countCompletionTokens, countPromptTokens, generatedChars } from '../node/billing.ts';

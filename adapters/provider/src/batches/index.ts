@@ -16,7 +16,7 @@ export { batchObject, errorLine, fileObject, outputLine } from './batch-objects.
 export { BATCH_ENDPOINTS, MAX_PRICE_KEY, completionWindowSeconds, handleBatchRoute, isBatchPath, readMetadata, type BatchRoutesDeps } from './batch-routes.ts';
 export { BATCH_PRIORITY, BatchRunner, type BatchRunnerDeps } from './batch-runner.ts';
 export { BatchStore, type BatchRecord, type BatchStatus, type FileRecord, type LineRecord, type LineState } from './batch-store.ts';
-export { parseBatchInput, toJsonl, type BatchInputLine, type ParsedBatchInput, type RefusedLine } from './jsonl.ts';
+export { parseBatchFile, toJsonl, type BatchFileLine, type ParsedBatchFile, type RefusedLine } from './jsonl.ts';
 export { readUpload, type Upload } from './multipart.ts';
 
 export interface BatchServiceOptions {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { completionWindowSeconds, readMetadata } from './batch-routes.ts';
-import { parseBatchInput, toJsonl } from './jsonl.ts';
+import { parseBatchFile, toJsonl } from './jsonl.ts';
 
 const EP = '/v1/chat/completions';
 const line = (customId: unknown, extra: Record<string, unknown> = {}): string =>
   JSON.stringify({ custom_id: customId, method: 'POST', url: EP, body: { model: 'm', messages: [{ role: 'user', content: 'hi' }] }, ...extra });
 
-describe('parseBatchInput', () => {
+describe('parseBatchFile', () => {
   it('keeps valid lines in order and refuses each bad line with a reason and its position', () => {
     const text = [
       line('a'),
@@ -22,7 +22,7 @@ describe('parseBatchInput', () => {
       line('b'),
       '',
     ].join('\n');
-    const parsed = parseBatchInput(text, EP, (id) => id === 'm');
+    const parsed = parseBatchFile(text, EP, (id) => id === 'm');
     expect(parsed.lines.map((l) => [l.index, l.customId, l.model])).toEqual([[0, 'a', 'm'], [9, 'b', 'm']]);
     expect(parsed.refused.map((r) => [r.index, r.customId, r.error.code])).toEqual([
       [1, null, 'invalid_json'],

@@ -4,7 +4,7 @@
  */
 
 /** A line the node can run. */
-export interface BatchInputLine {
+export interface BatchFileLine {
   /** 0-based position in the input file. */
   readonly index: number;
   readonly customId: string;
@@ -20,8 +20,8 @@ export interface RefusedLine {
   readonly error: { readonly code: string; readonly message: string };
 }
 
-export interface ParsedBatchInput {
-  readonly lines: BatchInputLine[];
+export interface ParsedBatchFile {
+  readonly lines: BatchFileLine[];
   readonly refused: RefusedLine[];
 }
 
@@ -32,8 +32,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * (`/v1/chat/completions`); `knownModel` says whether the node serves a model.
  * A duplicate custom_id is refused (the first occurrence runs): outputs are matched by custom_id.
  */
-export function parseBatchInput(text: string, endpoint: string, knownModel: (id: string) => boolean): ParsedBatchInput {
-  const lines: BatchInputLine[] = [];
+export function parseBatchFile(text: string, endpoint: string, knownModel: (id: string) => boolean): ParsedBatchFile {
+  const lines: BatchFileLine[] = [];
   const refused: RefusedLine[] = [];
   const seen = new Set<string>();
   const raw = text.split(/\r?\n/);

@@ -1,14 +1,70 @@
-export * from './clock.ts';
-export * from './model-id.ts';
-export * from './change-stream.ts';
-export * from './order-book.ts';
-export * from './market-stats.ts';
-export * from './price-history.ts';
-export * from './cooldown.ts';
-export * from './seeded-random.ts';
-export * from './event-verifier.ts';
-export * from './market-feed.ts';
-export * from './provider-probe.ts';
-export * from './provider-registry.ts';
-export * from './selection.ts';
-export * from './open-market.ts';
+export { type MarketClock, systemClock, ManualClock, unixSeconds } from './clock.ts';
+export { stripVendorPrefix, ModelIdResolver } from './model-id.ts';
+export { type ChangeIterationOptions, ChangeStream } from './change-stream.ts';
+export {
+  type AskSource,
+  type AskQuote,
+  type Ask,
+  type RequestShape,
+  DEFAULT_SHAPE,
+  type PricedAsk,
+  type MarketPrice,
+  type AskChange,
+  type BestAskChange,
+  type SetAsksOptions,
+  type OrderBookOptions,
+  priceForShape,
+  OrderBook,
+} from './order-book.ts';
+export { type RejectReason, REJECT_REASONS, type MarketStatsSnapshot, MarketStats } from './market-stats.ts';
+export { type HistoryPoint, type PriceHistoryOptions, PriceHistory } from './price-history.ts';
+export { type CooldownOptions, cooldownScope, CooldownTracker } from './cooldown.ts';
+export { seededRandom } from './seeded-random.ts';
+export { type EventVerifier, loadWasmVerifier, classifyUnverified } from './event-verifier.ts';
+export {
+  DELETION_KIND,
+  type FeedHandlers,
+  type IngestOutcome,
+  type MarketFeedOptions,
+  MarketFeed,
+  marketFilters,
+  type RelaySubscriptionOptions,
+  type RelaySubscription,
+  subscribeRelays,
+} from './market-feed.ts';
+export {
+  type ProbeErrorCode,
+  ProbeError,
+  type ProbeOptions,
+  type ProbeResult,
+  isPrivateAddress,
+  asksFromModels,
+  probeProvider,
+} from './provider-probe.ts';
+export {
+  type ProviderHealth,
+  type ProviderRecord,
+  successRate,
+  providerHost,
+  ProviderRegistry,
+} from './provider-registry.ts';
+export {
+  type SelectionProfile,
+  type SelectionWeights,
+  PROFILE_WEIGHTS,
+  type SelectionCandidate,
+  type SelectionRequest,
+  type SelectionRejectReason,
+  type RankedProvider,
+  type Selection,
+  scoreCandidates,
+  selectProviders,
+} from './selection.ts';
+export {
+  DEFAULT_MARKET_RELAYS,
+  type OpenMarketOptions,
+  type DepartureReason,
+  type FailureReport,
+  Market,
+  openMarket,
+} from './open-market.ts';

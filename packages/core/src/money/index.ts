@@ -1,3 +1,21 @@
-export * from './amounts.ts';
-export * from './prices.ts';
+export {
+  type Msat,
+  type Sat,
+  type MsatPerMtok,
+  InvalidAmount,
+  msat,
+  sat,
+  msatPerMtok,
+  satToMsat,
+  msatToSatCeil,
+  msatToSatFloor,
+} from './amounts.ts';
+export {
+  type PriceRounding,
+  satsPerTokenToMsatPerMtok,
+  msatPerMtokToSatsPerToken,
+  usdPerTokenToMsatPerMtok,
+  msatPerMtokToUsdPerToken,
+  chargeForTokens,
+} from './prices.ts';
 export { pythonRound } from './decimal.ts';

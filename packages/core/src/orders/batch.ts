@@ -29,11 +29,11 @@ export interface BatchProgress {
   readonly paused: boolean;
 }
 
-export type BatchStatus = 'completed' | 'expired' | 'cancelled';
+export type BatchOutcome = 'completed' | 'expired' | 'cancelled';
 
 export interface BatchSummary extends BatchProgress {
   readonly id: string;
-  readonly status: BatchStatus;
+  readonly status: BatchOutcome;
   readonly expired: number;
   /** How often the batch paused for price. */
   readonly pauses: number;
@@ -42,7 +42,7 @@ export interface BatchSummary extends BatchProgress {
 }
 
 export interface BatchResult {
-  readonly status: BatchStatus;
+  readonly status: BatchOutcome;
   /** OpenAI batch output file (JSONL): one line per completed request. */
   readonly output: string;
   /** OpenAI batch error file (JSONL): failed and expired lines. */
@@ -98,7 +98,7 @@ export class Batch extends EventEmitter<BatchEvents> {
   #dispatched = 0;
   #paused = false;
   #pauses = 0;
-  #stopping: BatchStatus | undefined;
+  #stopping: BatchOutcome | undefined;
   #finished = false;
   #off: (() => void) | undefined;
   #cancelTimer: (() => void) | undefined;
@@ -237,7 +237,7 @@ export class Batch extends EventEmitter<BatchEvents> {
     this.#maybeFinish();
   }
 
-  #stop(status: BatchStatus): void {
+  #stop(status: BatchOutcome): void {
     if (this.#stopping || this.#finished) return;
     this.#stopping = status;
     this.#maybeFinish();
@@ -249,7 +249,7 @@ export class Batch extends EventEmitter<BatchEvents> {
     this.#finished = true;
     this.#off?.();
     this.#cancelTimer?.();
-    const status: BatchStatus = this.#stopping ?? 'completed';
+    const status: BatchOutcome = this.#stopping ?? 'completed';
     const expiredCode = status === 'cancelled' ? 'batch_cancelled' : 'batch_expired';
     for (const line of this.#queue.splice(0)) {
       this.#deps.store.finishLine(this.id, line.customId, 'error', errorLine(line.customId, expiredCode, `the batch ${status === 'cancelled' ? 'was cancelled' : 'expired'} before the price allowed this request`), null);

@@ -21,13 +21,13 @@ import { apiKeyForToken } from '../protocol/index.ts';
 import {
   InsufficientFunds,
   UnknownMint,
-  WalletInvalidToken,
-  WalletMintError,
-  WalletTokenAlreadySpent,
-  failpoint,
+  UnreadableToken,
+  MintRefused,
+  ProofsAlreadySpent,
   type EcashWallet,
   type JournalEntry,
 } from '../wallet/index.ts';
+import { failpoint } from '../wallet/failpoint.ts';
 import { bolt11AmountSat } from './bolt11-amount.ts';
 import {
   PayeeError,
@@ -127,10 +127,10 @@ const payoutRef = (id: string): string => `payout:${id}`;
 
 /** Maps a wallet receive failure; `definite` = the token is certainly not in our wallet. */
 function receiveFailure(error: unknown): { error: PayeeError; definite: boolean } {
-  if (error instanceof WalletTokenAlreadySpent) return { error: redemptionError('cashu_token_already_spent', 'Token already spent', error), definite: true };
-  if (error instanceof WalletInvalidToken) return { error: redemptionError('invalid_cashu_token', `Invalid token: ${error.message}`, error), definite: true };
+  if (error instanceof ProofsAlreadySpent) return { error: redemptionError('cashu_token_already_spent', 'Token already spent', error), definite: true };
+  if (error instanceof UnreadableToken) return { error: redemptionError('invalid_cashu_token', `Invalid token: ${error.message}`, error), definite: true };
   if (error instanceof UnknownMint) return { error: redemptionError('cashu_foreign_mint_swap_failed', 'Token from an untrusted mint', error), definite: true };
-  if (error instanceof WalletMintError && error.mintCode !== undefined) {
+  if (error instanceof MintRefused && error.mintCode !== undefined) {
     return { error: redemptionError('cashu_token_redemption_failed', `The mint refused the token: ${error.message}`, error), definite: true };
   }
   return { error: redemptionError('cashu_mint_unreachable', 'The mint could not be reached to redeem the token', error), definite: false };

@@ -1,5 +1,50 @@
-export * from './usage.ts';
-export * from './gate.ts';
-export * from './cost.ts';
-export * from './verify-charge.ts';
-export * from './dynamic-price.ts';
+export { type NormalizedUsage, parseTokenCount, normalizeUsage } from './usage.ts';
+export {
+  type GateSatsPricing,
+  type GateModel,
+  type GateSettings,
+  maxCostForModel,
+  estimatePromptTokens,
+  imageTokens,
+  type DiscountOptions,
+  discountedMaxCost,
+  requestGate,
+  type AskPrices,
+  askGate,
+} from './gate.ts';
+export {
+  type CostPath,
+  type CostResult,
+  type CostSatsPricing,
+  type CostOptions,
+  resolveUsdCost,
+  ratesPer1k,
+  costFromTokens,
+  costFromUsd,
+  costFromResponse,
+  askCost,
+  xCashuChange,
+} from './cost.ts';
+export { type ChargeVerdict, type ChargeCheck, type ChargeInput, verifyCharge } from './verify-charge.ts';
+export {
+  type EnergyInputs,
+  energyCostPerMtok,
+  type AmortisationInputs,
+  amortisationPerMtok,
+  type DemandSample,
+  utilisationFromDemand,
+  type PriceCurve,
+  DEFAULT_CURVE,
+  utilisationFactor,
+  type PriceModel,
+  priceBounds,
+  targetPrice,
+  type PriceUpdateRules,
+  DEFAULT_UPDATE_RULES,
+  type PriceState,
+  ewma,
+  stepLimit,
+  initialPriceState,
+  type PriceUpdate,
+  nextPrice,
+} from './dynamic-price.ts';

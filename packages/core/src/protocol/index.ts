@@ -1,15 +1,166 @@
-export * from './protocol-error.ts';
-export * from './python-json.ts';
-export * from './nostr-event.ts';
-export * from './model-tag.ts';
-export * from './announcement.ts';
-export * from './price-tick.ts';
-export * from './reviews.ts';
-export * from './recommendation.ts';
-export * from './models.ts';
-export * from './info.ts';
-export * from './errors.ts';
-export * from './cost.ts';
-export * from './balance.ts';
-export * from './cashu-token.ts';
-export * from './streaming.ts';
+export {
+  type ProtocolErrorCode,
+  ProtocolError,
+  fieldPath,
+  fromZodError,
+  parseWith,
+  parseJsonText,
+  wireMsat,
+} from './protocol-error.ts';
+export { type PythonJsonOptions, pythonFloatRepr, pythonJsonDumps, fastApiJson } from './python-json.ts';
+export {
+  nostrEventSchema,
+  type NostrEvent,
+  type EventParseOptions,
+  parseSignedEvent,
+  tagsNamed,
+  firstTagValue,
+} from './nostr-event.ts';
+export { type ModelAsk, parseModelTag, parseModelTags, modelTag } from './model-tag.ts';
+export {
+  ANNOUNCEMENT_KIND,
+  type AnnouncementInput,
+  type Announcement,
+  announcementTemplate,
+  buildAnnouncement,
+  eventIdPreimage,
+  parseAnnouncement,
+  determineProviderId,
+  announcerPubkey,
+  announcementsEquivalent,
+  normalizeEndpointUrl,
+} from './announcement.ts';
+export {
+  PRICE_TICK_KIND,
+  type PriceTickInput,
+  type PriceTick,
+  buildPriceTick,
+  parsePriceTick,
+  isTickLive,
+} from './price-tick.ts';
+export {
+  REVIEW_KIND,
+  ROUTSTR_PUBKEY,
+  POSITIVE_REVIEW_LABELS,
+  NEGATIVE_REVIEW_LABELS,
+  type ReviewSentiment,
+  type Review,
+  reviewSentiment,
+  parseReview,
+} from './reviews.ts';
+export {
+  RECOMMENDATION_KIND,
+  type RecommendedAddress,
+  type Recommendation,
+  parseRecommendation,
+} from './recommendation.ts';
+export {
+  PRICING_KEYS,
+  type PricingKey,
+  pricingSchema,
+  architectureSchema,
+  topProviderSchema,
+  modelSchema,
+  modelsBodySchema,
+  type Pricing,
+  type Architecture,
+  type TopProvider,
+  type Model,
+  parseModel,
+  parseModelsBody,
+  parseModelsBodyLenient,
+  fullPricing,
+  type ModelInput,
+  buildModel,
+  buildModelsBody,
+  serializeModelsBody,
+  calculateMaxCosts,
+  satsPricingFromUsd,
+  pricingFromAsk,
+} from './models.ts';
+export {
+  nodeInfoSchema,
+  type NodeInfo,
+  parseNodeInfo,
+  buildNodeInfo,
+  serializeNodeInfo,
+  normalizeMintUrl,
+} from './info.ts';
+export {
+  type NodeErrorCode,
+  type NodeErrorFields,
+  RoutstrNodeError,
+  InsufficientBalance,
+  BalanceLimitExceeded,
+  MinimumBalanceRequired,
+  TokenAlreadySpent,
+  InvalidToken,
+  TokenRedemptionFailed,
+  MintError,
+  MintUnreachable,
+  MintRateLimited,
+  TokenConsumed,
+  InvalidApiKey,
+  KeyNotFound,
+  KeyExpired,
+  InvalidModel,
+  InvalidRequest,
+  UpstreamError,
+  NodeInternalError,
+  REDEMPTION_ERRORS,
+  type RedemptionErrorCode,
+  NO_TOKEN_ECHO_CODES,
+  parseNodeError,
+  type ErrorObjectInput,
+  buildErrorBody,
+  serializeErrorBody,
+  buildRedemptionErrorBody,
+  buildUpstreamRefundBody,
+  buildHttpExceptionBody,
+  minimumBalanceDetail,
+  serializeHttpExceptionBody,
+} from './errors.ts';
+export {
+  usageCostSchema,
+  type UsageCost,
+  type CostData,
+  COST_HEADERS,
+  type CostSource,
+  type ReportedCost,
+  buildUsageCost,
+  buildCostData,
+  attachCostMetadata,
+  buildCostHeaders,
+  parseCostHeaders,
+  readReportedCost,
+} from './cost.ts';
+export {
+  createBalanceResponseSchema,
+  balanceInfoSchema,
+  topupResponseSchema,
+  refundResponseSchema,
+  childKeyResponseSchema,
+  type CreateBalanceResponse,
+  type BalanceInfo,
+  type TopupResponse,
+  type ChildKeyResponse,
+  type Refund,
+  parseCreateBalanceResponse,
+  parseBalanceInfo,
+  parseTopupResponse,
+  parseChildKeyResponse,
+  parseRefundResponse,
+  buildCreateBalanceResponse,
+  buildBalanceInfo,
+  buildTopupResponse,
+  buildRefundResponse,
+  buildChildKeyResponse,
+} from './balance.ts';
+export {
+  type CashuTokenSummary,
+  parseCashuToken,
+  apiKeyForToken,
+  type BearerCredential,
+  parseAuthorization,
+} from './cashu-token.ts';
+export { SSE_DONE, sseDataEvent, usageTrailerChunk, xCashuSseComment, type SseLine, readSseLine } from './streaming.ts';

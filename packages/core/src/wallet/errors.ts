@@ -32,23 +32,23 @@ export class UnknownMint extends WalletError {
   }
 }
 
-// WalletTokenAlreadySpent, WalletInvalidToken and WalletMintError carry the same codes as the
-// protocol module's errors of a node's answer (TokenAlreadySpent, InvalidToken, MintError); the
-// prefix keeps both exportable from @routstr-kit/core. Branch on `code` to handle either.
+// The wallet talks to a mint, so its errors are named in Cashu's words (proofs, mint); the protocol
+// module's TokenAlreadySpent, InvalidToken and MintError name what a Routstr node answered, in
+// routstr-core's words. The same conditions carry the same `code`s: branch on `code` to handle either.
 
 /** The token's proofs were already spent at the mint (by someone else, or twice). */
-export class WalletTokenAlreadySpent extends WalletError {
+export class ProofsAlreadySpent extends WalletError {
   constructor(message = 'token already spent', options?: { cause?: unknown }) {
     super('token_already_spent', message, options);
-    this.name = 'WalletTokenAlreadySpent';
+    this.name = 'ProofsAlreadySpent';
   }
 }
 
 /** Not a Cashu token this wallet can read (malformed, wrong unit, empty). */
-export class WalletInvalidToken extends WalletError {
+export class UnreadableToken extends WalletError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('invalid_token', message, options);
-    this.name = 'WalletInvalidToken';
+    this.name = 'UnreadableToken';
   }
 }
 
@@ -86,11 +86,11 @@ export class UnknownJournalEntry extends WalletError {
 }
 
 /** The mint refused or failed an operation; `mintCode` keeps the NUT error code when there is one. */
-export class WalletMintError extends WalletError {
+export class MintRefused extends WalletError {
   readonly mintCode: number | undefined;
   constructor(message: string, mintCode?: number, options?: { cause?: unknown }) {
     super('mint_error', message, options);
-    this.name = 'WalletMintError';
+    this.name = 'MintRefused';
     this.mintCode = mintCode;
   }
 }

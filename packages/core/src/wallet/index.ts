@@ -6,13 +6,12 @@ export {
   WalletError,
   InsufficientFunds,
   UnknownMint,
-  WalletTokenAlreadySpent,
-  WalletInvalidToken,
+  ProofsAlreadySpent,
+  UnreadableToken,
   BudgetExceeded,
   MnemonicMismatch,
   UnknownJournalEntry,
-  WalletMintError,
+  MintRefused,
   PaymentFailed,
 } from './errors.ts';
 export type { BudgetCap } from './errors.ts';
-export { failpoint, failpointEnv, FAILPOINT_ENV } from './failpoint.ts';

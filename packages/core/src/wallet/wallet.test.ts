@@ -5,7 +5,7 @@ import { getEncodedToken, getTokenMetadata } from '@cashu/cashu-ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeInvoice, startMint, type RunningMint } from '../../../devnet/src/mint/index.ts';
 import { sat } from '../money/index.ts';
-import { BudgetExceeded, InsufficientFunds, WalletInvalidToken, WalletTokenAlreadySpent, UnknownMint } from './errors.ts';
+import { BudgetExceeded, InsufficientFunds, UnreadableToken, ProofsAlreadySpent, UnknownMint } from './errors.ts';
 import { openWallet, type EcashWallet } from './wallet.ts';
 
 /** Everything a set of wallets started with must be in their balances, their fees, or outside value. */
@@ -54,7 +54,7 @@ for (const inputFeePpk of [0, 100]) {
       expect(valueHeld([alice, bob])).toBe(600);
 
       // A second redemption is refused by the mint and changes nothing.
-      await expect(bob.receive(sent.token)).rejects.toBeInstanceOf(WalletTokenAlreadySpent);
+      await expect(bob.receive(sent.token)).rejects.toBeInstanceOf(ProofsAlreadySpent);
       expect(bob.balance()).toBe(credited);
 
       // NUT-07 reconciliation: the redeemed token becomes spent-unsettled until the payments layer settles it.
@@ -85,7 +85,7 @@ for (const inputFeePpk of [0, 100]) {
       expect(back).toBe(64 - (alice.feesPaid() - feesAfterSend));
       expect(alice.balance() + alice.feesPaid()).toBe(start + feesBefore);
       expect(alice.journal().find((e) => e.id === sent.entry.id)?.status).toBe('reclaimed');
-      await expect(bob.receive(sent.token)).rejects.toBeInstanceOf(WalletTokenAlreadySpent);
+      await expect(bob.receive(sent.token)).rejects.toBeInstanceOf(ProofsAlreadySpent);
       expect(await alice.reclaim(sent.entry)).toBe(0);
     });
 
@@ -93,7 +93,7 @@ for (const inputFeePpk of [0, 100]) {
       const snapshot = { balance: bob.balance(), journal: bob.journal().length, fees: bob.feesPaid() };
       const good = (await alice.send(sat(8), { purpose: 'source of a real token' })).token;
       for (const bad of ['', 'hello', 'cashuBgarbage', good.slice(0, 40), `cashuA${Buffer.from('{"token":[]}').toString('base64')}`]) {
-        await expect(bob.receive(bad)).rejects.toBeInstanceOf(WalletInvalidToken);
+        await expect(bob.receive(bad)).rejects.toBeInstanceOf(UnreadableToken);
       }
       const foreign = getEncodedToken({
         mint: 'http://127.0.0.1:1',

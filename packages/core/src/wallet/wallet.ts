@@ -21,11 +21,11 @@ import { checkBudget, type Budgets } from './budget.ts';
 import { StoreCounterSource } from './counter-source.ts';
 import {
   InsufficientFunds,
-  WalletInvalidToken,
-  WalletMintError,
+  UnreadableToken,
+  MintRefused,
   MnemonicMismatch,
   PaymentFailed,
-  WalletTokenAlreadySpent,
+  ProofsAlreadySpent,
   UnknownJournalEntry,
   UnknownMint,
   WalletError,
@@ -140,11 +140,11 @@ function pidAlive(pid: number): boolean {
 function mapMintError(error: unknown, context: string): Error {
   if (error instanceof WalletError) return error;
   if (isMintOperationError(error)) {
-    if (error.code === MINT_CODE_ALREADY_SPENT) return new WalletTokenAlreadySpent(`${context}: ${error.message}`, { cause: error });
-    return new WalletMintError(`${context}: ${error.message}`, error.code, { cause: error });
+    if (error.code === MINT_CODE_ALREADY_SPENT) return new ProofsAlreadySpent(`${context}: ${error.message}`, { cause: error });
+    return new MintRefused(`${context}: ${error.message}`, error.code, { cause: error });
   }
   const message = error instanceof Error ? error.message : String(error);
-  return new WalletMintError(`${context}: ${message}`, undefined, { cause: error });
+  return new MintRefused(`${context}: ${message}`, undefined, { cause: error });
 }
 
 /**
@@ -287,7 +287,7 @@ export class EcashWallet {
       if (quote.state === MintQuoteState.ISSUED) {
         const known = this.store.mintQuotes('issued').some((q) => q.id === quoteId && q.mint === ctx.url);
         if (known) return amount;
-        throw new WalletMintError(`mint quote ${quoteId} was issued, but not to this wallet`);
+        throw new MintRefused(`mint quote ${quoteId} was issued, but not to this wallet`);
       }
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(resolve, this.pollIntervalMs);
@@ -346,14 +346,14 @@ export class EcashWallet {
   }
 
   private decodeToken(token: string): { ctx: MintContext; proofs: Proof[] } {
-    if (typeof token !== 'string' || token.trim() === '') throw new WalletInvalidToken('the token is empty');
-    if (!/^cashu[AB]/.test(token.trim())) throw new WalletInvalidToken('not a Cashu token: it should start with cashuA or cashuB');
+    if (typeof token !== 'string' || token.trim() === '') throw new UnreadableToken('the token is empty');
+    if (!/^cashu[AB]/.test(token.trim())) throw new UnreadableToken('not a Cashu token: it should start with cashuA or cashuB');
     let mintUrl: string;
     // a decoding failure is reported as malformed; the library's own words (often a TypeError) stay in `cause`
     try {
       mintUrl = normalizeMintUrl(getTokenMetadata(token.trim()).mint);
     } catch (error) {
-      throw new WalletInvalidToken('malformed Cashu token: it could not be decoded', { cause: error });
+      throw new UnreadableToken('malformed Cashu token: it could not be decoded', { cause: error });
     }
     const ctx = this.contexts.get(mintUrl);
     if (!ctx) throw new UnknownMint(mintUrl);
@@ -361,14 +361,14 @@ export class EcashWallet {
     try {
       decoded = ctx.cashu.decodeToken(token.trim());
     } catch (error) {
-      throw new WalletInvalidToken('malformed Cashu token: it could not be decoded', { cause: error });
+      throw new UnreadableToken('malformed Cashu token: it could not be decoded', { cause: error });
     }
-    if ((decoded.unit ?? 'sat') !== 'sat') throw new WalletInvalidToken(`token unit ${decoded.unit} is not sat`);
-    if (decoded.proofs.length === 0) throw new WalletInvalidToken('token holds no proofs');
+    if ((decoded.unit ?? 'sat') !== 'sat') throw new UnreadableToken(`token unit ${decoded.unit} is not sat`);
+    if (decoded.proofs.length === 0) throw new UnreadableToken('token holds no proofs');
     const known = new Set(ctx.cashu.keyChain.getAllKeysetIds());
     for (const p of decoded.proofs) {
-      if (!known.has(p.id)) throw new WalletInvalidToken(`token proof uses keyset ${p.id}, unknown at ${ctx.url}`);
-      if (typeof p.secret !== 'string' || typeof p.C !== 'string' || toSats(p.amount) <= 0) throw new WalletInvalidToken('token holds a malformed proof');
+      if (!known.has(p.id)) throw new UnreadableToken(`token proof uses keyset ${p.id}, unknown at ${ctx.url}`);
+      if (typeof p.secret !== 'string' || typeof p.C !== 'string' || toSats(p.amount) <= 0) throw new UnreadableToken('token holds a malformed proof');
     }
     return { ctx, proofs: decoded.proofs };
   }
@@ -380,7 +380,7 @@ export class EcashWallet {
     try {
       preview = await ctx.cashu.prepareSwapToReceive(inputs, { onCountersReserved: collect(counters) });
     } catch (error) {
-      throw new WalletInvalidToken(`cannot receive token: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new UnreadableToken(`cannot receive token: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
     const opId = randomUUID();
     // Write-ahead: the incoming proofs and our output counters are durable before the swap.

@@ -1,8 +1,19 @@
-// Devnet inference engine: a tiny generated GGUF served over an OpenAI-compatible API shaped like llama.cpp, vLLM or Ollama.
-export { startEngine, DEFAULT_MAX_TOKENS, type EngineOptions, type RunningEngine } from './engine-server.ts';
-export type { EngineFlavour } from './openai-shapes.ts';
-export type { EngineState } from './inference-core.ts';
-export { EngineRequestError, type EngineErrorCode } from './engine-error.ts';
+// Devnet inference engine: the embedded llama.cpp engine (@routstr-kit/llama-engine) over a tiny generated GGUF.
+export { startEngine, type EngineOptions } from './devnet-engine.ts';
+export {
+  DEFAULT_MAX_TOKENS,
+  EngineRequestError,
+  renderChatPrompt,
+  TINY_CHAT_TEMPLATE,
+  boundJsonSchema,
+  DEFAULT_MAX_ITEMS,
+  DEFAULT_MAX_STRING_LENGTH,
+  type RunningEngine,
+  type EngineFlavour,
+  type EngineState,
+  type EngineErrorCode,
+  type PromptMessage,
+} from '@routstr-kit/llama-engine';
 export {
   ensureTinyModel,
   buildTinyModelGguf,
@@ -15,5 +26,3 @@ export {
   type TinyModelOptions,
 } from './tiny-model.ts';
 export { encodeGguf, type GgufTensor, type GgufValue } from './gguf-writer.ts';
-export { renderChatPrompt, TINY_CHAT_TEMPLATE, type PromptMessage } from './chat-prompt.ts';
-export { boundJsonSchema, DEFAULT_MAX_ITEMS, DEFAULT_MAX_STRING_LENGTH } from './structured-output.ts';

@@ -5,7 +5,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeGguf, type GgufTensor, type GgufValue } from './gguf-writer.ts';
-import { TINY_CHAT_TEMPLATE } from './chat-prompt.ts';
+import { TINY_CHAT_TEMPLATE } from '@routstr-kit/llama-engine';
 
 /** Shape of the generated model. Bumping any value changes the file name, so old caches are not reused. */
 export const TINY_MODEL_SPEC = {

@@ -15,7 +15,7 @@ import { priceForShape, type FailureReport, type PricedAsk, type RankedProvider,
 import { normalizeUsage } from '../../pricing/index.ts';
 import { parseCashuToken, parseNodeError, readReportedCost, type Model } from '../../protocol/index.ts';
 import { failpoint } from '../../wallet/failpoint.ts';
-import { BudgetExceeded, WalletError, WalletTokenAlreadySpent, type EcashWallet, type SentToken } from '../../wallet/index.ts';
+import { BudgetExceeded, WalletError, ProofsAlreadySpent, type EcashWallet, type SentToken } from '../../wallet/index.ts';
 import { AllProvidersFailed, PayerClosed, PriceAboveLimit, UnroutableRequest, type AttemptRecord } from './errors.ts';
 import { PayerStore } from './payer-store.ts';
 import { ProviderDirectory, findModel, pickMint, type ProviderFacts } from './provider-directory.ts';
@@ -541,7 +541,7 @@ export class Payer {
       await this.wallet.receive(change);
     } catch (error) {
       // already redeemed by this wallet (a repeat after a crash) counts as stored
-      if (!(error instanceof WalletTokenAlreadySpent)) return { changeSat: face, pending: true };
+      if (!(error instanceof ProofsAlreadySpent)) return { changeSat: face, pending: true };
     }
     this.wallet.settle(token.entry.id);
     this.store.markDone(token.entry.id);

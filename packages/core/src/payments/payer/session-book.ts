@@ -11,7 +11,7 @@ import { sat } from '../../money/index.ts';
 import { apiKeyForToken, parseBalanceInfo, parseNodeError, parseTopupResponse, type RoutstrNodeError } from '../../protocol/index.ts';
 import { failpoint } from '../../wallet/failpoint.ts';
 import type { EcashWallet } from '../../wallet/index.ts';
-import { WalletTokenAlreadySpent } from '../../wallet/index.ts';
+import { ProofsAlreadySpent } from '../../wallet/index.ts';
 import type { PayerStore, SessionRecord } from './payer-store.ts';
 import { refundSession } from './refund-route.ts';
 
@@ -277,7 +277,7 @@ export async function refundRecord(wallet: EcashWallet, store: PayerStore, rec: 
         refunded = await wallet.receive(r.token);
       } catch (error) {
         // a repeat of a refund this wallet already redeemed (crash after receive) is fine
-        if (!(error instanceof WalletTokenAlreadySpent)) throw error;
+        if (!(error instanceof ProofsAlreadySpent)) throw error;
       }
     }
   } else {

@@ -1,4 +1,4 @@
-// An OpenAI-compatible HTTP server over the tiny model that looks like llama.cpp, vLLM or Ollama from outside.
+// An OpenAI-compatible HTTP server over a GGUF model that looks like llama.cpp, vLLM or Ollama from outside.
 //
 // Behaviour worth knowing:
 // - usage is real: prompt_tokens = tokens of the rendered chat prompt (all evaluated, no prefix cache),
@@ -11,9 +11,11 @@
 // - Schema keywords GBNF cannot express (pattern, minimum, …) are dropped; strings/arrays get default bounds.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { basename } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { LlamaGrammar } from 'node-llama-cpp';
-import { ensureTinyModel, fileSha256 } from './tiny-model.ts';
 import { renderChatPrompt, type PromptMessage } from './chat-prompt.ts';
 import { parseChatRequest, parseCompletionRequest, type ChatRequest, type SamplingParams } from './chat-request.ts';
 import { createJsonObjectGrammar, createJsonSchemaGrammar, requiredToolCallSchema } from './structured-output.ts';
@@ -39,9 +41,9 @@ export interface EngineOptions {
   flavour?: EngineFlavour;
   host?: string;
   port?: number;
-  /** GGUF to serve; default: the generated tiny model (see ensureTinyModel). */
-  modelPath?: string;
-  /** Served model id; default 'tiny-llama' ('tiny-llama:latest' for ollama). */
+  /** GGUF file to serve. */
+  modelPath: string;
+  /** Served model id; default the file's name without `.gguf` (with `:latest` for ollama). */
   modelName?: string;
   /** Requests generated at once (context sequences); more wait in a FIFO queue. Default 2. */
   maxConcurrency?: number;
@@ -51,8 +53,6 @@ export interface EngineOptions {
   seed?: number;
   /** Ollama flavour: how long /api/ps lists the model after the last request. Default 5 minutes. */
   keepAliveMs?: number;
-  /** Cache folder for the generated model (see ensureTinyModel). */
-  cacheDir?: string;
 }
 
 export interface RunningEngine {
@@ -78,8 +78,16 @@ export const DEFAULT_MAX_TOKENS = 256;
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const VLLM_VERSION = '0.12.0';
 
-function defaultModelName(flavour: EngineFlavour): string {
-  return flavour === 'ollama' ? 'tiny-llama:latest' : 'tiny-llama';
+function defaultModelName(flavour: EngineFlavour, modelPath: string): string {
+  const name = basename(modelPath).replace(/\.gguf$/i, '');
+  return flavour === 'ollama' ? `${name}:latest` : name;
+}
+
+/** sha256 of a file, streamed: a GGUF can be many GB. */
+async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
@@ -104,12 +112,12 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /** Starts an engine on loopback; resolves once it is listening with the model loaded. */
-export async function startEngine(options: EngineOptions = {}): Promise<RunningEngine> {
+export async function startEngine(options: EngineOptions): Promise<RunningEngine> {
   const flavour = options.flavour ?? 'llama.cpp';
-  const modelName = options.modelName ?? defaultModelName(flavour);
+  const modelPath = options.modelPath;
+  const modelName = options.modelName ?? defaultModelName(flavour, modelPath);
   const maxConcurrency = options.maxConcurrency ?? 2;
   const keepAliveMs = options.keepAliveMs ?? 5 * 60_000;
-  const modelPath = options.modelPath ?? (await ensureTinyModel(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}));
   const core = await InferenceCore.load({ modelPath, maxConcurrency, contextSize: options.contextSize ?? 2048 });
   const created = Math.floor(Date.now() / 1000);
   const metrics = new VllmMetrics(modelName);

@@ -1,0 +1,223 @@
+// Issue 14's acceptance, from the outside: every public package is built, packed with pnpm and installed
+// with npm from its tarball into a fresh project outside the workspace (third-party dependencies from the
+// registry), then used the way a user would, on Node 24 and on the lowest Node the packages declare.
+// Two npm projects: the consumer (adapters, MCP server, CLI: what must not pull node-llama-cpp or the
+// devnet) and a separate one holding the packed devnet for the market the consumer buys from.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildAndPack, llamaBinaryPackage, lowestSupportedNode, nodeFromRegistry, npmInstall, ROOT, tarballDeps, workspaceVersion, type Tarballs } from './packing.ts';
+import { envFor, lastJson, runToEnd, startServer, type Server } from './processes.ts';
+
+const CONSUMER_PACKAGES = ['@routstr-kit/core', '@routstr-kit/ai-sdk', '@routstr-kit/langchain', '@routstr-kit/mcp', '@routstr-kit/provider', '@routstr-kit/cli'];
+const DEVNET_PACKAGES = ['@routstr-kit/core', '@routstr-kit/llama-engine', '@routstr-kit/devnet'];
+const PRICE = 'fixed:1000000,2000000';
+const FUNDED_SAT = 300;
+
+interface DevnetReady { relayUrl: string; mintUrl: string; engines: Record<string, string> }
+interface ProviderReady { url: string; models: { model: string }[] }
+interface Answer { text: unknown; receipt: { paidSat: number; costSat: number; provider: { id: string }; verification: { verdict: string } } | null }
+
+const node24 = process.execPath;
+let work: string;
+let tarballs: Tarballs;
+let consumer: string;
+let devnetSide: string;
+let node22: string;
+let devnet: Server<DevnetReady>;
+let provider: Server<ProviderReady>;
+let model: string;
+/** What the scripts of the consumer pass to createRoutstr / ChatRoutstr. */
+let settings: Record<string, unknown>;
+
+const bin = (name: string): string => join(consumer, 'node_modules', '.bin', name);
+
+type Settled = Promise<{ ok: true } | { ok: false; error: unknown }>;
+/** A check started early whose outcome a test reads later (no unhandled rejection meanwhile). */
+const settle = (p: Promise<void>): Settled => p.then(() => ({ ok: true as const }), (error: unknown) => ({ ok: false as const, error }));
+let staticChecks: Record<'lint' | 'nodenext' | 'bundler', Settled>;
+const expectPassed = async (check: Settled): Promise<void> => {
+  const outcome = await check;
+  if (!outcome.ok) throw outcome.error;
+};
+
+/** publint and arethetypeswrong (ESM-only profile) on every tarball; throws with their output on an error. */
+async function lintTarballs(): Promise<void> {
+  for (const [name, tarball] of Object.entries(tarballs)) {
+    const publint = await runToEnd(join(ROOT, 'node_modules/.bin/publint'), ['run', tarball, '--level', 'error'], { cwd: work, env: envFor(node24) });
+    if (publint.code !== 0) throw new Error(`publint ${name}:\n${publint.stdout}${publint.stderr}`);
+    const attw = await runToEnd(join(ROOT, 'node_modules/.bin/attw'), [tarball, '--profile', 'esm-only', '--format', 'table-flipped'], { cwd: work, env: envFor(node24) });
+    if (attw.code !== 0) throw new Error(`attw ${name}:\n${attw.stdout}${attw.stderr}`);
+  }
+}
+
+/** `tsc --noEmit` of consumer/types.ts under the given tsconfig.<resolution>.json. */
+async function typeCheck(resolution: 'nodenext' | 'bundler'): Promise<void> {
+  const tsc = await runToEnd(node24, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', `tsconfig.${resolution}.json`], { cwd: consumer, env: envFor(node24), timeoutMs: 400_000 });
+  if (tsc.code !== 0) throw new Error(`tsc (${resolution}) exit ${tsc.code}:\n${tsc.stdout}${tsc.stderr}`);
+}
+
+beforeAll(async () => {
+  expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(24);
+  work = mkdtempSync(join(tmpdir(), 'routstr-kit-packed-'));
+  consumer = join(work, 'consumer');
+  devnetSide = join(work, 'devnet');
+  tarballs = await buildAndPack(join(work, 'tarballs'));
+  const llamaVersion = workspaceVersion('packages/llama-engine', 'node-llama-cpp');
+  // The three slow steps are independent: run them side by side.
+  [, , node22] = await Promise.all([
+    npmInstall(consumer, {
+      ...tarballDeps(tarballs, CONSUMER_PACKAGES),
+      ai: '^7.0.173',
+      '@langchain/core': '^1.4.0',
+      '@modelcontextprotocol/sdk': '^1.32.2',
+      '@types/node': '^24.19.2',
+      // @ai-sdk/provider's .d.ts imports 'json-schema' types without depending on them; the strict
+      // (skipLibCheck: false) type-check below needs them, as it would in a user's project.
+      '@types/json-schema': '^7.0.15',
+    }),
+    // Optional dependencies omitted (node-llama-cpp's CUDA/Vulkan builds are hundreds of MB): this
+    // machine's CPU build is named instead. Users get node-llama-cpp's full optional set.
+    npmInstall(devnetSide, { ...tarballDeps(tarballs, DEVNET_PACKAGES), 'node-llama-cpp': llamaVersion, [llamaBinaryPackage()]: llamaVersion }, { omitOptional: true }),
+    nodeFromRegistry(lowestSupportedNode()),
+  ]);
+  cpSync(new URL('./consumer/', import.meta.url), consumer, { recursive: true });
+  // The checks that need no market run beside the ones that do (the tests below await them).
+  staticChecks = {
+    lint: settle(lintTarballs()),
+    nodenext: settle(typeCheck('nodenext')),
+    bundler: settle(typeCheck('bundler')),
+  };
+  writeFileSync(
+    join(devnetSide, 'devnet.mjs'),
+    [
+      "import { startDevnet } from '@routstr-kit/devnet';",
+      "const devnet = await startDevnet({ engines: { llama: { flavour: 'vllm' } } });",
+      'console.log(JSON.stringify({ relayUrl: devnet.relayUrl, mintUrl: devnet.mintUrl, engines: devnet.engines }));',
+      "process.once('SIGTERM', () => void devnet.stop().then(() => process.exit(0)));",
+    ].join('\n'),
+  );
+  devnet = await startServer<DevnetReady>(node24, ['devnet.mjs'], { cwd: devnetSide, env: envFor(node24) });
+  const engine = devnet.ready.engines['llama'];
+  if (!engine) throw new Error('the devnet has no engine');
+  // The installed CLI sells the devnet's engine (acceptance 4): its /v1/models is checked below.
+  provider = await startServer<ProviderReady>(
+    bin('routstr-kit'),
+    ['provider', '--engine', 'vllm', '--upstream', engine, '--mint', devnet.ready.mintUrl, '--relay', devnet.ready.relayUrl, '--price', PRICE, '--data-dir', join(work, 'provider-data'), '--json'],
+    { cwd: consumer, env: envFor(node24) },
+  );
+  model = provider.ready.models[0]?.model ?? '';
+  settings = { walletPath: join(work, 'buyer-wallet.db'), relays: [devnet.ready.relayUrl], mints: [devnet.ready.mintUrl] };
+  writeFileSync(join(consumer, 'settings.json'), JSON.stringify({ settings, model }));
+  const funded = await runToEnd(node24, ['fund-wallet.mjs', String(FUNDED_SAT)], { cwd: consumer, env: envFor(node24) });
+  expect(lastJson<{ balance: number }>(funded).balance).toBe(FUNDED_SAT);
+});
+
+afterAll(async () => {
+  await provider?.stop();
+  await devnet?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('npm install of the packed adapters', () => {
+  it('pulls no node-llama-cpp, no @nostr-relay/*, no devnet or llama-engine (npm ls of the whole tree)', async () => {
+    const ls = await runToEnd('npm', ['ls', '--all', '--parseable'], { cwd: consumer, env: envFor(node24) });
+    const installed = ls.stdout.split('\n').map((path) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length));
+    expect(installed).toContain('@routstr-kit/ai-sdk');
+    expect(installed.filter((name) => /^(node-llama-cpp|@node-llama-cpp\/|@nostr-relay\/|@routstr-kit\/(devnet|llama-engine)$)/.test(name))).toEqual([]);
+  });
+});
+
+// Acceptance 2, once per supported floor and ceiling of Node.
+describe.each([
+  ['Node 24', () => node24],
+  ['the lowest supported Node', () => node22],
+])('adapters on %s', (_label, nodeOf) => {
+  const expectPaidAnswer = (answer: Answer): void => {
+    expect(typeof answer.text === 'string' && answer.text.length > 0, JSON.stringify(answer)).toBe(true);
+    expect(answer.receipt?.paidSat).toBeGreaterThan(0);
+    expect(answer.receipt?.verification.verdict).toBe('ok');
+  };
+
+  it('ESM: createRoutstr + generateText gets an answer and a receipt', async () => {
+    const r = await runToEnd(nodeOf(), ['generate-text.mjs'], { cwd: consumer, env: envFor(nodeOf()) });
+    expect(r.code, r.stderr).toBe(0);
+    expectPaidAnswer(lastJson<Answer>(r));
+  });
+
+  it('ESM: ChatRoutstr.invoke gets an answer and a receipt', async () => {
+    const r = await runToEnd(nodeOf(), ['invoke.mjs'], { cwd: consumer, env: envFor(nodeOf()) });
+    expect(r.code, r.stderr).toBe(0);
+    expectPaidAnswer(lastJson<Answer>(r));
+  });
+
+  it('CommonJS: require("@routstr-kit/ai-sdk") works (unflagged require(esm)) and pays', async () => {
+    const r = await runToEnd(nodeOf(), ['require.cjs'], { cwd: consumer, env: envFor(nodeOf()) });
+    expect(r.code, r.stderr).toBe(0);
+    expectPaidAnswer(lastJson<Answer>(r));
+  });
+});
+
+describe('the MCP server as MCP hosts start it', () => {
+  const mcpReadme = (): string => readFileSync(join(ROOT, 'adapters/mcp/README.md'), 'utf8');
+  const network = (): string[] => ['--relay', devnet.ready.relayUrl, '--mint', devnet.ready.mintUrl, '--wallet', join(work, 'mcp-wallet.db')];
+
+  const listAndPrice = async (command: string, args: string[]): Promise<void> => {
+    const r = await runToEnd(node24, ['mcp-client.mjs', JSON.stringify({ command, args, env: {}, model })], { cwd: consumer, env: envFor(node24) });
+    expect(r.code, r.stderr).toBe(0);
+    const result = lastJson<{ tools: string[]; price: { model: string; providers: number; price_msat: number } | null; isError: boolean }>(r);
+    expect(result.tools).toEqual(expect.arrayContaining(['get_market_price', 'run_when_cheaper']));
+    expect(result.isError).toBe(false);
+    expect(result.price).toMatchObject({ model, providers: 1 });
+    expect(result.price?.price_msat).toBeGreaterThan(0);
+  };
+
+  it('the installed routstr-kit-mcp bin, spawned by the MCP SDK client, lists the tools and answers get_market_price', async () => {
+    await listAndPrice(bin('routstr-kit-mcp'), network());
+  });
+
+  it("the README's Claude Desktop block, as written (command and args), works after a plain install", async () => {
+    const block = /```json\n([\s\S]*?)\n```/.exec(mcpReadme().slice(mcpReadme().indexOf('### Claude Desktop')))?.[1];
+    const server = (JSON.parse(block ?? '{}') as { mcpServers: Record<string, { command: string; args: string[] }> }).mcpServers['routstr'];
+    expect(server?.command).toBe('npx');
+    // npx finds @routstr-kit/mcp installed in the consumer; the network flags point it at the devnet.
+    await listAndPrice(server!.command, [...server!.args, ...network()]);
+  });
+
+  it("the README's Claude Code command, as written, works after a plain install", async () => {
+    const line = /claude mcp add routstr -- (.+)/.exec(mcpReadme())?.[1];
+    const [command, ...args] = (line ?? '').trim().split(/\s+/);
+    expect(command).toBe('npx');
+    await listAndPrice(command!, [...args, ...network()]);
+  });
+});
+
+describe('the routstr-kit command (installed @routstr-kit/cli)', () => {
+  it('routstr-kit provider serves /v1/models in front of the devnet engine', async () => {
+    const models = (await (await fetch(`${provider.ready.url}/v1/models`)).json()) as { data: { id: string; sats_pricing: { prompt: number } }[] };
+    expect(models.data.map((m) => m.id)).toContain(model);
+    expect(models.data[0]?.sats_pricing.prompt).toBeGreaterThan(0);
+  });
+
+  it('routstr-kit devnet up without @routstr-kit/devnet installed exits non-zero and says how to install it', async () => {
+    const r = await runToEnd(bin('routstr-kit'), ['devnet', 'up'], { cwd: consumer, env: envFor(node24) });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/npm i @routstr-kit\/cli @routstr-kit\/devnet/);
+  });
+
+  // Hooks for the configuration contract and the wallet commands (branch i14-config): acceptance 4
+  // funds the buyers' wallet with `routstr-kit wallet fund` instead of fund-wallet.mjs, and 8 starts
+  // each entry point with a bad setting.
+  it.todo('routstr-kit wallet fund funds the wallet the scripts above pay from; wallet balance shows it');
+  it.todo('each entry point (routstr-kit, routstr-kit-mcp, createRoutstr, ChatRoutstr) exits non-zero on ROUTSTR_KIT_MODE=fast, naming the setting');
+});
+
+// Started in beforeAll, awaited last: they need no market and overlap with the tests that do.
+describe('the packed tarballs and their types', () => {
+  it('publint and arethetypeswrong report no error on any tarball', () => expectPassed(staticChecks.lint), 400_000);
+
+  it('a consumer .ts using the public types type-checks with moduleResolution nodenext (skipLibCheck off)', () => expectPassed(staticChecks.nodenext), 400_000);
+
+  it('a consumer .ts using the public types type-checks with moduleResolution bundler', () => expectPassed(staticChecks.bundler), 400_000);
+});
