@@ -179,15 +179,16 @@ describe('engine, llama.cpp flavour', () => {
     expect(body.usage.prompt_tokens).toBe(engine.countTokens(engine.renderPrompt(messages, tools)));
   });
 
-  it('forces some tool call with tool_choice "required", streamed as a tool_calls delta', async () => {
+  it('forces some tool call with tool_choice "required", streamed as tool_calls deltas (name, then argument pieces)', async () => {
     const tools = [
       { type: 'function', function: { name: 'add', parameters: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] } } },
       { type: 'function', function: { name: 'flag', parameters: { type: 'object', properties: { on: { type: 'boolean' } }, required: ['on'] } } },
     ];
     const res = await post(engine, { messages, tools, tool_choice: 'required', seed: 5, stream: true, stream_options: { include_usage: true } });
     const chunks = sseData(await res.text()).slice(0, -1) as any[];
-    const calls = chunks.flatMap((c) => c.choices.flatMap((ch: any) => ch.delta.tool_calls ?? []));
-    expect(calls).toHaveLength(1);
+    const deltas = chunks.flatMap((c) => c.choices.flatMap((ch: any) => ch.delta.tool_calls ?? []));
+    expect(deltas.every((d: any) => d.index === 0)).toBe(true);
+    const calls = [{ function: { name: deltas[0].function.name, arguments: deltas.map((d: any) => d.function.arguments ?? '').join('') } }];
     const tool = tools.find((t) => t.function.name === calls[0].function.name);
     expect(tool).toBeDefined();
     expect(violations(tool!.function.parameters, JSON.parse(calls[0].function.arguments))).toEqual([]);

@@ -22,6 +22,8 @@ export interface GenerationInput {
   seed: number | undefined;
   stop: readonly string[];
   grammar?: LlamaGrammar | undefined;
+  /** Past maxTokens, generation goes on while this says so (a started tool call must close to be valid). */
+  beyondMaxTokens?: ((text: string) => boolean) | undefined;
   signal?: AbortSignal | undefined;
   /** Called with each piece of settled text (never part of a stop string, never half a UTF-8 character). */
   onText?: ((delta: string) => void) | undefined;
@@ -149,7 +151,8 @@ export class InferenceCore {
         `This model's maximum context length is ${this.contextSize} tokens. However, your prompt has ${input.promptTokens.length} tokens.`,
       );
     }
-    const maxTokens = Math.min(input.maxTokens, this.contextSize - input.promptTokens.length);
+    const contextLeft = this.contextSize - input.promptTokens.length;
+    const maxTokens = Math.min(input.maxTokens, contextLeft);
     const queuedAt = performance.now();
     const sequence = await this.queue.acquire(input.signal);
     const startedAt = performance.now();
@@ -196,7 +199,7 @@ export class InferenceCore {
           finishReason = 'abort';
           break;
         }
-        if (tokens.length >= maxTokens) break;
+        if (tokens.length >= maxTokens && !(input.beyondMaxTokens?.(text) === true && tokens.length < contextLeft)) break;
         // Hold back a trailing partial UTF-8 character and anything that may still become a stop string.
         let settled = text.length - pendingStopPrefix(text, input.stop);
         while (settled > emitted && text.charCodeAt(settled - 1) === 0xfffd) settled--;

@@ -101,24 +101,19 @@ function withFiniteNumbers(grammarText: string): string {
   return grammarText.replaceAll(' ([eE] [-+]? ("0" | [1-9] [0-9]{0,15}))?', '').replaceAll('[1-9] [0-9]{0,15}', '[1-9] [0-9]{0,8}');
 }
 
-/** Creates a grammar that forces a JSON value valid against `schema` (bounded, see boundJsonSchema). */
-export async function createJsonSchemaGrammar(llama: Llama, schema: unknown): Promise<LlamaGrammar> {
+/** GBNF text (with a `root` rule) for a JSON value valid against `schema` (bounded, see boundJsonSchema). */
+export async function createJsonSchemaGrammarText(llama: Llama, schema: unknown): Promise<string> {
   const bounded = boundJsonSchema(schema);
   const generated = await llama.createGrammarForJsonSchema(bounded as never);
-  return llama.createGrammar({ grammar: withFiniteNumbers(withoutTrailingPadding(generated.grammar)) });
+  return withFiniteNumbers(withoutTrailingPadding(generated.grammar));
+}
+
+/** Creates a grammar that forces a JSON value valid against `schema` (bounded, see boundJsonSchema). */
+export async function createJsonSchemaGrammar(llama: Llama, schema: unknown): Promise<LlamaGrammar> {
+  return llama.createGrammar({ grammar: await createJsonSchemaGrammarText(llama, schema) });
 }
 
 /** Creates a grammar for `json_object` mode: a small flat JSON object. */
 export async function createJsonObjectGrammar(llama: Llama): Promise<LlamaGrammar> {
   return llama.createGrammar({ grammar: JSON_OBJECT_GBNF });
-}
-
-/** Schema for a `tool_choice: "required"` call: the model picks one of the tools and fills its parameters. */
-export function requiredToolCallSchema(tools: ReadonlyArray<{ name: string; parameters?: unknown }>): JsonSchema {
-  return {
-    anyOf: tools.map((t) => ({
-      type: 'object',
-      properties: { name: { const: t.name }, arguments: t.parameters ?? { type: 'object', properties: {} } },
-    })),
-  };
 }
