@@ -206,6 +206,17 @@ describe('engine, llama.cpp flavour', () => {
       expect(body.choices[0].finish_reason).toBe('stop');
       expect(violations(schema, JSON.parse(body.choices[0].message.content))).toEqual([]);
     }
+    // a record (z.record(z.string(), z.number())): bounded free keys, values of the value schema
+    const record = { type: 'object', propertyNames: { type: 'string' }, additionalProperties: { type: 'integer' } };
+    const sizes = new Set<number>();
+    for (const seed of [1, 2, 3, 4]) {
+      const body = (await (await post(engine, { messages, response_format: { type: 'json_schema', json_schema: { name: 'r', schema: record } }, seed })).json()) as any;
+      const value = JSON.parse(body.choices[0].message.content) as Record<string, unknown>;
+      expect(Object.values(value).every((v) => Number.isInteger(v))).toBe(true);
+      expect(Object.keys(value).every((k) => k.length >= 1 && k.length <= 16)).toBe(true);
+      sizes.add(Object.keys(value).length);
+    }
+    expect(Math.max(...sizes)).toBeGreaterThan(0);
     const obj = (await (await post(engine, { messages, response_format: { type: 'json_object' }, seed: 9 })).json()) as any;
     const parsed = JSON.parse(obj.choices[0].message.content);
     expect(typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)).toBe(true);
