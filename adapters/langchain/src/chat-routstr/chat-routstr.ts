@@ -3,17 +3,25 @@
  * the market's paying `fetch`. What it adds: how to buy (market or limit, `maxPrice`,
  * `deadline`), the receipt in `response_metadata.routstr`, typed refusals (RoutstrError), and
  * `batch` as a limit-buy batch held for price (the core's `runBatch`) when `order: 'limit'`.
+ * Like LangChain's other non-OpenAI providers it traces as its own provider (`ls_provider:
+ * "routstr"`), puts `model`/`model_name` in `response_metadata`, and structures output the way
+ * open models serve it (see structured-output.ts); a cache hit's receipt says it cost nothing.
  */
 import type { BaseLanguageModelInput } from '@langchain/core/language_models/base';
 import type { CallbackManagerForLLMRun } from '@langchain/core/callbacks/manager';
 import type { ChatModelStreamEvent } from '@langchain/core/language_models/event';
+import type { BaseLanguageModelInput as StructuredInput, StructuredOutputMethodOptions } from '@langchain/core/language_models/base';
+import type { LangSmithParams } from '@langchain/core/language_models/chat_models';
 import { AIMessage, AIMessageChunk, type BaseMessage } from '@langchain/core/messages';
-import { ChatGenerationChunk, type ChatResult } from '@langchain/core/outputs';
-import type { RunnableBatchOptions, RunnableConfig } from '@langchain/core/runnables';
+import { ChatGenerationChunk, type ChatGeneration, type ChatResult } from '@langchain/core/outputs';
+import type { Runnable, RunnableBatchOptions, RunnableConfig } from '@langchain/core/runnables';
+import type { InteropZodType } from '@langchain/core/utils/types';
 import { ChatOpenAI, convertCompletionsMessageToBaseMessage, convertMessagesToCompletionsMessageParams, type ChatOpenAICallOptions, type ChatOpenAIFields } from '@langchain/openai';
 import type { BatchResult, Receipt } from '@routstr-kit/core';
 import { CALL_HEADER, checkOrderSettings, MarketFetch, receiptJson, settingsFromEnv, type CallRecord, type OrderSettings, type RoutstrSettings } from '@routstr-kit/core';
 import { RoutstrError, toRoutstrError } from './routstr-error.ts';
+import { cachedGeneration, withModelName } from './response-metadata.ts';
+import { jsonSchemaStructuredOutput } from './structured-output.ts';
 
 /** The host is never dialled: the paying fetch routes each request to a provider it picks. */
 const BASE_URL = 'https://market.routstr.invalid/v1';
@@ -57,6 +65,26 @@ export class ChatRoutstr extends ChatOpenAI {
     return 'routstr';
   }
 
+  /** Traces as Routstr calls (ChatOpenAI would label them "openai"). */
+  override getLsParams(options: this['ParsedCallOptions']): LangSmithParams {
+    return { ...super.getLsParams(options), ls_provider: 'routstr' };
+  }
+
+  /**
+   * Structured output, by default as `response_format: json_schema` with the schema sent as plain JSON Schema (zod v3
+   * or v4, or a JSON Schema): vLLM, Ollama and llama.cpp all enforce it by constrained decoding for any model, where
+   * forcing a named tool needs a tool-trained chat template (and Ollama ignores `tool_choice`). No OpenAI strict-mode
+   * rewrite, so `z.record`, optional fields and unions pass. `method: "functionCalling"` / `"jsonMode"` use ChatOpenAI's.
+   */
+  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<false>): Runnable<StructuredInput, RunOutput>;
+  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<true>): Runnable<StructuredInput, { raw: BaseMessage; parsed: RunOutput }>;
+  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<boolean>): Runnable<StructuredInput, RunOutput> | Runnable<StructuredInput, { raw: BaseMessage; parsed: RunOutput }>;
+  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<boolean>): Runnable<StructuredInput, RunOutput> | Runnable<StructuredInput, { raw: BaseMessage; parsed: RunOutput }> {
+    const method = config?.method ?? 'jsonSchema';
+    if (method !== 'jsonSchema') return super.withStructuredOutput<RunOutput>(outputSchema, { ...config, method });
+    return jsonSchemaStructuredOutput<RunOutput>((options) => this.withConfig(options), outputSchema, config);
+  }
+
   /** The same model buying differently (e.g. `{ order: 'limit', maxPrice }`), on the same wallet and market. */
   withOrder(order: OrderSettings): ChatRoutstr {
     return new ChatRoutstr({ ...this.#fields, ...order });
@@ -84,11 +112,19 @@ export class ChatRoutstr extends ChatOpenAI {
       throw toRoutstrError(call.error ?? error);
     }
     const receipt = await this.marketFetch.end(call);
-    if (receipt) {
-      const routstr = receiptJson(receipt, call.fill);
-      for (const g of result.generations) g.message.response_metadata = { ...g.message.response_metadata, routstr };
-    }
+    const routstr = receipt ? { ...receiptJson(receipt, call.fill), cached: false } : undefined;
+    for (const g of result.generations) g.message.response_metadata = withModelName({ ...g.message.response_metadata, ...(routstr ? { routstr } : {}) }, this.model);
     return result;
+  }
+
+  // A cache hit paid nothing: its receipt says so (cost 0, `cached: true`), so summing receipt costs gives the spend.
+  override async _generateCached(args: Parameters<ChatOpenAI['_generateCached']>[0]): ReturnType<ChatOpenAI['_generateCached']> {
+    const out = await super._generateCached(args);
+    // in place: core attached run ids to `out` as a hidden property
+    out.generations.forEach((gens, i) => {
+      if (gens && !out.missingPromptIndices.includes(i)) out.generations[i] = gens.map((g) => cachedGeneration(g as ChatGeneration));
+    });
+    return out;
   }
 
   override async *_streamResponseChunks(messages: BaseMessage[], options: this['ParsedCallOptions'], runManager?: CallbackManagerForLLMRun): AsyncGenerator<ChatGenerationChunk> {
@@ -101,7 +137,7 @@ export class ChatRoutstr extends ChatOpenAI {
     }
     // the paying fetch released the stream's end only after the receipt was written
     const receipt = await this.marketFetch.end(call);
-    if (receipt) yield new ChatGenerationChunk({ text: '', message: new AIMessageChunk({ content: '', response_metadata: { routstr: receiptJson(receipt, call.fill) } }) });
+    if (receipt) yield new ChatGenerationChunk({ text: '', message: new AIMessageChunk({ content: '', response_metadata: { routstr: { ...receiptJson(receipt, call.fill), cached: false } } }) });
   }
 
   // LangChain's content-block stream protocol takes this path: name the call so it buys as configured
