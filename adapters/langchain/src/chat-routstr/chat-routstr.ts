@@ -216,7 +216,7 @@ export class ChatRoutstr extends ChatOpenAI {
           content: message.content,
           ...(message.tool_calls ? { tool_calls: message.tool_calls } : {}),
           additional_kwargs: message.additional_kwargs,
-          response_metadata: { ...message.response_metadata, ...(receipt ? { routstr: receiptJson(receipt) } : {}) },
+          response_metadata: withModelName({ ...message.response_metadata, ...(receipt ? { routstr: { ...receiptJson(receipt), cached: false } } : {}) }, this.model),
           ...(usage ? { usage_metadata: { input_tokens: usage.prompt_tokens ?? 0, output_tokens: usage.completion_tokens ?? 0, total_tokens: usage.total_tokens ?? 0 } } : {}),
           ...(message.id ? { id: message.id } : {}),
         }),
