@@ -33,7 +33,7 @@ interface Receipt {
   costSat: number;
   cached: boolean;
 }
-const receiptOf = (m: BaseMessage): Receipt => m.response_metadata['routstr'] as Receipt;
+const receiptOf = (m: BaseMessage): Receipt => (m.response_metadata as Record<string, unknown>)['routstr'] as Receipt;
 const concatAll = (chunks: AIMessageChunk[]): AIMessageChunk => chunks.reduce((a, b) => a.concat(b));
 
 describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('ChatRoutstr on a %s engine', (flavour) => {
@@ -114,7 +114,7 @@ describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('ChatRoutstr on a 
   });
 
   it('testWithStructuredOutput: nested objects, arrays, enums, optional fields and a record, parsed', async () => {
-    const out = await chat.withStructuredOutput(report, { includeRaw: true }).invoke('Report on Paris', { seed: 5 });
+    const out = await chat.withConfig({ seed: 5 }).withStructuredOutput(report, { includeRaw: true }).invoke('Report on Paris');
     paid(out.raw);
     expect(report.parse(out.parsed)).toEqual(out.parsed);
     expect(['good', 'bad']).toContain(out.parsed.mood);
@@ -122,11 +122,11 @@ describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('ChatRoutstr on a 
   });
 
   it('testWithStructuredOutput streamed: the last streamed value is the parsed object', async () => {
-    const structured = chat.withStructuredOutput(report, { includeRaw: true });
+    const structured = chat.withConfig({ seed: 6 }).withStructuredOutput(report, { includeRaw: true });
     // a RunnableMap streams its keys separately: the raw message in chunks, the parsed value once complete
     const raw: AIMessageChunk[] = [];
     let parsed: z.infer<typeof report> | undefined;
-    for await (const v of await structured.stream('Report on Oslo', { seed: 6 })) {
+    for await (const v of await structured.stream('Report on Oslo')) {
       if (v.raw) raw.push(v.raw as AIMessageChunk);
       if (v.parsed) parsed = v.parsed;
     }
@@ -137,11 +137,11 @@ describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('ChatRoutstr on a 
 
   it('testWithStructuredOutput with a zod v3 schema and with a JSON Schema', async () => {
     const v3 = z3.object({ kind: z3.enum(['a', 'b']), counts: z3.record(z3.number()), extra: z3.array(z3.boolean()).optional() });
-    const a = await chat.withStructuredOutput(v3, { includeRaw: true }).invoke('v3 please', { seed: 2 });
+    const a = await chat.withConfig({ seed: 2 }).withStructuredOutput(v3, { includeRaw: true }).invoke('v3 please');
     paid(a.raw);
     expect(v3.parse(a.parsed)).toEqual(a.parsed);
     const json = { title: 'pick', type: 'object', properties: { n: { type: 'integer' }, ok: { type: 'boolean' } }, required: ['n', 'ok'], additionalProperties: false };
-    const b = await chat.withStructuredOutput(json, { includeRaw: true }).invoke('json please', { seed: 2 });
+    const b = await chat.withConfig({ seed: 2 }).withStructuredOutput(json, { includeRaw: true }).invoke('json please');
     paid(b.raw);
     expect(Number.isInteger(b.parsed['n'])).toBe(true);
     expect(typeof b.parsed['ok']).toBe('boolean');

@@ -188,10 +188,10 @@ describe('engine, llama.cpp flavour', () => {
     const chunks = sseData(await res.text()).slice(0, -1) as any[];
     const deltas = chunks.flatMap((c) => c.choices.flatMap((ch: any) => ch.delta.tool_calls ?? []));
     expect(deltas.every((d: any) => d.index === 0)).toBe(true);
-    const calls = [{ function: { name: deltas[0].function.name, arguments: deltas.map((d: any) => d.function.arguments ?? '').join('') } }];
-    const tool = tools.find((t) => t.function.name === calls[0].function.name);
+    const call = { name: deltas[0].function.name as string, arguments: deltas.map((d: any) => d.function.arguments ?? '').join('') };
+    const tool = tools.find((t) => t.function.name === call.name);
     expect(tool).toBeDefined();
-    expect(violations(tool!.function.parameters, JSON.parse(calls[0].function.arguments))).toEqual([]);
+    expect(violations(tool!.function.parameters, JSON.parse(call.arguments))).toEqual([]);
     expect(chunks.find((c) => c.choices[0]?.finish_reason)?.choices[0].finish_reason).toBe('tool_calls');
   });
 
