@@ -89,6 +89,26 @@ describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('ChatRoutstr on a 
     expect(answer.text.length).toBeGreaterThan(0);
   });
 
+  it('testBindToolsWithOpenAIFormattedTools / testInvokeMoreComplexTools: an OpenAI-format tool with a nested schema is called validly', async () => {
+    const complex = z.object({ order: z.object({ items: z.array(z.object({ sku: z.string(), qty: z.number().int() })), rush: z.boolean().optional() }), channel: z.enum(['web', 'shop']) });
+    const bound = chat.bindTools([{ type: 'function', function: { name: 'place_order', description: 'Place an order', parameters: z.toJSONSchema(complex) } }]);
+    const msg = paid(await bound.invoke('Order two apples', { seed: 8 }));
+    expect(msg.tool_calls?.[0]?.name).toBe('place_order');
+    expect(() => complex.parse(msg.tool_calls![0]!.args)).not.toThrow();
+  });
+
+  it('testStructuredFewShotExamples: after a worked tool example, a new question gets a valid tool call', async () => {
+    const history = [
+      new HumanMessage('Weather in Oslo?'),
+      new AIMessage({ content: '', tool_calls: [{ name: 'weather', args: { city: 'Oslo' }, id: 'abc123', type: 'tool_call' }] }),
+      new ToolMessage('snow in Oslo', 'abc123', 'weather'),
+      new AIMessage('It snows in Oslo.'),
+      new HumanMessage('And in Paris?'),
+    ];
+    const msg = paid(await chat.bindTools([weather]).invoke(history, { seed: 9 }));
+    expect(() => weatherArgs.parse(msg.tool_calls?.[0]?.args)).not.toThrow();
+  });
+
   it('testStreamTools: streamed tool-call chunks concatenate to the same call as invoke (same seed)', async () => {
     const bound = chat.bindTools([weather, time]);
     const whole = paid(await bound.invoke('Weather in Oslo?', { seed: 11 }));
