@@ -19,7 +19,7 @@ import { ensureTinyModel, fileSha256 } from './tiny-model.ts';
 import { renderChatPrompt, type PromptMessage } from './chat-prompt.ts';
 import { parseChatRequest, parseCompletionRequest, type ChatRequest, type SamplingParams } from './chat-request.ts';
 import { createJsonObjectGrammar, createJsonSchemaGrammar } from './structured-output.ts';
-import { argumentDeltas, createTextOrToolCallGrammar, createToolCallGrammar, parseChosenCalls, parseForcedCalls, startsToolCall, type ParsedToolCall } from './tool-calls.ts';
+import { argumentDeltas, CHOICE_BIAS, createTextOrToolCallGrammar, createToolCallGrammar, parseChosenCalls, parseForcedCalls, startsToolCall, type ParsedToolCall } from './tool-calls.ts';
 import { InferenceCore, type EngineState, type GenerationResult } from './inference-core.ts';
 import { EngineRequestError } from './engine-error.ts';
 import {
@@ -219,6 +219,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<RunningE
         // Structured output may use the whole context: the grammar bounds it, and a cut-off JSON would be invalid.
         maxTokens: grammar && !mayCall ? Number.POSITIVE_INFINITY : (chat.maxTokens ?? DEFAULT_MAX_TOKENS),
         beyondMaxTokens: mayCall ? startsToolCall : undefined,
+        firstTokenBias: mayCall ? CHOICE_BIAS : undefined,
         ...sampling(chat),
         stop: grammar ? [] : chat.stop,
         grammar,

@@ -1,5 +1,5 @@
 // The model, its context (one sequence per concurrent request), the FIFO queue in front of it, and real counters.
-import { getLlama, LlamaGrammarEvaluationState, LlamaLogLevel } from 'node-llama-cpp';
+import { getLlama, LlamaGrammarEvaluationState, LlamaLogLevel, TokenBias } from 'node-llama-cpp';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from 'node-llama-cpp';
 import { SlotQueue } from './slot-queue.ts';
 import { EngineRequestError } from './engine-error.ts';
@@ -22,6 +22,8 @@ export interface GenerationInput {
   seed: number | undefined;
   stop: readonly string[];
   grammar?: LlamaGrammar | undefined;
+  /** Logit bias for the first sampled token only (where a text-or-call grammar makes its choice). */
+  firstTokenBias?: { text: string; logit: number } | undefined;
   /** Past maxTokens, generation goes on while this says so (a started tool call must close to be valid). */
   beyondMaxTokens?: ((text: string) => boolean) | undefined;
   signal?: AbortSignal | undefined;
@@ -167,7 +169,11 @@ export class InferenceCore {
       await sequence.clearHistory();
       this.promptTokensTotal += input.promptTokens.length;
       const grammarEvaluationState = input.grammar ? new LlamaGrammarEvaluationState({ model: this.model, grammar: input.grammar }) : undefined;
+      const first = input.firstTokenBias;
+      const firstBias = first ? TokenBias.for(this.model).set(this.model.tokenize(first.text, false), { logit: first.logit }) : undefined;
+      const noBias = new TokenBias(this.model.tokenizer);
       const iterator = sequence.evaluate(input.promptTokens, {
+        ...(firstBias ? { tokenBias: () => (tokens.length === 0 ? firstBias : noBias) } : {}),
         temperature: input.temperature,
         ...(input.topP !== undefined ? { topP: input.topP } : {}),
         ...(input.topK !== undefined ? { topK: input.topK } : {}),

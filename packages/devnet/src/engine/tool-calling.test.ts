@@ -129,11 +129,28 @@ describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('%s engine as a to
     expect(body.choices[0].finish_reason).toBe('length');
   });
 
-  it('lets the model choose when the user did not speak last: text or a valid call', async () => {
-    const body = await chat(engine, { messages: [{ role: 'system', content: 'You may call tools.' }], tools, seed: 3, max_tokens: 4 });
-    const calls = messageCalls(body);
-    if (calls.length > 0) calls.forEach(expectValid);
-    else expect(body.choices[0].message.content.length).toBeGreaterThan(0);
+  it('lets the model choose when the user did not speak last: text or valid calls, by seed, streamed alike', async () => {
+    const messages = [{ role: 'system', content: 'You may call tools.' }];
+    let texts = 0;
+    let called = 0;
+    for (const seed of [0, 1, 2, 3, 4, 5]) {
+      const body = await chat(engine, { messages, tools, seed, max_tokens: 4 });
+      const calls = messageCalls(body);
+      if (calls.length > 0) {
+        called++;
+        calls.forEach(expectValid);
+        expect(body.choices[0].finish_reason).toBe('tool_calls');
+      } else {
+        texts++;
+        expect(body.choices[0].message.content.length).toBeGreaterThan(0);
+        expect(body.choices[0].message.content.startsWith('<')).toBe(false);
+      }
+      const streamed = await streamCalls(engine, { messages, tools, seed, max_tokens: 4 });
+      expect(streamed.calls.map((c) => ({ name: c.name, arguments: c.arguments }))).toEqual(calls.map((c) => ({ name: c.name, arguments: c.arguments })));
+      if (calls.length === 0) expect(streamed.content).toBe(body.choices[0].message.content);
+    }
+    expect(texts).toBeGreaterThan(0);
+    expect(called).toBeGreaterThan(0);
   });
 });
 

@@ -47,6 +47,13 @@ ${calls}`;
   return llama.createGrammar({ grammar });
 }
 
+/**
+ * Logit bias on the first token of a text-or-call answer. The tiny model's weights favour word pieces over single
+ * characters such as `<` by about ten logits, so unbiased it would never open a call; with this either branch
+ * happens, depending on the seed (measured: about 2 calls in 3 on a short prompt).
+ */
+export const CHOICE_BIAS = { text: '<', logit: 10 } as const;
+
 /** True once `text` is known to be the tool-call branch of a text-or-call answer. */
 export function startsToolCall(text: string): boolean {
   return text.startsWith('<');
