@@ -85,6 +85,7 @@ describe('ChatRoutstr on the devnet', () => {
     expect(all.content).toBe(tokens.join(''));
     expect(all.usage_metadata?.output_tokens).toBeGreaterThan(0);
     expect(all.response_metadata['model_name']).toBe(model);
+    expect(all.response_metadata['model']).toBe(model);
     expect(before - spent()).toBe(receiptOf(all).costSat);
   });
 

@@ -23,6 +23,11 @@ import { RoutstrError, toRoutstrError } from './routstr-error.ts';
 import { cachedGeneration, withModelName } from './response-metadata.ts';
 import { jsonSchemaStructuredOutput } from './structured-output.ts';
 
+/** The `keys` of `record` that are set. */
+function pick(record: Record<string, unknown>, ...keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => record[k] !== undefined).map((k) => [k, record[k]]));
+}
+
 /** The host is never dialled: the paying fetch routes each request to a provider it picks. */
 const BASE_URL = 'https://market.routstr.invalid/v1';
 
@@ -129,15 +134,24 @@ export class ChatRoutstr extends ChatOpenAI {
 
   override async *_streamResponseChunks(messages: BaseMessage[], options: this['ParsedCallOptions'], runManager?: CallbackManagerForLLMRun): AsyncGenerator<ChatGenerationChunk> {
     const call = this.marketFetch.begin(this.order);
+    // chunks concatenate their string metadata, so each model key is added once, on the last chunk, if still missing
+    const named_: Record<string, unknown> = {};
     try {
-      yield* super._streamResponseChunks(messages, named(options, call) as this['ParsedCallOptions'], runManager);
+      for await (const chunk of super._streamResponseChunks(messages, named(options, call) as this['ParsedCallOptions'], runManager)) {
+        // LangChain folds a chunk's generationInfo into its message's response_metadata
+        Object.assign(named_, pick({ ...chunk.generationInfo, ...chunk.message.response_metadata }, 'model', 'model_name'));
+        yield chunk;
+      }
     } catch (error) {
       await this.marketFetch.end(call);
       throw toRoutstrError(call.error ?? error);
     }
     // the paying fetch released the stream's end only after the receipt was written
     const receipt = await this.marketFetch.end(call);
-    if (receipt) yield new ChatGenerationChunk({ text: '', message: new AIMessageChunk({ content: '', response_metadata: { routstr: { ...receiptJson(receipt, call.fill), cached: false } } }) });
+    const names = withModelName(named_, this.model);
+    const missing = Object.fromEntries(Object.entries(names).filter(([k]) => named_[k] === undefined));
+    const routstr = receipt ? { routstr: { ...receiptJson(receipt, call.fill), cached: false } } : {};
+    yield new ChatGenerationChunk({ text: '', message: new AIMessageChunk({ content: '', response_metadata: { ...missing, ...routstr } }) });
   }
 
   // LangChain's content-block stream protocol takes this path: name the call so it buys as configured
