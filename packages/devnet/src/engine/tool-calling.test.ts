@@ -123,6 +123,14 @@ describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('%s engine as a to
     for (const c of streamed.calls) expectValid(c);
   });
 
+  it('tool_choice "required" with parallel_tool_calls forces a list of calls, even after a tool message', async () => {
+    const followUp = [...ask, { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'time', arguments: '{"zone":"UTC"}' } }] }, { role: 'tool', tool_call_id: 'c1', content: 'noon' }];
+    const body = await chat(engine, { messages: followUp, tools, tool_choice: 'required', parallel_tool_calls: true, seed: 1 });
+    const calls = messageCalls(body);
+    expect(calls.length).toBeGreaterThanOrEqual(1);
+    calls.forEach(expectValid);
+  });
+
   it('tool_choice "none" answers in text with tools present', async () => {
     const body = await chat(engine, { messages: ask, tools, tool_choice: 'none', seed: 1, max_tokens: 3 });
     expect(body.choices[0].message.tool_calls).toBeUndefined();
