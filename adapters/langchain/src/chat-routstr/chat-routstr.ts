@@ -7,10 +7,9 @@
  * "routstr"`), puts `model`/`model_name` in `response_metadata`, and structures output the way
  * open models serve it (see structured-output.ts); a cache hit's receipt says it cost nothing.
  */
-import type { BaseLanguageModelInput } from '@langchain/core/language_models/base';
+import type { BaseLanguageModelInput, StructuredOutputMethodOptions } from '@langchain/core/language_models/base';
 import type { CallbackManagerForLLMRun } from '@langchain/core/callbacks/manager';
 import type { ChatModelStreamEvent } from '@langchain/core/language_models/event';
-import type { BaseLanguageModelInput as StructuredInput, StructuredOutputMethodOptions } from '@langchain/core/language_models/base';
 import type { LangSmithParams } from '@langchain/core/language_models/chat_models';
 import { AIMessage, AIMessageChunk, type BaseMessage } from '@langchain/core/messages';
 import { ChatGenerationChunk, type ChatGeneration, type ChatResult } from '@langchain/core/outputs';
@@ -81,10 +80,10 @@ export class ChatRoutstr extends ChatOpenAI {
    * forcing a named tool needs a tool-trained chat template (and Ollama ignores `tool_choice`). No OpenAI strict-mode
    * rewrite, so `z.record`, optional fields and unions pass. `method: "functionCalling"` / `"jsonMode"` use ChatOpenAI's.
    */
-  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<false>): Runnable<StructuredInput, RunOutput>;
-  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<true>): Runnable<StructuredInput, { raw: BaseMessage; parsed: RunOutput }>;
-  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<boolean>): Runnable<StructuredInput, RunOutput> | Runnable<StructuredInput, { raw: BaseMessage; parsed: RunOutput }>;
-  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<boolean>): Runnable<StructuredInput, RunOutput> | Runnable<StructuredInput, { raw: BaseMessage; parsed: RunOutput }> {
+  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<false>): Runnable<BaseLanguageModelInput, RunOutput>;
+  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<true>): Runnable<BaseLanguageModelInput, { raw: BaseMessage; parsed: RunOutput }>;
+  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<boolean>): Runnable<BaseLanguageModelInput, RunOutput> | Runnable<BaseLanguageModelInput, { raw: BaseMessage; parsed: RunOutput }>;
+  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<boolean>): Runnable<BaseLanguageModelInput, RunOutput> | Runnable<BaseLanguageModelInput, { raw: BaseMessage; parsed: RunOutput }> {
     const method = config?.method ?? 'jsonSchema';
     if (method !== 'jsonSchema') return super.withStructuredOutput<RunOutput>(outputSchema, { ...config, method });
     return jsonSchemaStructuredOutput<RunOutput>((options) => this.withConfig(options), outputSchema, config);
@@ -135,11 +134,11 @@ export class ChatRoutstr extends ChatOpenAI {
   override async *_streamResponseChunks(messages: BaseMessage[], options: this['ParsedCallOptions'], runManager?: CallbackManagerForLLMRun): AsyncGenerator<ChatGenerationChunk> {
     const call = this.marketFetch.begin(this.order);
     // chunks concatenate their string metadata, so each model key is added once, on the last chunk, if still missing
-    const named_: Record<string, unknown> = {};
+    const modelKeys: Record<string, unknown> = {};
     try {
       for await (const chunk of super._streamResponseChunks(messages, named(options, call) as this['ParsedCallOptions'], runManager)) {
         // LangChain folds a chunk's generationInfo into its message's response_metadata
-        Object.assign(named_, pick({ ...chunk.generationInfo, ...chunk.message.response_metadata }, 'model', 'model_name'));
+        Object.assign(modelKeys, pick({ ...chunk.generationInfo, ...chunk.message.response_metadata }, 'model', 'model_name'));
         yield chunk;
       }
     } catch (error) {
@@ -148,8 +147,8 @@ export class ChatRoutstr extends ChatOpenAI {
     }
     // the paying fetch released the stream's end only after the receipt was written
     const receipt = await this.marketFetch.end(call);
-    const names = withModelName(named_, this.model);
-    const missing = Object.fromEntries(Object.entries(names).filter(([k]) => named_[k] === undefined));
+    const names = withModelName(modelKeys, this.model);
+    const missing = Object.fromEntries(Object.entries(names).filter(([k]) => modelKeys[k] === undefined));
     const routstr = receipt ? { routstr: { ...receiptJson(receipt, call.fill), cached: false } } : {};
     yield new ChatGenerationChunk({ text: '', message: new AIMessageChunk({ content: '', response_metadata: { ...missing, ...routstr } }) });
   }
