@@ -32,8 +32,8 @@ try {
         execute: async ({ city }) => ({ city, sky: city === 'Paris' ? 'sunny' : 'snow' }),
       }),
     },
-    // the devnet engine calls tools only when told to: two forced tool steps, then an answer
-    prepareStep: ({ stepNumber }) => (stepNumber < 2 ? { toolChoice: 'required', maxOutputTokens: 40 } : { toolChoice: 'none', maxOutputTokens: 12 }),
+    // the model calls a tool after the question and answers after a tool result: ask for a second lookup, then the answer
+    prepareStep: ({ stepNumber }) => (stepNumber === 1 ? { toolChoice: 'required', maxOutputTokens: 40 } : { maxOutputTokens: 12 }),
     stopWhen: stepCountIs(3),
     onStepFinish: (step) => {
       const r = (step.providerMetadata?.['routstr'] ?? {}) as unknown as RoutstrReceipt;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSecretKey } from 'nostr-tools';
 import { msatPerMtok, openMarket, openWallet, sat, type EcashWallet, type Market } from '@routstr-kit/core';
-import { startDevnet, type Devnet } from '@routstr-kit/devnet';
+import { startDevnet, type Devnet, type EngineFlavour } from '@routstr-kit/devnet';
 import { createPriceBoard, NostrListing, PROVIDER_VERSION, startProvider, type RunningProvider, type WritablePriceBoard } from '@routstr-kit/provider';
 
 export interface Price {
@@ -37,14 +37,16 @@ export interface OrdersDevnet {
   stop(): Promise<void>;
 }
 
-export async function startOrdersDevnet(): Promise<OrdersDevnet> {
+/** Starts the fixture; `flavour` picks the engine surface the nodes sell (default llama.cpp). */
+export async function startOrdersDevnet(options: { flavour?: EngineFlavour } = {}): Promise<OrdersDevnet> {
+  const flavour = options.flavour ?? 'llama.cpp';
   const dirs: string[] = [];
   const tmp = (): string => {
     const d = mkdtempSync(join(tmpdir(), 'orders-e2e-'));
     dirs.push(d);
     return d;
   };
-  const devnet = await startDevnet({ engines: { llama: { flavour: 'llama.cpp', maxConcurrency: 2 } } });
+  const devnet = await startDevnet({ engines: { llama: { flavour, maxConcurrency: 2 } } });
   const engine = devnet.parts.engines['llama'];
   if (!engine) throw new Error('no engine');
   const nodes: TickerNode[] = [];
@@ -56,7 +58,7 @@ export async function startOrdersDevnet(): Promise<OrdersDevnet> {
     const board = createPriceBoard(asks(price));
     const secretKey = generateSecretKey();
     const node = await startProvider({
-      engine: 'llama.cpp',
+      engine: flavour,
       upstream: engine!.url,
       mints: [devnet.mintUrl],
       dataDir: tmp(),

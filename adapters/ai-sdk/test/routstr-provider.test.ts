@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateObject, generateText, stepCountIs, streamText, tool } from 'ai';
 import { z } from 'zod';
-import type { EcashWallet, Market } from '@routstr-kit/core';
+import type { EcashWallet, Market, Receipt } from '@routstr-kit/core';
 import { startOrdersDevnet, tickIntoBook, type OrdersDevnet, type Price, type TickerNode } from '../../../test/e2e/orders-devnet.ts';
 import { createRoutstr, routstr as defaultRoutstr, RoutstrCallError, type RoutstrProvider } from '../src/index.ts';
 
@@ -84,7 +84,7 @@ describe('createRoutstr on the devnet', () => {
     expect(before - spent()).toBe(meta(r.providerMetadata).costSat);
   });
 
-  it('a two-step tool loop: a forced tool call, its result, then an answer; each step carries its own receipt', async () => {
+  it('a two-step tool loop: a tool call (no tool_choice needed), its result, then an answer; each step carries its own receipt', async () => {
     const before = spent();
     const calls: string[] = [];
     const r = await generateText({
@@ -101,8 +101,8 @@ describe('createRoutstr on the devnet', () => {
           },
         }),
       },
-      // the engine calls tools only when forced
-      prepareStep: ({ stepNumber }) => (stepNumber === 0 ? { toolChoice: 'required' } : { toolChoice: 'none', maxOutputTokens: 4 }),
+      // like a tool-calling model, the engine calls a tool after the user's turn and answers after the tool's
+      prepareStep: ({ stepNumber }) => (stepNumber === 1 ? { maxOutputTokens: 4 } : {}),
       stopWhen: stepCountIs(2),
     });
     expect(r.steps).toHaveLength(2);
@@ -112,6 +112,53 @@ describe('createRoutstr on the devnet', () => {
     const costs = r.steps.map((s) => meta(s.providerMetadata).costSat);
     expect(costs.every((c) => c > 0)).toBe(true);
     expect(before - spent()).toBe(costs[0]! + costs[1]!);
+  });
+
+  describe('providerOptions.routstr: per-call order settings', () => {
+    it('maxPrice for one call: refused above it (price_above_limit), nothing spent; the model default is untouched', async () => {
+      const before = spent();
+      const error = await generateText({ model: routstr(model), prompt: 'too dear', maxOutputTokens: 4, providerOptions: { routstr: { maxPrice: 1 } } }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RoutstrCallError);
+      expect((error as RoutstrCallError).code).toBe('price_above_limit');
+      expect(spent()).toBe(before);
+      const ok = await generateText({ model: routstr(model), prompt: 'fine', maxOutputTokens: 4 });
+      expect(before - spent()).toBe(meta(ok.providerMetadata).costSat);
+    });
+
+    it('order "limit" for one call rests and expires at its deadline with nothing spent', async () => {
+      const before = spent();
+      const error = await generateText({ model: routstr(model), prompt: 'wait', maxOutputTokens: 4, providerOptions: { routstr: { order: 'limit', maxPrice: LIMIT, deadline: 300 } } }).catch((e: unknown) => e);
+      expect((error as RoutstrCallError).code).toBe('order_expired');
+      expect(spent()).toBe(before);
+    });
+
+    it('bad per-call options are typed errors before anything is paid', async () => {
+      const before = spent();
+      const noPrice = await generateText({ model: routstr(model), prompt: 'x', maxOutputTokens: 4, providerOptions: { routstr: { order: 'limit' } } }).catch((e: unknown) => e);
+      expect(noPrice).toBeInstanceOf(RoutstrCallError);
+      expect((noPrice as Error).message).toMatch(/maxPrice/);
+      const unknownKey = await generateText({ model: routstr(model), prompt: 'x', maxOutputTokens: 4, providerOptions: { routstr: { maxPrise: 5 } } }).catch((e: unknown) => e);
+      expect((unknownKey as Error).name).toBe('AI_InvalidArgumentError');
+      expect(spent()).toBe(before);
+    });
+  });
+
+  it('a stream aborted mid-way still delivers its receipt (market "receipt" event); it is what the wallet spent', async () => {
+    const before = spent();
+    const abort = new AbortController();
+    const receipt = new Promise<Receipt>((resolve) => routstr.market.once('receipt', ({ receipt: r }) => resolve(r)));
+    const st = streamText({ model: routstr(model), prompt: 'Talk for a long while', maxOutputTokens: 60, abortSignal: abort.signal });
+    const kinds: string[] = [];
+    for await (const part of st.fullStream) {
+      kinds.push(part.type);
+      if (part.type === 'text-delta') abort.abort();
+    }
+    expect(kinds).toContain('abort');
+    expect(kinds).not.toContain('finish');
+    const r = await receipt;
+    expect(r.usage?.outputTokens ?? 0).toBeLessThan(60);
+    expect(r.chargedMsat).toBeGreaterThan(0);
+    expect(before - spent()).toBe(Math.ceil(r.chargedMsat / 1000));
   });
 
   describe('limit orders', () => {

@@ -1,9 +1,10 @@
 // ChatRoutstr on the devnet (real relay, mint, llama.cpp engine, ticker provider node).
-// @langchain/standard-tests is not on this registry, so these are its checks written out:
-// invoke, stream, batch, bindTools with a forced call, withStructuredOutput, callbacks, abort,
-// usage_metadata — plus what the market adds: receipts, limit orders, refusals.
+// @langchain/standard-tests is not on this registry, so its ChatModelIntegrationTests checks are
+// written out here under their names (testInvoke, testStream, testBatch, testUsageMetadata, …;
+// tool calling and structured output on every engine surface in chat-routstr-tools.test.ts) —
+// plus what the market adds: receipts, cache hits that cost nothing, limit orders, refusals.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AIMessageChunk, HumanMessage } from '@langchain/core/messages';
+import { AIMessage, AIMessageChunk, HumanMessage } from '@langchain/core/messages';
 import { tool } from '@langchain/core/tools';
 import { z } from 'zod';
 import type { EcashWallet, Market } from '@routstr-kit/core';
@@ -16,6 +17,8 @@ const LIMIT = { prompt: 100_000_000, completion: 400_000_000 };
 
 interface RoutstrMeta {
   costSat: number;
+  cached: boolean;
+  requestId: string;
   paidSat: number;
   changeSat: number;
   quote: string | null;
@@ -50,19 +53,28 @@ describe('ChatRoutstr on the devnet', () => {
     await net?.stop();
   });
 
-  it('invoke: an AIMessage with usage_metadata and the receipt; the receipt is what the wallet spent', async () => {
+  it('testInvoke / testUsageMetadata: an AIMessage with usage_metadata, model_name and the receipt; the receipt is what the wallet spent', async () => {
     const before = spent();
     const msg = await chat.invoke('Say hi');
-    expect(typeof msg.content).toBe('string');
+    expect(msg).toBeInstanceOf(AIMessage);
+    expect(msg.text).not.toBe('');
+    expect(msg.response_metadata['model_name']).toBe(model);
+    expect(msg.response_metadata['model']).toBe(model);
+    expect(msg.usage_metadata?.total_tokens).toBe(msg.usage_metadata!.input_tokens + msg.usage_metadata!.output_tokens);
     expect(msg.usage_metadata?.input_tokens).toBeGreaterThan(0);
     expect(msg.usage_metadata?.output_tokens).toBeGreaterThan(0);
     const r = receiptOf(msg);
     expect(r.price.completion).toBe(HIGH.completion);
     expect(r.verification.verdict).not.toBe('overcharged');
+    expect(r.cached).toBe(false);
     expect(before - spent()).toBe(r.costSat);
   });
 
-  it('stream: chunks concatenate, usage sits on one chunk, tokens reach handleLLMNewToken, the receipt comes last', async () => {
+  it('getLsParams: traces say ls_provider "routstr" and the model', () => {
+    expect(chat.getLsParams({} as never)).toMatchObject({ ls_provider: 'routstr', ls_model_name: model, ls_model_type: 'chat' });
+  });
+
+  it('testStream / testUsageMetadataStreaming: chunks concatenate, usage sits on one chunk, tokens reach handleLLMNewToken, the receipt comes last', async () => {
     const before = spent();
     const tokens: string[] = [];
     const chunks: AIMessageChunk[] = [];
@@ -72,10 +84,33 @@ describe('ChatRoutstr on the devnet', () => {
     const all = chunks.reduce((a, b) => a.concat(b));
     expect(all.content).toBe(tokens.join(''));
     expect(all.usage_metadata?.output_tokens).toBeGreaterThan(0);
+    expect(all.response_metadata['model_name']).toBe(model);
+    expect(all.response_metadata['model']).toBe(model);
     expect(before - spent()).toBe(receiptOf(all).costSat);
   });
 
-  it('batch (market order): one answer per input, each with its receipt', async () => {
+  it('testConversation: a Human/AI/Human history gets a text answer', async () => {
+    const msg = await chat.invoke([new HumanMessage('hello'), new AIMessage('hello'), new HumanMessage('how are you')]);
+    expect(msg.text).not.toBe('');
+  });
+
+  it('testCacheComplexMessageTypes: with cache: true, a hit is marked cached with cost 0; the wallet spent the sum of receipt costs', async () => {
+    const cached = new ChatRoutstr({ model, maxTokens: 4, marketFetch: chat.marketFetch, cache: true });
+    const before = spent();
+    const input = [new HumanMessage({ content: [{ type: 'text', text: 'cache me' }] })];
+    const first = await cached.invoke(input);
+    const second = await cached.invoke(input);
+    expect(second.content).toEqual(first.content);
+    const [a, b] = [receiptOf(first), receiptOf(second)];
+    expect(a.cached).toBe(false);
+    expect(a.costSat).toBeGreaterThan(0);
+    expect(b).toMatchObject({ cached: true, costSat: 0, paidSat: 0, changeSat: 0, requestId: a.requestId });
+    expect(before - spent()).toBe(a.costSat + b.costSat);
+    // the first answer's receipt is not rewritten by the hit
+    expect(receiptOf(first).costSat).toBe(a.costSat);
+  });
+
+  it('testBatch (market order): one answer per input, each with its receipt', async () => {
     const before = spent();
     const out = await chat.batch(['one', 'two']);
     expect(out).toHaveLength(2);
@@ -83,7 +118,7 @@ describe('ChatRoutstr on the devnet', () => {
     expect(before - spent()).toBe(costs[0]! + costs[1]!);
   });
 
-  it('bindTools with a forced tool_choice returns a parsed tool call', async () => {
+  it('testToolCalling with a forced tool_choice returns a parsed tool call', async () => {
     const weather = tool(async ({ city }) => `sunny in ${city}`, { name: 'weather', description: 'Weather of a city', schema: z.object({ city: z.enum(['Paris', 'Oslo']) }) });
     const msg = await longer().bindTools([weather], { tool_choice: 'weather' }).invoke('Weather in Paris?');
     expect(msg.tool_calls?.[0]?.name).toBe('weather');
@@ -91,8 +126,17 @@ describe('ChatRoutstr on the devnet', () => {
     expect(receiptOf(msg).costSat).toBeGreaterThan(0);
   });
 
-  it('withStructuredOutput parses against a zod schema', async () => {
-    const out = await longer().withStructuredOutput(z.object({ mood: z.enum(['good', 'bad']) })).invoke('How are you?');
+  it('testWithStructuredOutput parses against a zod schema and traces the jsonSchema method', async () => {
+    let traced: Record<string, unknown> | undefined;
+    const handler = { handleChatModelStart: (_l: unknown, _m: unknown, _r: unknown, _p: unknown, extra?: Record<string, unknown>) => void (traced = extra) };
+    const schema = z.object({ mood: z.enum(['good', 'bad']) });
+    const out = await longer().withStructuredOutput(schema, { name: 'mood' }).invoke('How are you?', { callbacks: [handler] });
+    expect(['good', 'bad']).toContain(out.mood);
+    expect((traced?.['options'] as Record<string, unknown>)['ls_structured_output_format']).toMatchObject({ kwargs: { method: 'jsonSchema' }, schema: { title: 'mood' } });
+  });
+
+  it('testWithStructuredOutput with method functionCalling still forces the tool', async () => {
+    const out = await longer().withStructuredOutput(z.object({ mood: z.enum(['good', 'bad']) }), { method: 'functionCalling' }).invoke('How are you?');
     expect(['good', 'bad']).toContain(out.mood);
   });
 

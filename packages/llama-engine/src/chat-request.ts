@@ -57,6 +57,7 @@ const chatBody = z.looseObject({
   messages: z.array(message).min(1),
   tools: z.array(functionTool).nullable().optional(),
   tool_choice: toolChoice.nullable().optional(),
+  parallel_tool_calls: z.boolean().nullable().optional(),
   response_format: responseFormat.nullable().optional(),
 });
 const completionBody = z.looseObject({ ...sampling, prompt: z.string() });
@@ -80,13 +81,17 @@ export interface ToolDefinition {
   parameters?: Record<string, unknown>;
 }
 
-/** What the output must look like: free text, JSON for a schema, or a call to one (named) or any tool. */
+/**
+ * What the output must look like: free text, JSON for a schema, a call to one named tool, a call (or with
+ * `parallel`, a list of calls) of any tool, or the model's choice between text and such calls.
+ */
 export type OutputConstraint =
   | { kind: 'text' }
   | { kind: 'json_object' }
   | { kind: 'json_schema'; schema: Record<string, unknown> }
   | { kind: 'tool_call'; tool: ToolDefinition }
-  | { kind: 'any_tool_call'; tools: ToolDefinition[] };
+  | { kind: 'any_tool_call'; tools: ToolDefinition[]; parallel: boolean }
+  | { kind: 'text_or_tool_call'; tools: ToolDefinition[]; parallel: boolean };
 
 export interface ChatRequest extends SamplingParams {
   messages: PromptMessage[];
@@ -133,6 +138,15 @@ function messageText(m: z.infer<typeof message>): string {
   return text;
 }
 
+function responseFormatOutput(rf: z.infer<typeof responseFormat> | null | undefined): OutputConstraint {
+  if (rf?.type === 'json_object') return { kind: 'json_object' };
+  if (rf?.type === 'json_schema') {
+    const schema = (rf as { json_schema: { schema?: Record<string, unknown> } }).json_schema.schema;
+    return schema ? { kind: 'json_schema', schema } : { kind: 'json_object' };
+  }
+  return { kind: 'text' };
+}
+
 /** Parses a /v1/chat/completions body; throws EngineRequestError (400) when it is malformed. */
 export function parseChatRequest(body: unknown): ChatRequest {
   const b = parseBody(chatBody, body);
@@ -141,21 +155,24 @@ export function parseChatRequest(body: unknown): ChatRequest {
     ...(t.function.description !== undefined ? { description: t.function.description } : {}),
     ...(t.function.parameters !== undefined ? { parameters: t.function.parameters } : {}),
   }));
-  let output: OutputConstraint = { kind: 'text' };
+  const parallel = b.parallel_tool_calls === true;
   const choice = b.tool_choice;
+  const lastRole = b.messages[b.messages.length - 1]?.role;
+  let output: OutputConstraint = { kind: 'text' };
   if (choice !== undefined && choice !== null && choice !== 'none' && choice !== 'auto') {
     if (tools.length === 0) throw new EngineRequestError('invalid_request', 400, 'tool_choice requires tools');
-    if (choice === 'required') output = { kind: 'any_tool_call', tools };
+    if (choice === 'required') output = { kind: 'any_tool_call', tools, parallel };
     else {
       const tool = tools.find((t) => t.name === choice.function.name);
       if (!tool) throw new EngineRequestError('invalid_request', 400, `tool_choice names unknown function '${choice.function.name}'`);
       output = { kind: 'tool_call', tool };
     }
-  } else if (b.response_format?.type === 'json_object') output = { kind: 'json_object' };
-  else if (b.response_format?.type === 'json_schema') {
-    const rf = b.response_format as { json_schema: { schema?: Record<string, unknown> } };
-    output = rf.json_schema.schema ? { kind: 'json_schema', schema: rf.json_schema.schema } : { kind: 'json_object' };
-  }
+  } else if (choice !== 'none' && tools.length > 0 && lastRole === 'user') {
+    // A tool-calling model asked something with tools at hand calls one: random weights would not choose sensibly.
+    output = { kind: 'any_tool_call', tools, parallel };
+  } else if (choice !== 'none' && tools.length > 0 && lastRole !== 'tool') {
+    output = { kind: 'text_or_tool_call', tools, parallel };
+  } else output = responseFormatOutput(b.response_format);
   return {
     ...samplingParams(b),
     messages: b.messages.map((m) => ({ role: m.role, content: messageText(m) })),

@@ -7,7 +7,9 @@
 //   (default DEFAULT_MAX_TOKENS) or a stop string.
 // - tool_choice "required" / a named function and response_format json_schema / json_object are grammar-enforced;
 //   their output may use the rest of the context whatever max_tokens says, so the JSON is always complete.
-//   tool_choice "auto" (or tools without tool_choice) answers with text: random weights would not choose sensibly.
+// - tool_choice "auto" (or absent) with tools behaves like a tool-calling model: when the last message is the user's
+//   it calls a tool; after a `tool` message it answers in text; otherwise the grammar lets it choose (text, or a
+//   <tool_call> it then parses). parallel_tool_calls: true lets it write a list of calls. See tool-calls.ts.
 // - Schema keywords GBNF cannot express (pattern, minimum, …) are dropped; strings/arrays get default bounds.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { stat } from 'node:fs/promises';
@@ -18,7 +20,8 @@ import type { AddressInfo } from 'node:net';
 import type { LlamaGrammar } from 'node-llama-cpp';
 import { renderChatPrompt, type PromptMessage } from './chat-prompt.ts';
 import { parseChatRequest, parseCompletionRequest, type ChatRequest, type SamplingParams } from './chat-request.ts';
-import { createJsonObjectGrammar, createJsonSchemaGrammar, requiredToolCallSchema } from './structured-output.ts';
+import { createJsonObjectGrammar, createJsonSchemaGrammar } from './structured-output.ts';
+import { argumentDeltas, CHOICE_BIAS, createTextOrToolCallGrammar, createToolCallGrammar, parseChosenCalls, parseForcedCalls, startsToolCall, type ParsedToolCall } from './tool-calls.ts';
 import { InferenceCore, type EngineState, type GenerationResult } from './inference-core.ts';
 import { EngineRequestError } from './engine-error.ts';
 import {
@@ -186,11 +189,14 @@ export async function startEngine(options: EngineOptions): Promise<RunningEngine
     const out = chat.output;
     let grammar: LlamaGrammar | undefined;
     if (out.kind === 'json_object') grammar = await grammarFor('json_object', () => createJsonObjectGrammar(core.llama));
-    else if (out.kind !== 'text') {
-      const schema =
-        out.kind === 'json_schema' ? out.schema : out.kind === 'tool_call' ? (out.tool.parameters ?? { type: 'object', properties: {} }) : requiredToolCallSchema(out.tools);
-      const key = JSON.stringify(schema);
-      grammar = await grammarFor(key, () => createJsonSchemaGrammar(core.llama, schema));
+    else if (out.kind === 'json_schema') grammar = await grammarFor(JSON.stringify(out.schema), () => createJsonSchemaGrammar(core.llama, out.schema));
+    else if (out.kind === 'tool_call') {
+      const schema = out.tool.parameters ?? { type: 'object', properties: {} };
+      grammar = await grammarFor(JSON.stringify(schema), () => createJsonSchemaGrammar(core.llama, schema));
+    } else if (out.kind === 'any_tool_call') {
+      grammar = await grammarFor(JSON.stringify(['calls', out.parallel, out.tools]), () => createToolCallGrammar(core.llama, out.tools, out.parallel));
+    } else if (out.kind === 'text_or_tool_call') {
+      grammar = await grammarFor(JSON.stringify(['text|calls', out.parallel, out.tools]), () => createTextOrToolCallGrammar(core.llama, out.tools, out.parallel));
     }
     const controller = abortOnDisconnect(res);
     const id = chatCompletionId(flavour);
@@ -200,22 +206,33 @@ export async function startEngine(options: EngineOptions): Promise<RunningEngine
           if (!res.writableEnded) res.write(s);
         })
       : undefined;
-    const isToolCall = out.kind === 'tool_call' || out.kind === 'any_tool_call';
+    const forcedCall = out.kind === 'tool_call' || out.kind === 'any_tool_call';
+    const mayCall = out.kind === 'text_or_tool_call';
     if (streamOut) {
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
       streamOut.start();
     }
+    // Text streams as it is sampled; a call is sent once its JSON is complete (only then is it known to be valid).
+    let streamed = '';
+    const onText = streamOut && !forcedCall
+      ? (d: string): void => {
+          streamed += d;
+          if (!mayCall || !startsToolCall(streamed)) streamOut.content(d);
+        }
+      : undefined;
     let result: GenerationResult;
     try {
       result = await core.generate({
         promptTokens,
         // Structured output may use the whole context: the grammar bounds it, and a cut-off JSON would be invalid.
-        maxTokens: grammar ? Number.POSITIVE_INFINITY : (chat.maxTokens ?? DEFAULT_MAX_TOKENS),
+        maxTokens: grammar && !mayCall ? Number.POSITIVE_INFINITY : (chat.maxTokens ?? DEFAULT_MAX_TOKENS),
+        beyondMaxTokens: mayCall ? startsToolCall : undefined,
+        firstTokenBias: mayCall ? CHOICE_BIAS : undefined,
         ...sampling(chat),
         stop: grammar ? [] : chat.stop,
         grammar,
         signal: controller.signal,
-        onText: streamOut && !isToolCall ? (d) => streamOut.content(d) : undefined,
+        onText,
       });
     } catch (err) {
       if (controller.signal.aborted) return;
@@ -227,23 +244,21 @@ export async function startEngine(options: EngineOptions): Promise<RunningEngine
       throw err;
     }
     if (result.finishReason === 'abort') return;
-    const toolCalls: ToolCallOut[] = [];
+    let calls: ParsedToolCall[] | undefined;
+    if (forcedCall && result.finishReason === 'stop') {
+      calls = out.kind === 'tool_call' ? [{ name: out.tool.name, arguments: JSON.stringify(JSON.parse(result.text)) }] : parseForcedCalls(result.text);
+    } else if (mayCall && result.finishReason === 'stop') calls = parseChosenCalls(result.text);
+    const toolCalls: ToolCallOut[] = (calls ?? []).map((c) => ({ id: toolCallId(flavour), ...c }));
     let content: string | null = result.text;
     let finishReason: ChatFinishReason = result.finishReason;
-    if (isToolCall && result.finishReason === 'stop') {
-      const parsed = JSON.parse(result.text) as unknown;
-      if (out.kind === 'tool_call') toolCalls.push({ id: toolCallId(flavour), name: out.tool.name, arguments: JSON.stringify(parsed) });
-      else {
-        const call = parsed as { name: string; arguments: unknown };
-        toolCalls.push({ id: toolCallId(flavour), name: call.name, arguments: JSON.stringify(call.arguments) });
-      }
+    if (toolCalls.length > 0) {
       content = flavour === 'ollama' ? '' : null;
       finishReason = 'tool_calls';
     }
     const usage = { promptTokens: promptTokens.length, completionTokens: result.tokens.length };
     if (streamOut) {
-      if (toolCalls.length > 0) streamOut.toolCalls(toolCalls);
-      else if (isToolCall) streamOut.content(result.text);
+      if (toolCalls.length > 0) streamOut.toolCalls(toolCalls, argumentDeltas);
+      else if (forcedCall || (mayCall && startsToolCall(result.text))) streamOut.content(result.text);
       streamOut.finish(finishReason, usage, chat.includeUsage);
       res.end();
       return;

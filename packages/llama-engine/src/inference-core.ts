@@ -1,5 +1,5 @@
 // The model, its context (one sequence per concurrent request), the FIFO queue in front of it, and real counters.
-import { getLlama, LlamaGrammarEvaluationState, LlamaLogLevel } from 'node-llama-cpp';
+import { getLlama, LlamaGrammarEvaluationState, LlamaLogLevel, TokenBias } from 'node-llama-cpp';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from 'node-llama-cpp';
 import { SlotQueue } from './slot-queue.ts';
 import { EngineRequestError } from './engine-error.ts';
@@ -22,6 +22,10 @@ export interface GenerationInput {
   seed: number | undefined;
   stop: readonly string[];
   grammar?: LlamaGrammar | undefined;
+  /** Logit bias for the first sampled token only (where a text-or-call grammar makes its choice). */
+  firstTokenBias?: { text: string; logit: number } | undefined;
+  /** Past maxTokens, generation goes on while this says so (a started tool call must close to be valid). */
+  beyondMaxTokens?: ((text: string) => boolean) | undefined;
   signal?: AbortSignal | undefined;
   /** Called with each piece of settled text (never part of a stop string, never half a UTF-8 character). */
   onText?: ((delta: string) => void) | undefined;
@@ -149,7 +153,8 @@ export class InferenceCore {
         `This model's maximum context length is ${this.contextSize} tokens. However, your prompt has ${input.promptTokens.length} tokens.`,
       );
     }
-    const maxTokens = Math.min(input.maxTokens, this.contextSize - input.promptTokens.length);
+    const contextLeft = this.contextSize - input.promptTokens.length;
+    const maxTokens = Math.min(input.maxTokens, contextLeft);
     const queuedAt = performance.now();
     const sequence = await this.queue.acquire(input.signal);
     const startedAt = performance.now();
@@ -164,7 +169,11 @@ export class InferenceCore {
       await sequence.clearHistory();
       this.promptTokensTotal += input.promptTokens.length;
       const grammarEvaluationState = input.grammar ? new LlamaGrammarEvaluationState({ model: this.model, grammar: input.grammar }) : undefined;
+      const first = input.firstTokenBias;
+      const firstBias = first ? TokenBias.for(this.model).set(this.model.tokenize(first.text, false), { logit: first.logit }) : undefined;
+      const noBias = new TokenBias(this.model.tokenizer);
       const iterator = sequence.evaluate(input.promptTokens, {
+        ...(firstBias ? { tokenBias: () => (tokens.length === 0 ? firstBias : noBias) } : {}),
         temperature: input.temperature,
         ...(input.topP !== undefined ? { topP: input.topP } : {}),
         ...(input.topK !== undefined ? { topK: input.topK } : {}),
@@ -196,7 +205,7 @@ export class InferenceCore {
           finishReason = 'abort';
           break;
         }
-        if (tokens.length >= maxTokens) break;
+        if (tokens.length >= maxTokens && !(input.beyondMaxTokens?.(text) === true && tokens.length < contextLeft)) break;
         // Hold back a trailing partial UTF-8 character and anything that may still become a stop string.
         let settled = text.length - pendingStopPrefix(text, input.stop);
         while (settled > emitted && text.charCodeAt(settled - 1) === 0xfffd) settled--;

@@ -139,15 +139,23 @@ export class ChatChunkStream {
     this.chunk([this.choice(d, null)]);
   }
 
-  toolCalls(calls: ToolCallOut[]): void {
-    const toolCalls = calls.map((t, index) =>
-      this.flavour === 'ollama'
-        ? { id: t.id, index, type: 'function', function: { name: t.name, arguments: t.arguments } }
-        : { id: t.id, type: 'function', index, function: { name: t.name, arguments: t.arguments } },
-    );
-    const d: Record<string, unknown> = this.sentRole ? { tool_calls: toolCalls } : { role: 'assistant', content: '', tool_calls: toolCalls };
+  /**
+   * Ollama sends each call whole in one chunk; vLLM (and llama.cpp's server) open each call with its id and name,
+   * then send the arguments as string deltas to append.
+   */
+  toolCalls(calls: ToolCallOut[], argumentDeltas: (args: string) => string[]): void {
+    if (this.flavour === 'ollama') {
+      const toolCalls = calls.map((t, index) => ({ id: t.id, index, type: 'function', function: { name: t.name, arguments: t.arguments } }));
+      const d: Record<string, unknown> = this.sentRole ? { tool_calls: toolCalls } : { role: 'assistant', content: '', tool_calls: toolCalls };
+      this.sentRole = true;
+      this.chunk([this.choice(d, null)]);
+      return;
+    }
+    for (const [index, t] of calls.entries()) {
+      this.chunk([this.choice({ tool_calls: [{ id: t.id, type: 'function', index, function: { name: t.name } }] }, null)]);
+      for (const args of argumentDeltas(t.arguments)) this.chunk([this.choice({ tool_calls: [{ index, function: { arguments: args } }] }, null)]);
+    }
     this.sentRole = true;
-    this.chunk([this.choice(d, null)]);
   }
 
   /** Finish chunk, then (when asked) the `choices: []` usage chunk, then `[DONE]`. */

@@ -18,6 +18,11 @@ const scalarAny = (): GbnfJsonSchema => ({
   oneOf: [{ type: 'string', maxLength: DEFAULT_MAX_STRING_LENGTH }, { type: 'number' }, { type: 'boolean' }, { type: 'null' }],
 });
 
+/** Keys a record may use freely: no propertyNames, or plain strings (no pattern/enum/length rules to honour). */
+function isPlainKeys(names: unknown): boolean {
+  return names === undefined || (isRecord(names) && Object.keys(names).every((k) => k === 'type') && names['type'] === 'string');
+}
+
 /** Maps a JSON Schema to a bounded GbnfJsonSchema whose every output validates against the input schema. */
 export function boundJsonSchema(schema: unknown, defs: JsonSchema = {}, depth = 0): GbnfJsonSchema {
   if (schema === true || schema === undefined || (isRecord(schema) && Object.keys(schema).length === 0)) return scalarAny();
@@ -75,6 +80,16 @@ export function boundJsonSchema(schema: unknown, defs: JsonSchema = {}, depth = 
       const props = isRecord(schema['properties']) ? schema['properties'] : {};
       const properties: Record<string, GbnfJsonSchema> = {};
       for (const [key, value] of Object.entries(props)) properties[key] = boundJsonSchema(value, localDefs, depth + 1);
+      const extra = schema['additionalProperties'];
+      if (Object.keys(properties).length === 0 && isRecord(extra) && isPlainKeys(schema['propertyNames'])) {
+        // A record (`z.record(z.string(), …)`): a few free keys (bounded in withBoundedKeys) with values of its schema.
+        const minProperties = typeof schema['minProperties'] === 'number' ? schema['minProperties'] : 0;
+        const maxProperties = Math.min(
+          typeof schema['maxProperties'] === 'number' ? schema['maxProperties'] : Number.POSITIVE_INFINITY,
+          Math.max(minProperties, DEFAULT_MAX_ITEMS),
+        );
+        return { type: 'object', additionalProperties: boundJsonSchema(extra, localDefs, depth + 1), minProperties, maxProperties };
+      }
       // The grammar writes every listed property and no others: that satisfies `required` and any additionalProperties.
       return { type: 'object', properties };
     }
@@ -101,24 +116,24 @@ function withFiniteNumbers(grammarText: string): string {
   return grammarText.replaceAll(' ([eE] [-+]? ("0" | [1-9] [0-9]{0,15}))?', '').replaceAll('[1-9] [0-9]{0,15}', '[1-9] [0-9]{0,8}');
 }
 
-/** Creates a grammar that forces a JSON value valid against `schema` (bounded, see boundJsonSchema). */
-export async function createJsonSchemaGrammar(llama: Llama, schema: unknown): Promise<LlamaGrammar> {
+/** Record keys are the only unbounded strings left (values get maxLength in boundJsonSchema): bound them too. */
+function withBoundedKeys(grammarText: string): string {
+  return grammarText.replace(/^(string-rule ::= "\\"" string-char-rule)\* /m, `$1{1,${DEFAULT_MAX_STRING_LENGTH}} `);
+}
+
+/** GBNF text (with a `root` rule) for a JSON value valid against `schema` (bounded, see boundJsonSchema). */
+export async function createJsonSchemaGrammarText(llama: Llama, schema: unknown): Promise<string> {
   const bounded = boundJsonSchema(schema);
   const generated = await llama.createGrammarForJsonSchema(bounded as never);
-  return llama.createGrammar({ grammar: withFiniteNumbers(withoutTrailingPadding(generated.grammar)) });
+  return withBoundedKeys(withFiniteNumbers(withoutTrailingPadding(generated.grammar)));
+}
+
+/** Creates a grammar that forces a JSON value valid against `schema` (bounded, see boundJsonSchema). */
+export async function createJsonSchemaGrammar(llama: Llama, schema: unknown): Promise<LlamaGrammar> {
+  return llama.createGrammar({ grammar: await createJsonSchemaGrammarText(llama, schema) });
 }
 
 /** Creates a grammar for `json_object` mode: a small flat JSON object. */
 export async function createJsonObjectGrammar(llama: Llama): Promise<LlamaGrammar> {
   return llama.createGrammar({ grammar: JSON_OBJECT_GBNF });
-}
-
-/** Schema for a `tool_choice: "required"` call: the model picks one of the tools and fills its parameters. */
-export function requiredToolCallSchema(tools: ReadonlyArray<{ name: string; parameters?: unknown }>): JsonSchema {
-  return {
-    anyOf: tools.map((t) => ({
-      type: 'object',
-      properties: { name: { const: t.name }, arguments: t.parameters ?? { type: 'object', properties: {} } },
-    })),
-  };
 }

@@ -2,10 +2,21 @@
  * A Routstr language model: the `@ai-sdk/openai-compatible` chat model (which does all message,
  * tool and stream handling) with each call named for the paying fetch, so the call's receipt
  * lands in `providerMetadata.routstr` and the market's refusals surface as RoutstrCallError.
+ * A call may buy differently through `providerOptions.routstr` ({ order, maxPrice, deadline }).
+ * A stream aborted mid-way still settles: its receipt goes out on the market's `receipt` event.
  */
 import type { LanguageModelV4, LanguageModelV4CallOptions, LanguageModelV4GenerateResult, LanguageModelV4StreamPart, LanguageModelV4StreamResult, SharedV4ProviderMetadata } from '@ai-sdk/provider';
-import { CALL_HEADER, receiptJson, type CallRecord, type MarketFetch, type OrderSettings } from '@routstr-kit/core';
+import { parseProviderOptions } from '@ai-sdk/provider-utils';
+import { z } from 'zod';
+import { CALL_HEADER, checkOrderSettings, receiptJson, type CallRecord, type MarketFetch, type OrderSettings } from '@routstr-kit/core';
 import { toRoutstrCallError } from './routstr-error.ts';
+
+/** `providerOptions.routstr`: how this one call buys (JSON, so a deadline is ms after the call starts). */
+const callOrderSchema = z.strictObject({
+  order: z.enum(['market', 'limit']).optional(),
+  maxPrice: z.union([z.number().int().positive(), z.strictObject({ prompt: z.number().int().nonnegative(), completion: z.number().int().nonnegative() })]).optional(),
+  deadline: z.number().int().positive().optional(),
+});
 
 type JsonObject = SharedV4ProviderMetadata[string];
 
@@ -30,8 +41,24 @@ export class RoutstrLanguageModel implements LanguageModelV4 {
     return this.#inner.supportedUrls;
   }
 
+  /** The model's order settings with this call's `providerOptions.routstr` over them; bad options throw before anything is paid. */
+  async #orderFor(options: LanguageModelV4CallOptions): Promise<OrderSettings> {
+    const given = await parseProviderOptions({ provider: 'routstr', providerOptions: options.providerOptions, schema: callOrderSchema });
+    if (!given) return this.order;
+    const order: OrderSettings = { ...this.order };
+    if (given.order !== undefined) order.order = given.order;
+    if (given.maxPrice !== undefined) order.maxPrice = given.maxPrice;
+    if (given.deadline !== undefined) order.deadline = given.deadline;
+    try {
+      checkOrderSettings(order);
+    } catch (error) {
+      throw toRoutstrCallError(error, this.#url, { model: this.modelId, order });
+    }
+    return order;
+  }
+
   async doGenerate(options: LanguageModelV4CallOptions): Promise<LanguageModelV4GenerateResult> {
-    const call = this.#market.begin(this.order);
+    const call = this.#market.begin(await this.#orderFor(options));
     try {
       const result = await this.#inner.doGenerate(named(options, call));
       return { ...result, providerMetadata: await this.#withReceipt(result.providerMetadata, call) };
@@ -42,7 +69,7 @@ export class RoutstrLanguageModel implements LanguageModelV4 {
   }
 
   async doStream(options: LanguageModelV4CallOptions): Promise<LanguageModelV4StreamResult> {
-    const call = this.#market.begin(this.order);
+    const call = this.#market.begin(await this.#orderFor(options));
     let result: LanguageModelV4StreamResult;
     try {
       result = await this.#inner.doStream(named(options, call));
@@ -51,13 +78,22 @@ export class RoutstrLanguageModel implements LanguageModelV4 {
       throw toRoutstrCallError(call.error ?? error, this.#url, { model: this.modelId, order: this.order });
     }
     const withReceipt = (meta: SharedV4ProviderMetadata | undefined): Promise<SharedV4ProviderMetadata> => this.#withReceipt(meta, call);
+    // aborted after the answer began: no `finish` part will carry the receipt, so wait for the payer to settle
+    // (the node bills what it generated; the change comes back) and let the market's `receipt` event deliver it
+    const market = this.#market;
+    const onAbort = (): void => void market.endWhenPaid(call).catch(() => undefined);
+    options.abortSignal?.addEventListener('abort', onAbort, { once: true });
+    if (options.abortSignal?.aborted) onAbort();
+    const done = (): void => options.abortSignal?.removeEventListener('abort', onAbort);
     // the paying fetch holds the stream's end until the change is stored and the receipt written,
     // so by the `finish` part (emitted after the body ended) the receipt is there
     const stream = result.stream.pipeThrough(
       new TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart>({
         async transform(part, controller) {
-          if (part.type === 'finish') controller.enqueue({ ...part, providerMetadata: await withReceipt(part.providerMetadata) });
-          else controller.enqueue(part);
+          if (part.type === 'finish') {
+            done();
+            controller.enqueue({ ...part, providerMetadata: await withReceipt(part.providerMetadata) });
+          } else controller.enqueue(part);
         },
       }),
     );

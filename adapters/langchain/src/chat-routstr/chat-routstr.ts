@@ -3,17 +3,29 @@
  * the market's paying `fetch`. What it adds: how to buy (market or limit, `maxPrice`,
  * `deadline`), the receipt in `response_metadata.routstr`, typed refusals (RoutstrError), and
  * `batch` as a limit-buy batch held for price (the core's `runBatch`) when `order: 'limit'`.
+ * Like LangChain's other non-OpenAI providers it traces as its own provider (`ls_provider:
+ * "routstr"`), puts `model`/`model_name` in `response_metadata`, and structures output the way
+ * open models serve it (see structured-output.ts); a cache hit's receipt says it cost nothing.
  */
-import type { BaseLanguageModelInput } from '@langchain/core/language_models/base';
+import type { BaseLanguageModelInput, StructuredOutputMethodOptions } from '@langchain/core/language_models/base';
 import type { CallbackManagerForLLMRun } from '@langchain/core/callbacks/manager';
 import type { ChatModelStreamEvent } from '@langchain/core/language_models/event';
+import type { LangSmithParams } from '@langchain/core/language_models/chat_models';
 import { AIMessage, AIMessageChunk, type BaseMessage } from '@langchain/core/messages';
-import { ChatGenerationChunk, type ChatResult } from '@langchain/core/outputs';
-import type { RunnableBatchOptions, RunnableConfig } from '@langchain/core/runnables';
+import { ChatGenerationChunk, type ChatGeneration, type ChatResult } from '@langchain/core/outputs';
+import type { Runnable, RunnableBatchOptions, RunnableConfig } from '@langchain/core/runnables';
+import type { InteropZodType } from '@langchain/core/utils/types';
 import { ChatOpenAI, convertCompletionsMessageToBaseMessage, convertMessagesToCompletionsMessageParams, type ChatOpenAICallOptions, type ChatOpenAIFields } from '@langchain/openai';
 import type { BatchResult, Receipt } from '@routstr-kit/core';
 import { CALL_HEADER, checkOrderSettings, MarketFetch, receiptJson, settingsFromEnv, type CallRecord, type OrderSettings, type RoutstrSettings } from '@routstr-kit/core';
 import { RoutstrError, toRoutstrError } from './routstr-error.ts';
+import { cachedGeneration, withModelName } from './response-metadata.ts';
+import { jsonSchemaStructuredOutput } from './structured-output.ts';
+
+/** The `keys` of `record` that are set. */
+function pick(record: Record<string, unknown>, ...keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => record[k] !== undefined).map((k) => [k, record[k]]));
+}
 
 /** The host is never dialled: the paying fetch routes each request to a provider it picks. */
 const BASE_URL = 'https://market.routstr.invalid/v1';
@@ -57,6 +69,26 @@ export class ChatRoutstr extends ChatOpenAI {
     return 'routstr';
   }
 
+  /** Traces as Routstr calls (ChatOpenAI would label them "openai"). */
+  override getLsParams(options: this['ParsedCallOptions']): LangSmithParams {
+    return { ...super.getLsParams(options), ls_provider: 'routstr' };
+  }
+
+  /**
+   * Structured output, by default as `response_format: json_schema` with the schema sent as plain JSON Schema (zod v3
+   * or v4, or a JSON Schema): vLLM, Ollama and llama.cpp all enforce it by constrained decoding for any model, where
+   * forcing a named tool needs a tool-trained chat template (and Ollama ignores `tool_choice`). No OpenAI strict-mode
+   * rewrite, so `z.record`, optional fields and unions pass. `method: "functionCalling"` / `"jsonMode"` use ChatOpenAI's.
+   */
+  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<false>): Runnable<BaseLanguageModelInput, RunOutput>;
+  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<true>): Runnable<BaseLanguageModelInput, { raw: BaseMessage; parsed: RunOutput }>;
+  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<boolean>): Runnable<BaseLanguageModelInput, RunOutput> | Runnable<BaseLanguageModelInput, { raw: BaseMessage; parsed: RunOutput }>;
+  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(outputSchema: InteropZodType<RunOutput> | Record<string, any>, config?: StructuredOutputMethodOptions<boolean>): Runnable<BaseLanguageModelInput, RunOutput> | Runnable<BaseLanguageModelInput, { raw: BaseMessage; parsed: RunOutput }> {
+    const method = config?.method ?? 'jsonSchema';
+    if (method !== 'jsonSchema') return super.withStructuredOutput<RunOutput>(outputSchema, { ...config, method });
+    return jsonSchemaStructuredOutput<RunOutput>((options) => this.withConfig(options), outputSchema, config);
+  }
+
   /** The same model buying differently (e.g. `{ order: 'limit', maxPrice }`), on the same wallet and market. */
   withOrder(order: OrderSettings): ChatRoutstr {
     return new ChatRoutstr({ ...this.#fields, ...order });
@@ -84,24 +116,41 @@ export class ChatRoutstr extends ChatOpenAI {
       throw toRoutstrError(call.error ?? error);
     }
     const receipt = await this.marketFetch.end(call);
-    if (receipt) {
-      const routstr = receiptJson(receipt, call.fill);
-      for (const g of result.generations) g.message.response_metadata = { ...g.message.response_metadata, routstr };
-    }
+    const routstr = receipt ? { ...receiptJson(receipt, call.fill), cached: false } : undefined;
+    for (const g of result.generations) g.message.response_metadata = withModelName({ ...g.message.response_metadata, ...(routstr ? { routstr } : {}) }, this.model);
     return result;
+  }
+
+  // A cache hit paid nothing: its receipt says so (cost 0, `cached: true`), so summing receipt costs gives the spend.
+  override async _generateCached(args: Parameters<ChatOpenAI['_generateCached']>[0]): ReturnType<ChatOpenAI['_generateCached']> {
+    const out = await super._generateCached(args);
+    // in place: core attached run ids to `out` as a hidden property
+    out.generations.forEach((gens, i) => {
+      if (gens && !out.missingPromptIndices.includes(i)) out.generations[i] = gens.map((g) => cachedGeneration(g as ChatGeneration));
+    });
+    return out;
   }
 
   override async *_streamResponseChunks(messages: BaseMessage[], options: this['ParsedCallOptions'], runManager?: CallbackManagerForLLMRun): AsyncGenerator<ChatGenerationChunk> {
     const call = this.marketFetch.begin(this.order);
+    // chunks concatenate their string metadata, so each model key is added once, on the last chunk, if still missing
+    const modelKeys: Record<string, unknown> = {};
     try {
-      yield* super._streamResponseChunks(messages, named(options, call) as this['ParsedCallOptions'], runManager);
+      for await (const chunk of super._streamResponseChunks(messages, named(options, call) as this['ParsedCallOptions'], runManager)) {
+        // LangChain folds a chunk's generationInfo into its message's response_metadata
+        Object.assign(modelKeys, pick({ ...chunk.generationInfo, ...chunk.message.response_metadata }, 'model', 'model_name'));
+        yield chunk;
+      }
     } catch (error) {
       await this.marketFetch.end(call);
       throw toRoutstrError(call.error ?? error);
     }
     // the paying fetch released the stream's end only after the receipt was written
     const receipt = await this.marketFetch.end(call);
-    if (receipt) yield new ChatGenerationChunk({ text: '', message: new AIMessageChunk({ content: '', response_metadata: { routstr: receiptJson(receipt, call.fill) } }) });
+    const names = withModelName(modelKeys, this.model);
+    const missing = Object.fromEntries(Object.entries(names).filter(([k]) => modelKeys[k] === undefined));
+    const routstr = receipt ? { routstr: { ...receiptJson(receipt, call.fill), cached: false } } : {};
+    yield new ChatGenerationChunk({ text: '', message: new AIMessageChunk({ content: '', response_metadata: { ...missing, ...routstr } }) });
   }
 
   // LangChain's content-block stream protocol takes this path: name the call so it buys as configured
@@ -180,7 +229,7 @@ export class ChatRoutstr extends ChatOpenAI {
           content: message.content,
           ...(message.tool_calls ? { tool_calls: message.tool_calls } : {}),
           additional_kwargs: message.additional_kwargs,
-          response_metadata: { ...message.response_metadata, ...(receipt ? { routstr: receiptJson(receipt) } : {}) },
+          response_metadata: withModelName({ ...message.response_metadata, ...(receipt ? { routstr: { ...receiptJson(receipt), cached: false } } : {}) }, this.model),
           ...(usage ? { usage_metadata: { input_tokens: usage.prompt_tokens ?? 0, output_tokens: usage.completion_tokens ?? 0, total_tokens: usage.total_tokens ?? 0 } } : {}),
           ...(message.id ? { id: message.id } : {}),
         }),

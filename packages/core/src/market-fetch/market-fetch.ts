@@ -59,6 +59,8 @@ export interface CallRecord {
   /** How many receipts the payer had when the request went out, and the model it named. */
   started?: number;
   model?: string;
+  /** Set by `endWhenPaid` while it waits for the payer's receipt. */
+  onPaid?: (receipt: Receipt) => void;
 }
 
 function newCall(settings: OrderSettings): CallRecord {
@@ -146,6 +148,20 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
     return call.receipt;
   }
 
+  /**
+   * Like `end`, but first waits for the payer's receipt: for a stream the caller broke off after its answer began,
+   * the payer settles in the background (the node bills what it generated, the change comes from its refund route),
+   * and this resolves once that receipt is written. Call it only once the call's response arrived.
+   */
+  async endWhenPaid(call: CallRecord): Promise<Receipt | undefined> {
+    if (!call.receipt && call.error === undefined && call.requestId !== undefined) {
+      const requestId = call.requestId;
+      const written = this.#parts ? (await this.#parts).orders.payer.receipts().find((r) => r.requestId === requestId) : undefined;
+      call.receipt = written ?? (await new Promise<Receipt>((resolve) => (call.onPaid = resolve)));
+    }
+    return this.end(call);
+  }
+
   /** The OpenAI-compatible `fetch` the framework's client is given. */
   readonly fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const url = input instanceof Request ? input.url : input instanceof URL ? input.href : String(input);
@@ -221,7 +237,7 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
       if (best && best.priceMsat > maxPriceMsat) throw new PriceAboveLimit(model, best, maxPriceMsat);
     }
     const pin = { ...(maxPriceMsat !== undefined ? { maxPriceMsat } : {}), onRequestId: (id: string) => (call.requestId ??= id) };
-    return withPin(pin, () => parts.orders.payer.request(route, body, { signal: signal ?? null }));
+    return withPin(pin, () => parts.orders.payer.request(route, body, { signal: signal ?? null, onReceipt: (r) => call.onPaid?.(r) }));
   }
 
   async #limit(parts: MarketParts, call: CallRecord, route: string, body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<Response> {
@@ -257,7 +273,7 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
     const ask = await crossing(parts.market, model, maxPrice, shape, deadline, call.id, signal, () => this.emit('resting', { callId: call.id, model, orderId: undefined }));
     this.emit('filling', { callId: call.id, model, ask });
     call.fill = { price: { msat: ask.priceMsat, prompt: ask.prompt, completion: ask.completion }, provider: ask.provider, quote: ask.quoteId, restedMs: 0 };
-    return withPin({ ask, onRequestId: (id: string) => (call.requestId ??= id) }, () => parts.orders.payer.request(route, body, { signal: signal ?? null }));
+    return withPin({ ask, onRequestId: (id: string) => (call.requestId ??= id) }, () => parts.orders.payer.request(route, body, { signal: signal ?? null, onReceipt: (r) => call.onPaid?.(r) }));
   }
 
   /** A market that just opened may not list the model yet: wait a little for its first ask. */

@@ -179,18 +179,19 @@ describe('engine, llama.cpp flavour', () => {
     expect(body.usage.prompt_tokens).toBe(engine.countTokens(engine.renderPrompt(messages, tools)));
   });
 
-  it('forces some tool call with tool_choice "required", streamed as a tool_calls delta', async () => {
+  it('forces some tool call with tool_choice "required", streamed as tool_calls deltas (name, then argument pieces)', async () => {
     const tools = [
       { type: 'function', function: { name: 'add', parameters: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] } } },
       { type: 'function', function: { name: 'flag', parameters: { type: 'object', properties: { on: { type: 'boolean' } }, required: ['on'] } } },
     ];
     const res = await post(engine, { messages, tools, tool_choice: 'required', seed: 5, stream: true, stream_options: { include_usage: true } });
     const chunks = sseData(await res.text()).slice(0, -1) as any[];
-    const calls = chunks.flatMap((c) => c.choices.flatMap((ch: any) => ch.delta.tool_calls ?? []));
-    expect(calls).toHaveLength(1);
-    const tool = tools.find((t) => t.function.name === calls[0].function.name);
+    const deltas = chunks.flatMap((c) => c.choices.flatMap((ch: any) => ch.delta.tool_calls ?? []));
+    expect(deltas.every((d: any) => d.index === 0)).toBe(true);
+    const call = { name: deltas[0].function.name as string, arguments: deltas.map((d: any) => d.function.arguments ?? '').join('') };
+    const tool = tools.find((t) => t.function.name === call.name);
     expect(tool).toBeDefined();
-    expect(violations(tool!.function.parameters, JSON.parse(calls[0].function.arguments))).toEqual([]);
+    expect(violations(tool!.function.parameters, JSON.parse(call.arguments))).toEqual([]);
     expect(chunks.find((c) => c.choices[0]?.finish_reason)?.choices[0].finish_reason).toBe('tool_calls');
   });
 
@@ -205,6 +206,17 @@ describe('engine, llama.cpp flavour', () => {
       expect(body.choices[0].finish_reason).toBe('stop');
       expect(violations(schema, JSON.parse(body.choices[0].message.content))).toEqual([]);
     }
+    // a record (z.record(z.string(), z.number())): bounded free keys, values of the value schema
+    const record = { type: 'object', propertyNames: { type: 'string' }, additionalProperties: { type: 'integer' } };
+    const sizes = new Set<number>();
+    for (const seed of [1, 2, 3, 4]) {
+      const body = (await (await post(engine, { messages, response_format: { type: 'json_schema', json_schema: { name: 'r', schema: record } }, seed })).json()) as any;
+      const value = JSON.parse(body.choices[0].message.content) as Record<string, unknown>;
+      expect(Object.values(value).every((v) => Number.isInteger(v))).toBe(true);
+      expect(Object.keys(value).every((k) => k.length >= 1 && k.length <= 16)).toBe(true);
+      sizes.add(Object.keys(value).length);
+    }
+    expect(Math.max(...sizes)).toBeGreaterThan(0);
     const obj = (await (await post(engine, { messages, response_format: { type: 'json_object' }, seed: 9 })).json()) as any;
     const parsed = JSON.parse(obj.choices[0].message.content);
     expect(typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)).toBe(true);
