@@ -7,3 +7,4 @@ export * from './market/index.ts';
 export * from './storage/index.ts';
 export * from './orders/index.ts';
 export * from './market-fetch/index.ts';
+export * from './config/index.ts';

@@ -1,0 +1,86 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_MINTS, parseFlags, resolveKitConfig, resolveMcpKitConfig, BUYER_SETTINGS, type ConfigInputs } from './index.ts';
+import { DEFAULT_MARKET_RELAYS } from '../market/index.ts';
+
+const home = (): string => mkdtempSync(join(tmpdir(), 'kit-config-'));
+const file = (content: unknown): string => {
+  const path = join(home(), 'config.json');
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+};
+const fails = (inputs: ConfigInputs): ConfigError => {
+  try {
+    resolveMcpKitConfig(inputs);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('accepted');
+};
+
+describe('resolveKitConfig', () => {
+  it('has one set of defaults', () => {
+    const h = home();
+    const c = resolveKitConfig({ env: { HOME: h } });
+    expect(c).toMatchObject({ relays: [...DEFAULT_MARKET_RELAYS], mints: [...DEFAULT_MINTS], walletPath: join(h, '.routstr-kit', 'wallet.db'), profile: 'balanced', mode: 'xcashu', providerAddresses: 'public', budget: {}, mnemonic: undefined, configFile: undefined });
+  });
+
+  it('takes options over flags over environment over the file over defaults, setting by setting', () => {
+    const path = file({ mode: 'session', profile: 'trusted', relays: ['ws://file'], mints: ['http://file-mint'], budget: { totalSat: 900, perRunSat: 90 } });
+    const env = { HOME: home(), ROUTSTR_KIT_CONFIG: path, ROUTSTR_KIT_PROFILE: 'fastest', ROUTSTR_KIT_RELAYS: 'ws://env-a, ws://env-b', ROUTSTR_KIT_BUDGET_PER_RUN_SAT: '80' };
+    const { flags } = parseFlags(['--relay', 'ws://flag', '--relay=ws://flag2,ws://flag3', '--budget-per-run-sat', '70'], BUYER_SETTINGS);
+    const c = resolveKitConfig({ options: { budget: { perRunSat: 60 } }, flags, env });
+    expect(c.mode).toBe('session'); // file
+    expect(c.profile).toBe('fastest'); // env over file
+    expect(c.relays).toEqual(['ws://flag', 'ws://flag2', 'ws://flag3']); // flag over env
+    expect(c.mints).toEqual(['http://file-mint']);
+    expect(c.budget).toEqual({ totalSat: 900, perRunSat: 60 }); // option over flag
+    expect(c.configFile).toBe(path);
+    expect(resolveKitConfig({ env: { ...env, ROUTSTR_KIT_CONFIG: undefined }, flags: { config: path } }).mode).toBe('session');
+  });
+
+  it('reads ~/.routstr-kit/config.json when present', () => {
+    const h = home();
+    const path = join(h, '.routstr-kit', 'config.json');
+    mkdirSync(join(h, '.routstr-kit'));
+    writeFileSync(path, JSON.stringify({ mode: 'session' }));
+    expect(resolveKitConfig({ env: { HOME: h } })).toMatchObject({ mode: 'session', configFile: path });
+  });
+
+  it('names the setting, its source and the expected form for a bad value anywhere', () => {
+    const h = home();
+    const bad: [ConfigInputs, RegExp][] = [
+      [{ env: { HOME: h, ROUTSTR_KIT_MODE: 'fast' } }, /invalid setting "mode" from environment variable ROUTSTR_KIT_MODE: got "fast"; expected one of xcashu, session/],
+      [{ env: { HOME: h }, flags: { profile: 'richest' } }, /"profile" from flag --profile: got "richest"; expected one of cheapest, fastest, balanced, trusted/],
+      [{ env: { HOME: h }, options: { budget: { totalSat: 1.5 } } }, /"budget.totalSat" from option "budget.totalSat": got 1.5; expected a positive whole number of sats/],
+      [{ env: { HOME: h, ROUTSTR_KIT_BUDGET_PER_REQUEST_SAT: 'lots' } }, /"budget.perRequestMaxSat" from environment variable ROUTSTR_KIT_BUDGET_PER_REQUEST_SAT: got "lots"/],
+      [{ env: { HOME: h, ROUTSTR_KIT_RELAYS: 'http://not-ws' } }, /"relays" from environment variable ROUTSTR_KIT_RELAYS/],
+      [{ env: { HOME: h, ROUTSTR_KIT_PROVIDER_ADDRESSES: 'lan' } }, /"providerAddresses" .*expected one of public, loopback, any/],
+      [{ env: { HOME: h, ROUTSTR_KIT_CONFIG: file({ mode: 'fast' }) } }, /"mode" from config file .*config\.json \(key "mode"\): got "fast"/],
+      [{ env: { HOME: h, ROUTSTR_KIT_CONFIG: file({ relays: ['ws://ok', 'nope'] }) } }, /"relays" from config file .*\(key "relays"\): got \["ws:\/\/ok","nope"\]/],
+      [{ env: { HOME: h, ROUTSTR_KIT_CONFIG: file({ budget: { everSat: 1 } }) } }, /"budget.everSat" from config file .*: unknown key/],
+      [{ env: { HOME: h, ROUTSTR_KIT_CONFIG: file({ mnemonic: 'a b c' }) } }, /"mnemonic" .*a secret is never read from a file; expected ROUTSTR_KIT_MNEMONIC in the environment/],
+      [{ env: { HOME: h, ROUTSTR_KIT_CONFIG: file('{ not json') } }, /"configFile" from config file .*not JSON/],
+      [{ env: { HOME: h, ROUTSTR_KIT_CONFIG: join(h, 'missing.json') } }, /"configFile" .*cannot read it/],
+      [{ env: { HOME: h, ROUTSTR_KIT_MCP_HTTP_PORT: '70000' } }, /"mcp.httpPort" from environment variable ROUTSTR_KIT_MCP_HTTP_PORT: got "70000"; expected a port number 0-65535/],
+      [{ env: { HOME: h }, flags: { host: '0.0.0.0' } }, /"mcp.httpHost" from flag --host: a host without a port/],
+    ];
+    for (const [inputs, message] of bad) expect(fails(inputs).message).toMatch(message);
+    expect(fails({ env: { HOME: h, ROUTSTR_KIT_MODE: 'fast' } })).toMatchObject({ code: 'invalid_config', setting: 'mode', source: { kind: 'env', name: 'ROUTSTR_KIT_MODE' } });
+    expect(() => parseFlags(['--budget', '5'], BUYER_SETTINGS)).toThrow(ConfigError);
+  });
+
+  it('never shows a secret in an error', () => {
+    const error = fails({ env: { HOME: home(), ROUTSTR_KIT_MNEMONIC: '' }, options: { mnemonic: '' } });
+    expect(error.message).toContain('(a secret, not shown)');
+  });
+
+  it('serves HTTP only with a port', () => {
+    const h = home();
+    expect(resolveMcpKitConfig({ env: { HOME: h } }).http).toBeUndefined();
+    expect(resolveMcpKitConfig({ env: { HOME: h, ROUTSTR_KIT_MCP_HTTP_PORT: '0', ROUTSTR_KIT_MCP_HTTP_HOST: '::1' } }).http).toEqual({ port: 0, host: '::1' });
+  });
+});
