@@ -25,7 +25,8 @@ export async function createContext(config: McpConfig, wallet: EcashWallet, mark
     wallet,
     market,
     profile: config.profile,
-    budget: { ...(config.budget.perRequestMaxSat !== undefined ? { perRequestMaxSat: config.budget.perRequestMaxSat } : {}), ...(config.budget.totalSat !== undefined ? { totalSat: config.budget.totalSat } : {}) },
+    mode: config.mode,
+    budget: config.budget,
   });
   const orderChanges = new EventEmitter<{ changed: [string] }>();
   orderChanges.setMaxListeners(0);
@@ -60,6 +61,7 @@ export async function createContext(config: McpConfig, wallet: EcashWallet, mark
 export async function openContext(config: McpConfig): Promise<McpContext> {
   mkdirSync(dirname(config.walletPath), { recursive: true });
   const wallet = await openWallet({ path: config.walletPath, mints: config.mints });
+  // TODO(issue 14): pass `allowProviderAddresses: config.providerAddresses` once openMarket has it (parallel branch)
   const market = openMarket({ relays: config.relays });
   // answer the first tool call from a book that has read the relays once
   await market.ready();
