@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_MINTS, parseFlags, resolveKitConfig, resolveMcpKitConfig, BUYER_SETTINGS, type ConfigInputs } from './index.ts';
+import { ConfigError, DEFAULT_MINTS, parseFlags, resolveKitConfig, resolveMcpKitConfig, resolveSettings, BUYER_SETTINGS, PROVIDER_SETTINGS, type ConfigInputs } from './index.ts';
 import { DEFAULT_MARKET_RELAYS } from '../market/index.ts';
 
 const home = (): string => mkdtempSync(join(tmpdir(), 'kit-config-'));
@@ -71,6 +71,12 @@ describe('resolveKitConfig', () => {
     for (const [inputs, message] of bad) expect(fails(inputs).message).toMatch(message);
     expect(fails({ env: { HOME: h, ROUTSTR_KIT_MODE: 'fast' } })).toMatchObject({ code: 'invalid_config', setting: 'mode', source: { kind: 'env', name: 'ROUTSTR_KIT_MODE' } });
     expect(() => parseFlags(['--budget', '5'], BUYER_SETTINGS)).toThrow(ConfigError);
+  });
+
+  it('checks every ROUTSTR_KIT_* setting in the environment, also those this entry point does not use', () => {
+    const error = (() => { try { resolveSettings(PROVIDER_SETTINGS, { env: { HOME: home(), ROUTSTR_KIT_MODE: 'fast' } }); } catch (e) { return e as ConfigError; } })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error?.message).toMatch(/"mode" from environment variable ROUTSTR_KIT_MODE: got "fast"/);
   });
 
   it('never shows a secret in an error', () => {

@@ -75,6 +75,14 @@ export function resolveSettings(specs: readonly SettingSpec[], inputs: ConfigInp
     values.set(spec.key, checked.data);
     sources.set(spec.key, found.source);
   }
+  // the file was checked whole; the environment is too, so a bad ROUTSTR_KIT_* value is never
+  // ignored just because this entry point does not use that setting
+  for (const spec of ALL_SETTINGS) {
+    if (specs.includes(spec)) continue;
+    const text = inputs.env?.[spec.env];
+    if (text === undefined || text === '' || spec.schema.safeParse(spec.fromText(text)).success) continue;
+    throw new ConfigError(spec.key, { kind: 'env', name: spec.env }, spec.form, `got ${spec.secret ? '(a secret, not shown)' : describe(text)}`);
+  }
   return { values, sources, configFile: fileValues.size > 0 || file.required ? file.path : undefined };
 }
 
