@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_MINTS, parseFlags, resolveKitConfig, resolveMcpKitConfig, resolveSettings, BUYER_SETTINGS, PROVIDER_SETTINGS, type ConfigInputs } from './index.ts';
+import { ALL_SETTINGS, ConfigError, DEFAULT_MINTS, parseFlags, resolveKitConfig, resolveMcpKitConfig, resolveSettings, BUYER_SETTINGS, PROVIDER_SETTINGS, type ConfigInputs } from './index.ts';
 import { DEFAULT_MARKET_RELAYS } from '../market/index.ts';
 
 const home = (): string => mkdtempSync(join(tmpdir(), 'kit-config-'));
@@ -88,5 +88,21 @@ describe('resolveKitConfig', () => {
     const h = home();
     expect(resolveMcpKitConfig({ env: { HOME: h } }).http).toBeUndefined();
     expect(resolveMcpKitConfig({ env: { HOME: h, ROUTSTR_KIT_MCP_HTTP_PORT: '0', ROUTSTR_KIT_MCP_HTTP_HOST: '::1' } }).http).toEqual({ port: 0, host: '::1' });
+  });
+});
+
+describe('the README', () => {
+  it('has one Configuration table row per setting, with its key, flag, variable and default', () => {
+    const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1));
+    const rows = section.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| Option') && !l.startsWith('| ---'));
+    expect(rows).toHaveLength(ALL_SETTINGS.length);
+    for (const spec of ALL_SETTINGS) {
+      const row = rows.find((r) => r.includes(`\`${spec.env}\``));
+      expect(row, spec.env).toBeDefined();
+      if (!spec.secret) expect(row).toContain(`\`${spec.key}\``);
+      if (spec.flag) expect(row).toContain(`\`--${spec.flag}\``);
+      expect(row).toContain(spec.defaultText.replaceAll('|', '\\|'));
+    }
   });
 });
