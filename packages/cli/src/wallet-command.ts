@@ -31,9 +31,13 @@ const processIo = (): WalletIo => ({ out: (t) => void process.stdout.write(t), e
 
 /** Runs one wallet command; resolves to the exit code (2: bad usage or setting, 1: the wallet or mint refused). */
 export async function walletCommand(argv: string[], env: Env = process.env, io: WalletIo = processIo()): Promise<number> {
-  if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) {
+  if (argv.includes('--help') || argv.includes('-h')) {
     io.out(WALLET_USAGE);
-    return argv.length === 0 ? 2 : 0;
+    return 0;
+  }
+  if (argv.length === 0) {
+    io.err(WALLET_USAGE);
+    return 2;
   }
   let config: KitConfig;
   let positionals: string[];
