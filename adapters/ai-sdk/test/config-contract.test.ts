@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateText } from 'ai';
-import { ConfigError } from '@routstr-kit/core';
+import { ConfigError, openWallet } from '@routstr-kit/core';
 import { startOrdersDevnet, type OrdersDevnet, type Price } from '../../../test/e2e/orders-devnet.ts';
 import { walletCommand } from '../../../packages/cli/src/wallet-command.ts';
 import { createRoutstr, routstr as defaultRoutstr, RoutstrCallError } from '../src/index.ts';
@@ -63,6 +63,20 @@ describe('createRoutstr and the config contract on the devnet', () => {
     const secondCost = (again.providerMetadata as { routstr: { costSat: number } }).routstr.costSat;
     await perRun.close();
     expect(await cli(['balance'], env)).toMatchObject({ balance_sat: 300 - costSat - secondCost });
+  });
+
+  it('ROUTSTR_KIT_MNEMONIC is the seed createRoutstr opens a fresh wallet file with, as `wallet restore` does', async () => {
+    const held = await openWallet({ path: env['ROUTSTR_KIT_WALLET']!, mints: [net.devnet.mintUrl] });
+    const mnemonic = held.mnemonic();
+    const balance = held.balance();
+    held.close();
+    expect(balance).toBeGreaterThan(0);
+    const restored = createRoutstr({ walletPath: join(net.tmp(), 'restored.db') }, { ...env, ROUTSTR_KIT_MNEMONIC: mnemonic });
+    expect(JSON.stringify(restored.market.settings)).not.toContain(mnemonic);
+    const { wallet } = await restored.market.open();
+    expect(wallet.balance()).toBe(balance);
+    expect(wallet.mnemonic()).toBe(mnemonic);
+    await restored.close();
   });
 
   it('acceptance 8: a bad setting is a ConfigError at construction, naming the setting and its source', () => {

@@ -60,7 +60,7 @@ export async function createContext(config: McpConfig, wallet: EcashWallet, mark
 /** Opens the wallet and market the config names, then the context over them. */
 export async function openContext(config: McpConfig): Promise<McpContext> {
   mkdirSync(dirname(config.walletPath), { recursive: true });
-  const wallet = await openWallet({ path: config.walletPath, mints: config.mints });
+  const wallet = await openWallet({ path: config.walletPath, mints: config.mints, ...(config.mnemonic !== undefined ? { mnemonic: config.mnemonic } : {}) });
   // TODO(issue 14): pass `allowProviderAddresses: config.providerAddresses` once openMarket has it (parallel branch)
   const market = openMarket({ relays: config.relays });
   // answer the first tool call from a book that has read the relays once

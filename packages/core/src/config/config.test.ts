@@ -79,6 +79,12 @@ describe('resolveKitConfig', () => {
     expect(error?.message).toMatch(/"mode" from environment variable ROUTSTR_KIT_MODE: got "fast"/);
   });
 
+  it('refuses a variable of an earlier version, naming the new one (ROUTSTR_RELAYS, the provider\'s ROUTSTR_KIT_RELAY)', () => {
+    expect(fails({ env: { HOME: home(), ROUTSTR_RELAYS: 'wss://a' } }).message).toMatch(/invalid setting "relays" from environment variable ROUTSTR_RELAYS: ROUTSTR_RELAYS was renamed; expected ROUTSTR_KIT_RELAYS/);
+    expect(fails({ env: { HOME: home(), ROUTSTR_KIT_RELAY: 'wss://a' } }).setting).toBe('relays');
+    expect(fails({ env: { HOME: home(), ROUTSTR_KIT_DATA_DIR: '/x' } }).message).toMatch(/expected ROUTSTR_KIT_PROVIDER_DATA_DIR/);
+  });
+
   it('never shows a secret in an error', () => {
     const error = fails({ env: { HOME: home(), ROUTSTR_KIT_MNEMONIC: '' }, options: { mnemonic: '' } });
     expect(error.message).toContain('(a secret, not shown)');

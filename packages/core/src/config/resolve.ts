@@ -26,6 +26,25 @@ export interface ConfigInputs {
 /** The env variable naming the config file (the flag is `--config`, the option `configPath`). */
 export const CONFIG_ENV = 'ROUTSTR_KIT_CONFIG';
 
+/** Variables of earlier versions: set, they are an error that names the new one, not silently ignored. */
+const RENAMED: ReadonlyMap<string, string> = new Map([
+  ['ROUTSTR_RELAYS', 'ROUTSTR_KIT_RELAYS'],
+  ['ROUTSTR_MINTS', 'ROUTSTR_KIT_MINTS'],
+  ['ROUTSTR_WALLET', 'ROUTSTR_KIT_WALLET'],
+  ['ROUTSTR_PROFILE', 'ROUTSTR_KIT_PROFILE'],
+  ['ROUTSTR_MAX_REQUEST_SAT', 'ROUTSTR_KIT_BUDGET_PER_REQUEST_SAT'],
+  ['ROUTSTR_MAX_TOTAL_SAT', 'ROUTSTR_KIT_BUDGET_PER_RUN_SAT'],
+  ['ROUTSTR_MCP_HTTP_PORT', 'ROUTSTR_KIT_MCP_HTTP_PORT'],
+  ['ROUTSTR_MCP_HTTP_HOST', 'ROUTSTR_KIT_MCP_HTTP_HOST'],
+  ['ROUTSTR_KIT_RELAY', 'ROUTSTR_KIT_RELAYS'],
+  ['ROUTSTR_KIT_MINT', 'ROUTSTR_KIT_MINTS'],
+  ['ROUTSTR_KIT_BUDGET_SAT', 'ROUTSTR_KIT_BUDGET_TOTAL_SAT'],
+  ['ROUTSTR_KIT_MAX_REQUEST_SAT', 'ROUTSTR_KIT_BUDGET_PER_REQUEST_SAT'],
+  ...['engine', 'upstream', 'model', 'price', 'electricity', 'tokens_per_second', 'margin', 'power', 'pue', 'floor', 'max', 'nvidia_smi', 'data_dir', 'host', 'port', 'public_url', 'name', 'about', 'max_concurrency', 'queue'].map(
+    (flag) => [`ROUTSTR_KIT_${flag.toUpperCase()}`, `ROUTSTR_KIT_PROVIDER_${flag.toUpperCase()}`] as const,
+  ),
+]);
+
 /** Resolved values by dotted key, with where each came from. */
 export interface ResolvedSettings {
   readonly values: ReadonlyMap<string, unknown>;
@@ -74,6 +93,11 @@ export function resolveSettings(specs: readonly SettingSpec[], inputs: ConfigInp
     }
     values.set(spec.key, checked.data);
     sources.set(spec.key, found.source);
+  }
+  for (const [old, now] of RENAMED) {
+    if (inputs.env?.[old] === undefined) continue;
+    const spec = ALL_SETTINGS.find((s) => s.env === now)!;
+    throw new ConfigError(spec.key, { kind: 'env', name: old }, `${now} (${spec.form})`, `${old} was renamed`);
   }
   // the file was checked whole; the environment is too, so a bad ROUTSTR_KIT_* value is never
   // ignored just because this entry point does not use that setting

@@ -54,8 +54,16 @@ export type ResolvedRoutstrSettings = RoutstrSettings & Pick<KitConfig, 'walletP
  * win); a bad value anywhere throws ConfigError naming the setting and its source.
  */
 export function resolveRoutstrSettings(settings: RoutstrSettings, env: Env): ResolvedRoutstrSettings {
+  return fromKitConfig(settings, resolveKitConfig({ options: kitOptions(settings), env }));
+}
+
+/** The settings the config contract knows (not the open wallet or market, not the book wait). */
+function kitOptions(settings: RoutstrSettings): Record<string, unknown> {
   const { wallet: _wallet, market: _market, bookWaitMs: _wait, ...options } = settings;
-  const config = resolveKitConfig({ options, env });
+  return options;
+}
+
+function fromKitConfig(settings: RoutstrSettings, config: KitConfig): ResolvedRoutstrSettings {
   return { ...settings, walletPath: config.walletPath, relays: config.relays, mints: config.mints, mode: config.mode, profile: config.profile, providerAddresses: config.providerAddresses, budget: config.budget };
 }
 
@@ -120,11 +128,15 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
   readonly #claimed = new Set<string>();
   #parts: Promise<MarketParts> | undefined;
   #owned: { wallet?: EcashWallet; market?: Market } = {};
+  /** ROUTSTR_KIT_MNEMONIC, kept out of `settings` so it is never logged with them. */
+  readonly #mnemonic: string | undefined;
 
   /** Resolves `settings` at once (a bad setting throws ConfigError here, not at the first call); opens nothing. */
   constructor(settings: RoutstrSettings, env: Env = {}) {
     super();
-    this.settings = resolveRoutstrSettings(settings, env);
+    const config = resolveKitConfig({ options: kitOptions(settings), env });
+    this.settings = fromKitConfig(settings, config);
+    this.#mnemonic = config.mnemonic;
   }
 
   /** Opens wallet, market and orders on first use (later calls share them). */
@@ -214,7 +226,8 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
     let wallet = s.wallet;
     if (!wallet) {
       mkdirSync(dirname(s.walletPath), { recursive: true });
-      wallet = await openWallet({ path: s.walletPath, mints: s.mints });
+      // the seed the CLI's `wallet restore` uses: a fresh file restores from it, another seed is refused
+      wallet = await openWallet({ path: s.walletPath, mints: s.mints, ...(this.#mnemonic !== undefined ? { mnemonic: this.#mnemonic } : {}) });
       this.#owned.wallet = wallet;
     }
     let market = s.market;
