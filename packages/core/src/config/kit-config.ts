@@ -2,7 +2,7 @@
 import type { SelectionProfile } from '../market/index.ts';
 import type { PaymentMode } from '../payments/index.ts';
 import { ConfigError } from './errors.ts';
-import { nest, resolveSettings, type ConfigInputs } from './resolve.ts';
+import { nest, resolveSettings, type ConfigInputs, type ResolvedSettings } from './resolve.ts';
 import { BUYER_SETTINGS, MCP_SETTINGS, type PROVIDER_ADDRESSES } from './settings.ts';
 
 /** Which provider addresses the market may dial: public ones only, loopback too (a local devnet), or any. */
@@ -35,7 +35,10 @@ export interface KitConfig {
 
 /** Buyer settings from options > flags > environment > config file > defaults; throws ConfigError on a bad value. */
 export function resolveKitConfig(inputs: ConfigInputs): KitConfig {
-  const resolved = resolveSettings(BUYER_SETTINGS, inputs);
+  return kitConfig(resolveSettings(BUYER_SETTINGS, inputs));
+}
+
+function kitConfig(resolved: ResolvedSettings): KitConfig {
   const n = nest(resolved.values);
   return {
     relays: n['relays'] as string[],
@@ -57,8 +60,8 @@ export interface McpKitConfig extends KitConfig {
 
 /** MCP settings; `mcp.httpHost` without `mcp.httpPort` is refused. */
 export function resolveMcpKitConfig(inputs: ConfigInputs): McpKitConfig {
-  const base = resolveKitConfig(inputs);
-  const resolved = resolveSettings(MCP_SETTINGS, inputs);
+  const resolved = resolveSettings([...BUYER_SETTINGS, ...MCP_SETTINGS], inputs);
+  const base = kitConfig(resolved);
   const port = resolved.values.get('mcp.httpPort') as number | undefined;
   const host = resolved.values.get('mcp.httpHost') as string;
   const hostSource = resolved.sources.get('mcp.httpHost');

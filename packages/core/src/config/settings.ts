@@ -61,10 +61,14 @@ export const DEFAULT_PROFILE = 'balanced';
 
 const setting = (spec: SettingSpec): SettingSpec => spec;
 
+const RELAYS = setting({ key: 'relays', flag: 'relay', env: 'ROUTSTR_KIT_RELAYS', list: true, form: 'ws:// or wss:// URLs (comma-separated in the environment)', schema: z.array(wsUrl), fromText: list, defaultValue: () => [...DEFAULT_MARKET_RELAYS], defaultText: DEFAULT_MARKET_RELAYS.join(', ') });
+const MINTS = setting({ key: 'mints', flag: 'mint', env: 'ROUTSTR_KIT_MINTS', list: true, form: 'at least one http:// or https:// mint URL (comma-separated in the environment)', schema: z.array(httpUrl).min(1), fromText: list, defaultValue: () => [...DEFAULT_MINTS], defaultText: DEFAULT_MINTS.join(', ') });
+const MNEMONIC = setting({ key: 'mnemonic', flag: undefined, env: 'ROUTSTR_KIT_MNEMONIC', secret: true, form: 'a BIP-39 English mnemonic (environment only)', schema: nonEmpty, fromText: asIs, defaultText: 'a new seed, kept in the wallet file' });
+
 /** Settings every buyer entry point reads (adapters, MCP server, wallet commands). */
 export const BUYER_SETTINGS: readonly SettingSpec[] = [
-  setting({ key: 'relays', flag: 'relay', env: 'ROUTSTR_KIT_RELAYS', list: true, form: 'ws:// or wss:// URLs (comma-separated in the environment)', schema: z.array(wsUrl), fromText: list, defaultValue: () => [...DEFAULT_MARKET_RELAYS], defaultText: DEFAULT_MARKET_RELAYS.join(', ') }),
-  setting({ key: 'mints', flag: 'mint', env: 'ROUTSTR_KIT_MINTS', list: true, form: 'at least one http:// or https:// mint URL (comma-separated in the environment)', schema: z.array(httpUrl).min(1), fromText: list, defaultValue: () => [...DEFAULT_MINTS], defaultText: DEFAULT_MINTS.join(', ') }),
+  RELAYS,
+  MINTS,
   setting({ key: 'walletPath', flag: 'wallet', env: 'ROUTSTR_KIT_WALLET', form: 'a file path (the wallet\'s sqlite database)', schema: nonEmpty, fromText: asIs, defaultValue: ({ home }) => join(home, '.routstr-kit', 'wallet.db'), defaultText: '~/.routstr-kit/wallet.db' }),
   setting({ key: 'profile', flag: 'profile', env: 'ROUTSTR_KIT_PROFILE', form: `one of ${PROFILES.join(', ')}`, schema: z.enum(PROFILES), fromText: asIs, defaultValue: () => DEFAULT_PROFILE, defaultText: DEFAULT_PROFILE }),
   setting({ key: 'mode', flag: 'mode', env: 'ROUTSTR_KIT_MODE', form: `one of ${MODES.join(', ')}`, schema: z.enum(MODES), fromText: asIs, defaultValue: () => 'xcashu', defaultText: 'xcashu' }),
@@ -72,7 +76,7 @@ export const BUYER_SETTINGS: readonly SettingSpec[] = [
   setting({ key: 'budget.perRequestMaxSat', flag: 'budget-per-request-sat', env: 'ROUTSTR_KIT_BUDGET_PER_REQUEST_SAT', form: 'a positive whole number of sats', schema: positiveSat, fromText: number, defaultText: 'no cap' }),
   setting({ key: 'budget.perRunSat', flag: 'budget-per-run-sat', env: 'ROUTSTR_KIT_BUDGET_PER_RUN_SAT', form: 'a positive whole number of sats', schema: positiveSat, fromText: number, defaultText: 'no cap' }),
   setting({ key: 'budget.totalSat', flag: 'budget-total-sat', env: 'ROUTSTR_KIT_BUDGET_TOTAL_SAT', form: 'a positive whole number of sats', schema: positiveSat, fromText: number, defaultText: 'no cap' }),
-  setting({ key: 'mnemonic', flag: undefined, env: 'ROUTSTR_KIT_MNEMONIC', secret: true, form: 'a BIP-39 English mnemonic (environment only)', schema: nonEmpty, fromText: asIs, defaultText: 'a new seed, kept in the wallet file' }),
+  MNEMONIC,
 ];
 
 /** Settings of the MCP server only. */
@@ -83,8 +87,8 @@ export const MCP_SETTINGS: readonly SettingSpec[] = [
 
 /** Settings of a provider node (`routstr-kit provider`); it shares `relays` and `mints` with buyers. */
 export const PROVIDER_SETTINGS: readonly SettingSpec[] = [
-  BUYER_SETTINGS[0]!,
-  BUYER_SETTINGS[1]!,
+  RELAYS,
+  MINTS,
   setting({ key: 'provider.engine', flag: 'engine', env: 'ROUTSTR_KIT_PROVIDER_ENGINE', form: `one of ${ENGINES.join(', ')}`, schema: z.enum(ENGINES), fromText: asIs, defaultText: '(required)' }),
   setting({ key: 'provider.upstream', flag: 'upstream', env: 'ROUTSTR_KIT_PROVIDER_UPSTREAM', form: 'an http:// or https:// URL of a running engine', schema: httpUrl, fromText: asIs, defaultText: '(this or provider.model)' }),
   setting({ key: 'provider.model', flag: 'model', env: 'ROUTSTR_KIT_PROVIDER_MODEL', form: 'a path to a .gguf file', schema: nonEmpty, fromText: asIs, defaultText: '(this or provider.upstream)' }),
@@ -103,7 +107,7 @@ export const PROVIDER_SETTINGS: readonly SettingSpec[] = [
   setting({ key: 'provider.queue', flag: 'queue', env: 'ROUTSTR_KIT_PROVIDER_QUEUE', form: 'a whole number >= 0', schema: z.number().int().nonnegative(), fromText: number, defaultText: '8' }),
   setting({ key: 'nsec', flag: undefined, env: 'ROUTSTR_KIT_NSEC', secret: true, form: 'a Nostr secret key, nsec or hex (environment only)', schema: nonEmpty, fromText: asIs, defaultText: 'a new key in the data dir' }),
   setting({ key: 'adminToken', flag: undefined, env: 'ROUTSTR_KIT_ADMIN_TOKEN', secret: true, form: 'a token (environment only)', schema: nonEmpty, fromText: asIs, defaultText: 'admin API off' }),
-  BUYER_SETTINGS.find((s) => s.key === 'mnemonic')!,
+  MNEMONIC,
   setting({ key: 'upstreamApiKey', flag: undefined, env: 'ROUTSTR_KIT_UPSTREAM_API_KEY', secret: true, form: "the engine's API key (environment only)", schema: nonEmpty, fromText: asIs, defaultText: '(none)' }),
 ];
 
