@@ -54,7 +54,7 @@ export function readConfigFile(path: string, required: boolean, specs: readonly 
     // an issue inside a list (`relays.1`) belongs to the list's setting
     const spec = specs.find((s) => at === s.key || at.startsWith(`${s.key}.`));
     const key = spec?.key ?? (at || 'configFile');
-    throw new ConfigError(key, { kind: 'file', path, key }, spec?.form ?? 'a JSON object of settings', `got ${describe(valueAt(parsed, spec ? spec.key.split('.') : issue.path))}`);
+    throw new ConfigError(key, { kind: 'file', path, key }, spec?.form ?? 'a JSON object of settings', `got ${showValue(valueAt(parsed, spec ? spec.key.split('.') : issue.path))}`);
   }
   const values = new Map<string, unknown>();
   for (const spec of specs) {
@@ -75,7 +75,7 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 /** A value as an error shows it (short, JSON). */
-export function describe(value: unknown): string {
+export function showValue(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

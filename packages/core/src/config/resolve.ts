@@ -6,7 +6,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { readConfigFile, describe } from './config-file.ts';
+import { readConfigFile, showValue } from './config-file.ts';
 import { ConfigError, type SettingSource } from './errors.ts';
 import { ALL_SETTINGS, type SettingSpec } from './settings.ts';
 
@@ -57,7 +57,7 @@ export interface ResolvedSettings {
 export function configFilePath(inputs: ConfigInputs): { path: string; required: boolean } {
   const option = inputs.options?.['configPath'];
   if (option !== undefined) {
-    if (typeof option !== 'string' || option === '') throw new ConfigError('configPath', { kind: 'option', name: 'configPath' }, 'a file path', `got ${describe(option)}`);
+    if (typeof option !== 'string' || option === '') throw new ConfigError('configPath', { kind: 'option', name: 'configPath' }, 'a file path', `got ${showValue(option)}`);
     return { path: option, required: true };
   }
   const flag = inputs.flags?.['config'];
@@ -89,7 +89,7 @@ export function resolveSettings(specs: readonly SettingSpec[], inputs: ConfigInp
     }
     const checked = spec.schema.safeParse(found.value);
     if (!checked.success) {
-      throw new ConfigError(spec.key, found.source, spec.form, `got ${spec.secret ? '(a secret, not shown)' : describe(found.raw)}`);
+      throw new ConfigError(spec.key, found.source, spec.form, `got ${spec.secret ? '(a secret, not shown)' : showValue(found.raw)}`);
     }
     values.set(spec.key, checked.data);
     sources.set(spec.key, found.source);
@@ -105,7 +105,7 @@ export function resolveSettings(specs: readonly SettingSpec[], inputs: ConfigInp
     if (specs.includes(spec)) continue;
     const text = inputs.env?.[spec.env];
     if (text === undefined || text === '' || spec.schema.safeParse(spec.fromText(text)).success) continue;
-    throw new ConfigError(spec.key, { kind: 'env', name: spec.env }, spec.form, `got ${spec.secret ? '(a secret, not shown)' : describe(text)}`);
+    throw new ConfigError(spec.key, { kind: 'env', name: spec.env }, spec.form, `got ${spec.secret ? '(a secret, not shown)' : showValue(text)}`);
   }
   return { values, sources, configFile: fileValues.size > 0 || file.required ? file.path : undefined };
 }
