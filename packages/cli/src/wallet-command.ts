@@ -49,7 +49,7 @@ export async function walletCommand(argv: string[], env: Env = process.env, io: 
     json = parsed.flags['json'] === true;
     config = resolveKitConfig({ flags: parsed.flags, env });
     // with several mints, `--mint` names the one to fund or pay from: the first given
-    mint = (parsed.flags['mint'] as readonly string[] | undefined)?.[0];
+    mint = parsed.flags['mint'] !== undefined ? config.mints[0] : undefined;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     io.err(`routstr-kit wallet: ${error.message}\n`);
