@@ -1,2 +1,2 @@
 export { createRoutstr, routstr, RoutstrLanguageModel, RoutstrCallError, type RoutstrProvider } from './provider/index.ts';
-export { settingsFromEnv, receiptJson, RoutstrConfigError, type RoutstrSettings, type OrderSettings } from '@routstr-kit/core';
+export { resolveRoutstrSettings, ConfigError, receiptJson, RoutstrConfigError, type RoutstrSettings, type OrderSettings } from '@routstr-kit/core';

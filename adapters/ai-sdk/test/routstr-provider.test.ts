@@ -221,16 +221,23 @@ describe('createRoutstr on the devnet', () => {
   });
 
   describe('refusals', () => {
-    it('the default provider opens nothing until used, then says what configuration is missing', async () => {
-      const saved = process.env['ROUTSTR_KIT_WALLET'];
-      delete process.env['ROUTSTR_KIT_WALLET'];
-      const m = defaultRoutstr(model);
-      expect(m.provider).toBe('routstr');
-      const error = await generateText({ model: m, prompt: 'x', maxOutputTokens: 4 }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(RoutstrCallError);
-      expect((error as RoutstrCallError).code).toBe('invalid_settings');
-      expect((error as Error).message).toMatch(/ROUTSTR_KIT_WALLET/);
-      if (saved !== undefined) process.env['ROUTSTR_KIT_WALLET'] = saved;
+    it('the default provider opens nothing until used; a wallet it cannot open is a RoutstrCallError', async () => {
+      const saved = { ...process.env };
+      // the default wallet lives under HOME: point it at a mint that is not there
+      process.env['HOME'] = net.tmp();
+      process.env['ROUTSTR_KIT_MINTS'] = 'http://127.0.0.1:9';
+      process.env['ROUTSTR_KIT_RELAYS'] = net.devnet.relayUrl;
+      try {
+        const m = defaultRoutstr(model);
+        expect(m.provider).toBe('routstr');
+        const error = await generateText({ model: m, prompt: 'x', maxOutputTokens: 4 }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(RoutstrCallError);
+      } finally {
+        for (const key of ['HOME', 'ROUTSTR_KIT_MINTS', 'ROUTSTR_KIT_RELAYS']) {
+          if (saved[key] === undefined) delete process.env[key];
+          else process.env[key] = saved[key];
+        }
+      }
     });
 
     it('a price above maxPrice is a RoutstrCallError (price_above_limit); nothing is spent', async () => {

@@ -1,2 +1,2 @@
 export { ChatRoutstr, RoutstrError, type ChatRoutstrFields } from './chat-routstr/index.ts';
-export { MarketFetch, settingsFromEnv, receiptJson, RoutstrConfigError, type RoutstrSettings, type OrderSettings } from '@routstr-kit/core';
+export { MarketFetch, resolveRoutstrSettings, ConfigError, receiptJson, RoutstrConfigError, type RoutstrSettings, type OrderSettings } from '@routstr-kit/core';

@@ -30,7 +30,7 @@ describe('the real bin', () => {
     await node.tick(HIGH);
     // the market has the node once a market of ours sees it
     await net.openMarket();
-    args = (name) => ['--relay', net.devnet.relayUrl, '--mint', net.devnet.mintUrl, '--wallet', join(net.tmp(), `${name}.db`), '--max-request-sat', '50'];
+    args = (name) => ['--relay', net.devnet.relayUrl, '--mint', net.devnet.mintUrl, '--wallet', join(net.tmp(), `${name}.db`), '--budget-per-request-sat', '50'];
   });
   afterAll(async () => {
     await net?.stop();
@@ -138,10 +138,18 @@ describe('the real bin', () => {
   });
 
   it('refuses a bad configuration with a clear message and exit code 2', async () => {
-    const proc = spawn(process.execPath, [bin, '--max-request-sat', '-5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [bin, '--budget-per-request-sat', '-5'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     expect(await exited(proc)).toBe(2);
-    expect(err).toContain('configuration error (invalid_budget): --max-request-sat / ROUTSTR_MAX_REQUEST_SAT must be a positive whole number of sats, got "-5"');
+    expect(err).toContain('configuration error (invalid_config): invalid setting "budget.perRequestMaxSat" from flag --budget-per-request-sat: got "-5"; expected a positive whole number of sats');
+  });
+
+  it('acceptance 8: started with ROUTSTR_KIT_MODE=fast, the bin exits non-zero naming the setting and its source', async () => {
+    const proc = spawn(process.execPath, [bin], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ROUTSTR_KIT_MODE: 'fast' } });
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    expect(await exited(proc)).toBe(2);
+    expect(err).toContain('invalid setting "mode" from environment variable ROUTSTR_KIT_MODE: got "fast"; expected one of xcashu, session');
   });
 });

@@ -1,9 +1,14 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_MINTS, parseConfig } from './config.ts';
 
+const HOME = mkdtempSync(join(tmpdir(), 'mcp-config-'));
+
 const fails = (argv: string[], env: Record<string, string> = {}): ConfigError => {
   try {
-    parseConfig(argv, env);
+    parseConfig(argv, { HOME, ...env });
   } catch (error) {
     if (error instanceof ConfigError) return error;
     throw error;
@@ -12,46 +17,52 @@ const fails = (argv: string[], env: Record<string, string> = {}): ConfigError =>
 };
 
 describe('parseConfig', () => {
-  it('defaults: stdio, default relays and mints, no budget, cheapest', () => {
-    const c = parseConfig([], {});
+  it('defaults: stdio, the kit-wide relays, mints, wallet and profile, no budget', () => {
+    const c = parseConfig([], { HOME });
     expect(c.http).toBeUndefined();
     expect(c.mints).toEqual(DEFAULT_MINTS);
     expect(c.relays.length).toBeGreaterThan(0);
     expect(c.budget).toEqual({});
-    expect(c.profile).toBe('cheapest');
-    expect(c.walletPath).toMatch(/\.routstr-kit[/\\]wallet\.db$/);
+    expect(c.profile).toBe('balanced');
+    expect(c.mode).toBe('xcashu');
+    expect(c.walletPath).toBe(join(HOME, '.routstr-kit', 'wallet.db'));
   });
 
-  it('reads flags (repeated and comma lists) and lets them win over the environment', () => {
+  it('reads flags (repeated and comma lists) and lets them win over the environment, which wins over the file', () => {
+    const file = join(HOME, 'mcp.json');
+    writeFileSync(file, JSON.stringify({ budget: { totalSat: 700, perRunSat: 70 }, profile: 'trusted', mcp: { httpPort: 9 } }));
     const c = parseConfig(
-      ['--relay', 'ws://a', '--relay=ws://b,ws://c', '--mint', 'http://m', '--wallet', '/tmp/w.db', '--max-request-sat', '10', '--http', '8080', '--profile', 'fastest'],
-      { ROUTSTR_RELAYS: 'ws://env', ROUTSTR_MAX_REQUEST_SAT: '99', ROUTSTR_MAX_TOTAL_SAT: '500' },
+      ['--relay', 'ws://a', '--relay=ws://b,ws://c', '--mint', 'http://m', '--wallet', '/tmp/w.db', '--budget-per-request-sat', '10', '--http', '8080', '--profile', 'fastest', '--config', file],
+      { HOME, ROUTSTR_KIT_RELAYS: 'ws://env', ROUTSTR_KIT_BUDGET_PER_REQUEST_SAT: '99', ROUTSTR_KIT_BUDGET_TOTAL_SAT: '500' },
     );
     expect(c.relays).toEqual(['ws://a', 'ws://b', 'ws://c']);
     expect(c.mints).toEqual(['http://m']);
     expect(c.walletPath).toBe('/tmp/w.db');
-    expect(c.budget).toEqual({ perRequestMaxSat: 10, totalSat: 500 });
+    expect(c.budget).toEqual({ perRequestMaxSat: 10, totalSat: 500, perRunSat: 70 });
     expect(c.http).toEqual({ port: 8080, host: '127.0.0.1' });
     expect(c.profile).toBe('fastest');
   });
 
-  it('reads the environment', () => {
-    const c = parseConfig([], { ROUTSTR_MINTS: 'http://x, http://y', ROUTSTR_WALLET: '/w', ROUTSTR_MCP_HTTP_PORT: '0', ROUTSTR_MCP_HTTP_HOST: '::1' });
+  it('reads the environment under the one ROUTSTR_KIT_ prefix', () => {
+    const c = parseConfig([], { HOME, ROUTSTR_KIT_MINTS: 'http://x, http://y', ROUTSTR_KIT_WALLET: '/w', ROUTSTR_KIT_MCP_HTTP_PORT: '0', ROUTSTR_KIT_MCP_HTTP_HOST: '::1', ROUTSTR_KIT_MODE: 'session' });
     expect(c.mints).toEqual(['http://x', 'http://y']);
+    expect(c.walletPath).toBe('/w');
+    expect(c.mode).toBe('session');
     expect(c.http).toEqual({ port: 0, host: '::1' });
   });
 
-  it('refuses what cannot start a server, with a code and a clear message', () => {
-    expect(fails(['--max-request-sat', '-1']).code).toBe('invalid_budget');
-    expect(fails(['--max-total-sat', '1.5']).message).toMatch(/positive whole number of sats, got "1.5"/);
-    expect(fails(['--http', 'abc']).code).toBe('invalid_port');
-    expect(fails(['--http', '70000']).code).toBe('invalid_port');
-    expect(fails(['--relay', 'http://not-ws']).code).toBe('invalid_relay');
-    expect(fails(['--mint', 'ftp://x']).code).toBe('invalid_mint');
-    expect(fails(['--profile', 'richest']).message).toMatch(/not one of cheapest, fastest, balanced, trusted/);
-    expect(fails(['--budget', '1000']).code).toBe('unknown_flag');
-    expect(fails(['serve']).code).toBe('unknown_argument');
-    expect(fails(['--wallet']).code).toBe('missing_value');
-    expect(fails(['--host', '0.0.0.0']).code).toBe('host_without_http');
+  it('refuses what cannot start a server, naming the setting and its source', () => {
+    expect(fails(['--budget-per-request-sat', '-1']).setting).toBe('budget.perRequestMaxSat');
+    expect(fails(['--budget-total-sat', '1.5']).message).toMatch(/from flag --budget-total-sat: got "1.5"; expected a positive whole number of sats/);
+    expect(fails(['--http', 'abc']).setting).toBe('mcp.httpPort');
+    expect(fails(['--http', '70000']).setting).toBe('mcp.httpPort');
+    expect(fails(['--relay', 'http://not-ws']).setting).toBe('relays');
+    expect(fails(['--mint', 'ftp://x']).setting).toBe('mints');
+    expect(fails(['--profile', 'richest']).message).toMatch(/expected one of cheapest, fastest, balanced, trusted/);
+    expect(fails([], { ROUTSTR_KIT_MODE: 'fast' }).message).toMatch(/"mode" from environment variable ROUTSTR_KIT_MODE/);
+    expect(fails(['--budget', '1000']).setting).toBe('arguments');
+    expect(fails(['serve']).setting).toBe('arguments');
+    expect(fails(['--wallet']).setting).toBe('arguments');
+    expect(fails(['--host', '0.0.0.0']).setting).toBe('mcp.httpHost');
   });
 });

@@ -26,7 +26,8 @@ export async function createContext(config: McpConfig, wallet: EcashWallet, mark
     market,
     ...(options.clock ? { clock: options.clock } : {}),
     profile: config.profile,
-    budget: { ...(config.budget.perRequestMaxSat !== undefined ? { perRequestMaxSat: config.budget.perRequestMaxSat } : {}), ...(config.budget.totalSat !== undefined ? { totalSat: config.budget.totalSat } : {}) },
+    mode: config.mode,
+    budget: config.budget,
   });
   const orderChanges = new EventEmitter<{ changed: [string] }>();
   orderChanges.setMaxListeners(0);
@@ -61,9 +62,10 @@ export async function createContext(config: McpConfig, wallet: EcashWallet, mark
 export async function openContext(config: McpConfig): Promise<McpContext> {
   // the wallet file holds the mnemonic and proofs: a folder the kit creates is the user's alone
   mkdirSync(dirname(config.walletPath), { recursive: true, mode: 0o700 });
-  const wallet = await openWallet({ path: config.walletPath, mints: config.mints });
+  const wallet = await openWallet({ path: config.walletPath, mints: config.mints, ...(config.mnemonic !== undefined ? { mnemonic: config.mnemonic } : {}) });
   let market: Market | undefined;
   try {
+    // TODO(issue 14): pass `allowProviderAddresses: config.providerAddresses` once openMarket has it (parallel branch)
     market = openMarket({ relays: config.relays });
     // answer the first tool call from a book that has read the relays once
     await market.ready();

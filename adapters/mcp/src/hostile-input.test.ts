@@ -56,7 +56,7 @@ describe('hostile tool input (in-memory SDK client on the devnet)', () => {
     await node.tick(HIGH);
     market = await net.openMarket();
     ({ wallet, path: walletPath } = await net.newWallet(0));
-    config = { relays: [net.devnet.relayUrl], mints: [net.devnet.mintUrl], walletPath, budget: {}, profile: 'cheapest', http: undefined };
+    config = { relays: [net.devnet.relayUrl], mints: [net.devnet.mintUrl], walletPath, budget: {}, profile: 'cheapest', mode: 'xcashu', providerAddresses: 'any', mnemonic: undefined, configFile: undefined, http: undefined };
   });
   afterAll(async () => {
     await net?.stop();

@@ -79,7 +79,7 @@ describe('mcp server on the devnet (in-memory client)', () => {
     market = await net.openMarket();
     const opened = await net.newWallet(200);
     wallet = opened.wallet;
-    config = { relays: [net.devnet.relayUrl], mints: [net.devnet.mintUrl], walletPath: opened.path, budget: {}, profile: 'cheapest', http: undefined };
+    config = { relays: [net.devnet.relayUrl], mints: [net.devnet.mintUrl], walletPath: opened.path, budget: {}, profile: 'cheapest', mode: 'xcashu', providerAddresses: 'any', mnemonic: undefined, configFile: undefined, http: undefined };
     ctx = await createContext(config, wallet, market);
     c = await connect(ctx);
   });

@@ -2,6 +2,7 @@ import { devnetCommand } from './devnet-command.ts';
 import { demoCommand } from './demo-command.ts';
 import { providerCommand } from './provider-command.ts';
 import { mcpCommand } from './mcp-command.ts';
+import { walletCommand } from './wallet-command.ts';
 
 const USAGE = `routstr-kit — buy and sell AI inference on the Routstr market, paid in Cashu ecash
 
@@ -10,8 +11,10 @@ Usage:
       Start a whole market on loopback (Nostr relay, Cashu mint, llama.cpp engines) until interrupted.
   routstr-kit provider --engine <vllm|ollama|openai|llama.cpp> (--upstream <url> | --model <file.gguf>) --mint <url>… [--relay <url>…] [--price …]
       Sell an inference engine on the market (see \`routstr-kit provider --help\`).
-  routstr-kit mcp [--http <port>] [--relay <url>…] [--mint <url>…] [--wallet <path>] [--max-request-sat <n>] [--max-total-sat <n>]
+  routstr-kit mcp [--http <port>] [--relay <url>…] [--mint <url>…] [--wallet <path>] [--budget-per-request-sat <n>] [--budget-total-sat <n>]
       MCP server with market tools for Claude and other MCP hosts (see \`routstr-kit mcp --help\`).
+  routstr-kit wallet balance | fund <sat> | receive <token> | send <sat> | history | restore [--wallet <path>] [--mint <url>…] [--json]
+      The wallet every adapter pays from (see \`routstr-kit wallet --help\`).
   routstr-kit demo
       Start the devnet and show agents buying inference with ecash. Ends by itself with a summary.
   routstr-kit help
@@ -30,6 +33,8 @@ export async function runCli(argv: string[]): Promise<number> {
         return await demoCommand(rest);
       case 'mcp':
         return await mcpCommand(rest);
+      case 'wallet':
+        return await walletCommand(rest);
       case undefined:
       case 'help':
       case '--help':

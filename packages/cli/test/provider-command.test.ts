@@ -9,55 +9,54 @@ import WebSocket from 'ws';
 import { SimplePool, useWebSocketImplementation } from 'nostr-tools/pool';
 import { generateSecretKey, getPublicKey } from 'nostr-tools';
 
-import { parseAnnouncement } from '@routstr-kit/core';
+import { ConfigError, parseAnnouncement } from '@routstr-kit/core';
 import { ensureTinyModel, startMint, startRelay, type RunningMint, type RunningRelay } from '@routstr-kit/devnet';
-import { providerOptions, ProviderConfigError, resolveSettings } from '../src/provider-command.ts';
+import { providerOptions, resolveProviderSettings } from '../src/provider-command.ts';
 
 useWebSocketImplementation(WebSocket);
 const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
+
+const HOME = mkdtempSync(join(tmpdir(), 'provider-home-'));
+const options = (argv: string[], env: Record<string, string> = {}) => providerOptions(resolveProviderSettings(argv, { HOME, ...env }));
 
 describe('provider configuration', () => {
   const base = ['--engine', 'vllm', '--upstream', 'http://127.0.0.1:9', '--mint', 'http://127.0.0.1:8'];
 
   it('reads fixed and dynamic prices, telemetry for the engine kind, and secrets from the environment only', () => {
-    const fixed = providerOptions(resolveSettings([...base, '--price', 'fixed:1000,2000'], {}), { ROUTSTR_KIT_ADMIN_TOKEN: 'adm', ROUTSTR_KIT_NSEC: 'a'.repeat(64) });
+    const fixed = options([...base, '--price', 'fixed:1000,2000'], { ROUTSTR_KIT_ADMIN_TOKEN: 'adm', ROUTSTR_KIT_NSEC: 'a'.repeat(64) });
     expect(fixed).toMatchObject({ engine: 'vllm', price: { prompt: 1000, completion: 2000 }, adminToken: 'adm', nsec: 'a'.repeat(64) });
     expect(fixed.telemetry).toEqual({ vllmMetricsUrl: 'http://127.0.0.1:9/metrics' });
-    const dynamic = providerOptions(
-      resolveSettings([...base, '--price', 'dynamic', '--electricity', '100000', '--tokens-per-second', '50', '--margin', '1000', '--power', '300', '--nvidia-smi'], {}),
-      {},
-    );
+    const dynamic = options([...base, '--price', 'dynamic', '--electricity', '100000', '--tokens-per-second', '50', '--margin', '1000', '--power', '300', '--nvidia-smi']);
     expect(dynamic.pricing).toEqual({ mode: 'dynamic', electricityMsatPerKwh: 100000, tokensPerSecond: 50, margin: 1000, powerWatts: 300 });
     expect(dynamic.telemetry).toMatchObject({ nvidiaSmi: 'nvidia-smi' });
   });
 
-  it('layers file < environment < flags', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'provider-config-'));
-    const file = join(dir, 'provider.json');
-    writeFileSync(file, JSON.stringify({ engine: 'ollama', upstream: 'http://127.0.0.1:7', mint: ['http://file-mint'], name: 'from-file', price: 'fixed:1,2' }));
-    const settings = resolveSettings(['--config', file, '--name', 'from-flag'], { ROUTSTR_KIT_MINT: 'http://env-mint-a,http://env-mint-b' });
-    const options = providerOptions(settings, {});
-    expect(options).toMatchObject({ engine: 'ollama', name: 'from-flag', mints: ['http://env-mint-a', 'http://env-mint-b'], price: { prompt: 1, completion: 2 } });
-    expect(options.telemetry).toEqual({ ollamaUrl: 'http://127.0.0.1:7' });
+  it('layers file < environment < flags, under the kit-wide names (ROUTSTR_KIT_MINTS, ROUTSTR_KIT_RELAYS)', () => {
+    const file = join(HOME, 'provider.json');
+    writeFileSync(file, JSON.stringify({ mints: ['http://file-mint'], relays: ['ws://file-relay'], provider: { engine: 'ollama', upstream: 'http://127.0.0.1:7', name: 'from-file', price: 'fixed:1,2' } }));
+    const o = options(['--config', file, '--name', 'from-flag'], { ROUTSTR_KIT_MINTS: 'http://env-mint-a,http://env-mint-b' });
+    expect(o).toMatchObject({ engine: 'ollama', name: 'from-flag', mints: ['http://env-mint-a', 'http://env-mint-b'], relays: ['ws://file-relay'], price: { prompt: 1, completion: 2 } });
+    expect(o.telemetry).toEqual({ ollamaUrl: 'http://127.0.0.1:7' });
   });
 
-  it('refuses incomplete or malformed settings with a clear error', () => {
-    const cases: [string[], RegExp][] = [
-      [['--upstream', 'http://x', '--mint', 'http://m'], /--engine must be one of/],
-      [['--engine', 'vllm', '--mint', 'http://m'], /exactly one of --upstream/],
-      [['--engine', 'vllm', '--upstream', 'http://x', '--model', 'a.gguf', '--mint', 'http://m'], /exactly one of --upstream/],
-      [['--engine', 'vllm', '--upstream', 'http://x'], /at least one --mint/],
-      [[...base, '--price', 'fixed:1.5,2'], /--price must be fixed/],
-      [[...base, '--price', 'dynamic', '--electricity', '1'], /needs --tokens-per-second/],
-      [[...base, '--max-concurrency=-1'], /non-negative number/],
-      [[...base, '--queue', '-1'], /queue/],
-      [['--engine', 'vllm', '--upstream', 'not a url', '--mint', 'http://m'], /not a URL/],
+  it('refuses incomplete or malformed settings with a ConfigError naming the setting and its source', () => {
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [['--upstream', 'http://x'], {}, /"provider.engine": not set .*expected one of vllm, ollama, openai, llama.cpp/],
+      [['--engine', 'vllm'], {}, /exactly one of --upstream/],
+      [['--engine', 'vllm', '--upstream', 'http://x', '--model', 'a.gguf'], {}, /exactly one of --upstream/],
+      [[...base, '--price', 'fixed:1.5,2'], {}, /"provider.price" from flag --price: got "fixed:1.5,2"; expected fixed:<prompt>,<completion>/],
+      [[...base, '--price', 'dynamic', '--electricity', '1'], {}, /"provider.tokensPerSecond": --price dynamic needs it/],
+      [[...base, '--max-concurrency=-1'], {}, /"provider.maxConcurrency" from flag --max-concurrency/],
+      [[...base, '--queue', '-1'], {}, /"provider.queue" from flag --queue: got "-1"/],
+      [['--engine', 'vllm', '--upstream', 'not a url'], {}, /"provider.upstream" from flag --upstream/],
+      [base, { ROUTSTR_KIT_PROVIDER_PORT: 'eighty' }, /"provider.port" from environment variable ROUTSTR_KIT_PROVIDER_PORT: got "eighty"/],
+      [base, { ROUTSTR_KIT_RELAYS: 'https://relay' }, /"relays" from environment variable ROUTSTR_KIT_RELAYS/],
+      [['--bogus'], {}, /bogus/],
     ];
-    for (const [argv, message] of cases) {
-      expect(() => providerOptions(resolveSettings(argv, {}), {}), argv.join(' ')).toThrow(ProviderConfigError);
-      expect(() => providerOptions(resolveSettings(argv, {}), {})).toThrow(message);
+    for (const [argv, env, message] of cases) {
+      expect(() => options(argv, env), argv.join(' ')).toThrow(ConfigError);
+      expect(() => options(argv, env), argv.join(' ')).toThrow(message);
     }
-    expect(() => resolveSettings(['--bogus'], {})).toThrow(/bogus/);
   });
 });
 

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { generateSecretKey, nip19 } from 'nostr-tools';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMint, type RunningMint } from '@routstr-kit/devnet';
-import { ProviderConfigError, resolveSettings } from '../src/provider-command.ts';
+import { ConfigError } from '@routstr-kit/core';
+import { resolveProviderSettings } from '../src/provider-command.ts';
 
 const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'provider-secrets-'));
@@ -93,12 +94,12 @@ describe('routstr-kit provider keeps secrets', () => {
     writeFileSync(file, `{"engine": "vllm", ${secret}}`);
     let message = '';
     try {
-      resolveSettings(['--config', file], {});
+      resolveProviderSettings(['--config', file], {});
     } catch (error) {
-      expect(error).toBeInstanceOf(ProviderConfigError);
+      expect(error).toBeInstanceOf(ConfigError);
       message = (error as Error).message;
     }
-    expect(message).toMatch(/cannot read config file .*broken\.json: not valid JSON \(position \d+/);
+    expect(message).toMatch(/config file .*broken\.json.*not valid JSON \((position \d+|line \d+ column \d+)\)/);
     expect(message).not.toContain(secret.slice(0, 12));
   });
 

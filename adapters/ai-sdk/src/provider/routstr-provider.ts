@@ -1,6 +1,6 @@
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { NoSuchModelError, type ProviderV4 } from '@ai-sdk/provider';
-import { checkOrderSettings, MarketFetch, settingsFromEnv, type OrderSettings, type RoutstrSettings } from '@routstr-kit/core';
+import { checkOrderSettings, MarketFetch, type Env, type OrderSettings, type RoutstrSettings } from '@routstr-kit/core';
 import { RoutstrLanguageModel } from './routstr-language-model.ts';
 
 /** The host is never dialled: the paying fetch routes each request to a provider it picks. */
@@ -17,9 +17,12 @@ export interface RoutstrProvider extends ProviderV4 {
   close(): Promise<void>;
 }
 
-/** Creates a Routstr provider for the AI SDK; nothing opens until the first request. */
-export function createRoutstr(settings: RoutstrSettings = settingsFromEnv()): RoutstrProvider {
-  const market = new MarketFetch(settings);
+/**
+ * Creates a Routstr provider for the AI SDK; nothing opens until the first request. Settings not
+ * given come from `env` (ROUTSTR_KIT_*), the config file, then the defaults; a bad one throws ConfigError here.
+ */
+export function createRoutstr(settings: RoutstrSettings = {}, env: Env = process.env): RoutstrProvider {
+  const market = new MarketFetch(settings, env);
   const compatible = createOpenAICompatible({
     name: 'routstr',
     baseURL: BASE_URL,
@@ -48,7 +51,7 @@ export function createRoutstr(settings: RoutstrSettings = settingsFromEnv()): Ro
 
 let lazyDefault: RoutstrProvider | undefined;
 
-/** The default provider, configured from ROUTSTR_KIT_* environment variables on first use. */
+/** The default provider, configured from ROUTSTR_KIT_* environment variables and the config file on first use. */
 export const routstr: RoutstrProvider = new Proxy((() => undefined) as unknown as RoutstrProvider, {
   apply: (_t, _this, args: [string, OrderSettings?]) => (lazyDefault ??= createRoutstr())(...args),
   get: (_t, prop) => Reflect.get((lazyDefault ??= createRoutstr()), prop),

@@ -17,7 +17,7 @@ import type { Runnable, RunnableBatchOptions, RunnableConfig } from '@langchain/
 import type { InteropZodType } from '@langchain/core/utils/types';
 import { ChatOpenAI, convertCompletionsMessageToBaseMessage, convertMessagesToCompletionsMessageParams, type ChatOpenAICallOptions, type ChatOpenAIFields } from '@langchain/openai';
 import type { BatchResult, Receipt } from '@routstr-kit/core';
-import { CALL_HEADER, checkOrderSettings, MarketFetch, receiptJson, settingsFromEnv, type CallRecord, type OrderSettings, type RoutstrSettings } from '@routstr-kit/core';
+import { CALL_HEADER, checkOrderSettings, MarketFetch, receiptJson, type CallRecord, type Env, type OrderSettings, type RoutstrSettings } from '@routstr-kit/core';
 import { RoutstrError, toRoutstrError } from './routstr-error.ts';
 import { cachedGeneration, withModelName } from './response-metadata.ts';
 import { jsonSchemaStructuredOutput } from './structured-output.ts';
@@ -32,8 +32,10 @@ const BASE_URL = 'https://market.routstr.invalid/v1';
 
 export interface ChatRoutstrFields extends Omit<ChatOpenAIFields, 'configuration' | 'apiKey' | 'openAIApiKey'>, RoutstrSettings, OrderSettings {
   model: string;
-  /** Share one wallet/market/orders between models (default: a new one from the settings, or the environment). */
+  /** Share one wallet/market/orders between models (default: a new one from the settings, the environment and the config file). */
   marketFetch?: MarketFetch;
+  /** Where ROUTSTR_KIT_* settings are read (default `process.env`). */
+  env?: Env;
 }
 
 function named(options: ChatOpenAICallOptions, call: CallRecord): ChatOpenAICallOptions {
@@ -53,11 +55,12 @@ export class ChatRoutstr extends ChatOpenAI {
   }
 
   constructor(fields: ChatRoutstrFields) {
-    const { wallet, walletPath, relays, mints, market, mode, budget, profile, bookWaitMs, order, maxPrice, deadline, marketFetch, ...openai } = fields;
+    const { wallet, walletPath, relays, mints, market, mode, budget, profile, providerAddresses, configPath, bookWaitMs, order, maxPrice, deadline, marketFetch, env, ...openai } = fields;
     const orderSettings: OrderSettings = { ...(order ? { order } : {}), ...(maxPrice !== undefined ? { maxPrice } : {}), ...(deadline !== undefined ? { deadline } : {}) };
     checkOrderSettings(orderSettings);
-    const given: RoutstrSettings = { ...(wallet ? { wallet } : {}), ...(walletPath ? { walletPath } : {}), ...(relays ? { relays } : {}), ...(mints ? { mints } : {}), ...(market ? { market } : {}), ...(mode ? { mode } : {}), ...(budget ? { budget } : {}), ...(profile ? { profile } : {}), ...(bookWaitMs !== undefined ? { bookWaitMs } : {}) };
-    const mf = marketFetch ?? new MarketFetch({ ...settingsFromEnv(), ...given });
+    const given: RoutstrSettings = { wallet, walletPath, relays, mints, market, mode, budget, profile, providerAddresses, configPath, bookWaitMs };
+    // explicit fields > ROUTSTR_KIT_* > config file > defaults; a bad setting throws ConfigError here
+    const mf = marketFetch ?? new MarketFetch(given, env ?? process.env);
     // no SDK retries: the Payer already fails over, and a retry could pay twice
     super({ maxRetries: 0, ...openai, apiKey: 'routstr', configuration: { baseURL: BASE_URL, fetch: mf.fetch } });
     this.marketFetch = mf;

@@ -1,4 +1,3 @@
-export { MarketFetch, checkOrderSettings, CALL_HEADER, type RoutstrSettings, type OrderSettings, type CallRecord, type MarketParts } from './market-fetch.ts';
-export { settingsFromEnv } from './settings-from-env.ts';
+export { MarketFetch, checkOrderSettings, resolveRoutstrSettings, CALL_HEADER, type RoutstrSettings, type ResolvedRoutstrSettings, type OrderSettings, type CallRecord, type MarketParts } from './market-fetch.ts';
 export { RoutstrConfigError } from './errors.ts';
 export { receiptJson } from './receipt-json.ts';

@@ -8,32 +8,63 @@
  * Framework-free on purpose: the same file serves the AI SDK and the LangChain adapters.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { openMarket, type Market, type PricedAsk, type RequestShape, type SelectionProfile } from '../market/index.ts';
 import { limitMsat, openOrders, OrderCancelled, OrderExpired, withinLimit, withPin, type FillInfo, type Orders } from '../orders/index.ts';
 import { openWallet, type EcashWallet } from '../wallet/index.ts';
 import { paidRoute, PriceAboveLimit, requestShape, type MaxPrice, type PaymentMode, type Receipt } from '../payments/index.ts';
 import { RoutstrConfigError } from './errors.ts';
+import { resolveKitConfig, type Env, type KitBudget, type KitConfig, type ProviderAddresses } from '../config/index.ts';
 
-/** How a buyer reaches the market: a wallet (or its file), relays, mints, and how it pays. */
+/**
+ * How a buyer reaches the market: a wallet (or its file), relays, mints, and how it pays. Every
+ * setting left out is taken from the environment, the config file, then the defaults (core `config`).
+ */
 export interface RoutstrSettings {
   /** An open wallet (the caller keeps ownership: it is not closed by `close()`). */
   wallet?: EcashWallet;
-  /** Or the sqlite file of one, opened on first use with `mints`. */
+  /** Or the sqlite file of one, opened on first use with `mints` (default ~/.routstr-kit/wallet.db). */
   walletPath?: string;
-  /** Nostr relays announcing providers (default: the core's). */
+  /** Nostr relays announcing providers. */
   relays?: readonly string[];
-  /** Mints the wallet uses (needed with `walletPath`). */
+  /** Mints the wallet uses. */
   mints?: readonly string[];
   /** An open market (the caller keeps ownership); default: one opened on `relays`. */
   market?: Market;
   /** `xcashu` (default): a token per request; `session`: a funded key per provider. */
   mode?: PaymentMode;
-  /** Caps checked before any token leaves. */
-  budget?: { perRequestMaxSat?: number; totalSat?: number };
+  /** Caps checked before any token leaves; `totalSat` is kept in the wallet's database across restarts. */
+  budget?: KitBudget;
   profile?: SelectionProfile;
+  /** Which provider addresses may be dialled (`public`, `loopback`, `any`). */
+  providerAddresses?: ProviderAddresses;
+  /** The config file (default: ROUTSTR_KIT_CONFIG, else ~/.routstr-kit/config.json if present). */
+  configPath?: string;
   /** How long a market buy waits for a first ask of its model on a book still filling (default 15 000 ms). */
   bookWaitMs?: number;
+}
+
+/** Settings after the config contract filled every gap. */
+export type ResolvedRoutstrSettings = RoutstrSettings & Pick<KitConfig, 'walletPath' | 'relays' | 'mints' | 'mode' | 'profile' | 'providerAddresses' | 'budget'>;
+
+/**
+ * Fills what `settings` leave out from `env`, the config file and the defaults (explicit settings
+ * win); a bad value anywhere throws ConfigError naming the setting and its source.
+ */
+export function resolveRoutstrSettings(settings: RoutstrSettings, env: Env): ResolvedRoutstrSettings {
+  return fromKitConfig(settings, resolveKitConfig({ options: kitOptions(settings), env }));
+}
+
+/** The settings the config contract knows (not the open wallet or market, not the book wait). */
+function kitOptions(settings: RoutstrSettings): Record<string, unknown> {
+  const { wallet: _wallet, market: _market, bookWaitMs: _wait, ...options } = settings;
+  return options;
+}
+
+function fromKitConfig(settings: RoutstrSettings, config: KitConfig): ResolvedRoutstrSettings {
+  return { ...settings, walletPath: config.walletPath, relays: config.relays, mints: config.mints, mode: config.mode, profile: config.profile, providerAddresses: config.providerAddresses, budget: config.budget };
 }
 
 /** How one model buys: now at the best ask (`market`), or when the book crosses `maxPrice` (`limit`). */
@@ -94,15 +125,20 @@ export interface MarketFetchEvents {
 
 /** The lazily opened market of an adapter, and its paying `fetch`. */
 export class MarketFetch extends EventEmitter<MarketFetchEvents> {
-  readonly settings: RoutstrSettings;
+  readonly settings: ResolvedRoutstrSettings;
   readonly #calls = new Map<string, CallRecord>();
   readonly #claimed = new Set<string>();
   #parts: Promise<MarketParts> | undefined;
   #owned: { wallet?: EcashWallet; market?: Market } = {};
+  /** ROUTSTR_KIT_MNEMONIC, kept out of `settings` so it is never logged with them. */
+  readonly #mnemonic: string | undefined;
 
-  constructor(settings: RoutstrSettings) {
+  /** Resolves `settings` at once (a bad setting throws ConfigError here, not at the first call); opens nothing. */
+  constructor(settings: RoutstrSettings, env: Env = {}) {
     super();
-    this.settings = settings;
+    const config = resolveKitConfig({ options: kitOptions(settings), env });
+    this.settings = fromKitConfig(settings, config);
+    this.#mnemonic = config.mnemonic;
   }
 
   /** Opens wallet, market and orders on first use (later calls share them). */
@@ -205,23 +241,24 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
     const s = this.settings;
     let wallet = s.wallet;
     if (!wallet) {
-      if (!s.walletPath) throw new RoutstrConfigError('no wallet: pass `wallet` or `walletPath` (or set ROUTSTR_KIT_WALLET)');
-      if (!s.mints || s.mints.length === 0) throw new RoutstrConfigError('a wallet path needs `mints` (or ROUTSTR_KIT_MINTS)');
-      wallet = await openWallet({ path: s.walletPath, mints: s.mints });
+      mkdirSync(dirname(s.walletPath), { recursive: true });
+      // the seed the CLI's `wallet restore` uses: a fresh file restores from it, another seed is refused
+      wallet = await openWallet({ path: s.walletPath, mints: s.mints, ...(this.#mnemonic !== undefined ? { mnemonic: this.#mnemonic } : {}) });
       this.#owned.wallet = wallet;
     }
     let market = s.market;
     if (!market) {
-      market = openMarket(s.relays ? { relays: s.relays } : {});
+      // TODO(issue 14): pass `allowProviderAddresses: s.providerAddresses` once openMarket has it (parallel branch)
+      market = openMarket({ relays: s.relays });
       this.#owned.market = market;
       await market.ready();
     }
     const orders = await openOrders({
       wallet,
       market,
-      ...(s.mode ? { mode: s.mode } : {}),
-      ...(s.profile ? { profile: s.profile } : {}),
-      ...(s.budget ? { budget: s.budget } : {}),
+      mode: s.mode,
+      profile: s.profile,
+      budget: s.budget,
     });
     return { wallet, market, orders };
   }

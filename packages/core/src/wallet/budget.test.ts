@@ -1,7 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { sat } from '../money/index.ts';
-import { checkBudget } from './budget.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkBudget, checkTotalBudget, TOTAL_BUDGET } from './budget.ts';
+import { WalletStore } from './store.ts';
 import { BudgetExceeded } from './errors.ts';
 
 describe('checkBudget', () => {
@@ -37,5 +41,24 @@ describe('checkBudget', () => {
 
   it('allows anything without budgets', () => {
     expect(() => checkBudget(undefined, sat(1_000_000), 0, () => 1e9)).not.toThrow();
+  });
+});
+
+describe('the total budget', () => {
+  it('keeps its spend in the wallet file: a reopened store (a restart) still counts it, and the cap refuses what would pass it', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'total-budget-')), 'wallet.db');
+    const first = new WalletStore(path);
+    first.addBudgetSpent(TOTAL_BUDGET, 30);
+    first.addBudgetSpent(TOTAL_BUDGET, 12);
+    first.close();
+    const reopened = new WalletStore(path);
+    expect(reopened.budgetSpent(TOTAL_BUDGET)).toBe(42);
+    expect(() => checkTotalBudget(sat(50), sat(8), reopened.budgetSpent(TOTAL_BUDGET))).not.toThrow();
+    const refused = (() => { try { checkTotalBudget(sat(50), sat(9), reopened.budgetSpent(TOTAL_BUDGET)); } catch (e) { return e as BudgetExceeded; } })();
+    expect(refused).toBeInstanceOf(BudgetExceeded);
+    expect(refused?.cap).toEqual({ kind: 'total', limit: 50, spent: 42 });
+    expect(refused?.over).toBe(1);
+    expect(() => reopened.addBudgetSpent(TOTAL_BUDGET, 1.5)).toThrow(RangeError);
+    reopened.close();
   });
 });

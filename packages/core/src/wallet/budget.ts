@@ -25,3 +25,12 @@ export function checkBudget(budgets: Budgets | undefined, amount: Sat, now: numb
     if (total > w.max) throw new BudgetExceeded({ kind: 'window', windowMs: w.windowMs, limit: w.max }, sat(total - w.max));
   }
 }
+
+/** The budget kept in the wallet's database under this name: its spend survives restarts. */
+export const TOTAL_BUDGET = 'total';
+
+/** Throws BudgetExceeded if paying `amount` would take the wallet's lifetime spend (`spent`) over `limit`. */
+export function checkTotalBudget(limit: Sat | undefined, amount: Sat, spent: number): void {
+  if (limit === undefined || spent + amount <= limit) return;
+  throw new BudgetExceeded({ kind: 'total', limit, spent: sat(spent) }, sat(spent + amount - limit));
+}

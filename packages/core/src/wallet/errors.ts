@@ -53,7 +53,13 @@ export class UnreadableToken extends WalletError {
 }
 
 /** Which budget cap refused a payment. */
-export type BudgetCap = { kind: 'per_request'; limit: Sat } | { kind: 'window'; windowMs: number; limit: Sat };
+export type BudgetCap =
+  | { kind: 'per_request'; limit: Sat }
+  | { kind: 'window'; windowMs: number; limit: Sat }
+  /** Most one run (one payer) may spend. */
+  | { kind: 'per_run'; limit: Sat }
+  /** Most the wallet may ever spend; kept in its database across restarts. */
+  | { kind: 'total'; limit: Sat; spent: Sat };
 
 /** A payment would go over a budget cap; nothing left the wallet. */
 export class BudgetExceeded extends WalletError {
@@ -61,7 +67,7 @@ export class BudgetExceeded extends WalletError {
   /** Sats by which the payment would exceed the cap. */
   readonly over: Sat;
   constructor(cap: BudgetCap, over: Sat) {
-    const which = cap.kind === 'per_request' ? 'per-request cap' : `cap over ${cap.windowMs} ms`;
+    const which = cap.kind === 'per_request' ? 'per-request cap' : cap.kind === 'per_run' ? 'per-run cap' : cap.kind === 'total' ? `total budget (${cap.spent} sat already spent)` : `cap over ${cap.windowMs} ms`;
     super('budget_exceeded', `payment exceeds the ${which} of ${cap.limit} sat by ${over} sat`);
     this.name = 'BudgetExceeded';
     this.cap = cap;

@@ -1,6 +1,7 @@
-export { openWallet, EcashWallet } from './wallet.ts';
+export { openWallet, walletFileIsEmpty, EcashWallet } from './wallet.ts';
 export type { OpenWalletOptions, SendOptions, SentToken, Funding, Withdrawal, RecoveryReport } from './wallet.ts';
 export type { Budgets } from './budget.ts';
+export { TOTAL_BUDGET, checkTotalBudget } from './budget.ts';
 export type { JournalEntry, JournalStatus, ProofState } from './store.ts';
 export {
   WalletError,

@@ -105,6 +105,7 @@ CREATE TABLE IF NOT EXISTS journal (
   purpose TEXT NOT NULL, request_id TEXT, token TEXT, status TEXT NOT NULL, op_id TEXT, owner TEXT NOT NULL,
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS journal_by_status ON journal (status, created_at);
+CREATE TABLE IF NOT EXISTS budget_spend (name TEXT PRIMARY KEY, spent INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS mint_quotes (
   id TEXT NOT NULL, mint TEXT NOT NULL, amount INTEGER NOT NULL, request TEXT NOT NULL,
   state TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (mint, id));
@@ -341,6 +342,18 @@ export class WalletStore extends DurableDatabase {
       since,
     );
     return row ? num(row, 's') : 0;
+  }
+
+  /** Sats charged against the named budget, over every run of every process on this file. */
+  budgetSpent(name: string): number {
+    const row = this.get('SELECT spent FROM budget_spend WHERE name = ?', name);
+    return row ? num(row, 'spent') : 0;
+  }
+
+  /** Adds `amount` sats to the named budget's spend (one statement: concurrent writers add up). */
+  addBudgetSpent(name: string, amount: number): void {
+    if (!Number.isSafeInteger(amount) || amount < 0) throw new RangeError(`budget spend must be a whole number of sats, got ${amount}`);
+    this.run('INSERT INTO budget_spend (name, spent) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET spent = spent + excluded.spent', name, amount);
   }
 
   // --- quotes -------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import {
   CheckStateEnum,
   MeltQuoteState,
@@ -866,6 +867,17 @@ function collect(into: CounterRangeRecord[]): (c: OperationCounters) => void {
   return (c) => {
     into.push({ keysetId: c.keysetId, start: c.start, count: c.count });
   };
+}
+
+/** True when no wallet lives at `path` yet: no file, or a store that never held proofs, counters or operations (a restore target). */
+export function walletFileIsEmpty(path: string): boolean {
+  if (!existsSync(path)) return true;
+  const store = new WalletStore(path);
+  try {
+    return store.isEmpty();
+  } finally {
+    store.close();
+  }
 }
 
 /** Opens (or creates) a wallet store, connects its mints, restores from the seed if empty, and recovers. */

@@ -15,7 +15,7 @@ import { priceForShape, type FailureReport, type PricedAsk, type RankedProvider,
 import { normalizeUsage } from '../../pricing/index.ts';
 import { parseCashuToken, parseNodeError, readReportedCost, type Model } from '../../protocol/index.ts';
 import { failpoint } from '../../wallet/failpoint.ts';
-import { BudgetExceeded, WalletError, ProofsAlreadySpent, type EcashWallet, type SentToken } from '../../wallet/index.ts';
+import { BudgetExceeded, checkTotalBudget, TOTAL_BUDGET, WalletError, ProofsAlreadySpent, type EcashWallet, type SentToken } from '../../wallet/index.ts';
 import { AllProvidersFailed, PayerClosed, PriceAboveLimit, UnroutableRequest, type AttemptRecord } from './errors.ts';
 import { PayerStore } from './payer-store.ts';
 import { ProviderDirectory, findModel, pickMint, type ProviderFacts } from './provider-directory.ts';
@@ -46,8 +46,11 @@ export interface PayerOptions {
   /** Draw the first choice among this many of the best (default 1 under `cheapest`, else the market's 3). */
   topN?: number;
   maxPrice?: MaxPrice;
-  /** Caps of this payer, checked before any token leaves (the wallet's own budgets apply too). */
-  budget?: { perRequestMaxSat?: number; totalSat?: number };
+  /**
+   * Caps checked before any token leaves (the wallet's own budgets apply too): `perRunSat` counts
+   * this payer's charges, `totalSat` every charge ever recorded in the wallet's database.
+   */
+  budget?: { perRequestMaxSat?: number; perRunSat?: number; totalSat?: number };
   onReceipt?: (receipt: Receipt) => void;
   /** A provider charged more than its own prices allow (it is then avoided). */
   onOvercharge?: (receipt: Receipt) => void;
@@ -300,9 +303,10 @@ export class Payer {
     if (b.perRequestMaxSat !== undefined && amountSat > b.perRequestMaxSat) {
       throw new BudgetExceeded({ kind: 'per_request', limit: sat(b.perRequestMaxSat) }, sat(amountSat - b.perRequestMaxSat));
     }
-    if (b.totalSat !== undefined && this.#spentSat + amountSat > b.totalSat) {
-      throw new BudgetExceeded({ kind: 'window', windowMs: Number.MAX_SAFE_INTEGER, limit: sat(b.totalSat) }, sat(this.#spentSat + amountSat - b.totalSat));
+    if (b.perRunSat !== undefined && this.#spentSat + amountSat > b.perRunSat) {
+      throw new BudgetExceeded({ kind: 'per_run', limit: sat(b.perRunSat) }, sat(this.#spentSat + amountSat - b.perRunSat));
     }
+    if (b.totalSat !== undefined) checkTotalBudget(sat(b.totalSat), sat(amountSat), this.wallet.store.budgetSpent(TOTAL_BUDGET));
   }
 
   async #tryProvider(ctx: RequestContext, candidate: RankedProvider, url: string, pubkey: string, useQuote: boolean, carry: SentToken | undefined): Promise<Outcome> {
@@ -722,6 +726,8 @@ export class Payer {
       changePending: r.changePending,
     };
     this.#spentSat += Math.ceil(r.chargedMsat / 1000);
+    // the "total" budget's spend lives in the wallet's database, so it survives restarts
+    this.wallet.store.addBudgetSpent(TOTAL_BUDGET, Math.ceil(r.chargedMsat / 1000));
     this.#receipts.push(receipt);
     t.ctx.onReceipt?.(receipt);
     if (r.verification.verdict === 'overcharged' && !r.changePending) {
