@@ -63,7 +63,7 @@ describe('resolveKitConfig', () => {
       [{ env: { HOME: h, ROUTSTR_KIT_CONFIG: file({ relays: ['ws://ok', 'nope'] }) } }, /"relays" from config file .*\(key "relays"\): got \["ws:\/\/ok","nope"\]/],
       [{ env: { HOME: h, ROUTSTR_KIT_CONFIG: file({ budget: { everSat: 1 } }) } }, /"budget.everSat" from config file .*: unknown key/],
       [{ env: { HOME: h, ROUTSTR_KIT_CONFIG: file({ mnemonic: 'a b c' }) } }, /"mnemonic" .*a secret is never read from a file; expected ROUTSTR_KIT_MNEMONIC in the environment/],
-      [{ env: { HOME: h, ROUTSTR_KIT_CONFIG: file('{ not json') } }, /"configFile" from config file .*not JSON/],
+      [{ env: { HOME: h, ROUTSTR_KIT_CONFIG: file('{ not json') } }, /"configFile" from config file .*not valid JSON \(position \d+\); the text is not shown/],
       [{ env: { HOME: h, ROUTSTR_KIT_CONFIG: join(h, 'missing.json') } }, /"configFile" .*cannot read it/],
       [{ env: { HOME: h, ROUTSTR_KIT_MCP_HTTP_PORT: '70000' } }, /"mcp.httpPort" from environment variable ROUTSTR_KIT_MCP_HTTP_PORT: got "70000"; expected a port number 0-65535/],
       [{ env: { HOME: h }, flags: { host: '0.0.0.0' } }, /"mcp.httpHost" from flag --host: a host without a port/],
