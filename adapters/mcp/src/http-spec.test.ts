@@ -204,7 +204,7 @@ describe('Streamable HTTP by the spec, and startup failures (the real bin)', () 
 
   it('the wallet folder it creates is 0700, wallet.db 0600 (the default path under HOME)', async () => {
     const home = join(net.tmp(), 'home');
-    const proc = spawn(process.execPath, [bin, '--relay', net.devnet.relayUrl, '--mint', net.devnet.mintUrl], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: home, ROUTSTR_WALLET: '' } });
+    const proc = spawn(process.execPath, [bin, '--relay', net.devnet.relayUrl, '--mint', net.devnet.mintUrl], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: home, ROUTSTR_KIT_WALLET: '' } });
     // stdin is closed: the server opens its wallet, serves stdio until the end of input, and exits 0
     expect(await exited(proc)).toBe(0);
     const mode = (p: string): string => (statSync(p).mode & 0o777).toString(8);
