@@ -564,7 +564,17 @@ export class EcashWallet {
       return sat(0);
     }
     if (unspent.length < proofs.length) this.store.tx(() => this.store.updateJournal(id, { status: 'spent' }));
-    return this.runOperation(() => this.receiveProofs(ctx, unspent, unspent.length === proofs.length ? id : null, false));
+    try {
+      return await this.runOperation(() => this.receiveProofs(ctx, unspent, unspent.length === proofs.length ? id : null, false));
+    } catch (error) {
+      // The recipient redeemed it between the state check and our swap: it is spent, not ours to take back.
+      if (!(error instanceof WalletTokenAlreadySpent)) throw error;
+      this.store.tx(() => {
+        const now = this.store.journalEntry(id);
+        if (now?.status === 'outstanding') this.store.updateJournal(id, { status: 'spent' });
+      });
+      return sat(0);
+    }
   }
 
   // --- withdraw -------------------------------------------------------------------------------
