@@ -248,13 +248,18 @@ export class Payee {
 
   /**
    * Retries making the change of a billed request whose change could not be made (the mint was
-   * down), in the background; a no-op while the request is still being served or already done.
+   * down); true once it is made. A no-op (false) while the request is still being served.
    */
-  retryChange(originalToken: string): void {
+  async retryChange(originalToken: string): Promise<boolean> {
     const hash = sha256(originalToken.trim());
     const rec = this.store.xcashu(hash);
-    if (!rec || rec.state !== 'charged' || this.inflight.has(`x:${hash}`)) return;
-    this.finishXCashu(hash, rec.costMsat ?? 0).catch(() => undefined);
+    if (!rec || rec.state !== 'charged' || this.inflight.has(`x:${hash}`)) return false;
+    try {
+      await this.finishXCashu(hash, rec.costMsat ?? 0);
+      return true;
+    } catch {
+      return false; // the mint is still down: the caller answers "not ready yet"
+    }
   }
 
   private requireXCashu(tokenHash: string): XCashuRecord {
