@@ -2,7 +2,7 @@
 // flight, in X-Cashu and in session mode. The node, the mint and the buyer each run in their own
 // process (relay and engine stay in this one); the kill comes when the buyer sees its first streamed
 // content, so the other requests are at every other stage (redeeming, queued at the engine,
-// generating, settling). After the dead party restarts, the buyer recovers, and the node restarts
+// generating, settling), or, for the node, at a failpoint mid-redeem of the first token. After the dead party restarts, the buyer recovers, and the node restarts
 // once more (its recovery must not refund what the buyer already took back), every sat is accounted
 // for: the buyer's wallet plus what the node earned and owes equals what was funded, and the node's
 // wallet holds exactly what its books say (a refund paid twice would leave it short).
@@ -106,52 +106,67 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Who dies, and when: at the buyer's first streamed content, or (the node) at a failpoint it hits itself. */
+const CASES: Array<{ mode: 'xcashu' | 'session'; party: 'node' | 'mint' | 'buyer'; failpoint?: string }> = [
+  ...(['xcashu', 'session'] as const).flatMap((mode) => (['node', 'mint', 'buyer'] as const).map((party) => ({ mode, party }))),
+  // mid-redeem of the first token, the other nine on their way in: the point-4 double refund's ground
+  { mode: 'xcashu', party: 'node', failpoint: 'receive:after-swap' },
+];
+
 describe(`SIGKILL with ${IN_FLIGHT} requests in flight: every sat accounted for, no refund paid twice`, () => {
-  for (const mode of ['xcashu', 'session'] as const) {
-    for (const party of ['node', 'mint', 'buyer'] as const) {
-      it(`${mode}: the ${party} is killed`, { timeout: 90_000 }, async () => {
-        const path = join(dir, `buyer-${n++}.db`);
-        const funding = await openWallet({ path, mints: [mint.url] });
-        await (await funding.fund(sat(FUNDED))).complete();
-        funding.close();
-        const before = await nodeBooks();
-
-        let firstChunk!: () => void;
-        const sawFirstChunk = new Promise<void>((resolve) => (firstChunk = resolve));
-        const buyer = spawnChild(buyerChild, { walletPath: path, mint: mint.url, relay: relay.url, model: engine.model, mode, count: IN_FLIGHT, maxTokens: MAX_TOKENS }, (m) => {
-          if ('firstChunk' in m) firstChunk();
-        });
-        buyer.catch(() => undefined); // it never prints a url; its exit is awaited below
-        await sawFirstChunk;
-
-        if (party === 'buyer') {
-          buyer.child.proc.kill('SIGKILL');
-          await buyer.child.exited;
-        } else if (party === 'node') {
-          node.proc.kill('SIGKILL');
-          await exitedOf(node);
-          // its requests fail; it leaves what it could not settle for recovery (or reaches the restarted node)
-          [node] = await Promise.all([spawnProviderChild(nodeArgs(), null), buyer.child.exited]);
-        } else {
-          mint.proc.kill('SIGKILL');
-          await mint.exited;
-          [mint] = await Promise.all([startMintChild(mintPort), buyer.child.exited]);
-        }
-
-        await recoverBuyer(path, mode);
-        // The node dies once more: its recovery on restart must not pay back what the buyer already took.
+  for (const { mode, party, failpoint } of CASES) {
+    it(`${mode}: the ${party} is killed ${failpoint ? `at ${failpoint}` : 'at the first streamed content'}`, { timeout: 90_000 }, async () => {
+      if (failpoint) {
         node.proc.kill('SIGKILL');
         await exitedOf(node);
-        node = await spawnProviderChild(nodeArgs(), null);
-        const buyerAfter = await recoverBuyer(path, mode);
-        const after = await nodeBooks();
+        node = await spawnProviderChild(nodeArgs(), failpoint);
+      }
+      const path = join(dir, `buyer-${n++}.db`);
+      const funding = await openWallet({ path, mints: [mint.url] });
+      await (await funding.fund(sat(FUNDED))).complete();
+      funding.close();
+      const before = await nodeBooks();
 
-        expect(buyerAfter.pending).toBe(0);
-        expect(buyerAfter.outstanding).toBe(0);
-        const nodeValueMsat = after.valueMsat - before.valueMsat;
-        expect(buyerAfter.balance * 1000 + nodeValueMsat).toBe(FUNDED * 1000);
-        expect((after.heldSat - before.heldSat) * 1000).toBe(nodeValueMsat);
+      let firstChunk!: () => void;
+      const sawFirstChunk = new Promise<void>((resolve) => (firstChunk = resolve));
+      const buyer = spawnChild(buyerChild, { walletPath: path, mint: mint.url, relay: relay.url, model: engine.model, mode, count: IN_FLIGHT, maxTokens: MAX_TOKENS }, (m) => {
+        if ('firstChunk' in m) firstChunk();
       });
-    }
+      buyer.catch(() => undefined); // it never prints a url; its exit is awaited below
+
+      if (failpoint) {
+        await exitedOf(node); // it killed itself at the failpoint
+        [node] = await Promise.all([spawnProviderChild(nodeArgs(), null), buyer.child.exited]);
+      } else if (party === 'buyer') {
+        await sawFirstChunk;
+        buyer.child.proc.kill('SIGKILL');
+        await buyer.child.exited;
+      } else if (party === 'node') {
+        await sawFirstChunk;
+        node.proc.kill('SIGKILL');
+        await exitedOf(node);
+        // its requests fail; it leaves what it could not settle for recovery (or reaches the restarted node)
+        [node] = await Promise.all([spawnProviderChild(nodeArgs(), null), buyer.child.exited]);
+      } else {
+        await sawFirstChunk;
+        mint.proc.kill('SIGKILL');
+        await mint.exited;
+        [mint] = await Promise.all([startMintChild(mintPort), buyer.child.exited]);
+      }
+
+      await recoverBuyer(path, mode);
+      // The node dies once more: its recovery on restart must not pay back what the buyer already took.
+      node.proc.kill('SIGKILL');
+      await exitedOf(node);
+      node = await spawnProviderChild(nodeArgs(), null);
+      const buyerAfter = await recoverBuyer(path, mode);
+      const after = await nodeBooks();
+
+      expect(buyerAfter.pending).toBe(0);
+      expect(buyerAfter.outstanding).toBe(0);
+      const nodeValueMsat = after.valueMsat - before.valueMsat;
+      expect(buyerAfter.balance * 1000 + nodeValueMsat).toBe(FUNDED * 1000);
+      expect((after.heldSat - before.heldSat) * 1000).toBe(nodeValueMsat);
+    });
   }
 });
