@@ -1,5 +1,6 @@
 // Test fixture for crash tests: a provider node in its own process, so a failpoint can SIGKILL it.
-// Usage: node provider-child.ts '<json: { upstream, mint, dataDir, model, prompt, completion, contextLength, adminToken }>'
+// Usage: node provider-child.ts '<json: { upstream, mint, dataDir, model, prompt, completion, contextLength, adminToken,
+//   relays?, port?, maxConcurrency?, queueSize? }>' (with relays the node announces itself through its market maker)
 // Prints one JSON line `{ "url": … }` once listening, then `{ "batch": … }` on every batch progress;
 // SIGTERM stops it cleanly.
 import { msatPerMtok } from '@routstr-kit/core';
@@ -15,6 +16,10 @@ interface ChildArgs {
   completion: number;
   contextLength: number;
   adminToken: string;
+  relays?: string[];
+  port?: number;
+  maxConcurrency?: number;
+  queueSize?: number;
 }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as ChildArgs;
@@ -22,12 +27,16 @@ const provider = await startProvider({
   engine: 'llama.cpp',
   upstream: args.upstream,
   mints: [args.mint],
-  board: createFixedPriceBoard([{ model: args.model, prompt: msatPerMtok(args.prompt), completion: msatPerMtok(args.completion) }]),
+  ...(args.relays
+    ? { relays: args.relays, price: { prompt: args.prompt, completion: args.completion } }
+    : { board: createFixedPriceBoard([{ model: args.model, prompt: msatPerMtok(args.prompt), completion: msatPerMtok(args.completion) }]) }),
   dataDir: args.dataDir,
   adminToken: args.adminToken,
   contextLength: args.contextLength,
-  maxConcurrency: 1,
-  queueSize: 2,
+  maxConcurrency: args.maxConcurrency ?? 1,
+  queueSize: args.queueSize ?? 2,
+  ...(args.port !== undefined ? { port: args.port } : {}),
+  log: () => undefined,
 });
 process.stdout.write(`${JSON.stringify({ url: provider.url })}\n`);
 provider.batches?.onProgress((batch) => process.stdout.write(`${JSON.stringify({ batch })}\n`));

@@ -261,10 +261,11 @@ describe('paying by Bearer sk- key', () => {
   });
 });
 
-describe('streaming with X-Cashu', () => {
+describe('streaming with X-Cashu, opted in with X-Routstr-Stream-Change: sse', () => {
   it('delivers the first chunk while the engine still generates, then the change as an SSE comment that the refund route repeats', async () => {
     const token = await pay(100);
-    const res = await post('/v1/chat/completions', { 'X-Cashu': token }, chatBody({ stream: true, max_tokens: 600 }));
+    const res = await post('/v1/chat/completions', { 'X-Cashu': token, 'X-Routstr-Stream-Change': 'sse' }, chatBody({ stream: true, max_tokens: 600 }));
+    expect(res.headers.get('x-cashu')).toBeNull();
     expect(res.status).toBe(200);
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     const decoder = new TextDecoder();
@@ -303,7 +304,7 @@ describe('streaming with X-Cashu', () => {
 
 describe('admission', () => {
   it('answers 429 with Retry-After beyond capacity and counts it as demand; the client keeps its token', async () => {
-    const first = await post('/v1/chat/completions', { 'X-Cashu': await pay(100) }, chatBody({ stream: true, max_tokens: 600 }));
+    const first = await post('/v1/chat/completions', { 'X-Cashu': await pay(100), 'X-Routstr-Stream-Change': 'sse' }, chatBody({ stream: true, max_tokens: 600 }));
     const reader = (first.body as ReadableStream<Uint8Array>).getReader();
     await reader.read(); // the first request holds the only slot now
     expect(provider.load.inFlight).toBe(1);

@@ -24,6 +24,12 @@ export interface ProviderChildArgs {
   completion: number;
   contextLength: number;
   adminToken: string;
+  /** Announce on these relays (fixed price asks from prompt/completion) instead of a silent fixed board. */
+  relays?: string[];
+  /** Listen here (a restarted node keeps the URL its buyers know). */
+  port?: number;
+  maxConcurrency?: number;
+  queueSize?: number;
 }
 
 export function spawnProviderChild(args: ProviderChildArgs, failpointName: string | null): Promise<NodeChild> {

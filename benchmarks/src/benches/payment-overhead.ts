@@ -149,7 +149,8 @@ export const paymentOverhead: Benchmark = {
           ? { url: engineUrl, headers: () => ({}) }
           : path === 'session'
             ? { url: nodeUrl, headers: () => ({ authorization: `Bearer ${apiKey}` }) }
-            : { url: nodeUrl, headers: () => ({ 'X-Cashu': pool.take() }) };
+            // the opt-in to incremental X-Cashu streams (without it the node buffers them as routstr-core does)
+            : { url: nodeUrl, headers: () => ({ 'X-Cashu': pool.take(), 'X-Routstr-Stream-Change': 'sse' }) };
       const send = (path: PathName, mode: 'complete' | 'stream'): Promise<Timed> => {
         const t = target(path);
         return (mode === 'complete' ? complete : stream)(t.url, t.headers(), bodies[mode]);

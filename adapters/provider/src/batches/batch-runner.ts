@@ -16,6 +16,7 @@ import { failpoint } from '@routstr-kit/core/testing';
 import type { ModelPrice } from '../market-maker/price-board.ts';
 import type { Admission } from '../node/admission.ts';
 import { bill, countCompletionTokens, countPromptTokens, generatedChars } from '../node/billing.ts';
+import { boundedUpstreamBody } from '../node/output-bound.ts';
 import { batchObject, errorLine, newFileId, outputLine } from './batch-objects.ts';
 import type { BatchRecord, BatchStore, LineRecord } from './batch-store.ts';
 import { toJsonl } from './jsonl.ts';
@@ -273,12 +274,10 @@ export class BatchRunner {
   }
 
   private async callEngine(endpoint: string, body: Record<string, unknown>, model: Model): Promise<EngineOutcome> {
-    const upstreamBody: Record<string, unknown> = { ...body };
+    // The reservation covers exactly this output bound: the engine is told it, whatever the line sent.
+    const upstreamBody = boundedUpstreamBody(body, model).body;
     delete upstreamBody['stream'];
     delete upstreamBody['stream_options'];
-    const maxCompletion = model.top_provider?.max_completion_tokens;
-    // The gate covers at most max_completion_tokens of output: never let the engine run past it.
-    if (upstreamBody['max_tokens'] == null && upstreamBody['max_completion_tokens'] == null && maxCompletion) upstreamBody['max_tokens'] = maxCompletion;
     try {
       const res = await fetch(`${this.deps.upstream}${endpoint}`, {
         method: 'POST',

@@ -75,12 +75,11 @@ export async function handleBalanceRoute(payee: Payee, req: IncomingMessage, res
     if (sub === '/refund' && method === 'POST') {
       const original = header(req, 'x-cashu')?.trim();
       if (original) {
-        const lookup = payee.refundFor(original);
+        let lookup = payee.refundFor(original);
         if (lookup.state === 'unknown') return detail(res, 404, 'No refund found for this token', requestId);
-        if (lookup.state === 'pending') {
-          payee.retryChange(original);
-          return detail(res, 425, 'The refund is not ready yet; retry shortly', requestId, { 'retry-after': '2' });
-        }
+        // Change a down mint kept us from making is made now if the mint is back: answered at once, not after a poll.
+        if (lookup.state === 'pending' && (await payee.retryChange(original))) lookup = payee.refundFor(original);
+        if (lookup.state !== 'done') return detail(res, 425, 'The refund is not ready yet; retry shortly', requestId, { 'retry-after': '2' });
         if (!lookup.token) return detail(res, 404, 'No change is owed for this token', requestId);
         return sendJson(res, 200, buildRefundResponse({ token: lookup.token, unit: 'sat', amountMsat: lookup.changeSat * 1000 }), requestId, { 'X-Cashu': lookup.token });
       }

@@ -1,8 +1,12 @@
 /**
  * A paid inference request, end to end: gate (routstr-core's, from the Model we advertise or the
- * quoted one), payment (X-Cashu wins over Authorization), admission to the engine, forwarding,
- * billing from usage, change. Streams are piped chunk by chunk as the engine produces them; the
- * X-Cashu change then arrives as a final `: x-cashu <token>` comment and via the refund route.
+ * quoted one, over the request's real output bound), payment (X-Cashu wins over Authorization),
+ * admission to the engine, forwarding with the paid output bound written in, billing from usage,
+ * change. Bearer streams, and X-Cashu streams whose request carries `X-Routstr-Stream-Change: sse`,
+ * are piped chunk by chunk as the engine produces them (X-Cashu change then arrives as a final
+ * `: x-cashu <token>` comment and via the refund route); any other X-Cashu stream is buffered as
+ * routstr-core does, so that its change can travel in the `X-Cashu` response header, the only place
+ * unmodified Routstr clients read it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -24,6 +28,7 @@ import {
 import type { QuoteLookup } from '../market-maker/price-board.ts';
 import { QueueFull, type Admission } from './admission.ts';
 import { bill, choiceChars, countCompletionTokens, countPromptTokens, generatedChars } from './billing.ts';
+import { boundedUpstreamBody, invalidOutputFields, outputLimit } from './output-bound.ts';
 import { InvalidJson, baseHeaders, header, readJson, sendError, sendJson, sendPayeeError } from './responses.ts';
 import { sseLines } from './sse-lines.ts';
 
@@ -64,6 +69,9 @@ export async function handlePaidRequest(deps: PaidProxyDeps, req: IncomingMessag
   const modelId = typeof body['model'] === 'string' ? body['model'] : '';
   let model = deps.model(modelId);
   if (!model) return sendError(res, 400, 'invalid_request_error', 'invalid_model', `Model '${modelId}' not found`, requestId);
+  // An output bound the gate cannot read (negative, fractional, a string…) is refused before any payment.
+  const badBound = invalidOutputFields(body);
+  if (badBound) return sendError(res, 400, 'invalid_request_error', 'invalid_output_bound', badBound, requestId);
   const quoteId = header(req, 'x-routstr-quote');
   if (quoteId !== undefined) {
     const quoted = deps.quotedModel(quoteId.trim(), modelId);
@@ -118,7 +126,8 @@ export async function handlePaidRequest(deps: PaidProxyDeps, req: IncomingMessag
         throw error;
       }
     }
-    await forward(deps, req, res, { upstreamPath, body, model, gateMsat, payer, requestId });
+    const sseChange = header(req, 'x-routstr-stream-change')?.trim().toLowerCase() === 'sse';
+    await forward(deps, res, { upstreamPath, body, model, gateMsat, payer, requestId, sseChange });
   } finally {
     release();
   }
@@ -137,7 +146,12 @@ interface Job {
   readonly gateMsat: number;
   readonly payer: Payer;
   readonly requestId: string;
+  /** The client asked for incremental X-Cashu streaming (`X-Routstr-Stream-Change: sse`). */
+  readonly sseChange: boolean;
 }
+
+/** Most bytes of an X-Cashu stream the node buffers (routstr-core mode); the paid output bound normally stops it far sooner. */
+const MAX_BUFFERED_STREAM_BYTES = 32 * 1024 * 1024;
 
 /** Settles the bill with the payer: X-Cashu change token, or Bearer remaining balance. */
 async function settle(deps: PaidProxyDeps, payer: Payer, cost: CostResult): Promise<{ changeToken?: string; remainingMsat?: number }> {
@@ -148,13 +162,11 @@ async function settle(deps: PaidProxyDeps, payer: Payer, cost: CostResult): Prom
   return { remainingMsat: deps.payee.settle(payer.reservationId, cost.total_msats).remainingMsat };
 }
 
-async function forward(deps: PaidProxyDeps, req: IncomingMessage, res: ServerResponse, job: Job): Promise<void> {
+async function forward(deps: PaidProxyDeps, res: ServerResponse, job: Job): Promise<void> {
   const { body, model, payer, requestId } = job;
   const stream = body['stream'] === true;
-  const upstreamBody: Record<string, unknown> = { ...body };
-  const maxCompletion = model.top_provider?.max_completion_tokens;
-  // The gate covers at most max_completion_tokens of output: never let the engine run past it.
-  if (upstreamBody['max_tokens'] == null && upstreamBody['max_completion_tokens'] == null && maxCompletion) upstreamBody['max_tokens'] = maxCompletion;
+  // The gate priced this bound: the engine is told it explicitly, whatever the client sent.
+  const { body: upstreamBody, bound } = boundedUpstreamBody(body, model);
   if (stream) upstreamBody['stream_options'] = { ...(isObject(body['stream_options']) ? body['stream_options'] : {}), include_usage: true };
 
   const abort = new AbortController();
@@ -181,7 +193,7 @@ async function forward(deps: PaidProxyDeps, req: IncomingMessage, res: ServerRes
     return upstreamFailed(deps, res, payer, requestId, upstreamRes.status, text);
   }
   const isSse = (upstreamRes.headers.get('content-type') ?? '').includes('text/event-stream');
-  if (stream && isSse && upstreamRes.body) return relayStream(deps, res, job, upstreamRes.body);
+  if (stream && isSse && upstreamRes.body) return relayStream(deps, res, job, upstreamRes.body, { abort, limit: outputLimit(bound) });
 
   let json: Record<string, unknown>;
   try {
@@ -215,13 +227,36 @@ async function upstreamFailed(deps: PaidProxyDeps, res: ServerResponse, payer: P
   sendError(res, status, 'upstream_error', 'upstream_request_failed', 'Error forwarding request to upstream', requestId);
 }
 
-/** Pipes SSE events as they come; holds back the usage chunk and ends with one usage trailer carrying the cost. */
-async function relayStream(deps: PaidProxyDeps, res: ServerResponse, job: Job, upstreamBody: ReadableStream<Uint8Array>): Promise<void> {
-  res.writeHead(200, { ...baseHeaders(job.requestId), 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
-  res.flushHeaders();
+/**
+ * Relays the engine's SSE events, holding back the usage chunk and ending with one usage trailer
+ * carrying the cost. Incremental (Bearer, or X-Cashu with `X-Routstr-Stream-Change: sse`): events
+ * are written as they come and X-Cashu change follows as a final comment. Buffered (any other
+ * X-Cashu stream, as routstr-core): everything is held until the change is made, then sent with the
+ * change in the `X-Cashu` header. Either way the engine is cut off once it has generated more
+ * output events than the paid bound allows (an engine that ignores `max_tokens`, e.g. under a grammar).
+ */
+async function relayStream(
+  deps: PaidProxyDeps, res: ServerResponse, job: Job, upstreamBody: ReadableStream<Uint8Array>, guard: { abort: AbortController; limit: number | undefined },
+): Promise<void> {
+  const incremental = job.payer.kind === 'bearer' || job.sseChange;
+  const buffered: string[] = [];
+  let bufferedBytes = 0;
+  const emit = (text: string): void => {
+    if (incremental) {
+      if (!res.destroyed) res.write(text);
+    } else {
+      buffered.push(text);
+      bufferedBytes += text.length;
+    }
+  };
+  if (incremental) {
+    res.writeHead(200, sseHeaders(job.requestId));
+    res.flushHeaders();
+  }
   let usage: unknown;
   let usageChunk: Record<string, unknown> | undefined;
   let chars = 0;
+  let outputEvents = 0;
   let last: Record<string, unknown> = {};
   try {
     for await (const line of sseLines(upstreamBody)) {
@@ -243,24 +278,43 @@ async function relayStream(deps: PaidProxyDeps, res: ServerResponse, job: Job, u
             usageChunk = chunk;
             continue;
           }
-          for (const c of choices) chars += choiceChars(c);
+          for (const c of choices) {
+            const n = choiceChars(c);
+            chars += n;
+            if (n > 0) outputEvents++; // engines stream one token per event (or more): a floor on tokens made
+          }
         }
       }
-      if (!res.destroyed) res.write(`data: ${payload}\n\n`);
+      if ((guard.limit !== undefined && outputEvents > guard.limit) || bufferedBytes > MAX_BUFFERED_STREAM_BYTES) {
+        // More output than was paid for: stop the engine and bill (at most the gate) what it made.
+        guard.abort.abort();
+        break;
+      }
+      emit(`data: ${payload}\n\n`);
     }
   } catch {
     // The engine broke off or the client left: bill what was generated.
   }
   const b = bill(job.model, job.gateMsat, usage, { promptTokens: countPromptTokens(job.body), completionTokens: countCompletionTokens(chars) });
   const settled = await settle(deps, job.payer, b.cost);
-  if (res.destroyed) return;
+  if (res.destroyed) return; // X-Cashu change stays retrievable through the refund route
   const usageOut = isObject(usage)
     ? usage
     : { prompt_tokens: countPromptTokens(job.body), completion_tokens: countCompletionTokens(chars), total_tokens: countPromptTokens(job.body) + countCompletionTokens(chars) };
   const trailer = usageChunk ?? { id: last['id'] ?? job.requestId, object: last['object'] ?? 'chat.completion.chunk', created: last['created'], model: last['model'] ?? job.model.id, choices: [], usage: usageOut };
+  if (!incremental) {
+    const headers: Record<string, string> = { ...sseHeaders(job.requestId), ...buildCostHeaders({ total_msats: b.cost.total_msats, input_msats: b.cost.input_msats, output_msats: b.cost.output_msats }) };
+    if (settled.changeToken) headers['X-Cashu'] = settled.changeToken;
+    res.writeHead(200, headers);
+    for (const text of buffered) res.write(text);
+  }
   res.write(`data: ${JSON.stringify(attachCostMetadata(trailer, b.cost, settled.remainingMsat))}\n\n`);
-  if (settled.changeToken) res.write(xCashuSseComment(settled.changeToken));
+  if (incremental && settled.changeToken) res.write(xCashuSseComment(settled.changeToken));
   // [DONE] always ends our stream: the change and cost trailer come after the engine's last chunk.
   res.write(SSE_DONE);
   res.end();
+}
+
+function sseHeaders(requestId: string): Record<string, string> {
+  return { ...baseHeaders(requestId), 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' };
 }

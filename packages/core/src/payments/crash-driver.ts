@@ -1,6 +1,6 @@
 // Test fixture for payee crash tests: a child process that holds the node's wallet and payee books
 // and does one thing; the parent arms ROUTSTR_KIT_FAILPOINT so it SIGKILLs itself at a named step.
-// Usage: node crash-driver.ts '<json: { walletPath, dbPath, mint, action: "deposit"|"refund", token?, apiKey? }>'
+// Usage: node crash-driver.ts '<json: { walletPath, dbPath, mint, action: "deposit"|"refund"|"xcashu", token?, apiKey? }>'
 import { openWallet } from '../wallet/index.ts';
 import { openPayee } from './payee.ts';
 
@@ -8,7 +8,7 @@ interface DriverArgs {
   walletPath: string;
   dbPath: string;
   mint: string;
-  action: 'deposit' | 'refund';
+  action: 'deposit' | 'refund' | 'xcashu';
   token?: string;
   apiKey?: string;
 }
@@ -18,7 +18,10 @@ const wallet = await openWallet({ path: args.walletPath, mints: [args.mint], rec
 const payee = await openPayee({ wallet, dbPath: args.dbPath });
 let result: unknown;
 if (args.action === 'deposit') result = await payee.accountFor({ kind: 'cashu', token: args.token ?? '' });
-else result = (await payee.refund(args.apiKey ?? '')).token;
+else if (args.action === 'xcashu') {
+  const payment = await payee.beginXCashu(args.token ?? '', { gateMsat: 1, model: 'm', requestId: 'crash' });
+  result = (await payee.finishXCashu(payment.tokenHash, 1000)).token;
+} else result = (await payee.refund(args.apiKey ?? '')).token;
 payee.close();
 wallet.close();
 process.stdout.write(`${JSON.stringify({ result })}\n`);

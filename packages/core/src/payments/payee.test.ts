@@ -174,3 +174,75 @@ describe('payee (redeem before serving, msat books, idempotent refunds)', () => 
     });
   }
 });
+
+describe('payee recovery: double refund of a token the client reclaimed (issue 13, point 4)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'payee-double-'));
+  let n = 0;
+  const path = (name: string): string => join(dir, `${name}-${n++}.db`);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const nodeFloatSat of [0, 40]) {
+    it(`node killed at receive:before-swap, client reclaims, restart with ${nodeFloatSat} sat held: no second refund, the node starts`, { timeout: 60_000 }, async () => {
+      const mint = await startMint();
+      const client = await openWallet({ path: path('client'), mints: [mint.url] });
+      try {
+        await (await client.fund(sat(100))).complete();
+        const walletPath = path('node');
+        const dbPath = path('payee');
+        if (nodeFloatSat > 0) {
+          const w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
+          await w.receive((await client.send(sat(nodeFloatSat), { purpose: 'float' })).token);
+          w.close();
+        }
+        const token = (await client.send(sat(21), { purpose: 'x-cashu' })).token;
+        const child = await runChild({ walletPath, dbPath, mint: mint.url, action: 'xcashu', token }, 'receive:before-swap');
+        expect(child.signal).toBe('SIGKILL');
+        // The node never swapped: the client takes its token back.
+        expect(await client.receive(token)).toBe(21);
+        const w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
+        const p = await openPayee({ wallet: w, dbPath });
+        expect(p.refundFor(token)).toEqual({ state: 'unknown' });
+        expect(w.balance()).toBe(nodeFloatSat);
+        expect(w.journal().filter((e) => e.purpose === 'x-cashu change')).toEqual([]);
+        expect(client.balance() + w.balance()).toBe(100); // conserved to the sat
+        p.close();
+        w.close();
+      } finally {
+        client.close();
+        await mint.stop();
+      }
+    });
+  }
+
+  it('mint unreachable mid-redeem, client reclaims, node restarts: the token is not taken for ours', { timeout: 60_000 }, async () => {
+    const mintDb = path('mint');
+    let mint = await startMint({ dbPath: mintDb });
+    const port = Number(new URL(mint.url).port);
+    const client = await openWallet({ path: path('client'), mints: [mint.url] });
+    const walletPath = path('node');
+    const dbPath = path('payee');
+    let w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
+    let p = await openPayee({ wallet: w, dbPath });
+    try {
+      await (await client.fund(sat(100))).complete();
+      await w.receive((await client.send(sat(30), { purpose: 'float' })).token);
+      const token = (await client.send(sat(13), { purpose: 'x-cashu' })).token;
+      await mint.stop();
+      await expectPayeeError(p.beginXCashu(token, { gateMsat: 1, model: 'm', requestId: 'down' }), 503, 'cashu_mint_unreachable');
+      mint = await startMint({ dbPath: mintDb, port });
+      expect(await client.receive(token)).toBe(13);
+      p.close();
+      w.close();
+      w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
+      p = await openPayee({ wallet: w, dbPath });
+      expect(p.refundFor(token)).toEqual({ state: 'unknown' });
+      expect(w.balance()).toBe(30);
+      expect(client.balance() + w.balance()).toBe(100);
+    } finally {
+      p.close();
+      w.close();
+      client.close();
+      await mint.stop();
+    }
+  });
+});

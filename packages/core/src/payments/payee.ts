@@ -5,8 +5,9 @@
  * Bearer accounts (`sk-` + sha256(token)) hold msats, reserve the gate, settle the real cost.
  *
  * Crash rules (failpoints `payee:*`, recovery in `recover()` on open):
- * - a token recorded 'redeeming' is ours if the mint says it is spent (the wallet's own recovery
- *   has finished the swap by then), else the client keeps it and the record is dropped;
+ * - a token recorded 'redeeming' is ours only if our wallet's own swap of it finished (its
+ *   recovery on open settles a swap the crash cut off); "spent at the mint" proves nothing (the
+ *   client may have reclaimed it), so otherwise the client keeps it and the record is dropped;
  * - a redeemed X-Cashu request that was never billed is refunded in full (billed 0);
  * - a charged request whose change is not stored adopts the change token the wallet journaled
  *   under `change:<token hash>`, or makes it again; refunds and payouts the same way.
@@ -14,7 +15,7 @@
  * before this recovery adopts them (with it on, the change is simply made again: no loss).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { CheckStateEnum, Wallet as CashuWallet, getTokenMetadata, normalizeMintUrl } from '@cashu/cashu-ts';
+import { getTokenMetadata, normalizeMintUrl } from '@cashu/cashu-ts';
 import { sat, type Msat, type Sat } from '../money/index.ts';
 import { xCashuChange } from '../pricing/index.ts';
 import { apiKeyForToken } from '../protocol/index.ts';
@@ -141,7 +142,6 @@ export class Payee {
   readonly wallet: EcashWallet;
   readonly store: PayeeStore;
   private readonly inflight = new Map<string, Promise<unknown>>();
-  private readonly probes = new Map<string, Promise<CashuWallet>>();
 
   constructor(wallet: EcashWallet, store: PayeeStore) {
     this.wallet = wallet;
@@ -248,13 +248,18 @@ export class Payee {
 
   /**
    * Retries making the change of a billed request whose change could not be made (the mint was
-   * down), in the background; a no-op while the request is still being served or already done.
+   * down); true once it is made. A no-op (false) while the request is still being served.
    */
-  retryChange(originalToken: string): void {
+  async retryChange(originalToken: string): Promise<boolean> {
     const hash = sha256(originalToken.trim());
     const rec = this.store.xcashu(hash);
-    if (!rec || rec.state !== 'charged' || this.inflight.has(`x:${hash}`)) return;
-    this.finishXCashu(hash, rec.costMsat ?? 0).catch(() => undefined);
+    if (!rec || rec.state !== 'charged' || this.inflight.has(`x:${hash}`)) return false;
+    try {
+      await this.finishXCashu(hash, rec.costMsat ?? 0);
+      return true;
+    } catch {
+      return false; // the mint is still down: the caller answers "not ready yet"
+    }
   }
 
   private requireXCashu(tokenHash: string): XCashuRecord {
@@ -497,83 +502,73 @@ export class Payee {
 
   // --- recovery -----------------------------------------------------------------------------------
 
-  /** Finishes what a crash interrupted (see the module doc); run by openPayee. */
-  async recover(): Promise<{ resolved: number }> {
+  /**
+   * Finishes what a crash interrupted (see the module doc); run by openPayee. A step that cannot
+   * finish now (the mint is down, the wallet cannot make the change yet) is left for the next
+   * start or a refund-route retry and counted in `deferred`: the node still starts.
+   */
+  async recover(): Promise<{ resolved: number; deferred: number }> {
     let resolved = 0;
+    let deferred = 0;
+    const step = async (fn: () => Promise<boolean | void> | boolean | void): Promise<void> => {
+      try {
+        if ((await fn()) === false) deferred++;
+        else resolved++;
+      } catch {
+        deferred++;
+      }
+    };
     for (const r of this.store.xcashuByState('redeeming')) {
-      const ours = await this.redeemedByUs(r.mint, r.token);
-      if (ours === undefined) continue; // the mint cannot tell now: try on the next start
-      this.store.tx(() => {
-        if (ours.spent) this.store.updateXCashu(r.tokenHash, { state: 'redeemed', creditedMsat: (r.faceSat - ours.feeSat) * 1000 });
-        else this.store.deleteXCashu(r.tokenHash);
+      await step(() => {
+        const ours = this.redeemedByUs(r.token);
+        if (ours.state === 'pending') return false; // the wallet could not settle its swap yet
+        this.store.tx(() => {
+          if (ours.state === 'received') this.store.updateXCashu(r.tokenHash, { state: 'redeemed', creditedMsat: ours.creditedSat * 1000 });
+          else this.store.deleteXCashu(r.tokenHash);
+        });
       });
-      resolved++;
     }
     // A request cut off before it was billed is refunded in full: the client may not have got its answer.
-    for (const r of this.store.xcashuByState('redeemed')) {
-      await this.finishXCashu(r.tokenHash, 0);
-      resolved++;
-    }
-    for (const r of this.store.xcashuByState('charged')) {
-      await this.finishXCashu(r.tokenHash, r.costMsat ?? 0);
-      resolved++;
-    }
+    for (const r of this.store.xcashuByState('redeemed')) await step(() => this.finishXCashu(r.tokenHash, 0).then(() => undefined));
+    for (const r of this.store.xcashuByState('charged')) await step(() => this.finishXCashu(r.tokenHash, r.costMsat ?? 0).then(() => undefined));
     for (const d of this.store.depositsRedeeming()) {
-      const ours = await this.redeemedByUs(d.mint, d.token);
-      if (ours === undefined) continue;
-      this.store.tx(() => {
-        if (ours.spent) {
-          // What the wallet's swap credited: face value less the keyset's input fee (NUT-02).
-          const credited = (d.faceSat - ours.feeSat) * 1000;
-          this.store.finishDeposit(d.tokenHash, credited);
-          this.store.credit(d.apiKey, credited);
-        } else this.store.deleteDeposit(d.tokenHash);
+      await step(() => {
+        const ours = this.redeemedByUs(d.token);
+        if (ours.state === 'pending') return false;
+        this.store.tx(() => {
+          if (ours.state === 'received') {
+            this.store.finishDeposit(d.tokenHash, ours.creditedSat * 1000);
+            this.store.credit(d.apiKey, ours.creditedSat * 1000);
+          } else this.store.deleteDeposit(d.tokenHash);
+        });
       });
-      resolved++;
     }
-    for (const r of this.store.heldReservations()) {
-      this.release(r.id);
-      resolved++;
-    }
-    for (const r of this.store.pendingRefunds()) {
-      await this.deliverRefund(r.id, r.apiKey, r.sat);
-      resolved++;
-    }
+    for (const r of this.store.heldReservations()) await step(() => this.release(r.id));
+    for (const r of this.store.pendingRefunds()) await step(() => this.deliverRefund(r.id, r.apiKey, r.sat).then(() => undefined));
     for (const p of this.store.pendingPayouts()) {
       if (p.kind !== 'token') continue;
-      const sent = await this.sendOnce(payoutRef(p.id), p.amountMsat / 1000, 'admin withdraw');
-      this.store.tx(() => this.store.updatePayout(p.id, { state: 'done', token: sent.token }));
-      this.wallet.settle(sent.entryId);
-      resolved++;
+      await step(async () => {
+        const sent = await this.sendOnce(payoutRef(p.id), p.amountMsat / 1000, 'admin withdraw');
+        this.store.tx(() => this.store.updatePayout(p.id, { state: 'done', token: sent.token }));
+        this.wallet.settle(sent.entryId);
+      });
     }
-    return { resolved };
+    return { resolved, deferred };
   }
 
   /**
-   * Whether a token we started to redeem ended up ours: its proofs are spent at the mint (the
-   * wallet's own recovery has completed or rolled back the swap by now). undefined: mint unreachable.
+   * Whether a token we started to redeem ended up ours, by our wallet's own swap records (the
+   * wallet's recovery on open has finished or rolled back the swap by now). "Spent at the mint" is
+   * no proof: the client may have taken its token back after our swap failed.
    */
-  private async redeemedByUs(mint: string, token: string): Promise<{ spent: boolean; feeSat: number } | undefined> {
+  private redeemedByUs(token: string): { state: 'received'; creditedSat: number } | { state: 'pending' } | { state: 'none' } {
     try {
-      const probe = await this.probe(mint);
-      const proofs = probe.decodeToken(token).proofs;
-      const states = await probe.checkProofsStates(proofs);
-      if (states.some((s) => s.state === CheckStateEnum.PENDING)) return undefined;
-      return { spent: states.every((s) => s.state === CheckStateEnum.SPENT), feeSat: Number(probe.getFeesForProofs(proofs).toString()) };
-    } catch {
-      return undefined;
+      return this.wallet.receivedToken(token);
+    } catch (error) {
+      // A token our wallet cannot even decode was never swapped by it.
+      if (error instanceof WalletInvalidToken || error instanceof UnknownMint) return { state: 'none' };
+      throw error;
     }
-  }
-
-  private probe(mint: string): Promise<CashuWallet> {
-    let p = this.probes.get(mint);
-    if (!p) {
-      const w = new CashuWallet(mint, { unit: 'sat' });
-      p = w.loadMint().then(() => w);
-      this.probes.set(mint, p);
-      p.catch(() => this.probes.delete(mint));
-    }
-    return p;
   }
 
   /** One run per key at a time in this process: a repeat waits for the running one. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { msatPerMtok } from '../money/index.ts';
 import { parseModelsBody } from '../protocol/index.ts';
-import { askGate, discountedMaxCost, estimatePromptTokens, imageTokens, maxCostForModel, requestGate } from './index.ts';
+import { askGate, discountedMaxCost, estimatePromptTokens, imageTokens, maxCostForModel, outputBound, requestGate } from './index.ts';
 
 const fixtures = new URL('../../../../fixtures/routstr/', import.meta.url);
 const [gpt4oMini] = parseModelsBody(JSON.parse(readFileSync(new URL('v1_models_constructed.json', fixtures), 'utf8')));
@@ -37,6 +37,25 @@ describe('routstr-core gate, worked example (docs 2.8) on the constructed gpt-4o
     expect(requestGate(gpt4oMini, { ...base, max_tokens: 'lots' })).toBe(noMax);
     expect(requestGate(gpt4oMini, { ...base, max_tokens: '500' })).toBe(455);
     expect(requestGate(gpt4oMini, { ...base, max_tokens: 500.9 })).toBe(455);
+  });
+
+  it('gate bypass (issue 13 point 1): every output bound counts, the larger wins, n multiplies, non-positive values shrink nothing', () => {
+    const base = { messages: [{ role: 'user', content: 'x'.repeat(3000) }] };
+    const noMax = requestGate(gpt4oMini, base);
+    expect(requestGate(gpt4oMini, { ...base, max_completion_tokens: 500 })).toBe(455);
+    expect(requestGate(gpt4oMini, { ...base, max_tokens: 1, max_completion_tokens: 500 })).toBe(455);
+    expect(requestGate(gpt4oMini, { ...base, max_tokens: 500, max_completion_tokens: 1 })).toBe(455);
+    expect(requestGate(gpt4oMini, { ...base, max_tokens: 1, n_predict: 500 })).toBe(455);
+    expect(requestGate(gpt4oMini, { ...base, max_tokens: -1_000_000 })).toBe(noMax);
+    expect(requestGate(gpt4oMini, { ...base, max_tokens: 0 })).toBe(noMax);
+    const one = requestGate(gpt4oMini, { ...base, max_tokens: 500 });
+    const four = requestGate(gpt4oMini, { ...base, max_tokens: 500, n: 4 });
+    const perChoiceMsat = 500 * (gpt4oMini.sats_pricing?.completion ?? 0) * 1000;
+    expect(four - one).toBeGreaterThanOrEqual(Math.floor(3 * perChoiceMsat) - 1);
+    // No field can ask for more than the model's cap per choice.
+    const cap = gpt4oMini.top_provider?.max_completion_tokens;
+    expect(outputBound({ max_tokens: 10 ** 9 }, gpt4oMini)).toEqual({ perChoice: cap ?? 10 ** 9, choices: 1 });
+    expect(outputBound({ max_tokens: 5, best_of: 3, n: 2 }, gpt4oMini)).toEqual({ perChoice: 5, choices: 3 });
   });
 
   it('counts code points like Python len()', () => {

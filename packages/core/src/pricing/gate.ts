@@ -100,6 +100,41 @@ function pythonInt(value: unknown): number | undefined {
   return undefined;
 }
 
+/** The fields of a request body that bound its output tokens (each per choice). */
+export const OUTPUT_BOUND_FIELDS = ['max_tokens', 'max_completion_tokens', 'n_predict'] as const;
+/** The fields that multiply the output (choices generated). */
+export const OUTPUT_CHOICE_FIELDS = ['n', 'best_of'] as const;
+
+/** How much output a request may produce: `perChoice` tokens (undefined: unbounded) times `choices`. */
+export interface OutputBound {
+  readonly perChoice: number | undefined;
+  readonly choices: number;
+}
+
+/**
+ * The real output bound of a request, read conservatively so no field can shrink the gate below
+ * what the engine may generate: the LARGER of `max_tokens`, `max_completion_tokens` and llama.cpp's
+ * `n_predict` (engines disagree on which wins), capped by the model's `max_completion_tokens`
+ * (absent: the model's cap); a value that is not a positive integer counts as absent; `n` and
+ * `best_of` multiply it. For a body with only `max_tokens` this is routstr-core's reading.
+ */
+export function outputBound(body: unknown, model: GateModel | undefined): OutputBound {
+  const req = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+  const modelMax = model?.top_provider?.max_completion_tokens ?? undefined;
+  let asked: number | undefined;
+  for (const field of OUTPUT_BOUND_FIELDS) {
+    const v = pythonInt(req[field]);
+    if (v !== undefined && v > 0) asked = Math.max(asked ?? 0, v);
+  }
+  const perChoice = modelMax ? Math.min(asked ?? modelMax, modelMax) : asked;
+  let choices = 1;
+  for (const field of OUTPUT_CHOICE_FIELDS) {
+    const v = pythonInt(req[field]);
+    if (v !== undefined && v > 1) choices = Math.max(choices, v);
+  }
+  return { perChoice, choices };
+}
+
 /** Extra inputs the node measures itself. */
 export interface DiscountOptions extends GateSettings {
   /** Image tokens in the messages (the node downloads images to size them; 85 when it cannot). */
@@ -136,13 +171,12 @@ export function discountedMaxCost(maxCost: Msat, body: unknown, model: GateModel
     const delta = maxPromptAllowed - promptTokens * pricing.prompt;
     if (delta > 0) adjusted -= Math.floor(delta * 1000);
   }
-  const maxTokensRaw = req['max_tokens'];
-  if (maxTokensRaw !== undefined && maxTokensRaw !== null) {
-    const maxTokens = pythonInt(maxTokensRaw);
-    if (maxTokens !== undefined) {
-      const delta = maxCompletionAllowed - maxTokens * pricing.completion;
-      if (delta > 0) adjusted -= Math.floor(delta * 1000);
-    }
+  const bound = outputBound(req, model);
+  if (bound.perChoice !== undefined) {
+    const delta = maxCompletionAllowed - bound.perChoice * bound.choices * pricing.completion;
+    if (delta > 0) adjusted -= Math.floor(delta * 1000);
+    // Beyond routstr-core (which reads n nowhere): several choices multiply the output, so the gate grows to cover them.
+    else if (bound.choices > 1) adjusted += Math.ceil(-delta * 1000);
   }
   return msat(Math.max(minRequest, adjusted));
 }

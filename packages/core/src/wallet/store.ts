@@ -290,6 +290,14 @@ export class WalletStore extends DurableDatabase {
     return row ? toOperation(row) : undefined;
   }
 
+  /** Receive operations whose journaled inputs include the proof with `secret` (any state). */
+  receivesOfSecret(secret: string): OperationRecord[] {
+    // The inputs are stored as JSON: match the secret's JSON form, then confirm on the parsed data.
+    return this.all("SELECT * FROM operations WHERE kind = 'receive' AND instr(data, ?) > 0 ORDER BY created_at", JSON.stringify(secret))
+      .map(toOperation)
+      .filter((op) => ((op.data['inputs'] as Array<{ secret?: unknown }> | undefined) ?? []).some((p) => p.secret === secret));
+  }
+
   openOperations(): OperationRecord[] {
     return this.all("SELECT * FROM operations WHERE state = 'prepared' ORDER BY created_at").map(toOperation);
   }

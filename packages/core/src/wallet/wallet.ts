@@ -346,6 +346,26 @@ export class EcashWallet {
     return this.runOperation(() => this.receiveProofs(ctx, proofs, null, true));
   }
 
+  /**
+   * Whether this wallet redeemed `token` (proof for the payments layer, which must never take
+   * "spent at the mint" for "ours"): 'received' when one of our receive swaps of all its proofs
+   * finished (with the sats it credited), 'pending' while such a swap's outcome is still unknown
+   * (recover() settles it), 'none' when no swap of ours took it (it was never sent, or was refused).
+   */
+  receivedToken(token: string): { state: 'received'; creditedSat: Sat } | { state: 'pending' } | { state: 'none' } {
+    const { proofs } = this.decodeToken(token);
+    const secrets = new Set(proofs.map((p) => p.secret));
+    const first = proofs[0] as Proof;
+    const ops = this.store.receivesOfSecret(first.secret).filter((op) => {
+      const inputs = (op.data['inputs'] as Array<{ secret: string }> | undefined) ?? [];
+      return inputs.length === secrets.size && inputs.every((p) => secrets.has(p.secret));
+    });
+    const done = ops.find((op) => op.state === 'done');
+    if (done) return { state: 'received', creditedSat: sat(done.amount - done.fee) };
+    if (ops.some((op) => op.state === 'prepared')) return { state: 'pending' };
+    return { state: 'none' };
+  }
+
   private decodeToken(token: string): { ctx: MintContext; proofs: Proof[] } {
     if (typeof token !== 'string' || token.trim() === '') throw new UnreadableToken('the token is empty');
     if (!/^cashu[AB]/.test(token.trim())) throw new UnreadableToken('not a Cashu token: it should start with cashuA or cashuB');
@@ -547,7 +567,17 @@ export class EcashWallet {
       return sat(0);
     }
     if (unspent.length < proofs.length) this.store.tx(() => this.store.updateJournal(id, { status: 'spent' }));
-    return this.runOperation(() => this.receiveProofs(ctx, unspent, unspent.length === proofs.length ? id : null, false));
+    try {
+      return await this.runOperation(() => this.receiveProofs(ctx, unspent, unspent.length === proofs.length ? id : null, false));
+    } catch (error) {
+      // The recipient redeemed it between the state check and our swap: it is spent, not ours to take back.
+      if (!(error instanceof WalletTokenAlreadySpent)) throw error;
+      this.store.tx(() => {
+        const now = this.store.journalEntry(id);
+        if (now?.status === 'outstanding') this.store.updateJournal(id, { status: 'spent' });
+      });
+      return sat(0);
+    }
   }
 
   // --- withdraw -------------------------------------------------------------------------------

@@ -403,6 +403,8 @@ export class Payer {
         'content-type': 'application/json',
         accept: ctx.stream ? 'text/event-stream' : 'application/json',
         'x-cashu': token.token,
+        // Ask for incremental streaming with change as an SSE comment / refund route (kit nodes; others ignore it).
+        'x-routstr-stream-change': 'sse',
       };
       if (t.quoteId) headers['x-routstr-quote'] = t.quoteId;
       let res: Response;
