@@ -566,7 +566,7 @@ export class Payee {
       return this.wallet.receivedToken(token);
     } catch (error) {
       // A token our wallet cannot even decode was never swapped by it.
-      if (error instanceof WalletInvalidToken || error instanceof UnknownMint) return { state: 'none' };
+      if (error instanceof UnreadableToken || error instanceof UnknownMint) return { state: 'none' };
       throw error;
     }
   }

@@ -571,7 +571,7 @@ export class EcashWallet {
       return await this.runOperation(() => this.receiveProofs(ctx, unspent, unspent.length === proofs.length ? id : null, false));
     } catch (error) {
       // The recipient redeemed it between the state check and our swap: it is spent, not ours to take back.
-      if (!(error instanceof WalletTokenAlreadySpent)) throw error;
+      if (!(error instanceof ProofsAlreadySpent)) throw error;
       this.store.tx(() => {
         const now = this.store.journalEntry(id);
         if (now?.status === 'outstanding') this.store.updateJournal(id, { status: 'spent' });
