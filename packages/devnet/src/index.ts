@@ -3,3 +3,4 @@ export type { Devnet, DevnetOptions } from './devnet.ts';
 export * from './relay/index.ts';
 export * from './mint/index.ts';
 export * from './engine/index.ts';
+export * from './hostile/index.ts';

@@ -289,6 +289,17 @@ export class WalletStore extends DurableDatabase {
     return row ? toOperation(row) : undefined;
   }
 
+  /** Whether a finished receive took a proof with this secret as input (a token this wallet redeemed). */
+  receivedInput(secret: string): boolean {
+    return (
+      this.get(
+        `SELECT 1 AS hit FROM operations, json_each(operations.data, '$.inputs') AS input
+         WHERE operations.kind = 'receive' AND operations.state = 'done' AND json_extract(input.value, '$.secret') = ? LIMIT 1`,
+        secret,
+      ) !== undefined
+    );
+  }
+
   openOperations(): OperationRecord[] {
     return this.all("SELECT * FROM operations WHERE state = 'prepared' ORDER BY created_at").map(toOperation);
   }

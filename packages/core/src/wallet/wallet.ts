@@ -345,6 +345,17 @@ export class EcashWallet {
     return this.runOperation(() => this.receiveProofs(ctx, proofs, null, true));
   }
 
+  /** True when this wallet itself redeemed every proof of `token` earlier (a repeat after a crash), not someone else. */
+  redeemedByUs(token: string): boolean {
+    let proofs: Proof[];
+    try {
+      ({ proofs } = this.decodeToken(token));
+    } catch {
+      return false;
+    }
+    return proofs.every((p) => this.store.receivedInput(p.secret));
+  }
+
   private decodeToken(token: string): { ctx: MintContext; proofs: Proof[] } {
     if (typeof token !== 'string' || !/^cashu[AB]/.test(token.trim())) throw new WalletInvalidToken('not a cashuA/cashuB token');
     let mintUrl: string;

@@ -11,15 +11,19 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import Bottleneck from 'bottleneck';
 import { sat, satsPerTokenToMsatPerMtok } from '../../money/index.ts';
-import { priceForShape, type FailureReport, type PricedAsk, type RankedProvider, type Selection, type SelectionProfile, type SelectionRequest } from '../../market/index.ts';
+import { priceForShape, type FailureReport, type PricedAsk, type RankedProvider, type RequestShape, type Selection, type SelectionProfile, type SelectionRequest } from '../../market/index.ts';
 import { normalizeUsage } from '../../pricing/index.ts';
 import { parseCashuToken, parseNodeError, readReportedCost, type Model } from '../../protocol/index.ts';
 import { failpoint } from '../../wallet/failpoint.ts';
-import { BudgetExceeded, WalletError, WalletTokenAlreadySpent, type EcashWallet, type SentToken } from '../../wallet/index.ts';
-import { AllProvidersFailed, PayerClosed, PriceAboveLimit, UnroutableRequest, type AttemptRecord } from './errors.ts';
+import { BudgetExceeded, UnknownMint, WalletError, WalletInvalidToken, WalletMintError, WalletTokenAlreadySpent, type EcashWallet, type SentToken } from '../../wallet/index.ts';
+import { AllProvidersFailed, DemandAboveLimit, PayerClosed, PriceAboveLimit, RequestTimeout, ResponseTooLarge, StreamLimitExceeded, UnroutableRequest, type AttemptRecord } from './errors.ts';
+import { BudgetLedger, type Reservation } from './budget-ledger.ts';
+import { DEFAULT_MAX_ASK_OVER_MEDIAN, DEFAULT_RESPONSE_LIMITS, DEFAULT_TIMEOUTS, tokenCap, withinMedian, type MaxPrice, type ResponseLimits, type Timeouts } from './buyer-guards.ts';
+import { limitStream, readBounded } from './bounded-body.ts';
+import { clampUsage, isInflated, usageBounds } from './usage-check.ts';
 import { PayerStore } from './payer-store.ts';
 import { ProviderDirectory, findModel, pickMint, type ProviderFacts } from './provider-directory.ts';
-import { checkCharge, expectedCost, type PaymentMode, type Receipt } from './receipt.ts';
+import { checkCharge, expectedCost, type PaymentMode, type Receipt, type ReceiptProblem } from './receipt.ts';
 import { changeByRefundRoute, retryAfterMs } from './refund-route.ts';
 import { SessionBook, SessionFundingFailed, refundRecord, type LiveSession, type SessionOptions } from './session-book.ts';
 import { quotedModel, requestShape, sizeRequest, type Sizing, type SizingOptions } from './sizing.ts';
@@ -32,10 +36,11 @@ export interface PayerMarket {
   reportFailure(provider: string, report?: FailureReport): void;
   reportSuccess(provider: string, latencyMs: number): void;
   readonly registry: { get(id: string): { readonly urls: readonly string[]; readonly pubkey: string } | undefined };
+  /** The `n` cheapest live asks for a model (the market median guard reads it; without it the selection is used). */
+  depth?(model: string, n: number, shape?: RequestShape): PricedAsk[];
 }
 
-/** Most a request may cost: msats for its shape (prompt estimate + max_tokens), or msat/Mtok ceilings. */
-export type MaxPrice = number | { readonly prompt: number; readonly completion: number };
+export type { MaxPrice };
 
 export interface PayerOptions {
   wallet: EcashWallet;
@@ -45,9 +50,20 @@ export interface PayerOptions {
   profile?: SelectionProfile;
   /** Draw the first choice among this many of the best (default 1 under `cheapest`, else the market's 3). */
   topN?: number;
+  /** Most one request may cost; it also caps the token (rounded up to the sat), whatever the provider advertises. */
   maxPrice?: MaxPrice;
-  /** Caps of this payer, checked before any token leaves (the wallet's own budgets apply too). */
+  /**
+   * Caps of this payer, checked before any token leaves (the wallet's own budgets apply too).
+   * `perRequestMaxSat` caps every token (default DEFAULT_PER_REQUEST_MAX_SAT, 1 000 sat);
+   * `totalSat` is reserved when a token is made and settled at its receipt, so concurrent requests never overshoot it.
+   */
   budget?: { perRequestMaxSat?: number; totalSat?: number };
+  /** Refuse asks above this multiple of the median live ask for the request (default 10; 0 turns it off). */
+  maxAskOverMedian?: number;
+  /** Size limits of providers' answers (defaults DEFAULT_RESPONSE_LIMITS). */
+  responseLimits?: ResponseLimits;
+  /** Request, stream and refund-route timeouts (defaults DEFAULT_TIMEOUTS). */
+  timeouts?: Timeouts;
   onReceipt?: (receipt: Receipt) => void;
   /** A provider charged more than its own prices allow (it is then avoided). */
   onOvercharge?: (receipt: Receipt) => void;
@@ -86,6 +102,8 @@ interface RequestContext {
   readonly body: Record<string, unknown>;
   readonly attempts: AttemptRecord[];
   readonly onReceipt: ((receipt: Receipt) => void) | undefined;
+  /** Providers refused because their demand is above the buyer's limits (nothing was paid to them). */
+  readonly refusals: DemandAboveLimit[];
 }
 
 interface ProviderTry {
@@ -108,6 +126,8 @@ type Outcome =
 interface ChangeResult {
   changeSat: number;
   pending: boolean;
+  /** The change the provider sent was refused by the mint. */
+  problem?: 'change_forged' | 'change_spent';
 }
 
 const liveOwners = new Set<string>();
@@ -158,7 +178,11 @@ export class Payer {
   readonly #inflight = new Set<string>();
   readonly #distrusted = new Set<string>();
   readonly #receipts: Receipt[] = [];
-  #spentSat = 0;
+  readonly #ledger: BudgetLedger;
+  /** Budget reservations of tokens not settled yet, by journal id. */
+  readonly #holds = new Map<string, Reservation>();
+  readonly #limits: Required<ResponseLimits>;
+  readonly #timeouts: Required<Timeouts>;
   #closed = false;
 
   constructor(options: PayerOptions) {
@@ -167,6 +191,9 @@ export class Payer {
     this.market = options.market;
     this.mode = options.mode ?? 'xcashu';
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#ledger = new BudgetLedger(options.budget?.totalSat);
+    this.#limits = { ...DEFAULT_RESPONSE_LIMITS, ...options.responseLimits };
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.store = new PayerStore(options.wallet.store);
     this.directory = new ProviderDirectory({ fetch: this.#fetch });
     this.#group = new Bottleneck.Group({ maxConcurrent: options.limits?.maxConcurrent ?? 4, minTime: options.limits?.minTimeMs ?? 0 });
@@ -177,7 +204,7 @@ export class Payer {
       owner: this.#owner,
       fetch: this.#fetch,
       options: options.session ?? {},
-      beforeDeposit: (amount) => this.#checkBudget(amount),
+      beforeDeposit: (amount) => this.#ledger.check(amount),
       background: (p) => this.#track(p),
     });
     this.ready = options.recoverOnStart === false ? Promise.resolve(emptyReport()) : this.recover();
@@ -189,14 +216,14 @@ export class Payer {
     return this.#receipts;
   }
 
-  /** Provider ids this payer no longer uses (they overcharged). */
+  /** Provider ids this payer no longer uses (they overcharged, kept or forged change, hung, or sent too much). */
   distrusted(): string[] {
     return [...this.#distrusted];
   }
 
-  /** Sats this payer's requests took (Σ receipts' charge, rounded up to the sat per X-Cashu request). */
+  /** Sats this payer's requests took: Σ receipts' charge (rounded up to the sat) plus what failed tries lost. */
   spentSat(): number {
-    return this.#spentSat;
+    return this.#ledger.spentSat;
   }
 
   /** Live session keys (session mode). */
@@ -227,7 +254,7 @@ export class Payer {
     if (typeof model !== 'string' || model === '') throw new UnroutableRequest('the request body names no model');
     const signal = init.signal ?? undefined;
     signal?.throwIfAborted();
-    const ctx: RequestContext = { requestId: randomUUID(), model, path: path.replace(/^\//, ''), stream: body['stream'] === true, signal, body, attempts: [], onReceipt: init.onReceipt };
+    const ctx: RequestContext = { requestId: randomUUID(), model, path: path.replace(/^\//, ''), stream: body['stream'] === true, signal, body, attempts: [], onReceipt: init.onReceipt, refusals: [] };
     const providers = this.#select(model, body);
     const maxAttempts = this.#options.maxAttempts ?? 4;
     let carry: SentToken | undefined;
@@ -257,6 +284,9 @@ export class Payer {
           break;
         }
       }
+      // every provider asked for more than the buyer's limits allow: say so (nothing was paid)
+      const refusal = ctx.refusals[0];
+      if (refusal && ctx.refusals.length === ctx.attempts.length) throw refusal;
       throw new AllProvidersFailed(model, ctx.attempts);
     } finally {
       if (carry) await this.#takeBack(carry, undefined);
@@ -276,9 +306,17 @@ export class Payer {
       mints: this.wallet.mints,
       exclude: [...this.#distrusted],
     });
+    // an ask far above what the market asks is refused before anything else (a buyer with no limits is protected too)
+    const factor = this.#options.maxAskOverMedian ?? DEFAULT_MAX_ASK_OVER_MEDIAN;
+    const live = this.market.depth ? this.market.depth(model, 1_000, shape) : selection.providers.map((p) => p.ask);
+    const { kept, medianMsat } = withinMedian(selection.providers, live, factor);
+    if (kept.length === 0 && selection.providers.length > 0 && medianMsat !== undefined) {
+      const best = [...selection.providers].sort((a, b) => a.ask.priceMsat - b.ask.priceMsat)[0] as RankedProvider;
+      throw new PriceAboveLimit(model, best.ask, medianMsat * factor);
+    }
     const limit = this.#options.maxPrice;
-    if (limit === undefined) return selection.providers;
-    const ok = selection.providers.filter((p) => this.#withinLimit(p.ask, shape));
+    if (limit === undefined) return kept;
+    const ok = kept.filter((p) => this.#withinLimit(p.ask, shape));
     if (ok.length === 0 && selection.providers.length > 0) {
       const best = [...selection.providers].sort((a, b) => a.ask.priceMsat - b.ask.priceMsat)[0] as RankedProvider;
       const limitMsat = typeof limit === 'number' ? limit : priceForShape(limit, shape);
@@ -294,15 +332,33 @@ export class Payer {
     return typeof limit === 'number' ? priceForShape(price, shape) <= limit : price.prompt <= limit.prompt && price.completion <= limit.completion;
   }
 
-  #checkBudget(amountSat: number): void {
-    const b = this.#options.budget;
-    if (!b) return;
-    if (b.perRequestMaxSat !== undefined && amountSat > b.perRequestMaxSat) {
-      throw new BudgetExceeded({ kind: 'per_request', limit: sat(b.perRequestMaxSat) }, sat(amountSat - b.perRequestMaxSat));
+  /** Checks the per-request cap and reserves `amountSat` against the total budget (one synchronous step). */
+  #reserve(amountSat: number): Reservation {
+    const perRequest = this.#options.budget?.perRequestMaxSat;
+    if (perRequest !== undefined && amountSat > perRequest) {
+      throw new BudgetExceeded({ kind: 'per_request', limit: sat(perRequest) }, sat(amountSat - perRequest));
     }
-    if (b.totalSat !== undefined && this.#spentSat + amountSat > b.totalSat) {
-      throw new BudgetExceeded({ kind: 'window', windowMs: Number.MAX_SAFE_INTEGER, limit: sat(b.totalSat) }, sat(this.#spentSat + amountSat - b.totalSat));
-    }
+    return this.#ledger.reserve(amountSat);
+  }
+
+  /** Settles the budget reservation of a token: `keptSat` counts as spent, the rest is released. */
+  #settleHold(journalId: string, keptSat: number): void {
+    const hold = this.#holds.get(journalId);
+    if (!hold) return;
+    this.#holds.delete(journalId);
+    hold.settle(keptSat);
+  }
+
+  /** Stops using a provider for this payer's life and puts it on the market's cooldown. */
+  #distrust(provider: string, reason: string): void {
+    this.#distrusted.add(provider);
+    this.market.reportFailure(provider, { wholeProvider: true, reason });
+  }
+
+  /** The caller's signal joined with a timeout (for refund-route lookups after a try ended). */
+  #refundSignal(ctx: RequestContext | undefined): AbortSignal {
+    const timeout = AbortSignal.timeout(this.#timeouts.refundMs);
+    return ctx?.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
   }
 
   async #tryProvider(ctx: RequestContext, candidate: RankedProvider, url: string, pubkey: string, useQuote: boolean, carry: SentToken | undefined): Promise<Outcome> {
@@ -314,8 +370,9 @@ export class Payer {
     });
     let facts: ProviderFacts;
     try {
-      facts = await this.directory.get(url);
+      facts = await abortable(this.directory.get(url), ctx.signal);
     } catch (error) {
+      ctx.signal?.throwIfAborted();
       return fail('network', `cannot read ${url}v1/models: ${errorMessage(error)}`, true, carry);
     }
     const advertised = findModel(facts, candidate.ask.providerModelId) ?? findModel(facts, ctx.model);
@@ -334,7 +391,16 @@ export class Payer {
     }
     const model = quoteId ? quotedModel(advertised, candidate.ask) : advertised;
     const body = { ...ctx.body, model: advertised.id };
-    const sizing = sizeRequest(model, body, this.#options.sizing);
+    const sized = sizeRequest(model, body, this.#options.sizing);
+    // the buyer's limits cap the token, whatever the provider advertises (its limits set its gate)
+    const cap = tokenCap(requestShape(ctx.body, this.#options.sizing), { maxPrice: this.#options.maxPrice, perRequestMaxSat: this.#options.budget?.perRequestMaxSat });
+    const demandSat = Math.ceil(sized.gateMsat / 1000);
+    if (demandSat > cap.capSat) {
+      const refusal = new DemandAboveLimit(candidate.provider, demandSat, cap.capSat, cap.source);
+      ctx.refusals.push(refusal);
+      return fail(refusal.code, refusal.message, false, carry);
+    }
+    const sizing: Sizing = { ...sized, amountSat: Math.min(sized.amountSat, cap.capSat) };
     const mint = pickMint(facts, this.wallet.mints);
     if (!mint) return fail('mint', `${url} accepts none of the wallet's mints`, false, carry);
     const t: ProviderTry = { ctx, candidate, url, pubkey, body, model, sizing, quoteId, mint, started: performance.now() };
@@ -343,13 +409,19 @@ export class Payer {
       return this.#limited(url, (release) => this.#sessionExchange(t, release));
     }
     let token = carry;
-    if (token && (token.entry.mint !== mint || token.amount < Math.ceil(sizing.gateMsat / 1000))) {
+    if (token && (token.entry.mint !== mint || token.amount < Math.ceil(sizing.gateMsat / 1000) || token.amount > cap.capSat)) {
       await this.#takeBack(token, undefined);
       token = undefined;
     }
     if (!token) {
-      this.#checkBudget(sizing.amountSat);
-      token = await this.wallet.send(sat(sizing.amountSat), { purpose: 'x-cashu', requestId: ctx.requestId, mint });
+      const hold = this.#reserve(sizing.amountSat);
+      try {
+        token = await this.wallet.send(sat(sizing.amountSat), { purpose: 'x-cashu', requestId: ctx.requestId, mint });
+      } catch (error) {
+        hold.settle(0);
+        throw error;
+      }
+      this.#holds.set(token.entry.id, hold);
     }
     const paid = token;
     return this.#limited(url, (release) => this.#xcashuExchange(t, paid, carry === paid, release));
@@ -392,6 +464,12 @@ export class Payer {
     const { ctx, url } = t;
     this.#inflight.add(token.entry.id);
     let handedOff = false;
+    // our own limits abort the connection through `guard`; the caller's signal aborts it too
+    const guard = new AbortController();
+    const signal = ctx.signal ? AbortSignal.any([ctx.signal, guard.signal]) : guard.signal;
+    const timer = setTimeout(() => guard.abort(new RequestTimeout(this.#timeouts.requestMs)), this.#timeouts.requestMs);
+    const failed = (status: number | undefined, code: string, message: string, header?: string): Promise<Outcome> =>
+      this.#xcashuFailed(t, token, reused, { status, code, message, header, refundToken: undefined, retryAfter: undefined, providerCode: undefined });
     try {
       this.store.markSent(token.entry.id, ctx.requestId, url, this.#owner);
       failpoint('payer:before-send');
@@ -404,20 +482,21 @@ export class Payer {
       let res: Response;
       try {
         ctx.signal?.throwIfAborted();
-        res = await this.#fetch(`${url}${ctx.path}`, { method: 'POST', headers, body: JSON.stringify(t.body), signal: ctx.signal ?? null });
+        res = await this.#fetch(`${url}${ctx.path}`, { method: 'POST', headers, body: JSON.stringify(t.body), signal });
       } catch (error) {
-        const aborted = ctx.signal?.aborted ?? false;
-        return await this.#xcashuFailed(t, token, reused, { status: undefined, code: aborted ? 'aborted' : 'network', message: errorMessage(error), header: undefined, refundToken: undefined, retryAfter: undefined, providerCode: undefined });
+        const code = ctx.signal?.aborted ? 'aborted' : guard.signal.aborted ? 'timeout' : 'network';
+        return await failed(undefined, code, guard.signal.aborted ? errorMessage(guard.signal.reason) : errorMessage(error));
       }
       failpoint('payer:after-send');
+      const changeHeader = res.headers.get('x-cashu')?.trim() || undefined;
       if (!res.ok) {
-        const text = await res.text().catch(() => '');
+        const text = await readBounded(res, this.#limits.maxErrorBytes).catch(() => '');
         const err = parseNodeError(res.status, text);
         return await this.#xcashuFailed(t, token, reused, {
           status: res.status,
           code: res.status === 429 ? 'rate_limited' : err.code,
           message: err.message,
-          header: res.headers.get('x-cashu')?.trim() || undefined,
+          header: changeHeader,
           refundToken: err.refundToken,
           retryAfter: retryAfterMs(res.headers.get('retry-after')),
           providerCode: err.providerCode,
@@ -425,15 +504,26 @@ export class Payer {
       }
       const isSse = (res.headers.get('content-type') ?? '').includes('text/event-stream');
       if (ctx.stream && isSse && res.body) {
+        clearTimeout(timer);
         handedOff = true;
-        return { ok: true, response: this.#xcashuStream(t, token, res, release) };
+        return { ok: true, response: this.#xcashuStream(t, token, res, release, guard) };
       }
       let text: string;
       try {
-        text = await res.text();
+        text = await readBounded(res, this.#limits.maxBodyBytes);
       } catch (error) {
-        return await this.#xcashuFailed(t, token, reused, { status: res.status, code: 'network', message: errorMessage(error), header: res.headers.get('x-cashu')?.trim() || undefined, refundToken: undefined, retryAfter: undefined, providerCode: undefined });
+        if (error instanceof ResponseTooLarge) {
+          // served but too big: cut off, change collected, recorded, and the provider avoided
+          guard.abort(error);
+          release();
+          const change = await this.#collectChange(url, token, changeHeader, undefined, ctx);
+          error.receipt = this.#completeXCashu(t, token, undefined, undefined, change, ['response_too_large']);
+          throw error;
+        }
+        const code = ctx.signal?.aborted ? 'aborted' : guard.signal.aborted ? 'timeout' : 'network';
+        return await failed(res.status, code, guard.signal.aborted ? errorMessage(guard.signal.reason) : errorMessage(error), changeHeader);
       }
+      clearTimeout(timer);
       release();
       let json: unknown;
       try {
@@ -442,10 +532,11 @@ export class Payer {
         json = undefined;
       }
       const reported = safeCost(json, res.headers);
-      const change = await this.#collectChange(url, token, res.headers.get('x-cashu')?.trim() || undefined, reported);
+      const change = await this.#collectChange(url, token, changeHeader, reported, ctx);
       this.#completeXCashu(t, token, json, reported, change);
       return { ok: true, response: new Response(text, { status: res.status, statusText: res.statusText, headers: headersWithout(res.headers, 'content-length', 'content-encoding') }) };
     } finally {
+      clearTimeout(timer);
       if (!handedOff) this.#inflight.delete(token.entry.id);
     }
   }
@@ -467,11 +558,16 @@ export class Payer {
       const got = await this.#receiveChange(token, (f.header ?? f.refundToken) as string);
       returned = got.changeSat;
       pending = got.pending;
+      if (got.problem) this.#distrust(t.candidate.provider, got.problem);
     } else {
-      const back = await this.#takeBack(token, t.url);
+      const back = await this.#takeBack(token, t.url, t.ctx);
       returned = back.returnedSat;
       pending = back.pending;
     }
+    // what the provider kept of a token it did not serve counts against the budget
+    if (!carry) this.#settleHold(token.entry.id, token.amount - returned);
+    // a provider that took the token and then did not answer in time is not asked again
+    if (f.code === 'timeout') this.#distrust(t.candidate.provider, 'timeout');
     let retry: { waitMs: number; dropQuote: boolean } | undefined;
     if (f.status === 429 && f.retryAfter !== undefined && f.retryAfter <= (this.#options.maxRetryAfterMs ?? 5_000)) retry = { waitMs: f.retryAfter, dropQuote: false };
     if (f.status === 400 && typeof f.providerCode === 'string' && f.providerCode.startsWith('quote_')) retry = { waitMs: 0, dropQuote: true };
@@ -499,7 +595,13 @@ export class Payer {
    * Takes a token back: unspent proofs are swapped back into the wallet; if the node redeemed it,
    * its refund route is asked for the change; what cannot be settled now stays for recovery.
    */
-  async #takeBack(token: SentToken, url: string | undefined): Promise<{ returnedSat: number; pending: boolean }> {
+  async #takeBack(token: SentToken, url: string | undefined, ctx?: RequestContext): Promise<{ returnedSat: number; pending: boolean }> {
+    const out = await this.#takeBackOnce(token, url, ctx);
+    this.#settleHold(token.entry.id, token.amount - out.returnedSat);
+    return out;
+  }
+
+  async #takeBackOnce(token: SentToken, url: string | undefined, ctx: RequestContext | undefined): Promise<{ returnedSat: number; pending: boolean }> {
     let back: number;
     try {
       back = await this.wallet.reclaim(token.entry);
@@ -514,7 +616,7 @@ export class Payer {
     const rec = this.store.xcashu(token.entry.id);
     const at = url ?? rec?.providerUrl;
     if (!at) return { returnedSat: 0, pending: true };
-    const look = await changeByRefundRoute(at, token.token, { fetch: this.#fetch, maxPolls: 3 });
+    const look = await changeByRefundRoute(at, token.token, { fetch: this.#fetch, maxPolls: 3, signal: this.#refundSignal(ctx) });
     if (look.state === 'token') {
       const got = await this.#receiveChange(token, look.token);
       return { returnedSat: got.changeSat, pending: got.pending };
@@ -527,33 +629,38 @@ export class Payer {
     return { returnedSat: 0, pending: true };
   }
 
-  /** Stores a change token: kept in the payer table first, then redeemed, then the payment settled. */
-  async #receiveChange(token: Pick<SentToken, 'entry'>, change: string): Promise<{ changeSat: number; pending: boolean }> {
+  /**
+   * Stores a change token: kept in the payer table first, then redeemed, then the payment settled.
+   * Change counts only once the mint took it: a token the mint refuses (forged proofs, unknown
+   * keyset, spent by someone else) is recorded as such and counts as nothing returned.
+   */
+  async #receiveChange(token: Pick<SentToken, 'entry'>, change: string): Promise<ChangeResult> {
     this.store.saveChange(token.entry.id, change);
-    let face = 0;
-    try {
-      face = parseCashuToken(change).amount;
-    } catch {
-      face = 0;
-    }
     failpoint('payer:before-change-stored');
+    let credited: number;
     try {
-      await this.wallet.receive(change);
+      credited = await this.wallet.receive(change);
     } catch (error) {
-      // already redeemed by this wallet (a repeat after a crash) counts as stored
-      if (!(error instanceof WalletTokenAlreadySpent)) return { changeSat: face, pending: true };
+      const problem = refusedChange(error, this.wallet, change);
+      if (problem === 'stored') credited = changeFace(change); // redeemed by this wallet before a crash
+      else if (problem === undefined) return { changeSat: 0, pending: true }; // mint unreachable: try again at recovery
+      else {
+        this.wallet.settle(token.entry.id);
+        this.store.markDone(token.entry.id);
+        return { changeSat: 0, pending: false, problem };
+      }
     }
     this.wallet.settle(token.entry.id);
     this.store.markDone(token.entry.id);
-    return { changeSat: face, pending: false };
+    return { changeSat: credited, pending: false };
   }
 
   /** The change of a served request: from the header/comment if it came, else from the refund route when some is owed. */
-  async #collectChange(url: string, token: SentToken, change: string | undefined, reportedMsat: number | undefined): Promise<ChangeResult> {
+  async #collectChange(url: string, token: SentToken, change: string | undefined, reportedMsat: number | undefined, ctx: RequestContext): Promise<ChangeResult> {
     if (change) return this.#receiveChange(token, change);
     const owed = reportedMsat === undefined || token.amount > Math.ceil(reportedMsat / 1000);
     if (owed) {
-      const look = await changeByRefundRoute(url, token.token, { fetch: this.#fetch });
+      const look = await changeByRefundRoute(url, token.token, { fetch: this.#fetch, signal: this.#refundSignal(ctx) });
       if (look.state === 'token') return this.#receiveChange(token, look.token);
       if (look.state !== 'none') return { changeSat: 0, pending: true };
     }
@@ -563,44 +670,65 @@ export class Payer {
   }
 
   /** Passes an X-Cashu stream through as it arrives; the change is stored before the caller sees its end. */
-  #xcashuStream(t: ProviderTry, token: SentToken, res: Response, release: () => void): Response {
+  #xcashuStream(t: ProviderTry, token: SentToken, res: Response, release: () => void, guard: AbortController): Response {
     const tap = new SseTap();
     tap.onChange = (change) => this.store.saveChange(token.entry.id, change);
+    const problems: ReceiptProblem[] = [];
     let finished: Promise<void> | undefined;
     const finish = (): Promise<void> =>
       (finished ??= (async () => {
         try {
           tap.end();
-          const change = await this.#collectChange(t.url, token, tap.changeToken, tap.costMsat);
-          this.#completeXCashu(t, token, { usage: tap.usage }, tap.costMsat, change);
+          const change = await this.#collectChange(t.url, token, tap.changeToken, problems.length > 0 ? undefined : tap.costMsat, t.ctx);
+          this.#completeXCashu(t, token, { usage: tap.usage }, tap.costMsat, change, problems);
         } finally {
           release();
           this.#inflight.delete(token.entry.id);
         }
       })());
+    const limited = limitStream(res.body as ReadableStream<Uint8Array>, {
+      maxBytes: this.#limits.maxStreamBytes,
+      maxLineBytes: this.#limits.maxLineBytes,
+      idleMs: this.#timeouts.streamIdleMs,
+      totalMs: this.#timeouts.streamTotalMs,
+      onLimit: (error) => {
+        problems.push(error instanceof ResponseTooLarge ? 'response_too_large' : 'stream_timeout');
+        guard.abort(error);
+      },
+    });
     // broken off (abort, network): the node bills what it generated; its refund route has the change
-    const out = holdStreamEnd(res.body as ReadableStream<Uint8Array>, tap, {
+    const out = holdStreamEnd(limited, tap, {
       first: () => failpoint('payer:mid-stream'),
       settle: finish,
       broken: () => this.#track(finish()),
+      // cut off by a limit: the change is collected and the receipt written before the caller sees the error
+      settlesOnError: (error) => error instanceof ResponseTooLarge || error instanceof StreamLimitExceeded,
     });
     return new Response(out, { status: res.status, statusText: res.statusText, headers: headersWithout(res.headers, 'content-length', 'content-encoding') });
   }
 
-  #completeXCashu(t: ProviderTry, token: SentToken, json: unknown, reportedMsat: number | undefined, change: ChangeResult): void {
-    const usage = typeof json === 'object' && json !== null ? (json as Record<string, unknown>)['usage'] : undefined;
-    const expected = expectedCost(t.model, usage, t.sizing.gateMsat);
+  #completeXCashu(t: ProviderTry, token: SentToken, json: unknown, reportedMsat: number | undefined, change: ChangeResult, problems: readonly ReceiptProblem[] = []): Receipt {
+    const raw = typeof json === 'object' && json !== null ? (json as Record<string, unknown>)['usage'] : undefined;
+    const bounds = usageBounds(t.body);
+    const all: ReceiptProblem[] = [...problems];
+    if (change.problem) all.push(change.problem);
+    if (isInflated(normalizeUsage(raw), bounds)) all.push('usage_inflated');
+    // inflated usage is priced as the most the request allows, never as reported
+    const expected = expectedCost(t.model, clampUsage(raw, bounds), t.sizing.gateMsat);
     const paidMsat = token.amount * 1000;
-    const verification = checkCharge(expected, paidMsat, change.changeSat * 1000);
-    this.#finish(t, {
+    const verification = checkCharge(expected, paidMsat, change.changeSat * 1000, all);
+    // what the provider kept of the token counts against the budget, the rest is released
+    this.#settleHold(token.entry.id, token.amount - Math.min(token.amount, change.changeSat));
+    return this.#finish(t, {
       paidSat: token.amount,
       changeSat: change.changeSat,
       chargedMsat: paidMsat - Math.min(paidMsat, change.changeSat * 1000),
       costMsat: reportedMsat,
       expectedCostMsat: expected,
-      usage,
+      usage: raw,
       verification,
       changePending: change.pending,
+      problems: all,
     });
   }
 
@@ -615,14 +743,38 @@ export class Payer {
       ...(retry ? { retry } : {}),
       wholeProvider,
     });
+    // the most this request can debit is reserved against the total budget until its receipt
+    const hold = this.#reserve(Math.ceil(sizing.gateMsat / 1000));
     let s: LiveSession;
     try {
       s = await this.#sessions.acquire(url, t.mint, sizing.gateMsat, required, ctx.signal);
     } catch (error) {
+      hold.settle(0);
       if (error instanceof WalletError) throw error; // budgets, funds: refused before anything left
       if (error instanceof SessionFundingFailed) return fail(error.nodeError?.status, error.nodeError?.code ?? 'session_funding_failed', error.message, !error.nodeError);
       throw error;
     }
+    const guard = new AbortController();
+    const signal = ctx.signal ? AbortSignal.any([ctx.signal, guard.signal]) : guard.signal;
+    const timer = setTimeout(() => guard.abort(new RequestTimeout(this.#timeouts.requestMs)), this.#timeouts.requestMs);
+    try {
+      return await this.#sessionRequest(t, s, hold, release, guard, signal, fail);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #sessionRequest(
+    t: ProviderTry,
+    s: LiveSession,
+    hold: Reservation,
+    release: () => void,
+    guard: AbortController,
+    signal: AbortSignal,
+    fail: (status: number | undefined, code: string, message: string, wholeProvider: boolean, retry?: { waitMs: number; dropQuote: boolean }) => Outcome,
+  ): Promise<Outcome> {
+    const { ctx, url, sizing } = t;
+    const required = sizing.amountSat;
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       accept: ctx.stream ? 'text/event-stream' : 'application/json',
@@ -631,15 +783,17 @@ export class Payer {
     if (t.quoteId) headers['x-routstr-quote'] = t.quoteId;
     let res: Response;
     try {
-      res = await this.#fetch(`${url}${ctx.path}`, { method: 'POST', headers, body: JSON.stringify(t.body), signal: ctx.signal ?? null });
+      res = await this.#fetch(`${url}${ctx.path}`, { method: 'POST', headers, body: JSON.stringify(t.body), signal });
     } catch (error) {
       this.#sessions.release(s, sizing.gateMsat, undefined, required);
-      return fail(undefined, ctx.signal?.aborted ? 'aborted' : 'network', errorMessage(error), true);
+      hold.settle(Math.ceil(sizing.gateMsat / 1000)); // the node may have debited it: count the most
+      return fail(undefined, ctx.signal?.aborted ? 'aborted' : guard.signal.aborted ? 'timeout' : 'network', errorMessage(error), true);
     }
     if (!res.ok) {
-      const text = await res.text().catch(() => '');
+      const text = await readBounded(res, this.#limits.maxErrorBytes).catch(() => '');
       const err = parseNodeError(res.status, text);
       this.#sessions.release(s, sizing.gateMsat, 0, required);
+      hold.settle(0);
       if (err.code === 'insufficient_balance') {
         await this.#sessions.refreshBalance(s).catch(() => undefined);
         return fail(res.status, err.code, err.message, false, { waitMs: 0, dropQuote: false });
@@ -651,18 +805,47 @@ export class Payer {
     const isSse = (res.headers.get('content-type') ?? '').includes('text/event-stream');
     if (ctx.stream && isSse && res.body) {
       const tap = new SseTap();
+      const problems: ReceiptProblem[] = [];
       let done = false;
       const finish = async (): Promise<void> => {
         if (done) return;
         done = true;
         this.#sessions.release(s, sizing.gateMsat, tap.costMsat, required);
         release();
-        this.#completeSession(t, { usage: tap.usage }, tap.costMsat);
+        this.#completeSession(t, hold, { usage: tap.usage }, tap.costMsat, problems);
       };
-      const out = holdStreamEnd(res.body, tap, { first: () => failpoint('payer:mid-stream'), settle: finish, broken: () => void finish() });
+      const limited = limitStream(res.body, {
+        maxBytes: this.#limits.maxStreamBytes,
+        maxLineBytes: this.#limits.maxLineBytes,
+        idleMs: this.#timeouts.streamIdleMs,
+        totalMs: this.#timeouts.streamTotalMs,
+        onLimit: (error) => {
+          problems.push(error instanceof ResponseTooLarge ? 'response_too_large' : 'stream_timeout');
+          guard.abort(error);
+        },
+      });
+      const out = holdStreamEnd(limited, tap, {
+        first: () => failpoint('payer:mid-stream'),
+        settle: finish,
+        broken: () => void finish(),
+        settlesOnError: (error) => error instanceof ResponseTooLarge || error instanceof StreamLimitExceeded,
+      });
       return { ok: true, response: new Response(out, { status: res.status, statusText: res.statusText, headers: headersWithout(res.headers, 'content-length', 'content-encoding') }) };
     }
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await readBounded(res, this.#limits.maxBodyBytes);
+    } catch (error) {
+      guard.abort(error);
+      release();
+      this.#sessions.release(s, sizing.gateMsat, undefined, required);
+      if (error instanceof ResponseTooLarge) {
+        error.receipt = this.#completeSession(t, hold, undefined, undefined, ['response_too_large']);
+        throw error;
+      }
+      hold.settle(Math.ceil(sizing.gateMsat / 1000));
+      return fail(res.status, ctx.signal?.aborted ? 'aborted' : guard.signal.aborted ? 'timeout' : 'network', errorMessage(error), true);
+    }
     release();
     let json: unknown;
     try {
@@ -672,23 +855,30 @@ export class Payer {
     }
     const cost = safeCost(json, res.headers);
     this.#sessions.release(s, sizing.gateMsat, cost, required);
-    this.#completeSession(t, json, cost);
+    this.#completeSession(t, hold, json, cost);
     return { ok: true, response: new Response(text, { status: res.status, statusText: res.statusText, headers: headersWithout(res.headers, 'content-length', 'content-encoding') }) };
   }
 
-  #completeSession(t: ProviderTry, json: unknown, costMsat: number | undefined): void {
+  #completeSession(t: ProviderTry, hold: Reservation, json: unknown, costMsat: number | undefined, problems: readonly ReceiptProblem[] = []): Receipt {
     const usage = typeof json === 'object' && json !== null ? (json as Record<string, unknown>)['usage'] : undefined;
-    const expected = expectedCost(t.model, usage, t.sizing.gateMsat);
+    const bounds = usageBounds(t.body);
+    const all: ReceiptProblem[] = [...problems];
+    if (isInflated(normalizeUsage(usage), bounds)) all.push('usage_inflated');
+    const expected = expectedCost(t.model, clampUsage(usage, bounds), t.sizing.gateMsat);
     const charged = costMsat ?? t.sizing.gateMsat;
-    this.#finish(t, {
-      paidSat: Math.ceil(charged / 1000),
+    const chargedSat = Math.ceil(charged / 1000);
+    hold.settle(chargedSat);
+    if (chargedSat > hold.amountSat) this.#ledger.count(chargedSat - hold.amountSat);
+    return this.#finish(t, {
+      paidSat: chargedSat,
       changeSat: 0,
       chargedMsat: charged,
       costMsat,
       expectedCostMsat: expected,
       usage,
-      verification: checkCharge(expected, charged, 0),
+      verification: checkCharge(expected, charged, 0, all),
       changePending: false,
+      problems: all,
     });
   }
 
@@ -696,8 +886,8 @@ export class Payer {
 
   #finish(
     t: ProviderTry,
-    r: Pick<Receipt, 'paidSat' | 'changeSat' | 'chargedMsat' | 'costMsat' | 'expectedCostMsat' | 'verification' | 'changePending'> & { usage: unknown },
-  ): void {
+    r: Pick<Receipt, 'paidSat' | 'changeSat' | 'chargedMsat' | 'costMsat' | 'expectedCostMsat' | 'verification' | 'changePending' | 'problems'> & { usage: unknown },
+  ): Receipt {
     const ok: AttemptRecord = {
       provider: t.candidate.provider, url: t.url, status: 200, code: 'ok', message: 'ok', paidSat: r.paidSat, returnedSat: r.changeSat, tokenReused: false, pendingRecovery: r.changePending,
     };
@@ -720,18 +910,20 @@ export class Payer {
       verification: r.verification,
       attempts: [...t.ctx.attempts, ok],
       changePending: r.changePending,
+      problems: r.problems,
     };
-    this.#spentSat += Math.ceil(r.chargedMsat / 1000);
     this.#receipts.push(receipt);
     t.ctx.onReceipt?.(receipt);
-    if (r.verification.verdict === 'overcharged' && !r.changePending) {
-      this.#distrusted.add(t.candidate.provider);
-      this.market.reportFailure(t.candidate.provider, { wholeProvider: true, reason: 'overcharged' });
-      this.#options.onOvercharge?.(receipt);
+    const took = (r.verification.verdict === 'overcharged' && !r.changePending) || r.verification.verdict === 'change_forged' || r.verification.verdict === 'change_spent';
+    const cutOff = r.problems.includes('response_too_large') || r.problems.includes('stream_timeout');
+    if (took || cutOff) {
+      this.#distrust(t.candidate.provider, took ? r.verification.verdict : (r.problems[0] as string));
+      if (took) this.#options.onOvercharge?.(receipt);
     } else {
       this.market.reportSuccess(t.candidate.provider, Math.round(performance.now() - t.started));
     }
     this.#options.onReceipt?.(receipt);
+    return receipt;
   }
 
   #track(p: Promise<unknown>): void {
@@ -795,3 +987,34 @@ function safeCost(json: unknown, headers: Headers): number | undefined {
   }
 }
 
+/** `p`, or the signal's reason as soon as it aborts (the work behind `p` is shared and goes on). */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** Face value of a change token (0 when unreadable). */
+function changeFace(change: string): number {
+  try {
+    return parseCashuToken(change).amount;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Why the wallet could not redeem a change token: `stored` (this wallet redeemed it already),
+ * `change_spent` (spent by someone else), `change_forged` (the mint refused its proofs, or it is
+ * not a token of a mint we use), or undefined (the mint did not answer: worth another try).
+ */
+function refusedChange(error: unknown, wallet: EcashWallet, change: string): 'stored' | 'change_spent' | 'change_forged' | undefined {
+  if (error instanceof WalletTokenAlreadySpent) return wallet.redeemedByUs(change) ? 'stored' : 'change_spent';
+  if (error instanceof WalletInvalidToken || error instanceof UnknownMint) return 'change_forged';
+  if (error instanceof WalletMintError && error.mintCode !== undefined) return 'change_forged';
+  return undefined;
+}
