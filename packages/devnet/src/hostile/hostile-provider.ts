@@ -58,6 +58,8 @@ export interface HostileProviderOptions {
   readonly forgery?: Forgery;
   /** `huge-body`: bytes it sends (default 64 MiB). */
   readonly hugeBodyBytes?: number;
+  /** Mints it announces and lists in `/v1/info` (default: the devnet mint it redeems at). */
+  readonly mints?: readonly string[];
 }
 
 /** What the hostile node did, for the tests' books. */
@@ -76,8 +78,8 @@ export interface HostileProvider {
   readonly id: string;
   readonly wallet: EcashWallet;
   readonly stats: HostileStats;
-  /** Resolves at the first chat request that reached it (headers read). */
-  readonly firstRequest: Promise<void>;
+  /** Resolves once it has redeemed a buyer's token for the first time. */
+  readonly redeemed: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -151,8 +153,9 @@ export async function startHostileProvider(options: HostileProviderOptions): Pro
   const refunds = new Map<string, string>();
   const hung = new Set<ServerResponse>();
   let url = '';
-  let reached: () => void = () => undefined;
-  const firstRequest = new Promise<void>((resolve) => (reached = resolve));
+  let tookToken: () => void = () => undefined;
+  const redeemed = new Promise<void>((resolve) => (tookToken = resolve));
+  const mints = options.mints ?? [mintUrl];
 
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void => {
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
@@ -173,7 +176,6 @@ export async function startHostileProvider(options: HostileProviderOptions): Pro
 
   async function chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
     stats.requests++;
-    reached();
     const token = String(req.headers['x-cashu'] ?? '').trim();
     const body = await readBody(req);
     if (!token) return json(res, 401, { detail: 'X-Cashu token required' });
@@ -185,6 +187,7 @@ export async function startHostileProvider(options: HostileProviderOptions): Pro
       return json(res, 400, { detail: { error: { type: 'invalid_token', message: String(error), code: 'cashu_token_invalid' } } });
     }
     stats.redeemedSat += paid;
+    tookToken();
     if (behaviour === 'hang-after-redeem') return hang(res);
     const rawMax = body['max_tokens'] ?? body['max_completion_tokens'];
     const asked = typeof rawMax === 'number' && rawMax > 0 ? rawMax : DEFAULT_COMPLETION;
@@ -193,7 +196,8 @@ export async function startHostileProvider(options: HostileProviderOptions): Pro
     // the endless and huge answers bill the most the request allows; the others what they served
     const billed = ['stream-forever', 'stall-stream', 'huge-body'].includes(behaviour) ? asked : served;
     const costSat = Math.ceil(askGate(ask, { promptTokens, maxTokens: billed }) / 1000);
-    const keepsAll = behaviour === 'overcharge' || behaviour === 'withhold-change';
+    // `overcharge` reports inflated usage (and gives honest change); `withhold-change` keeps it all
+    const keepsAll = behaviour === 'withhold-change';
     const change = keepsAll ? undefined : await makeChange(Math.max(0, paid - costSat));
     if (change) refunds.set(token, change);
     const usage = { prompt_tokens: promptTokens, completion_tokens: behaviour === 'overcharge' ? asked * 5000 : served };
@@ -237,7 +241,7 @@ export async function startHostileProvider(options: HostileProviderOptions): Pro
     const token = String(req.headers['x-cashu'] ?? '').trim();
     if (behaviour === 'hang-after-redeem') return hang(res);
     const change = refunds.get(token);
-    if (!change || behaviour === 'withhold-change' || behaviour === 'overcharge') return json(res, 404, { detail: 'No refund found for this token' });
+    if (!change || behaviour === 'withhold-change') return json(res, 404, { detail: 'No refund found for this token' });
     json(res, 200, { token: change }, { 'x-cashu': change });
   }
 
@@ -245,7 +249,7 @@ export async function startHostileProvider(options: HostileProviderOptions): Pro
     const path = (req.url ?? '/').split('?')[0];
     const run = async (): Promise<void> => {
       if (req.method === 'GET' && path === '/v1/info') {
-        return json(res, 200, buildNodeInfo({ name: `hostile ${behaviour}`, description: 'a hostile provider (devnet tests)', version: '0.1.0', npub: nip19.npubEncode(pubkey), mints: [mintUrl], httpUrl: url }));
+        return json(res, 200, buildNodeInfo({ name: `hostile ${behaviour}`, description: 'a hostile provider (devnet tests)', version: '0.1.0', npub: nip19.npubEncode(pubkey), mints, httpUrl: url }));
       }
       if (req.method === 'GET' && path === '/v1/models') {
         const { pricing, sats_pricing } = pricingFromAsk(ask, BTC_USD, limits);
@@ -263,7 +267,7 @@ export async function startHostileProvider(options: HostileProviderOptions): Pro
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const event = buildAnnouncement({ d: behaviour, urls: [url], mints: [mintUrl], version: '0.1.0', name: `hostile-${behaviour}`, about: 'a hostile provider (devnet tests)', asks: [{ model, ...ask }] }, secretKey);
+  const event = buildAnnouncement({ d: behaviour, urls: [url], mints, version: '0.1.0', name: `hostile-${behaviour}`, about: 'a hostile provider (devnet tests)', asks: [{ model, ...ask }] }, secretKey);
   await announce(options.relayUrl, event);
 
   return {
@@ -272,7 +276,7 @@ export async function startHostileProvider(options: HostileProviderOptions): Pro
     id: `38421:${pubkey}:${behaviour}`,
     wallet,
     stats,
-    firstRequest,
+    redeemed,
     async stop() {
       for (const res of hung) res.destroy();
       server.closeAllConnections();

@@ -284,6 +284,7 @@ export class Payer {
           break;
         }
       }
+      signal?.throwIfAborted();
       // every provider asked for more than the buyer's limits allow: say so (nothing was paid)
       const refusal = ctx.refusals[0];
       if (refusal && ctx.refusals.length === ctx.attempts.length) throw refusal;
