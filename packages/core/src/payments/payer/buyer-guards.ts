@@ -56,13 +56,19 @@ export type MaxPrice = number | { readonly prompt: number; readonly completion: 
 export type CapSource = 'max_price' | 'per_request';
 
 /** The most one token for this request may carry, sats, and which limit set it. */
-export function tokenCap(shape: RequestShape, limits: { maxPrice: MaxPrice | undefined; perRequestMaxSat: number | undefined }): { capSat: number; source: CapSource } {
-  const perRequest = limits.perRequestMaxSat ?? DEFAULT_PER_REQUEST_MAX_SAT;
-  const max = limits.maxPrice;
-  if (max === undefined) return { capSat: perRequest, source: 'per_request' };
-  // sat tokens cannot carry msats: a limit of 4 500 msat allows a 5 sat token
-  const priceSat = Math.ceil((typeof max === 'number' ? max : priceForShape(max, shape)) / 1000);
-  return priceSat < perRequest ? { capSat: priceSat, source: 'max_price' } : { capSat: perRequest, source: 'per_request' };
+export function tokenCap(
+  shape: RequestShape,
+  limits: { maxPrice: MaxPrice | undefined; perRequestMaxSat: number | undefined; requestMaxMsat?: number | undefined },
+): { capSat: number; source: CapSource } {
+  let cap: { capSat: number; source: CapSource } = { capSat: limits.perRequestMaxSat ?? DEFAULT_PER_REQUEST_MAX_SAT, source: 'per_request' };
+  const prices = [limits.maxPrice === undefined ? undefined : typeof limits.maxPrice === 'number' ? limits.maxPrice : priceForShape(limits.maxPrice, shape), limits.requestMaxMsat];
+  for (const msat of prices) {
+    if (msat === undefined) continue;
+    // sat tokens cannot carry msats: a limit of 4 500 msat allows a 5 sat token
+    const priceSat = Math.ceil(msat / 1000);
+    if (priceSat < cap.capSat) cap = { capSat: priceSat, source: 'max_price' };
+  }
+  return cap;
 }
 
 /**

@@ -103,7 +103,9 @@ interface RequestContext {
   readonly attempts: AttemptRecord[];
   readonly onReceipt: ((receipt: Receipt) => void) | undefined;
   /** Providers refused because their demand is above the buyer's limits (nothing was paid to them). */
-  readonly refusals: DemandAboveLimit[];
+  readonly refusals: Array<DemandAboveLimit | BudgetExceeded>;
+  /** A limit of this request alone (market and limit buys), msats. */
+  readonly maxPriceMsat: number | undefined;
 }
 
 interface ProviderTry {
@@ -247,14 +249,18 @@ export class Payer {
   }
 
   /** Pays for one request to `path` (e.g. `/v1/chat/completions`) with a JSON `body` naming a model. */
-  async request(path: string, body: Record<string, unknown>, init: { signal?: AbortSignal | null; onReceipt?: (receipt: Receipt) => void } = {}): Promise<Response> {
+  async request(
+    path: string,
+    body: Record<string, unknown>,
+    init: { signal?: AbortSignal | null; onReceipt?: (receipt: Receipt) => void; /** This request's own price limit (msats), on top of `maxPrice`: it caps the token too. */ maxPriceMsat?: number } = {},
+  ): Promise<Response> {
     if (this.#closed) throw new PayerClosed();
     await this.ready.catch(() => undefined);
     const model = body['model'];
     if (typeof model !== 'string' || model === '') throw new UnroutableRequest('the request body names no model');
     const signal = init.signal ?? undefined;
     signal?.throwIfAborted();
-    const ctx: RequestContext = { requestId: randomUUID(), model, path: path.replace(/^\//, ''), stream: body['stream'] === true, signal, body, attempts: [], onReceipt: init.onReceipt, refusals: [] };
+    const ctx: RequestContext = { requestId: randomUUID(), model, path: path.replace(/^\//, ''), stream: body['stream'] === true, signal, body, attempts: [], onReceipt: init.onReceipt, refusals: [], maxPriceMsat: init.maxPriceMsat };
     const providers = this.#select(model, body);
     const maxAttempts = this.#options.maxAttempts ?? 4;
     let carry: SentToken | undefined;
@@ -394,10 +400,15 @@ export class Payer {
     const body = { ...ctx.body, model: advertised.id };
     const sized = sizeRequest(model, body, this.#options.sizing);
     // the buyer's limits cap the token, whatever the provider advertises (its limits set its gate)
-    const cap = tokenCap(requestShape(ctx.body, this.#options.sizing), { maxPrice: this.#options.maxPrice, perRequestMaxSat: this.#options.budget?.perRequestMaxSat });
+    const cap = tokenCap(requestShape(ctx.body, this.#options.sizing), { maxPrice: this.#options.maxPrice, perRequestMaxSat: this.#options.budget?.perRequestMaxSat, requestMaxMsat: ctx.maxPriceMsat });
     const demandSat = Math.ceil(sized.gateMsat / 1000);
     if (demandSat > cap.capSat) {
-      const refusal = new DemandAboveLimit(candidate.provider, demandSat, cap.capSat, cap.source);
+      // a configured per-request cap refuses as the budget it is; maxPrice and the default cap as the demand
+      const perRequest = this.#options.budget?.perRequestMaxSat;
+      const refusal =
+        cap.source === 'per_request' && perRequest !== undefined
+          ? new BudgetExceeded({ kind: 'per_request', limit: sat(perRequest) }, sat(demandSat - perRequest))
+          : new DemandAboveLimit(candidate.provider, demandSat, cap.capSat, cap.source);
       ctx.refusals.push(refusal);
       return fail(refusal.code, refusal.message, false, carry);
     }
