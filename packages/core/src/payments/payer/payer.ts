@@ -15,7 +15,8 @@ import { priceForShape, type FailureReport, type PricedAsk, type RankedProvider,
 import { normalizeUsage } from '../../pricing/index.ts';
 import { parseCashuToken, parseNodeError, readReportedCost, type Model } from '../../protocol/index.ts';
 import { failpoint } from '../../wallet/failpoint.ts';
-import { BudgetExceeded, UnknownMint, WalletError, WalletInvalidToken, WalletMintError, WalletTokenAlreadySpent, type EcashWallet, type SentToken } from '../../wallet/index.ts';
+import { BudgetExceeded, WalletError, type EcashWallet, type SentToken } from '../../wallet/index.ts';
+import { changeFace, refusedChange } from './change-check.ts';
 import { AllProvidersFailed, DemandAboveLimit, PayerClosed, PriceAboveLimit, RequestTimeout, ResponseTooLarge, StreamLimitExceeded, UnroutableRequest, type AttemptRecord } from './errors.ts';
 import { BudgetLedger, type Reservation } from './budget-ledger.ts';
 import { DEFAULT_MAX_ASK_OVER_MEDIAN, DEFAULT_RESPONSE_LIMITS, DEFAULT_TIMEOUTS, tokenCap, withinMedian, type MaxPrice, type ResponseLimits, type Timeouts } from './buyer-guards.ts';
@@ -273,7 +274,10 @@ export class Payer {
         let useQuote = true;
         for (let retries = 0; ; retries++) {
           signal?.throwIfAborted();
-          const out = await this.#tryProvider(ctx, candidate, withSlash(first), record.pubkey, useQuote, carry);
+          const out = await this.#tryProvider(ctx, candidate, withSlash(first), record.pubkey, useQuote, carry).catch((error: unknown) => {
+            if (error instanceof ResponseTooLarge) carry = undefined; // served (and settled) with the carried token
+            throw error;
+          });
           if (out.ok) {
             carry = undefined;
             return out.response;
@@ -667,8 +671,11 @@ export class Payer {
     return { changeSat: credited, pending: false };
   }
 
-  /** The change of a served request: from the header/comment if it came, else from the refund route when some is owed. */
-  async #collectChange(url: string, token: SentToken, change: string | undefined, reportedMsat: number | undefined, ctx: RequestContext): Promise<ChangeResult> {
+  /**
+   * The change of a served request: from the header/comment if it came, else from the refund route
+   * when some is owed. `ctx` (the caller's signal) is left out where the lookup runs in the background.
+   */
+  async #collectChange(url: string, token: SentToken, change: string | undefined, reportedMsat: number | undefined, ctx: RequestContext | undefined): Promise<ChangeResult> {
     if (change) return this.#receiveChange(token, change);
     const owed = reportedMsat === undefined || token.amount > Math.ceil(reportedMsat / 1000);
     if (owed) {
@@ -691,23 +698,15 @@ export class Payer {
       (finished ??= (async () => {
         try {
           tap.end();
-          const change = await this.#collectChange(t.url, token, tap.changeToken, problems.length > 0 ? undefined : tap.costMsat, t.ctx);
+          // runs after the caller's last read (or its abort): bounded by the refund timeout alone, so change still comes back
+          const change = await this.#collectChange(t.url, token, tap.changeToken, problems.length > 0 ? undefined : tap.costMsat, undefined);
           this.#completeXCashu(t, token, { usage: tap.usage }, tap.costMsat, change, problems);
         } finally {
           release();
           this.#inflight.delete(token.entry.id);
         }
       })());
-    const limited = limitStream(res.body as ReadableStream<Uint8Array>, {
-      maxBytes: this.#limits.maxStreamBytes,
-      maxLineBytes: this.#limits.maxLineBytes,
-      idleMs: this.#timeouts.streamIdleMs,
-      totalMs: this.#timeouts.streamTotalMs,
-      onLimit: (error) => {
-        problems.push(error instanceof ResponseTooLarge ? 'response_too_large' : 'stream_timeout');
-        guard.abort(error);
-      },
-    });
+    const limited = this.#limitedStream(res.body as ReadableStream<Uint8Array>, guard, problems);
     // broken off (abort, network): the node bills what it generated; its refund route has the change
     const out = holdStreamEnd(limited, tap, {
       first: () => failpoint('payer:mid-stream'),
@@ -717,6 +716,20 @@ export class Payer {
       settlesOnError: (error) => error instanceof ResponseTooLarge || error instanceof StreamLimitExceeded,
     });
     return new Response(out, { status: res.status, statusText: res.statusText, headers: headersWithout(res.headers, 'content-length', 'content-encoding') });
+  }
+
+  /** `body` within the stream limits; crossing one records the problem and aborts the connection through `guard`. */
+  #limitedStream(body: ReadableStream<Uint8Array>, guard: AbortController, problems: ReceiptProblem[]): ReadableStream<Uint8Array> {
+    return limitStream(body, {
+      maxBytes: this.#limits.maxStreamBytes,
+      maxLineBytes: this.#limits.maxLineBytes,
+      idleMs: this.#timeouts.streamIdleMs,
+      totalMs: this.#timeouts.streamTotalMs,
+      onLimit: (error) => {
+        problems.push(error instanceof ResponseTooLarge ? 'response_too_large' : 'stream_timeout');
+        guard.abort(error);
+      },
+    });
   }
 
   #completeXCashu(t: ProviderTry, token: SentToken, json: unknown, reportedMsat: number | undefined, change: ChangeResult, problems: readonly ReceiptProblem[] = []): Receipt {
@@ -826,16 +839,7 @@ export class Payer {
         release();
         this.#completeSession(t, hold, { usage: tap.usage }, tap.costMsat, problems);
       };
-      const limited = limitStream(res.body, {
-        maxBytes: this.#limits.maxStreamBytes,
-        maxLineBytes: this.#limits.maxLineBytes,
-        idleMs: this.#timeouts.streamIdleMs,
-        totalMs: this.#timeouts.streamTotalMs,
-        onLimit: (error) => {
-          problems.push(error instanceof ResponseTooLarge ? 'response_too_large' : 'stream_timeout');
-          guard.abort(error);
-        },
-      });
+      const limited = this.#limitedStream(res.body, guard, problems);
       const out = holdStreamEnd(limited, tap, {
         first: () => failpoint('payer:mid-stream'),
         settle: finish,
@@ -1008,25 +1012,4 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
-}
-
-/** Face value of a change token (0 when unreadable). */
-function changeFace(change: string): number {
-  try {
-    return parseCashuToken(change).amount;
-  } catch {
-    return 0;
-  }
-}
-
-/**
- * Why the wallet could not redeem a change token: `stored` (this wallet redeemed it already),
- * `change_spent` (spent by someone else), `change_forged` (the mint refused its proofs, or it is
- * not a token of a mint we use), or undefined (the mint did not answer: worth another try).
- */
-function refusedChange(error: unknown, wallet: EcashWallet, change: string): 'stored' | 'change_spent' | 'change_forged' | undefined {
-  if (error instanceof WalletTokenAlreadySpent) return wallet.redeemedByUs(change) ? 'stored' : 'change_spent';
-  if (error instanceof WalletInvalidToken || error instanceof UnknownMint) return 'change_forged';
-  if (error instanceof WalletMintError && error.mintCode !== undefined) return 'change_forged';
-  return undefined;
 }
