@@ -8,29 +8,37 @@ import { parseTokenCount, type NormalizedUsage } from '../../pricing/index.ts';
 
 /** Most output and prompt tokens a request can honestly have used. */
 export interface UsageBounds {
-  /** Undefined when the request sets no output bound. */
+  /** The request's output bound plus a small allowance; undefined when the request sets none. */
   readonly outputTokens: number | undefined;
   readonly promptTokens: number;
 }
 
 /** Tokens one image may cost (OpenAI's largest tiling, generous). */
 const TOKENS_PER_IMAGE = 1_600;
-/** Chat-template tokens a request may add beyond its bytes. */
-const TEMPLATE_SLACK_TOKENS = 256;
+/** Chat-template tokens a request may add beyond its bytes (tool definitions render verbosely). */
+const TEMPLATE_SLACK_TOKENS = 4_096;
+/**
+ * Output an honest engine may add past max_tokens: some finish a grammar-forced tool call or JSON
+ * object after the limit (seen on llama.cpp-style engines: 49 tokens for max_tokens 40). Inflation
+ * worth catching is far beyond it.
+ */
+const outputAllowance = (bound: number): number => Math.max(16, Math.ceil(bound / 4));
 
 function bound(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
 }
 
-/** The bounds of `body`: a token covers at least one byte of text, plus template and image allowances. */
+const allowed = (bound: number): number => bound + outputAllowance(bound);
+
+/** The bounds of `body`: a token covers at least half a byte of its JSON, plus template and image allowances. */
 export function usageBounds(body: Record<string, unknown>): UsageBounds {
   const outs = [bound(body['max_tokens']), bound(body['max_completion_tokens'])].filter((v): v is number => v !== undefined);
   const n = bound(body['n']) ?? 1;
   const text = JSON.stringify(body);
   const images = text.split('"image_url"').length - 1;
   return {
-    outputTokens: outs.length > 0 ? Math.min(...outs) * Math.max(1, n) : undefined,
-    promptTokens: Buffer.byteLength(text) + TEMPLATE_SLACK_TOKENS + images * TOKENS_PER_IMAGE,
+    outputTokens: outs.length > 0 ? allowed(Math.min(...outs) * Math.max(1, n)) : undefined,
+    promptTokens: 2 * Buffer.byteLength(text) + TEMPLATE_SLACK_TOKENS + images * TOKENS_PER_IMAGE,
   };
 }
 
