@@ -62,11 +62,13 @@ export function limitStream(body: ReadableStream<Uint8Array>, limits: StreamLimi
   const armIdle = (): void => {
     clearTimeout(idleTimer);
     idleTimer = setTimeout(() => expire(new StreamLimitExceeded('idle', limits.idleMs)), limits.idleMs);
+    idleTimer.unref(); // a limit never keeps the process alive on its own
   };
   return new ReadableStream<Uint8Array>(
     {
       start() {
         totalTimer = setTimeout(() => expire(new StreamLimitExceeded('total', limits.totalMs)), limits.totalMs);
+        totalTimer.unref();
       },
       async pull(controller) {
         if (ended) {
