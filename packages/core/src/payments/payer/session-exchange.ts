@@ -42,6 +42,7 @@ export class SessionExchange {
     this.#d = deps;
   }
 
+  /** Sends one try on the provider's session key (opened or topped up first); `release` frees the provider's slot. */
   async exchange(t: ProviderTry, release: () => void): Promise<Outcome> {
     const { ctx, url, sizing } = t;
     const required = sizing.amountSat;

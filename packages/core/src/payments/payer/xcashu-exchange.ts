@@ -50,6 +50,7 @@ export class XCashuExchange {
     this.#d = deps;
   }
 
+  /** Sends one try paid with `token` (`reused`: carried from a failed try); `release` frees the provider's slot. */
   async exchange(t: ProviderTry, token: SentToken, reused: boolean, release: () => void): Promise<Outcome> {
     const { ctx, url } = t;
     this.#d.inflight.add(token.entry.id);
