@@ -68,6 +68,8 @@ export class XCashuExchange {
         'content-type': 'application/json',
         accept: ctx.stream ? 'text/event-stream' : 'application/json',
         'x-cashu': token.token,
+        // issue 13: ask for the streamed change as an SSE comment (the node engineer's wire extension)
+        'x-routstr-stream-change': 'sse',
       };
       if (t.quoteId) headers['x-routstr-quote'] = t.quoteId;
       let res: Response;
