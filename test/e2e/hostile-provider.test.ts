@@ -112,11 +112,13 @@ describe('a hostile provider', () => {
 
   it('hang-after-redeem: request and refund-route timeouts end the call; the loss is the token, within maxPrice', async () => {
     const { node, model } = await net.hostile('hang-after-redeem');
-    const { wallet, payer } = await buyer(200, { timeouts: { requestMs: 300, refundMs: 300 } });
+    // long enough for the node to redeem first (a mint swap); the refund route then hangs too
+    const { wallet, payer } = await buyer(200, { timeouts: { requestMs: 2_000, refundMs: 300 } });
     const err = await payer.request(CHAT, ask(model)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AllProvidersFailed);
     const [a] = (err as AllProvidersFailed).attempts;
     expect(a?.code).toBe('timeout');
+    expect(node.stats.redeemedSat).toBe(a?.paidSat);
     expect(a?.returnedSat).toBe(0);
     expect(a?.pendingRecovery).toBe(true);
     expect(expectLossWithin(wallet, 200, node, MAX_PRICE_MSAT / 1000)).toBe(a?.paidSat);
