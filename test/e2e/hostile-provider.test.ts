@@ -3,7 +3,7 @@
 // that request, and exactly what the hostile node now holds), what the receipt or the attempt
 // record says, and that the provider is distrusted afterwards.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AllProvidersFailed, BudgetExceeded, DemandAboveLimit, Payer, PriceAboveLimit, ResponseTooLarge, StreamLimitExceeded, type EcashWallet, type PayerOptions, type Receipt } from '@routstr-kit/core';
+import { AllProvidersFailed, BudgetExceeded, DemandAboveLimit, openOrders, Payer, PriceAboveLimit, ResponseTooLarge, StreamLimitExceeded, type EcashWallet, type PayerOptions, type Receipt } from '@routstr-kit/core';
 import type { HostileProvider } from '@routstr-kit/devnet';
 import { startHostileDevnet, type HostileDevnet } from './hostile-devnet.ts';
 
@@ -216,6 +216,20 @@ describe('a hostile provider', () => {
     // refusals count as failures: after two the market cools the provider down for this model
     await noLimits.request(CHAT, ask(model, { max_tokens: undefined })).catch(() => undefined);
     expect(net.market.select({ model }).providers.map((p) => p.provider)).not.toContain(node.id);
+  });
+  it('absurd-limits, market buy: the order\'s own maxPrice caps the token as well', async () => {
+    const { node, model } = await net.hostile('absurd-limits', { price: { prompt: 1_000_000, completion: 2_000_000 } });
+    const wallet = await net.newWallet(21_000);
+    const orders = await openOrders({ wallet, market: net.market });
+    const journal = wallet.journal().length;
+    const { max_tokens: _, ...unbounded } = ask(model);
+    const refused = await orders.marketBuy(unbounded as { model: string }, { maxPrice: 5_000 }).catch((e: unknown) => e);
+    expect(wallet.journal()).toHaveLength(journal);
+    expect(refused).toMatchObject({ code: 'demand_above_limit', limit: 'max_price', limitSat: 5 });
+    const bought = await orders.marketBuy(ask(model) as { model: string }, { maxPrice: 5_000 });
+    expect(bought.receipt.paidSat).toBeLessThanOrEqual(5);
+    expect(21_000 - wallet.balance()).toBe(node.wallet.balance());
+    await orders.close();
   });
 });
 
