@@ -11,12 +11,12 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import Bottleneck from 'bottleneck';
 import { sat, satsPerTokenToMsatPerMtok } from '../../money/index.ts';
-import { priceForShape, type RankedProvider } from '../../market/index.ts';
+import type { RankedProvider } from '../../market/index.ts';
 import { normalizeUsage } from '../../pricing/index.ts';
 import { BudgetExceeded, type EcashWallet, type SentToken } from '../../wallet/index.ts';
-import { AllProvidersFailed, DemandAboveLimit, PayerClosed, PriceAboveLimit, ResponseTooLarge, UnroutableRequest, type AttemptRecord } from './errors.ts';
+import { AllProvidersFailed, DemandAboveLimit, PayerClosed, ResponseTooLarge, UnroutableRequest, type AttemptRecord } from './errors.ts';
 import { BudgetLedger, type Reservation } from './budget-ledger.ts';
-import { DEFAULT_MAX_ASK_OVER_MEDIAN, DEFAULT_RESPONSE_LIMITS, DEFAULT_TIMEOUTS, tokenCap, withinMedian, type MaxPrice, type ResponseLimits, type Timeouts } from './buyer-guards.ts';
+import { DEFAULT_RESPONSE_LIMITS, DEFAULT_TIMEOUTS, tokenCap, type MaxPrice, type ResponseLimits, type Timeouts } from './buyer-guards.ts';
 import { limitStream } from './bounded-body.ts';
 import { PayerStore } from './payer-store.ts';
 import { errorMessage, type Outcome, type PayerMarket, type PayerOptions, type PayerRecoveryReport, type ProviderTry, type ReceiptInput, type RequestContext } from './payer-types.ts';
@@ -26,6 +26,7 @@ import { SessionExchange } from './session-exchange.ts';
 import { SessionBook, type LiveSession } from './session-book.ts';
 import { quotedModel, requestShape, sizeRequest, type Sizing } from './sizing.ts';
 import { XCashuExchange } from './xcashu-exchange.ts';
+import { chooseProviders, withinMaxPrice } from './provider-choice.ts';
 import { emptyReport, recoverPayments } from './payment-recovery.ts';
 
 export type { MaxPrice, PayerMarket, PayerOptions, PayerRecoveryReport };
@@ -182,7 +183,7 @@ export class Payer {
     const signal = init.signal ?? undefined;
     signal?.throwIfAborted();
     const ctx: RequestContext = { requestId: randomUUID(), model, path: path.replace(/^\//, ''), stream: body['stream'] === true, signal, body, attempts: [], onReceipt: init.onReceipt, refusals: [], maxPriceMsat: init.maxPriceMsat };
-    const providers = this.#select(model, body);
+    const providers = chooseProviders({ market: this.market, options: this.#options, mints: this.wallet.mints, distrusted: this.#distrusted }, model, body);
     const maxAttempts = this.#options.maxAttempts ?? 4;
     let carry: SentToken | undefined;
     try {
@@ -222,45 +223,6 @@ export class Payer {
     } finally {
       if (carry) await this.#xcashu.takeBack(carry, undefined);
     }
-  }
-
-  /** The failover order for a request, after the price limit. */
-  #select(model: string, body: Record<string, unknown>): RankedProvider[] {
-    const shape = requestShape(body, this.#options.sizing);
-    const profile = this.#options.profile ?? 'balanced';
-    const topN = this.#options.topN ?? (profile === 'cheapest' ? 1 : undefined);
-    const selection = this.market.select({
-      model,
-      shape,
-      profile,
-      ...(topN !== undefined ? { topN } : {}),
-      mints: this.wallet.mints,
-      exclude: [...this.#distrusted],
-    });
-    // an ask far above what the market asks is refused before anything else (a buyer with no limits is protected too)
-    const factor = this.#options.maxAskOverMedian ?? DEFAULT_MAX_ASK_OVER_MEDIAN;
-    const live = this.market.depth ? this.market.depth(model, 1_000, shape) : selection.providers.map((p) => p.ask);
-    const { kept, medianMsat } = withinMedian(selection.providers, live, factor);
-    if (kept.length === 0 && selection.providers.length > 0 && medianMsat !== undefined) {
-      const best = [...selection.providers].sort((a, b) => a.ask.priceMsat - b.ask.priceMsat)[0] as RankedProvider;
-      throw new PriceAboveLimit(model, best.ask, medianMsat * factor);
-    }
-    const limit = this.#options.maxPrice;
-    if (limit === undefined) return kept;
-    const ok = kept.filter((p) => this.#withinLimit(p.ask, shape));
-    if (ok.length === 0 && selection.providers.length > 0) {
-      const best = [...selection.providers].sort((a, b) => a.ask.priceMsat - b.ask.priceMsat)[0] as RankedProvider;
-      const limitMsat = typeof limit === 'number' ? limit : priceForShape(limit, shape);
-      throw new PriceAboveLimit(model, best.ask, limitMsat);
-    }
-    return ok;
-  }
-
-  /** Whether a price (msat/Mtok) is within `maxPrice` for the request's shape; true without a limit. */
-  #withinLimit(price: { prompt: number; completion: number }, shape: ReturnType<typeof requestShape>): boolean {
-    const limit = this.#options.maxPrice;
-    if (limit === undefined) return true;
-    return typeof limit === 'number' ? priceForShape(price, shape) <= limit : price.prompt <= limit.prompt && price.completion <= limit.completion;
   }
 
   /** Checks the per-request cap and reserves `amountSat` against the total budget (one synchronous step). */
@@ -316,7 +278,7 @@ export class Payer {
     if (candidate.ask.source === 'tick' && !quoteId) {
       const sats = advertised.sats_pricing;
       const current = sats ? { prompt: satsPerTokenToMsatPerMtok(sats.prompt), completion: satsPerTokenToMsatPerMtok(sats.completion) } : undefined;
-      if (!current || !this.#withinLimit(current, requestShape(ctx.body, this.#options.sizing))) {
+      if (!current || !withinMaxPrice(this.#options.maxPrice, current, requestShape(ctx.body, this.#options.sizing))) {
         return fail('price_above_limit', `${url} refused the quote and its current price is above the limit`, false, carry);
       }
     }
