@@ -39,3 +39,14 @@ export {
   ensureTinyModel,
   fileSha256,
 } from './engine/index.ts';
+export {
+  type HostileBehaviour,
+  type HostileProvider,
+  type HostileProviderOptions,
+  type HostileStats,
+  startHostileProvider,
+  type Forgery,
+  activeKeysetId,
+  forgeChange,
+  spentChange,
+} from './hostile/index.ts';

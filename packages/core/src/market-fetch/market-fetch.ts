@@ -274,7 +274,7 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
       if (best && best.priceMsat > maxPriceMsat) throw new PriceAboveLimit(model, best, maxPriceMsat);
     }
     const pin = { ...(maxPriceMsat !== undefined ? { maxPriceMsat } : {}), onRequestId: (id: string) => (call.requestId ??= id) };
-    return withPin(pin, () => parts.orders.payer.request(route, body, { signal: signal ?? null, onReceipt: (r) => call.onPaid?.(r) }));
+    return withPin(pin, () => parts.orders.payer.request(route, body, { signal: signal ?? null, onReceipt: (r) => call.onPaid?.(r), ...(maxPriceMsat !== undefined ? { maxPriceMsat } : {}) }));
   }
 
   async #limit(parts: MarketParts, call: CallRecord, route: string, body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<Response> {

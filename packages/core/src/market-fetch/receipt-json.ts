@@ -23,6 +23,7 @@ export function receiptJson(receipt: Receipt, fill?: FillInfo): Record<string, u
       expectedCostMsat: receipt.expectedCostMsat,
       verification: receipt.verification,
       changePending: receipt.changePending,
+      problems: receipt.problems,
       attempts: receipt.attempts,
       fill: fill ?? null,
     }),

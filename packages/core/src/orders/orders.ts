@@ -104,7 +104,7 @@ export class Orders {
     }
     let requestId: string | undefined;
     const pin = { ...(maxPriceMsat !== undefined ? { maxPriceMsat } : {}), onRequestId: (id: string) => (requestId ??= id) };
-    const res = await withPin(pin, () => this.payer.request(this.path, body, { signal: options.signal ?? null }));
+    const res = await withPin(pin, () => this.payer.request(this.path, body, { signal: options.signal ?? null, ...(maxPriceMsat !== undefined ? { maxPriceMsat } : {}) }));
     const response = JSON.parse(await res.text()) as Record<string, unknown>;
     const receipt = this.payer.receipts().find((r) => r.requestId === requestId) ?? this.payer.receipts()[this.payer.receipts().length - 1];
     if (!receipt) throw new OrderError('no_receipt', 'the payer recorded no receipt');

@@ -5,7 +5,11 @@
  */
 import { InvalidAmount, type Msat } from '../money/index.ts';
 
-export type ChargeVerdict = 'ok' | 'overcharged' | 'undercharged';
+/**
+ * `change_forged` / `change_spent`: the change the provider handed back was refused by the mint
+ * (proofs it never signed, or already spent), so it counts as nothing and the provider kept it.
+ */
+export type ChargeVerdict = 'ok' | 'overcharged' | 'undercharged' | 'change_forged' | 'change_spent';
 
 export interface ChargeCheck {
   readonly ok: boolean;

@@ -366,6 +366,15 @@ export class EcashWallet {
     return { state: 'none' };
   }
 
+  /** True when this wallet itself redeemed `token` earlier (a repeat after a crash), not someone else. */
+  redeemedByUs(token: string): boolean {
+    try {
+      return this.receivedToken(token).state === 'received';
+    } catch {
+      return false;
+    }
+  }
+
   private decodeToken(token: string): { ctx: MintContext; proofs: Proof[] } {
     if (typeof token !== 'string' || token.trim() === '') throw new UnreadableToken('the token is empty');
     if (!/^cashu[AB]/.test(token.trim())) throw new UnreadableToken('not a Cashu token: it should start with cashuA or cashuB');

@@ -1,4 +1,5 @@
 import type { PricedAsk } from '../../market/index.ts';
+import type { Receipt } from './receipt.ts';
 
 /** Base class of the buyer side's errors; `code` is stable and safe to branch on. */
 export class PayerError extends Error {
@@ -68,5 +69,56 @@ export class PayerClosed extends PayerError {
   constructor() {
     super('payer_closed', 'the paying fetch is closed');
     this.name = 'PayerClosed';
+  }
+}
+
+/** A provider's demand (the node's gate for this request) is above what the buyer's limits allow; nothing was paid. */
+export class DemandAboveLimit extends PayerError {
+  readonly provider: string;
+  readonly demandSat: number;
+  readonly limitSat: number;
+  /** Which limit refused it: `max_price` or the per-request cap (configured or default). */
+  readonly limit: 'max_price' | 'per_request';
+  constructor(provider: string, demandSat: number, limitSat: number, limit: 'max_price' | 'per_request') {
+    super('demand_above_limit', `${provider} needs a ${demandSat} sat token for this request, above the buyer's ${limit} limit of ${limitSat} sat (set max_tokens, or raise the limit)`);
+    this.name = 'DemandAboveLimit';
+    this.provider = provider;
+    this.demandSat = demandSat;
+    this.limitSat = limitSat;
+    this.limit = limit;
+  }
+}
+
+/** The answer (or one SSE line of it) went past the buyer's size limit; it was cut off there. */
+export class ResponseTooLarge extends PayerError {
+  readonly limitBytes: number;
+  /** The receipt of the cut-off request, when it was paid. */
+  receipt: Receipt | undefined;
+  constructor(limitBytes: number, what: 'body' | 'line' = 'body') {
+    super('response_too_large', `the provider's answer went past the ${what} limit of ${limitBytes} bytes and was cut off`);
+    this.name = 'ResponseTooLarge';
+    this.limitBytes = limitBytes;
+  }
+}
+
+/** A stream went silent for too long, or ran past its total time; it was cut off there. */
+export class StreamLimitExceeded extends PayerError {
+  readonly limit: 'idle' | 'total';
+  readonly limitMs: number;
+  constructor(limit: 'idle' | 'total', limitMs: number) {
+    super('stream_timeout', limit === 'idle' ? `the stream was silent for ${limitMs} ms and was cut off` : `the stream ran past ${limitMs} ms and was cut off`);
+    this.name = 'StreamLimitExceeded';
+    this.limit = limit;
+    this.limitMs = limitMs;
+  }
+}
+
+/** No answer (headers, or a whole non-streamed body) within the request timeout. */
+export class RequestTimeout extends PayerError {
+  readonly limitMs: number;
+  constructor(limitMs: number) {
+    super('timeout', `no answer within ${limitMs} ms`);
+    this.name = 'RequestTimeout';
+    this.limitMs = limitMs;
   }
 }

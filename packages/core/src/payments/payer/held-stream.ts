@@ -12,6 +12,8 @@ export interface HeldStreamHooks {
   readonly settle: () => Promise<void>;
   /** The stream broke off or the caller cancelled it: settle in the background. */
   readonly broken: () => void;
+  /** True for a read error that ends the stream on purpose (a limit): settle first, then pass the error on. */
+  readonly settlesOnError?: (error: unknown) => boolean;
 }
 
 /** Wraps `body`; `tap` sees every line (usage, cost, change comment). */
@@ -29,7 +31,8 @@ export function holdStreamEnd(body: ReadableStream<Uint8Array>, tap: SseTap, hoo
         try {
           step = await reader.read();
         } catch (error) {
-          hooks.broken();
+          if (hooks.settlesOnError?.(error)) await settle();
+          else hooks.broken();
           controller.error(error);
           return;
         }

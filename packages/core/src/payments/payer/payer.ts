@@ -11,107 +11,25 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import Bottleneck from 'bottleneck';
 import { sat, satsPerTokenToMsatPerMtok } from '../../money/index.ts';
-import { priceForShape, type FailureReport, type PricedAsk, type RankedProvider, type Selection, type SelectionProfile, type SelectionRequest } from '../../market/index.ts';
+import type { RankedProvider } from '../../market/index.ts';
 import { normalizeUsage } from '../../pricing/index.ts';
-import { parseCashuToken, parseNodeError, readReportedCost, type Model } from '../../protocol/index.ts';
-import { failpoint } from '../../wallet/failpoint.ts';
-import { BudgetExceeded, checkTotalBudget, TOTAL_BUDGET, WalletError, ProofsAlreadySpent, type EcashWallet, type SentToken } from '../../wallet/index.ts';
-import { AllProvidersFailed, PayerClosed, PriceAboveLimit, UnroutableRequest, type AttemptRecord } from './errors.ts';
+import { BudgetExceeded, TOTAL_BUDGET, type EcashWallet, type SentToken } from '../../wallet/index.ts';
+import { AllProvidersFailed, DemandAboveLimit, PayerClosed, ResponseTooLarge, UnroutableRequest, type AttemptRecord } from './errors.ts';
+import { BudgetLedger, type Reservation } from './budget-ledger.ts';
+import { DEFAULT_RESPONSE_LIMITS, DEFAULT_TIMEOUTS, tokenCap, type MaxPrice, type ResponseLimits, type Timeouts } from './buyer-guards.ts';
+import { limitStream } from './bounded-body.ts';
 import { PayerStore } from './payer-store.ts';
+import { errorMessage, type Outcome, type PayerMarket, type PayerOptions, type PayerRecoveryReport, type ProviderTry, type ReceiptInput, type RequestContext } from './payer-types.ts';
 import { ProviderDirectory, findModel, pickMint, type ProviderFacts } from './provider-directory.ts';
-import { checkCharge, expectedCost, type PaymentMode, type Receipt } from './receipt.ts';
-import { changeByRefundRoute, retryAfterMs } from './refund-route.ts';
-import { SessionBook, SessionFundingFailed, refundRecord, type LiveSession, type SessionOptions } from './session-book.ts';
-import { quotedModel, requestShape, sizeRequest, type Sizing, type SizingOptions } from './sizing.ts';
-import { holdStreamEnd } from './held-stream.ts';
-import { SseTap } from './sse-tap.ts';
+import type { PaymentMode, Receipt, ReceiptProblem } from './receipt.ts';
+import { SessionExchange } from './session-exchange.ts';
+import { SessionBook, type LiveSession } from './session-book.ts';
+import { quotedModel, requestShape, sizeRequest, type Sizing } from './sizing.ts';
+import { XCashuExchange } from './xcashu-exchange.ts';
+import { chooseProviders, withinMaxPrice } from './provider-choice.ts';
+import { emptyReport, recoverPayments } from './payment-recovery.ts';
 
-/** What the payer needs of a market (`openMarket()` gives all of it). */
-export interface PayerMarket {
-  select(request: SelectionRequest): Selection;
-  reportFailure(provider: string, report?: FailureReport): void;
-  reportSuccess(provider: string, latencyMs: number): void;
-  readonly registry: { get(id: string): { readonly urls: readonly string[]; readonly pubkey: string } | undefined };
-}
-
-/** Most a request may cost: msats for its shape (prompt estimate + max_tokens), or msat/Mtok ceilings. */
-export type MaxPrice = number | { readonly prompt: number; readonly completion: number };
-
-export interface PayerOptions {
-  wallet: EcashWallet;
-  market: PayerMarket;
-  /** `xcashu` (default): a token per request; `session`: a funded `sk-` key per provider. */
-  mode?: PaymentMode;
-  profile?: SelectionProfile;
-  /** Draw the first choice among this many of the best (default 1 under `cheapest`, else the market's 3). */
-  topN?: number;
-  maxPrice?: MaxPrice;
-  /**
-   * Caps checked before any token leaves (the wallet's own budgets apply too): `perRunSat` counts
-   * this payer's charges, `totalSat` every charge ever recorded in the wallet's database.
-   */
-  budget?: { perRequestMaxSat?: number; perRunSat?: number; totalSat?: number };
-  onReceipt?: (receipt: Receipt) => void;
-  /** A provider charged more than its own prices allow (it is then avoided). */
-  onOvercharge?: (receipt: Receipt) => void;
-  onAttemptFailed?: (attempt: AttemptRecord) => void;
-  sizing?: SizingOptions;
-  /** Per-provider limits (a Bottleneck per host): concurrent requests (default 4) and ms between starts (default 0). */
-  limits?: { maxConcurrent?: number; minTimeMs?: number };
-  /** Most providers tried for one request (default 4). */
-  maxAttempts?: number;
-  /** Longest Retry-After honoured by waiting and retrying the same provider (default 5 000 ms). */
-  maxRetryAfterMs?: number;
-  session?: SessionOptions;
-  /** Transport to providers (default globalThis.fetch). */
-  fetch?: typeof fetch;
-  /** Recover what a previous run left (default true; runs before the first request). */
-  recoverOnStart?: boolean;
-}
-
-/** What a recovery pass did. */
-export interface PayerRecoveryReport {
-  /** X-Cashu tokens whose fate was settled (taken back, change collected, or nothing owed). */
-  xcashuResolved: number;
-  /** Sats that came back to the wallet (reclaimed tokens, change, session refunds). */
-  recoveredSat: number;
-  sessionsRefunded: number;
-  /** Records still waiting on a provider (refund route not answering yet). */
-  pending: number;
-}
-
-interface RequestContext {
-  readonly requestId: string;
-  readonly model: string;
-  readonly path: string;
-  readonly stream: boolean;
-  readonly signal: AbortSignal | undefined;
-  readonly body: Record<string, unknown>;
-  readonly attempts: AttemptRecord[];
-  readonly onReceipt: ((receipt: Receipt) => void) | undefined;
-}
-
-interface ProviderTry {
-  readonly ctx: RequestContext;
-  readonly candidate: RankedProvider;
-  readonly url: string;
-  readonly pubkey: string;
-  readonly body: Record<string, unknown>;
-  readonly model: Model;
-  readonly sizing: Sizing;
-  readonly quoteId: string | undefined;
-  readonly mint: string;
-  readonly started: number;
-}
-
-type Outcome =
-  | { ok: true; response: Response }
-  | { ok: false; record: AttemptRecord; carry?: SentToken; retry?: { waitMs: number; dropQuote: boolean }; wholeProvider: boolean };
-
-interface ChangeResult {
-  changeSat: number;
-  pending: boolean;
-}
+export type { MaxPrice, PayerMarket, PayerOptions, PayerRecoveryReport };
 
 const liveOwners = new Set<string>();
 
@@ -133,16 +51,6 @@ function ownerGone(owner: string): boolean {
 
 const withSlash = (url: string): string => (url.endsWith('/') ? url : `${url}/`);
 
-function headersWithout(headers: Headers, ...names: string[]): Headers {
-  const out = new Headers(headers);
-  for (const n of names) out.delete(n);
-  return out;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /** Pays for requests on the Routstr market; see PayerOptions. `createPayingFetch` wraps one in a `fetch`. */
 export class Payer {
   readonly wallet: EcashWallet;
@@ -161,7 +69,13 @@ export class Payer {
   readonly #inflight = new Set<string>();
   readonly #distrusted = new Set<string>();
   readonly #receipts: Receipt[] = [];
-  #spentSat = 0;
+  readonly #ledger: BudgetLedger;
+  /** Budget reservations of tokens not settled yet, by journal id. */
+  readonly #holds = new Map<string, Reservation>();
+  readonly #limits: Required<ResponseLimits>;
+  readonly #timeouts: Required<Timeouts>;
+  readonly #xcashu: XCashuExchange;
+  readonly #session: SessionExchange;
   #closed = false;
 
   constructor(options: PayerOptions) {
@@ -170,6 +84,12 @@ export class Payer {
     this.market = options.market;
     this.mode = options.mode ?? 'xcashu';
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#ledger = new BudgetLedger(options.budget ?? {}, {
+      spent: () => this.wallet.store.budgetSpent(TOTAL_BUDGET),
+      add: (kept) => this.wallet.store.addBudgetSpent(TOTAL_BUDGET, kept),
+    });
+    this.#limits = { ...DEFAULT_RESPONSE_LIMITS, ...options.responseLimits };
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.store = new PayerStore(options.wallet.store);
     this.directory = new ProviderDirectory({ fetch: this.#fetch });
     this.#group = new Bottleneck.Group({ maxConcurrent: options.limits?.maxConcurrent ?? 4, minTime: options.limits?.minTimeMs ?? 0 });
@@ -180,8 +100,39 @@ export class Payer {
       owner: this.#owner,
       fetch: this.#fetch,
       options: options.session ?? {},
-      beforeDeposit: (amount) => this.#checkBudget(amount),
+      beforeDeposit: (amount) => this.#ledger.check(amount),
       background: (p) => this.#track(p),
+    });
+    const maxRetryAfterMs = options.maxRetryAfterMs ?? 5_000;
+    const limitedStream = (body: ReadableStream<Uint8Array>, guard: AbortController, problems: ReceiptProblem[]): ReadableStream<Uint8Array> => this.#limitedStream(body, guard, problems);
+    const finish = (t: ProviderTry, r: ReceiptInput): Receipt => this.#finish(t, r);
+    this.#xcashu = new XCashuExchange({
+      wallet: this.wallet,
+      store: this.store,
+      directory: this.directory,
+      owner: this.#owner,
+      fetch: this.#fetch,
+      limits: this.#limits,
+      timeouts: this.#timeouts,
+      maxRetryAfterMs,
+      inflight: this.#inflight,
+      settleHold: (id, kept) => this.#settleHold(id, kept),
+      distrust: (provider, reason) => this.#distrust(provider, reason),
+      refundSignal: (ctx) => this.#refundSignal(ctx),
+      limitedStream,
+      finish,
+      track: (p) => this.#track(p),
+    });
+    this.#session = new SessionExchange({
+      sessions: this.#sessions,
+      fetch: this.#fetch,
+      limits: this.#limits,
+      timeouts: this.#timeouts,
+      maxRetryAfterMs,
+      reserve: (amount) => this.#reserve(amount),
+      countSpend: (kept) => this.#ledger.count(kept),
+      limitedStream,
+      finish,
     });
     this.ready = options.recoverOnStart === false ? Promise.resolve(emptyReport()) : this.recover();
     this.ready.catch(() => undefined);
@@ -192,14 +143,14 @@ export class Payer {
     return this.#receipts;
   }
 
-  /** Provider ids this payer no longer uses (they overcharged). */
+  /** Provider ids this payer no longer uses (they overcharged, kept or forged change, hung, or sent too much). */
   distrusted(): string[] {
     return [...this.#distrusted];
   }
 
-  /** Sats this payer's requests took (Σ receipts' charge, rounded up to the sat per X-Cashu request). */
+  /** Sats this payer's requests took: Σ receipts' charge (rounded up to the sat) plus what failed tries lost. */
   spentSat(): number {
-    return this.#spentSat;
+    return this.#ledger.spentSat;
   }
 
   /** Live session keys (session mode). */
@@ -223,15 +174,19 @@ export class Payer {
   }
 
   /** Pays for one request to `path` (e.g. `/v1/chat/completions`) with a JSON `body` naming a model. */
-  async request(path: string, body: Record<string, unknown>, init: { signal?: AbortSignal | null; onReceipt?: (receipt: Receipt) => void } = {}): Promise<Response> {
+  async request(
+    path: string,
+    body: Record<string, unknown>,
+    init: { signal?: AbortSignal | null; onReceipt?: (receipt: Receipt) => void; /** This request's own price limit (msats), on top of `maxPrice`: it caps the token too. */ maxPriceMsat?: number } = {},
+  ): Promise<Response> {
     if (this.#closed) throw new PayerClosed();
     await this.ready.catch(() => undefined);
     const model = body['model'];
     if (typeof model !== 'string' || model === '') throw new UnroutableRequest('the request body names no model');
     const signal = init.signal ?? undefined;
     signal?.throwIfAborted();
-    const ctx: RequestContext = { requestId: randomUUID(), model, path: path.replace(/^\//, ''), stream: body['stream'] === true, signal, body, attempts: [], onReceipt: init.onReceipt };
-    const providers = this.#select(model, body);
+    const ctx: RequestContext = { requestId: randomUUID(), model, path: path.replace(/^\//, ''), stream: body['stream'] === true, signal, body, attempts: [], onReceipt: init.onReceipt, refusals: [], maxPriceMsat: init.maxPriceMsat };
+    const providers = chooseProviders({ market: this.market, options: this.#options, mints: this.wallet.mints, distrusted: this.#distrusted }, model, body);
     const maxAttempts = this.#options.maxAttempts ?? 4;
     let carry: SentToken | undefined;
     try {
@@ -243,7 +198,10 @@ export class Payer {
         let useQuote = true;
         for (let retries = 0; ; retries++) {
           signal?.throwIfAborted();
-          const out = await this.#tryProvider(ctx, candidate, withSlash(first), record.pubkey, useQuote, carry);
+          const out = await this.#tryProvider(ctx, candidate, withSlash(first), record.pubkey, useQuote, carry).catch((error: unknown) => {
+            if (error instanceof ResponseTooLarge) carry = undefined; // served (and settled) with the carried token
+            throw error;
+          });
           if (out.ok) {
             carry = undefined;
             return out.response;
@@ -260,53 +218,43 @@ export class Payer {
           break;
         }
       }
+      signal?.throwIfAborted();
+      // every provider asked for more than the buyer's limits allow: say so (nothing was paid)
+      const refusal = ctx.refusals[0];
+      if (refusal && ctx.refusals.length === ctx.attempts.length) throw refusal;
       throw new AllProvidersFailed(model, ctx.attempts);
     } finally {
-      if (carry) await this.#takeBack(carry, undefined);
+      if (carry) await this.#xcashu.takeBack(carry, undefined);
     }
   }
 
-  /** The failover order for a request, after the price limit. */
-  #select(model: string, body: Record<string, unknown>): RankedProvider[] {
-    const shape = requestShape(body, this.#options.sizing);
-    const profile = this.#options.profile ?? 'balanced';
-    const topN = this.#options.topN ?? (profile === 'cheapest' ? 1 : undefined);
-    const selection = this.market.select({
-      model,
-      shape,
-      profile,
-      ...(topN !== undefined ? { topN } : {}),
-      mints: this.wallet.mints,
-      exclude: [...this.#distrusted],
-    });
-    const limit = this.#options.maxPrice;
-    if (limit === undefined) return selection.providers;
-    const ok = selection.providers.filter((p) => this.#withinLimit(p.ask, shape));
-    if (ok.length === 0 && selection.providers.length > 0) {
-      const best = [...selection.providers].sort((a, b) => a.ask.priceMsat - b.ask.priceMsat)[0] as RankedProvider;
-      const limitMsat = typeof limit === 'number' ? limit : priceForShape(limit, shape);
-      throw new PriceAboveLimit(model, best.ask, limitMsat);
+  /** Checks the per-request cap and reserves `amountSat` against the total budget (one synchronous step). */
+  #reserve(amountSat: number): Reservation {
+    const perRequest = this.#options.budget?.perRequestMaxSat;
+    if (perRequest !== undefined && amountSat > perRequest) {
+      throw new BudgetExceeded({ kind: 'per_request', limit: sat(perRequest) }, sat(amountSat - perRequest));
     }
-    return ok;
+    return this.#ledger.reserve(amountSat);
   }
 
-  /** Whether a price (msat/Mtok) is within `maxPrice` for the request's shape; true without a limit. */
-  #withinLimit(price: { prompt: number; completion: number }, shape: ReturnType<typeof requestShape>): boolean {
-    const limit = this.#options.maxPrice;
-    if (limit === undefined) return true;
-    return typeof limit === 'number' ? priceForShape(price, shape) <= limit : price.prompt <= limit.prompt && price.completion <= limit.completion;
+  /** Settles the budget reservation of a token: `keptSat` counts as spent, the rest is released. */
+  #settleHold(journalId: string, keptSat: number): void {
+    const hold = this.#holds.get(journalId);
+    if (!hold) return;
+    this.#holds.delete(journalId);
+    hold.settle(keptSat);
   }
 
-  #checkBudget(amountSat: number): void {
-    const b = this.#options.budget;
-    if (!b) return;
-    if (b.perRequestMaxSat !== undefined && amountSat > b.perRequestMaxSat) {
-      throw new BudgetExceeded({ kind: 'per_request', limit: sat(b.perRequestMaxSat) }, sat(amountSat - b.perRequestMaxSat));
-    }
-    if (b.perRunSat !== undefined && this.#spentSat + amountSat > b.perRunSat) {
-      throw new BudgetExceeded({ kind: 'per_run', limit: sat(b.perRunSat) }, sat(this.#spentSat + amountSat - b.perRunSat));
-    }
-    if (b.totalSat !== undefined) checkTotalBudget(sat(b.totalSat), sat(amountSat), this.wallet.store.budgetSpent(TOTAL_BUDGET));
+  /** Stops using a provider for this payer's life and puts it on the market's cooldown. */
+  #distrust(provider: string, reason: string): void {
+    this.#distrusted.add(provider);
+    this.market.reportFailure(provider, { wholeProvider: true, reason });
+  }
+
+  /** The caller's signal joined with a timeout (for refund-route lookups after a try ended). */
+  #refundSignal(ctx: RequestContext | undefined): AbortSignal {
+    const timeout = AbortSignal.timeout(this.#timeouts.refundMs);
+    return ctx?.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
   }
 
   async #tryProvider(ctx: RequestContext, candidate: RankedProvider, url: string, pubkey: string, useQuote: boolean, carry: SentToken | undefined): Promise<Outcome> {
@@ -318,8 +266,9 @@ export class Payer {
     });
     let facts: ProviderFacts;
     try {
-      facts = await this.directory.get(url);
+      facts = await abortable(this.directory.get(url), ctx.signal);
     } catch (error) {
+      ctx.signal?.throwIfAborted();
       return fail('network', `cannot read ${url}v1/models: ${errorMessage(error)}`, true, carry);
     }
     const advertised = findModel(facts, candidate.ask.providerModelId) ?? findModel(facts, ctx.model);
@@ -332,31 +281,51 @@ export class Payer {
     if (candidate.ask.source === 'tick' && !quoteId) {
       const sats = advertised.sats_pricing;
       const current = sats ? { prompt: satsPerTokenToMsatPerMtok(sats.prompt), completion: satsPerTokenToMsatPerMtok(sats.completion) } : undefined;
-      if (!current || !this.#withinLimit(current, requestShape(ctx.body, this.#options.sizing))) {
+      if (!current || !withinMaxPrice(this.#options.maxPrice, current, requestShape(ctx.body, this.#options.sizing))) {
         return fail('price_above_limit', `${url} refused the quote and its current price is above the limit`, false, carry);
       }
     }
     const model = quoteId ? quotedModel(advertised, candidate.ask) : advertised;
     const body = { ...ctx.body, model: advertised.id };
-    const sizing = sizeRequest(model, body, this.#options.sizing);
+    const sized = sizeRequest(model, body, this.#options.sizing);
+    // the buyer's limits cap the token, whatever the provider advertises (its limits set its gate)
+    const cap = tokenCap(requestShape(ctx.body, this.#options.sizing), { maxPrice: this.#options.maxPrice, perRequestMaxSat: this.#options.budget?.perRequestMaxSat, requestMaxMsat: ctx.maxPriceMsat });
+    const demandSat = Math.ceil(sized.gateMsat / 1000);
+    if (demandSat > cap.capSat) {
+      // a configured per-request cap refuses as the budget it is; maxPrice and the default cap as the demand
+      const perRequest = this.#options.budget?.perRequestMaxSat;
+      const refusal =
+        cap.source === 'per_request' && perRequest !== undefined
+          ? new BudgetExceeded({ kind: 'per_request', limit: sat(perRequest) }, sat(demandSat - perRequest))
+          : new DemandAboveLimit(candidate.provider, demandSat, cap.capSat, cap.source);
+      ctx.refusals.push(refusal);
+      return fail(refusal.code, refusal.message, false, carry);
+    }
+    const sizing: Sizing = { ...sized, amountSat: Math.min(sized.amountSat, cap.capSat) };
     const mint = pickMint(facts, this.wallet.mints);
     if (!mint) return fail('mint', `${url} accepts none of the wallet's mints`, false, carry);
     const t: ProviderTry = { ctx, candidate, url, pubkey, body, model, sizing, quoteId, mint, started: performance.now() };
     if (this.mode === 'session') {
-      if (carry) await this.#takeBack(carry, undefined);
-      return this.#limited(url, (release) => this.#sessionExchange(t, release));
+      if (carry) await this.#xcashu.takeBack(carry, undefined);
+      return this.#limited(url, (release) => this.#session.exchange(t, release));
     }
     let token = carry;
-    if (token && (token.entry.mint !== mint || token.amount < Math.ceil(sizing.gateMsat / 1000))) {
-      await this.#takeBack(token, undefined);
+    if (token && (token.entry.mint !== mint || token.amount < Math.ceil(sizing.gateMsat / 1000) || token.amount > cap.capSat)) {
+      await this.#xcashu.takeBack(token, undefined);
       token = undefined;
     }
     if (!token) {
-      this.#checkBudget(sizing.amountSat);
-      token = await this.wallet.send(sat(sizing.amountSat), { purpose: 'x-cashu', requestId: ctx.requestId, mint });
+      const hold = this.#reserve(sizing.amountSat);
+      try {
+        token = await this.wallet.send(sat(sizing.amountSat), { purpose: 'x-cashu', requestId: ctx.requestId, mint });
+      } catch (error) {
+        hold.settle(0);
+        throw error;
+      }
+      this.#holds.set(token.entry.id, hold);
     }
     const paid = token;
-    return this.#limited(url, (release) => this.#xcashuExchange(t, paid, carry === paid, release));
+    return this.#limited(url, (release) => this.#xcashu.exchange(t, paid, carry === paid, release));
   }
 
   /** Runs `fn` in the provider's Bottleneck slot; the slot is held until `release` (stream end). */
@@ -390,311 +359,17 @@ export class Payer {
     });
   }
 
-  // --- X-Cashu --------------------------------------------------------------------------------
-
-  async #xcashuExchange(t: ProviderTry, token: SentToken, reused: boolean, release: () => void): Promise<Outcome> {
-    const { ctx, url } = t;
-    this.#inflight.add(token.entry.id);
-    let handedOff = false;
-    try {
-      this.store.markSent(token.entry.id, ctx.requestId, url, this.#owner);
-      failpoint('payer:before-send');
-      const headers: Record<string, string> = {
-        'content-type': 'application/json',
-        accept: ctx.stream ? 'text/event-stream' : 'application/json',
-        'x-cashu': token.token,
-        // Ask for incremental streaming with change as an SSE comment / refund route (kit nodes; others ignore it).
-        'x-routstr-stream-change': 'sse',
-      };
-      if (t.quoteId) headers['x-routstr-quote'] = t.quoteId;
-      let res: Response;
-      try {
-        ctx.signal?.throwIfAborted();
-        res = await this.#fetch(`${url}${ctx.path}`, { method: 'POST', headers, body: JSON.stringify(t.body), signal: ctx.signal ?? null });
-      } catch (error) {
-        const aborted = ctx.signal?.aborted ?? false;
-        return await this.#xcashuFailed(t, token, reused, { status: undefined, code: aborted ? 'aborted' : 'network', message: errorMessage(error), header: undefined, refundToken: undefined, retryAfter: undefined, providerCode: undefined });
-      }
-      failpoint('payer:after-send');
-      if (!res.ok) {
-        const text = await res.text().catch(() => '');
-        const err = parseNodeError(res.status, text);
-        return await this.#xcashuFailed(t, token, reused, {
-          status: res.status,
-          code: res.status === 429 ? 'rate_limited' : err.code,
-          message: err.message,
-          header: res.headers.get('x-cashu')?.trim() || undefined,
-          refundToken: err.refundToken,
-          retryAfter: retryAfterMs(res.headers.get('retry-after')),
-          providerCode: err.providerCode,
-        });
-      }
-      const isSse = (res.headers.get('content-type') ?? '').includes('text/event-stream');
-      if (ctx.stream && isSse && res.body) {
-        handedOff = true;
-        return { ok: true, response: this.#xcashuStream(t, token, res, release) };
-      }
-      let text: string;
-      try {
-        text = await res.text();
-      } catch (error) {
-        return await this.#xcashuFailed(t, token, reused, { status: res.status, code: 'network', message: errorMessage(error), header: res.headers.get('x-cashu')?.trim() || undefined, refundToken: undefined, retryAfter: undefined, providerCode: undefined });
-      }
-      release();
-      let json: unknown;
-      try {
-        json = JSON.parse(text) as unknown;
-      } catch {
-        json = undefined;
-      }
-      const reported = safeCost(json, res.headers);
-      const change = await this.#collectChange(url, token, res.headers.get('x-cashu')?.trim() || undefined, reported);
-      this.#completeXCashu(t, token, json, reported, change);
-      return { ok: true, response: new Response(text, { status: res.status, statusText: res.statusText, headers: headersWithout(res.headers, 'content-length', 'content-encoding') }) };
-    } finally {
-      if (!handedOff) this.#inflight.delete(token.entry.id);
-    }
-  }
-
-  /** Takes back (or collects the refund of) a token after a failed try; an echoed unspent token is carried on. */
-  async #xcashuFailed(
-    t: ProviderTry,
-    token: SentToken,
-    reused: boolean,
-    f: { status: number | undefined; code: string; message: string; header: string | undefined; refundToken: string | undefined; retryAfter: number | undefined; providerCode: string | number | undefined },
-  ): Promise<Outcome> {
-    let carry: SentToken | undefined;
-    let returned = 0;
-    let pending = false;
-    if (f.header !== undefined && f.header === token.token) {
-      carry = token; // the node did not redeem it (routstr-core echoes the unspent original)
-      returned = token.amount;
-    } else if (f.header ?? f.refundToken) {
-      const got = await this.#receiveChange(token, (f.header ?? f.refundToken) as string);
-      returned = got.changeSat;
-      pending = got.pending;
-    } else {
-      const back = await this.#takeBack(token, t.url);
-      returned = back.returnedSat;
-      pending = back.pending;
-    }
-    let retry: { waitMs: number; dropQuote: boolean } | undefined;
-    if (f.status === 429 && f.retryAfter !== undefined && f.retryAfter <= (this.#options.maxRetryAfterMs ?? 5_000)) retry = { waitMs: f.retryAfter, dropQuote: false };
-    if (f.status === 400 && typeof f.providerCode === 'string' && f.providerCode.startsWith('quote_')) retry = { waitMs: 0, dropQuote: true };
-    if (f.status === 402 || f.code === 'invalid_model') this.directory.invalidate(t.url);
-    return {
-      ok: false,
-      record: {
-        provider: t.candidate.provider,
-        url: t.url,
-        status: f.status,
-        code: f.code,
-        message: f.message,
-        paidSat: token.amount,
-        returnedSat: returned,
-        tokenReused: reused,
-        pendingRecovery: pending,
+  /** `body` within the stream limits; crossing one records the problem and aborts the connection through `guard`. */
+  #limitedStream(body: ReadableStream<Uint8Array>, guard: AbortController, problems: ReceiptProblem[]): ReadableStream<Uint8Array> {
+    return limitStream(body, {
+      maxBytes: this.#limits.maxStreamBytes,
+      maxLineBytes: this.#limits.maxLineBytes,
+      idleMs: this.#timeouts.streamIdleMs,
+      totalMs: this.#timeouts.streamTotalMs,
+      onLimit: (error) => {
+        problems.push(error instanceof ResponseTooLarge ? 'response_too_large' : 'stream_timeout');
+        guard.abort(error);
       },
-      ...(carry ? { carry } : {}),
-      ...(retry ? { retry } : {}),
-      wholeProvider: f.code === 'network' || f.code === 'mint_unreachable',
-    };
-  }
-
-  /**
-   * Takes a token back: unspent proofs are swapped back into the wallet; if the node redeemed it,
-   * its refund route is asked for the change; what cannot be settled now stays for recovery.
-   */
-  async #takeBack(token: SentToken, url: string | undefined): Promise<{ returnedSat: number; pending: boolean }> {
-    let back: number;
-    try {
-      back = await this.wallet.reclaim(token.entry);
-    } catch {
-      return { returnedSat: 0, pending: true };
-    }
-    const entry = this.wallet.journal({ requestId: token.entry.requestId ?? undefined }).find((e) => e.id === token.entry.id);
-    if (back > 0 || entry?.status === 'reclaimed') {
-      this.store.markDone(token.entry.id);
-      return { returnedSat: back, pending: false };
-    }
-    const rec = this.store.xcashu(token.entry.id);
-    const at = url ?? rec?.providerUrl;
-    if (!at) return { returnedSat: 0, pending: true };
-    const look = await changeByRefundRoute(at, token.token, { fetch: this.#fetch, maxPolls: 3 });
-    if (look.state === 'token') {
-      const got = await this.#receiveChange(token, look.token);
-      return { returnedSat: got.changeSat, pending: got.pending };
-    }
-    if (look.state === 'none') {
-      this.wallet.settle(token.entry.id);
-      this.store.markDone(token.entry.id);
-      return { returnedSat: 0, pending: false };
-    }
-    return { returnedSat: 0, pending: true };
-  }
-
-  /** Stores a change token: kept in the payer table first, then redeemed, then the payment settled. */
-  async #receiveChange(token: Pick<SentToken, 'entry'>, change: string): Promise<{ changeSat: number; pending: boolean }> {
-    this.store.saveChange(token.entry.id, change);
-    let face = 0;
-    try {
-      face = parseCashuToken(change).amount;
-    } catch {
-      face = 0;
-    }
-    failpoint('payer:before-change-stored');
-    try {
-      await this.wallet.receive(change);
-    } catch (error) {
-      // already redeemed by this wallet (a repeat after a crash) counts as stored
-      if (!(error instanceof ProofsAlreadySpent)) return { changeSat: face, pending: true };
-    }
-    this.wallet.settle(token.entry.id);
-    this.store.markDone(token.entry.id);
-    return { changeSat: face, pending: false };
-  }
-
-  /** The change of a served request: from the header/comment if it came, else from the refund route when some is owed. */
-  async #collectChange(url: string, token: SentToken, change: string | undefined, reportedMsat: number | undefined): Promise<ChangeResult> {
-    if (change) return this.#receiveChange(token, change);
-    const owed = reportedMsat === undefined || token.amount > Math.ceil(reportedMsat / 1000);
-    if (owed) {
-      const look = await changeByRefundRoute(url, token.token, { fetch: this.#fetch });
-      if (look.state === 'token') return this.#receiveChange(token, look.token);
-      if (look.state !== 'none') return { changeSat: 0, pending: true };
-    }
-    this.wallet.settle(token.entry.id);
-    this.store.markDone(token.entry.id);
-    return { changeSat: 0, pending: false };
-  }
-
-  /** Passes an X-Cashu stream through as it arrives; the change is stored before the caller sees its end. */
-  #xcashuStream(t: ProviderTry, token: SentToken, res: Response, release: () => void): Response {
-    const tap = new SseTap();
-    tap.onChange = (change) => this.store.saveChange(token.entry.id, change);
-    let finished: Promise<void> | undefined;
-    const finish = (): Promise<void> =>
-      (finished ??= (async () => {
-        try {
-          tap.end();
-          const change = await this.#collectChange(t.url, token, tap.changeToken, tap.costMsat);
-          this.#completeXCashu(t, token, { usage: tap.usage }, tap.costMsat, change);
-        } finally {
-          release();
-          this.#inflight.delete(token.entry.id);
-        }
-      })());
-    // broken off (abort, network): the node bills what it generated; its refund route has the change
-    const out = holdStreamEnd(res.body as ReadableStream<Uint8Array>, tap, {
-      first: () => failpoint('payer:mid-stream'),
-      settle: finish,
-      broken: () => this.#track(finish()),
-    });
-    return new Response(out, { status: res.status, statusText: res.statusText, headers: headersWithout(res.headers, 'content-length', 'content-encoding') });
-  }
-
-  #completeXCashu(t: ProviderTry, token: SentToken, json: unknown, reportedMsat: number | undefined, change: ChangeResult): void {
-    const usage = typeof json === 'object' && json !== null ? (json as Record<string, unknown>)['usage'] : undefined;
-    const expected = expectedCost(t.model, usage, t.sizing.gateMsat);
-    const paidMsat = token.amount * 1000;
-    const verification = checkCharge(expected, paidMsat, change.changeSat * 1000);
-    this.#finish(t, {
-      paidSat: token.amount,
-      changeSat: change.changeSat,
-      chargedMsat: paidMsat - Math.min(paidMsat, change.changeSat * 1000),
-      costMsat: reportedMsat,
-      expectedCostMsat: expected,
-      usage,
-      verification,
-      changePending: change.pending,
-    });
-  }
-
-  // --- session --------------------------------------------------------------------------------
-
-  async #sessionExchange(t: ProviderTry, release: () => void): Promise<Outcome> {
-    const { ctx, url, sizing } = t;
-    const required = sizing.amountSat;
-    const fail = (status: number | undefined, code: string, message: string, wholeProvider: boolean, retry?: { waitMs: number; dropQuote: boolean }): Outcome => ({
-      ok: false,
-      record: { provider: t.candidate.provider, url, status, code, message, paidSat: 0, returnedSat: 0, tokenReused: false, pendingRecovery: false },
-      ...(retry ? { retry } : {}),
-      wholeProvider,
-    });
-    let s: LiveSession;
-    try {
-      s = await this.#sessions.acquire(url, t.mint, sizing.gateMsat, required, ctx.signal);
-    } catch (error) {
-      if (error instanceof WalletError) throw error; // budgets, funds: refused before anything left
-      if (error instanceof SessionFundingFailed) return fail(error.nodeError?.status, error.nodeError?.code ?? 'session_funding_failed', error.message, !error.nodeError);
-      throw error;
-    }
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      accept: ctx.stream ? 'text/event-stream' : 'application/json',
-      authorization: `Bearer ${s.apiKey}`,
-    };
-    if (t.quoteId) headers['x-routstr-quote'] = t.quoteId;
-    let res: Response;
-    try {
-      res = await this.#fetch(`${url}${ctx.path}`, { method: 'POST', headers, body: JSON.stringify(t.body), signal: ctx.signal ?? null });
-    } catch (error) {
-      this.#sessions.release(s, sizing.gateMsat, undefined, required);
-      return fail(undefined, ctx.signal?.aborted ? 'aborted' : 'network', errorMessage(error), true);
-    }
-    if (!res.ok) {
-      const text = await res.text().catch(() => '');
-      const err = parseNodeError(res.status, text);
-      this.#sessions.release(s, sizing.gateMsat, 0, required);
-      if (err.code === 'insufficient_balance') {
-        await this.#sessions.refreshBalance(s).catch(() => undefined);
-        return fail(res.status, err.code, err.message, false, { waitMs: 0, dropQuote: false });
-      }
-      const ra = retryAfterMs(res.headers.get('retry-after'));
-      const retry = res.status === 429 && ra !== undefined && ra <= (this.#options.maxRetryAfterMs ?? 5_000) ? { waitMs: ra, dropQuote: false } : typeof err.providerCode === 'string' && err.providerCode.startsWith('quote_') ? { waitMs: 0, dropQuote: true } : undefined;
-      return fail(res.status, res.status === 429 ? 'rate_limited' : err.code, err.message, false, retry);
-    }
-    const isSse = (res.headers.get('content-type') ?? '').includes('text/event-stream');
-    if (ctx.stream && isSse && res.body) {
-      const tap = new SseTap();
-      let done = false;
-      const finish = async (): Promise<void> => {
-        if (done) return;
-        done = true;
-        this.#sessions.release(s, sizing.gateMsat, tap.costMsat, required);
-        release();
-        this.#completeSession(t, { usage: tap.usage }, tap.costMsat);
-      };
-      const out = holdStreamEnd(res.body, tap, { first: () => failpoint('payer:mid-stream'), settle: finish, broken: () => void finish() });
-      return { ok: true, response: new Response(out, { status: res.status, statusText: res.statusText, headers: headersWithout(res.headers, 'content-length', 'content-encoding') }) };
-    }
-    const text = await res.text();
-    release();
-    let json: unknown;
-    try {
-      json = JSON.parse(text) as unknown;
-    } catch {
-      json = undefined;
-    }
-    const cost = safeCost(json, res.headers);
-    this.#sessions.release(s, sizing.gateMsat, cost, required);
-    this.#completeSession(t, json, cost);
-    return { ok: true, response: new Response(text, { status: res.status, statusText: res.statusText, headers: headersWithout(res.headers, 'content-length', 'content-encoding') }) };
-  }
-
-  #completeSession(t: ProviderTry, json: unknown, costMsat: number | undefined): void {
-    const usage = typeof json === 'object' && json !== null ? (json as Record<string, unknown>)['usage'] : undefined;
-    const expected = expectedCost(t.model, usage, t.sizing.gateMsat);
-    const charged = costMsat ?? t.sizing.gateMsat;
-    this.#finish(t, {
-      paidSat: Math.ceil(charged / 1000),
-      changeSat: 0,
-      chargedMsat: charged,
-      costMsat,
-      expectedCostMsat: expected,
-      usage,
-      verification: checkCharge(expected, charged, 0),
-      changePending: false,
     });
   }
 
@@ -702,8 +377,8 @@ export class Payer {
 
   #finish(
     t: ProviderTry,
-    r: Pick<Receipt, 'paidSat' | 'changeSat' | 'chargedMsat' | 'costMsat' | 'expectedCostMsat' | 'verification' | 'changePending'> & { usage: unknown },
-  ): void {
+    r: ReceiptInput,
+  ): Receipt {
     const ok: AttemptRecord = {
       provider: t.candidate.provider, url: t.url, status: 200, code: 'ok', message: 'ok', paidSat: r.paidSat, returnedSat: r.changeSat, tokenReused: false, pendingRecovery: r.changePending,
     };
@@ -726,20 +401,20 @@ export class Payer {
       verification: r.verification,
       attempts: [...t.ctx.attempts, ok],
       changePending: r.changePending,
+      problems: r.problems,
     };
-    this.#spentSat += Math.ceil(r.chargedMsat / 1000);
-    // the "total" budget's spend lives in the wallet's database, so it survives restarts
-    this.wallet.store.addBudgetSpent(TOTAL_BUDGET, Math.ceil(r.chargedMsat / 1000));
     this.#receipts.push(receipt);
     t.ctx.onReceipt?.(receipt);
-    if (r.verification.verdict === 'overcharged' && !r.changePending) {
-      this.#distrusted.add(t.candidate.provider);
-      this.market.reportFailure(t.candidate.provider, { wholeProvider: true, reason: 'overcharged' });
-      this.#options.onOvercharge?.(receipt);
+    const took = (r.verification.verdict === 'overcharged' && !r.changePending) || r.verification.verdict === 'change_forged' || r.verification.verdict === 'change_spent';
+    const cutOff = r.problems.includes('response_too_large') || r.problems.includes('stream_timeout');
+    if (took || cutOff) {
+      this.#distrust(t.candidate.provider, took ? r.verification.verdict : (r.problems[0] as string));
+      if (took) this.#options.onOvercharge?.(receipt);
     } else {
       this.market.reportSuccess(t.candidate.provider, Math.round(performance.now() - t.started));
     }
     this.#options.onReceipt?.(receipt);
+    return receipt;
   }
 
   #track(p: Promise<unknown>): void {
@@ -747,59 +422,31 @@ export class Payer {
     this.#background.add(tracked);
   }
 
-  // --- recovery -------------------------------------------------------------------------------
-
   /**
    * Settles what earlier runs (or failed tries of this one) left: X-Cashu tokens a provider holds
    * (change collected from its refund route), tokens that never left (taken back), and session
    * keys (refunded). Skips records of live payers and requests in flight.
    */
-  async recover(): Promise<PayerRecoveryReport> {
-    const report = emptyReport();
-    for (const row of this.store.openXCashu()) {
-      if (this.#inflight.has(row.journalId)) continue;
-      if (row.owner !== this.#owner && !ownerGone(row.owner)) continue;
-      const entry = this.wallet.journal({ requestId: row.requestId }).find((e) => e.id === row.journalId);
-      if (!entry || ['reclaimed', 'aborted', 'settled', 'pending'].includes(entry.status)) {
-        this.store.markDone(row.journalId);
-        report.xcashuResolved++;
-        continue;
-      }
-      const token: SentToken = { token: entry.token ?? '', amount: entry.amount, entry };
-      try {
-        const got = row.changeToken ? await this.#receiveChange(token, row.changeToken) : await this.#takeBack(token, row.providerUrl);
-        const returned = 'changeSat' in got ? got.changeSat : got.returnedSat;
-        report.recoveredSat += returned;
-        if (got.pending) report.pending++;
-        else report.xcashuResolved++;
-      } catch {
-        report.pending++;
-      }
-    }
-    const live = new Set(this.#sessions.live().map((s) => s.id));
-    for (const rec of this.store.openSessions()) {
-      if (live.has(rec.id)) continue;
-      if (rec.owner !== this.#owner && !ownerGone(rec.owner)) continue;
-      try {
-        report.recoveredSat += await refundRecord(this.wallet, this.store, rec, this.#fetch);
-        report.sessionsRefunded++;
-      } catch {
-        report.pending++;
-      }
-    }
-    return report;
+  recover(): Promise<PayerRecoveryReport> {
+    return recoverPayments({
+      wallet: this.wallet,
+      store: this.store,
+      xcashu: this.#xcashu,
+      liveSessions: new Set(this.#sessions.live().map((s) => s.id)),
+      inflight: this.#inflight,
+      fetch: this.#fetch,
+      mayRecover: (owner) => owner === this.#owner || ownerGone(owner),
+    });
   }
 }
 
-function emptyReport(): PayerRecoveryReport {
-  return { xcashuResolved: 0, recoveredSat: 0, sessionsRefunded: 0, pending: 0 };
+/** `p`, or the signal's reason as soon as it aborts (the work behind `p` is shared and goes on). */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
-
-function safeCost(json: unknown, headers: Headers): number | undefined {
-  try {
-    return readReportedCost(json, Object.fromEntries(headers.entries()))?.totalMsat;
-  } catch {
-    return undefined;
-  }
-}
-

@@ -38,7 +38,16 @@ export interface Receipt {
   readonly attempts: readonly AttemptRecord[];
   /** True when change is still owed and left for recovery (the refund route did not answer yet). */
   readonly changePending: boolean;
+  /** What went wrong with this request, if anything (empty when all was well). */
+  readonly problems: readonly ReceiptProblem[];
 }
+
+/**
+ * What a receipt records as gone wrong: change the mint refused (`change_forged`, `change_spent`),
+ * usage beyond what the request allows (`usage_inflated`), an answer past the size limit
+ * (`response_too_large`) or a stream cut off by its time limits (`stream_timeout`).
+ */
+export type ReceiptProblem = 'change_forged' | 'change_spent' | 'usage_inflated' | 'response_too_large' | 'stream_timeout';
 
 /** routstr-core's cost of `usage` at `model`'s sats pricing (0 without usage, as the node bills). */
 export function expectedCost(model: Model, usage: unknown, gateMsat: number): number {
@@ -46,9 +55,14 @@ export function expectedCost(model: Model, usage: unknown, gateMsat: number): nu
   return costFromResponse({ usage }, pricing, { maxCostMsat: gateMsat }).total_msats;
 }
 
-/** Verifies a charge: X-Cashu compares paid − change; a session compares the reported debit. */
-export function checkCharge(expectedMsat: number, paidMsat: number, changeMsat: number): ChargeCheck {
-  return verifyCharge({ expectedMsat, paidMsat, changeMsat: Math.min(changeMsat, paidMsat) });
+/**
+ * Verifies a charge: X-Cashu compares paid − change; a session compares the reported debit.
+ * Refused change and inflated usage override the arithmetic: the provider took what it should not.
+ */
+export function checkCharge(expectedMsat: number, paidMsat: number, changeMsat: number, problems: readonly ReceiptProblem[] = []): ChargeCheck {
+  const check = verifyCharge({ expectedMsat, paidMsat, changeMsat: Math.min(changeMsat, paidMsat) });
+  const verdict = problems.includes('change_forged') ? 'change_forged' : problems.includes('change_spent') ? 'change_spent' : problems.includes('usage_inflated') ? 'overcharged' : check.verdict;
+  return verdict === check.verdict ? check : { ...check, ok: false, verdict };
 }
 
 export { normalizeUsage };

@@ -6,6 +6,9 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseNodeError, parseRefundResponse, type RoutstrNodeError } from '../../protocol/index.ts';
+import { readBounded } from './bounded-body.ts';
+
+const MAX_REFUND_ANSWER_BYTES = 256 << 10;
 
 export type ChangeLookup =
   | { readonly state: 'token'; readonly token: string; readonly amountMsat: number }
@@ -42,7 +45,8 @@ export async function changeByRefundRoute(baseUrl: string, originalToken: string
     } catch (error) {
       return { state: 'unreachable', error };
     }
-    const text = await res.text().catch(() => '');
+    // a refund answer is a token and a few fields: more than this is not read (memory stays bounded)
+    const text = await readBounded(res, MAX_REFUND_ANSWER_BYTES).catch(() => '');
     if (res.status === 200) {
       const header = res.headers.get('x-cashu');
       try {

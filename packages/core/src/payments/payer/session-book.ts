@@ -14,6 +14,10 @@ import type { EcashWallet } from '../../wallet/index.ts';
 import { ProofsAlreadySpent } from '../../wallet/index.ts';
 import type { PayerStore, SessionRecord } from './payer-store.ts';
 import { refundSession } from './refund-route.ts';
+import { readBounded } from './bounded-body.ts';
+
+/** Balance, deposit and top-up answers are a few fields: more is not read (a failed read leaves the session to recovery). */
+const MAX_SESSION_ANSWER_BYTES = 64 << 10;
 
 export interface SessionOptions {
   /** Least first deposit or top-up, sats (default 7, as the SDK). */
@@ -134,7 +138,7 @@ export class SessionBook {
   /** Re-reads the key's balance from the node. */
   async refreshBalance(s: LiveSession): Promise<void> {
     const res = await this.#fetch(`${s.url}v1/wallet/info`, { headers: { authorization: `Bearer ${s.apiKey}` } });
-    const text = await res.text();
+    const text = await readBounded(res, MAX_SESSION_ANSWER_BYTES);
     if (!res.ok) throw parseNodeError(res.status, text);
     const info = parseBalanceInfo(JSON.parse(text) as unknown);
     s.balanceMsat = info.balance + (info.reserved ?? 0);
@@ -166,7 +170,7 @@ export class SessionBook {
       await this.#takeBack(sent.entry.id);
       throw new SessionFundingFailed(`top-up at ${s.url} failed: ${(error as Error).message}`, undefined, { cause: error });
     }
-    const text = await res.text();
+    const text = await readBounded(res, MAX_SESSION_ANSWER_BYTES);
     if (!res.ok) {
       await this.#takeBack(sent.entry.id);
       const err = parseNodeError(res.status, text);
@@ -203,7 +207,7 @@ export class SessionBook {
       await this.#closeIfEmpty(id);
       throw new SessionFundingFailed(`deposit at ${url} failed: ${(error as Error).message}`, undefined, { cause: error });
     }
-    const text = await res.text();
+    const text = await readBounded(res, MAX_SESSION_ANSWER_BYTES);
     if (!res.ok) {
       await this.#takeBack(sent.entry.id);
       await this.#closeIfEmpty(id);
