@@ -11,11 +11,12 @@ import { buildAndPack, llamaBinaryPackage, lowestSupportedNode, nodeFromRegistry
 import { envFor, lastJson, runToEnd, startServer, type Server } from './processes.ts';
 
 const CONSUMER_PACKAGES = ['@routstr-kit/core', '@routstr-kit/ai-sdk', '@routstr-kit/langchain', '@routstr-kit/mcp', '@routstr-kit/provider', '@routstr-kit/cli'];
-const DEVNET_PACKAGES = ['@routstr-kit/core', '@routstr-kit/llama-engine', '@routstr-kit/devnet'];
+// The CLI is installed here too, beside llama-engine, to sell a local GGUF with `provider --model`.
+const DEVNET_PACKAGES = ['@routstr-kit/core', '@routstr-kit/llama-engine', '@routstr-kit/devnet', '@routstr-kit/provider', '@routstr-kit/mcp', '@routstr-kit/cli'];
 const PRICE = 'fixed:1000000,2000000';
 const FUNDED_SAT = 300;
 
-interface DevnetReady { relayUrl: string; mintUrl: string; engines: Record<string, string> }
+interface DevnetReady { relayUrl: string; mintUrl: string; engines: Record<string, string>; tinyModel: string }
 interface ProviderReady { url: string; models: { model: string }[] }
 interface Answer { text: unknown; receipt: { paidSat: number; changeSat: number; changePending: boolean; provider: { id: string }; verification: { verdict: string } } | null }
 
@@ -65,9 +66,9 @@ async function startPackedDevnet(): Promise<void> {
   writeFileSync(
     join(devnetSide, 'devnet.mjs'),
     [
-      "import { startDevnet } from '@routstr-kit/devnet';",
+      "import { ensureTinyModel, startDevnet } from '@routstr-kit/devnet';",
       "const devnet = await startDevnet({ engines: { llama: { flavour: 'vllm' } } });",
-      'console.log(JSON.stringify({ relayUrl: devnet.relayUrl, mintUrl: devnet.mintUrl, engines: devnet.engines }));',
+      'console.log(JSON.stringify({ relayUrl: devnet.relayUrl, mintUrl: devnet.mintUrl, engines: devnet.engines, tinyModel: await ensureTinyModel() }));',
       "process.once('SIGTERM', () => void devnet.stop().then(() => process.exit(0)));",
     ].join('\n'),
   );
@@ -216,6 +217,22 @@ describe('the routstr-kit command (installed @routstr-kit/cli)', () => {
     const models = (await (await fetch(`${provider.ready.url}/v1/models`)).json()) as { data: { id: string; sats_pricing: { prompt: number } }[] };
     expect(models.data.map((m) => m.id)).toContain(model);
     expect(models.data[0]?.sats_pricing.prompt).toBeGreaterThan(0);
+  });
+
+  it('routstr-kit provider --model x.gguf, with @routstr-kit/llama-engine installed beside the CLI, sells the file', async () => {
+    const gguf = join(work, 'my-model.gguf');
+    cpSync(devnet.ready.tinyModel, gguf);
+    const selling = await startServer<ProviderReady>(
+      join(devnetSide, 'node_modules', '.bin', 'routstr-kit'),
+      ['provider', '--engine', 'llama.cpp', '--model', gguf, '--mint', devnet.ready.mintUrl, '--price', PRICE, '--data-dir', join(work, 'gguf-provider-data'), '--json'],
+      { cwd: devnetSide, env: envFor(node24) },
+    );
+    try {
+      const models = (await (await fetch(`${selling.ready.url}/v1/models`)).json()) as { data: { id: string }[] };
+      expect(models.data.map((m) => m.id)).toEqual(['my-model']);
+    } finally {
+      expect(await selling.stop()).toBe(0);
+    }
   });
 
   it('routstr-kit devnet up without @routstr-kit/devnet installed exits non-zero and says how to install it', async () => {
