@@ -11,13 +11,14 @@ import { buildAndPack, llamaBinaryPackage, lowestSupportedNode, nodeFromRegistry
 import { envFor, lastJson, runToEnd, startServer, type Server } from './processes.ts';
 
 const CONSUMER_PACKAGES = ['@routstr-kit/core', '@routstr-kit/ai-sdk', '@routstr-kit/langchain', '@routstr-kit/mcp', '@routstr-kit/provider', '@routstr-kit/cli'];
-const DEVNET_PACKAGES = ['@routstr-kit/core', '@routstr-kit/llama-engine', '@routstr-kit/devnet'];
+// The CLI is installed here too, beside llama-engine, to sell a local GGUF with `provider --model`.
+const DEVNET_PACKAGES = ['@routstr-kit/core', '@routstr-kit/llama-engine', '@routstr-kit/devnet', '@routstr-kit/provider', '@routstr-kit/mcp', '@routstr-kit/cli'];
 const PRICE = 'fixed:1000000,2000000';
 const FUNDED_SAT = 300;
 
-interface DevnetReady { relayUrl: string; mintUrl: string; engines: Record<string, string> }
+interface DevnetReady { relayUrl: string; mintUrl: string; engines: Record<string, string>; tinyModel: string }
 interface ProviderReady { url: string; models: { model: string }[] }
-interface Answer { text: unknown; receipt: { paidSat: number; costSat: number; provider: { id: string }; verification: { verdict: string } } | null }
+interface Answer { text: unknown; receipt: { paidSat: number; changeSat: number; changePending: boolean; provider: { id: string }; verification: { verdict: string } } | null }
 
 const node24 = process.execPath;
 let work: string;
@@ -30,6 +31,8 @@ let provider: Server<ProviderReady>;
 let model: string;
 /** What the scripts of the consumer pass to createRoutstr / ChatRoutstr. */
 let settings: Record<string, unknown>;
+/** Every receipt the scripts got back, for the conservation check. */
+const receipts: NonNullable<Answer['receipt']>[] = [];
 
 const bin = (name: string): string => join(consumer, 'node_modules', '.bin', name);
 
@@ -58,6 +61,20 @@ async function typeCheck(resolution: 'nodenext' | 'bundler'): Promise<void> {
   if (tsc.code !== 0) throw new Error(`tsc (${resolution}) exit ${tsc.code}:\n${tsc.stdout}${tsc.stderr}`);
 }
 
+/** Starts the devnet from the packed @routstr-kit/devnet installed in its own folder. */
+async function startPackedDevnet(): Promise<void> {
+  writeFileSync(
+    join(devnetSide, 'devnet.mjs'),
+    [
+      "import { ensureTinyModel, startDevnet } from '@routstr-kit/devnet';",
+      "const devnet = await startDevnet({ engines: { llama: { flavour: 'vllm' } } });",
+      'console.log(JSON.stringify({ relayUrl: devnet.relayUrl, mintUrl: devnet.mintUrl, engines: devnet.engines, tinyModel: await ensureTinyModel() }));',
+      "process.once('SIGTERM', () => void devnet.stop().then(() => process.exit(0)));",
+    ].join('\n'),
+  );
+  devnet = await startServer<DevnetReady>(node24, ['devnet.mjs'], { cwd: devnetSide, env: envFor(node24) });
+}
+
 beforeAll(async () => {
   expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(24);
   work = mkdtempSync(join(tmpdir(), 'routstr-kit-packed-'));
@@ -79,7 +96,7 @@ beforeAll(async () => {
     }),
     // Optional dependencies omitted (node-llama-cpp's CUDA/Vulkan builds are hundreds of MB): this
     // machine's CPU build is named instead. Users get node-llama-cpp's full optional set.
-    npmInstall(devnetSide, { ...tarballDeps(tarballs, DEVNET_PACKAGES), 'node-llama-cpp': llamaVersion, [llamaBinaryPackage()]: llamaVersion }, { omitOptional: true }),
+    npmInstall(devnetSide, { ...tarballDeps(tarballs, DEVNET_PACKAGES), 'node-llama-cpp': llamaVersion, [llamaBinaryPackage()]: llamaVersion }, { omitOptional: true }).then(startPackedDevnet),
     nodeFromRegistry(lowestSupportedNode()),
   ]);
   cpSync(new URL('./consumer/', import.meta.url), consumer, { recursive: true });
@@ -89,16 +106,6 @@ beforeAll(async () => {
     nodenext: settle(typeCheck('nodenext')),
     bundler: settle(typeCheck('bundler')),
   };
-  writeFileSync(
-    join(devnetSide, 'devnet.mjs'),
-    [
-      "import { startDevnet } from '@routstr-kit/devnet';",
-      "const devnet = await startDevnet({ engines: { llama: { flavour: 'vllm' } } });",
-      'console.log(JSON.stringify({ relayUrl: devnet.relayUrl, mintUrl: devnet.mintUrl, engines: devnet.engines }));',
-      "process.once('SIGTERM', () => void devnet.stop().then(() => process.exit(0)));",
-    ].join('\n'),
-  );
-  devnet = await startServer<DevnetReady>(node24, ['devnet.mjs'], { cwd: devnetSide, env: envFor(node24) });
   const engine = devnet.ready.engines['llama'];
   if (!engine) throw new Error('the devnet has no engine');
   // The installed CLI sells the devnet's engine (acceptance 4): its /v1/models is checked below.
@@ -138,6 +145,8 @@ describe.each([
     expect(typeof answer.text === 'string' && answer.text.length > 0, JSON.stringify(answer)).toBe(true);
     expect(answer.receipt?.paidSat).toBeGreaterThan(0);
     expect(answer.receipt?.verification.verdict).toBe('ok');
+    expect(answer.receipt?.changePending).toBe(false);
+    receipts.push(answer.receipt!);
   };
 
   it('ESM: createRoutstr + generateText gets an answer and a receipt', async () => {
@@ -156,6 +165,16 @@ describe.each([
     const r = await runToEnd(nodeOf(), ['require.cjs'], { cwd: consumer, env: envFor(nodeOf()) });
     expect(r.code, r.stderr).toBe(0);
     expectPaidAnswer(lastJson<Answer>(r));
+  });
+});
+
+describe('money', () => {
+  it('the wallet holds what was funded minus what the receipts say was spent, to the sat', async () => {
+    expect(receipts).toHaveLength(6);
+    const r = await runToEnd(node24, ['balance.mjs'], { cwd: consumer, env: envFor(node24) });
+    const { balance, fees } = lastJson<{ balance: number; fees: number }>(r);
+    const spent = receipts.reduce((sum, receipt) => sum + receipt.paidSat - receipt.changeSat, 0);
+    expect(balance + fees + spent).toBe(FUNDED_SAT);
   });
 });
 
@@ -198,6 +217,22 @@ describe('the routstr-kit command (installed @routstr-kit/cli)', () => {
     const models = (await (await fetch(`${provider.ready.url}/v1/models`)).json()) as { data: { id: string; sats_pricing: { prompt: number } }[] };
     expect(models.data.map((m) => m.id)).toContain(model);
     expect(models.data[0]?.sats_pricing.prompt).toBeGreaterThan(0);
+  });
+
+  it('routstr-kit provider --model x.gguf, with @routstr-kit/llama-engine installed beside the CLI, sells the file', async () => {
+    const gguf = join(work, 'my-model.gguf');
+    cpSync(devnet.ready.tinyModel, gguf);
+    const selling = await startServer<ProviderReady>(
+      join(devnetSide, 'node_modules', '.bin', 'routstr-kit'),
+      ['provider', '--engine', 'llama.cpp', '--model', gguf, '--mint', devnet.ready.mintUrl, '--price', PRICE, '--data-dir', join(work, 'gguf-provider-data'), '--json'],
+      { cwd: devnetSide, env: envFor(node24) },
+    );
+    try {
+      const models = (await (await fetch(`${selling.ready.url}/v1/models`)).json()) as { data: { id: string }[] };
+      expect(models.data.map((m) => m.id)).toEqual(['my-model']);
+    } finally {
+      expect(await selling.stop()).toBe(0);
+    }
   });
 
   it('routstr-kit devnet up without @routstr-kit/devnet installed exits non-zero and says how to install it', async () => {

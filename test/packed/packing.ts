@@ -1,7 +1,7 @@
 // Builds the public packages, packs them with pnpm (publishConfig applied, workspace:^ made real ranges)
 // and installs the tarballs with npm into fresh projects outside the workspace.
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,12 +96,14 @@ export function tarballDeps(tarballs: Tarballs, names: readonly string[]): Recor
 export async function nodeFromRegistry(version: string): Promise<string> {
   const dir = join(tmpdir(), `routstr-kit-node-${version}`);
   const bin = join(dir, 'node_modules', '.bin', process.platform === 'win32' ? 'node.cmd' : 'node');
-  if (!existsSync(bin)) {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'node-runtime', private: true }));
-    // The node package's preinstall fetches the binary package for this platform from the registry.
-    await run('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock', `node@${version}`], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
-  }
+  const reported = await run(bin, ['--version']).then((r) => r.stdout.trim(), () => undefined);
+  if (reported === `v${version}`) return bin;
+  // Missing, or left half-installed by an interrupted run: install afresh.
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'node-runtime', private: true }));
+  // The node package's preinstall fetches the binary package for this platform from the registry.
+  await run('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock', `node@${version}`], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
   const { stdout } = await run(bin, ['--version']);
   if (stdout.trim() !== `v${version}`) throw new Error(`${bin} is ${stdout.trim()}, not v${version}`);
   return bin;
