@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAndPack, llamaBinaryPackage, lowestSupportedNode, nodeFromRegistry, npmInstall, ROOT, tarballDeps, workspaceVersion, type Tarballs } from './packing.ts';
-import { envFor, lastJson, runToEnd, startServer, type Server } from './processes.ts';
+import { envFor, lastJson, runToEnd, startServer, type ScriptResult, type Server } from './processes.ts';
 
 const CONSUMER_PACKAGES = ['@routstr-kit/core', '@routstr-kit/ai-sdk', '@routstr-kit/langchain', '@routstr-kit/mcp', '@routstr-kit/provider', '@routstr-kit/cli'];
 // The CLI is installed here too, beside llama-engine, to sell a local GGUF with `provider --model`.
@@ -31,6 +31,9 @@ let provider: Server<ProviderReady>;
 let model: string;
 /** What the scripts of the consumer pass to createRoutstr / ChatRoutstr. */
 let settings: Record<string, unknown>;
+let funded: ScriptResult;
+/** The buyers' wallet settings as ROUTSTR_KIT_* variables, for the installed commands. */
+const walletEnv = (): Record<string, string> => ({ ROUTSTR_KIT_WALLET: String(settings['walletPath']), ROUTSTR_KIT_MINTS: devnet.ready.mintUrl, ROUTSTR_KIT_RELAYS: devnet.ready.relayUrl });
 /** Every receipt the scripts got back, for the conservation check. */
 const receipts: NonNullable<Answer['receipt']>[] = [];
 
@@ -115,10 +118,12 @@ beforeAll(async () => {
     { cwd: consumer, env: envFor(node24) },
   );
   model = provider.ready.models[0]?.model ?? '';
-  settings = { walletPath: join(work, 'buyer-wallet.db'), relays: [devnet.ready.relayUrl], mints: [devnet.ready.mintUrl] };
+  // the devnet's providers live on loopback, which the market refuses unless told (the devnet setting)
+  settings = { walletPath: join(work, 'buyer-wallet.db'), relays: [devnet.ready.relayUrl], mints: [devnet.ready.mintUrl], providerAddresses: 'loopback' };
   writeFileSync(join(consumer, 'settings.json'), JSON.stringify({ settings, model }));
-  const funded = await runToEnd(node24, ['fund-wallet.mjs', String(FUNDED_SAT)], { cwd: consumer, env: envFor(node24) });
-  expect(lastJson<{ balance: number }>(funded).balance).toBe(FUNDED_SAT);
+  // The buyers' wallet is funded the way a user funds it: the installed `routstr-kit wallet fund`, on the
+  // same wallet file and mint the scripts below pay from (acceptance 4).
+  funded = await runToEnd(bin('routstr-kit'), ['wallet', 'fund', String(FUNDED_SAT), '--json'], { cwd: consumer, env: envFor(node24, walletEnv()) });
 });
 
 afterAll(async () => {
@@ -241,11 +246,34 @@ describe('the routstr-kit command (installed @routstr-kit/cli)', () => {
     expect(r.stderr).toMatch(/npm i @routstr-kit\/cli @routstr-kit\/devnet/);
   });
 
-  // Hooks for the configuration contract and the wallet commands (branch i14-config): acceptance 4
-  // funds the buyers' wallet with `routstr-kit wallet fund` instead of fund-wallet.mjs, and 8 starts
-  // each entry point with a bad setting.
-  it.todo('routstr-kit wallet fund funds the wallet the scripts above pay from; wallet balance shows it');
-  it.todo('each entry point (routstr-kit, routstr-kit-mcp, createRoutstr, ChatRoutstr) exits non-zero on ROUTSTR_KIT_MODE=fast, naming the setting');
+  it('routstr-kit wallet fund funded the wallet the scripts above pay from; wallet balance shows it', async () => {
+    expect(funded.code, funded.stderr).toBe(0);
+    expect(lastJson<{ funded_sat: number; balance_sat: number }>(funded)).toMatchObject({ funded_sat: FUNDED_SAT, balance_sat: FUNDED_SAT });
+    const balance = await runToEnd(bin('routstr-kit'), ['wallet', 'balance', '--json'], { cwd: consumer, env: envFor(node24, walletEnv()) });
+    expect(balance.code, balance.stderr).toBe(0);
+    const paid = receipts.reduce((sum, r) => sum + r.paidSat - r.changeSat, 0);
+    expect(paid).toBeGreaterThan(0);
+    // the same file the adapters paid from: funded minus what they spent (fees are checked in 'money')
+    expect(lastJson<{ balance_sat: number }>(balance).balance_sat).toBeLessThanOrEqual(FUNDED_SAT - paid);
+  });
+
+  it('each entry point started with ROUTSTR_KIT_MODE=fast fails with a message naming the setting and its source', async () => {
+    const bad = envFor(node24, { ...walletEnv(), ROUTSTR_KIT_MODE: 'fast' });
+    const engine = devnet.ready.engines['llama'] ?? '';
+    const runs: [string, string, string[]][] = [
+      ['routstr-kit wallet balance', bin('routstr-kit'), ['wallet', 'balance']],
+      ['routstr-kit mcp', bin('routstr-kit'), ['mcp']],
+      ['routstr-kit-mcp', bin('routstr-kit-mcp'), []],
+      ['routstr-kit provider', bin('routstr-kit'), ['provider', '--engine', 'vllm', '--upstream', engine, '--price', PRICE, '--data-dir', join(work, 'bad-provider-data')]],
+      ['createRoutstr', node24, ['bad-setting.mjs', 'ai-sdk']],
+      ['ChatRoutstr', node24, ['bad-setting.mjs', 'langchain']],
+    ];
+    for (const [name, file, args] of runs) {
+      const r = await runToEnd(file, args, { cwd: consumer, env: bad });
+      expect(r.code, `${name} exit code`).not.toBe(0);
+      expect(r.stderr, name).toMatch(/"mode" from environment variable ROUTSTR_KIT_MODE: got "fast"; expected one of xcashu, session/);
+    }
+  });
 });
 
 // Started in beforeAll, awaited last: they need no market and overlap with the tests that do.
