@@ -8,6 +8,8 @@ export * from './cooldown.ts';
 export * from './seeded-random.ts';
 export * from './event-verifier.ts';
 export * from './market-feed.ts';
+export * from './relay-socket.ts';
+export * from './relay-subscription.ts';
 export * from './provider-probe.ts';
 export * from './provider-registry.ts';
 export * from './selection.ts';

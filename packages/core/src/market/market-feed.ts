@@ -2,11 +2,9 @@
  * Relay ingest. `MarketFeed.ingest` is the hot path every event takes, from any transport:
  * shape check, cross-relay duplicate drop (before verifying, so each id is verified once),
  * clock skew and NIP-40 checks, id and signature, then parse and replaceable semantics.
- * `subscribeRelays` feeds it from several relays through nostr-tools' pool over `ws`.
+ * `subscribeRelays` (relay-subscription.ts) feeds it from several relays.
  */
-import { AbstractSimplePool } from 'nostr-tools/abstract-pool';
 import type { Filter } from 'nostr-tools/filter';
-import WebSocket from 'ws';
 import {
   ANNOUNCEMENT_KIND,
   PRICE_TICK_KIND,
@@ -216,68 +214,4 @@ export function marketFilters(reviewers: readonly string[]): Filter[] {
   ];
   if (reviewers.length > 0) filters.push({ kinds: [REVIEW_KIND], authors: [...reviewers] });
   return filters;
-}
-
-export interface RelaySubscriptionOptions {
-  readonly relays: readonly string[];
-  readonly filters: Filter[];
-  /** Receives every event (unverified: the feed verifies). */
-  readonly onEvent: (event: unknown, relay: string) => void;
-  /** Called once when every relay sent EOSE, timed out or closed. */
-  readonly onSynced?: () => void;
-  /** Wait for a relay's EOSE at most this long (default 5 000 ms). */
-  readonly eoseTimeoutMs?: number;
-  readonly signal?: AbortSignal;
-  readonly websocketImplementation?: unknown;
-}
-
-/** A live subscription on several relays. */
-export interface RelaySubscription {
-  close(): void;
-}
-
-/** Subscribes to `filters` on each relay with nostr-tools' pool over `ws`; one REQ per relay. */
-export function subscribeRelays(options: RelaySubscriptionOptions): RelaySubscription {
-  // verification happens in the feed, once per id, so a forged copy from one relay cannot
-  // shadow the genuine event from another (the pool would remember the id before verifying)
-  const pool = new AbstractSimplePool({
-    verifyEvent: () => true,
-    websocketImplementation: (options.websocketImplementation ?? WebSocket) as never,
-    maxWaitForConnection: options.eoseTimeoutMs ?? 5_000,
-    enableReconnect: true,
-  });
-  let pending = options.relays.length;
-  const synced = () => {
-    pending -= 1;
-    if (pending === 0) options.onSynced?.();
-  };
-  if (pending === 0) options.onSynced?.();
-  const subs = options.relays.map((relay) => {
-    let done = false;
-    const once = () => {
-      if (!done) {
-        done = true;
-        synced();
-      }
-    };
-    return pool.subscribeMap(
-      options.filters.map((filter) => ({ url: relay, filter })),
-      {
-        onevent: (event) => options.onEvent(event, relay),
-        oneose: once,
-        onclose: once,
-        maxWait: options.eoseTimeoutMs ?? 5_000,
-      },
-    );
-  });
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    for (const sub of subs) sub.close();
-    pool.destroy();
-  };
-  if (options.signal?.aborted) close();
-  else options.signal?.addEventListener('abort', close, { once: true });
-  return { close };
 }

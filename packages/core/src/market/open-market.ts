@@ -8,12 +8,13 @@ import type { ChangeIterationOptions } from './change-stream.ts';
 import { systemClock, type MarketClock } from './clock.ts';
 import { CooldownTracker, cooldownScope, type CooldownOptions } from './cooldown.ts';
 import { loadWasmVerifier, type EventVerifier } from './event-verifier.ts';
-import { MarketFeed, marketFilters, subscribeRelays, type IngestOutcome, type RelaySubscription } from './market-feed.ts';
+import { MarketFeed, marketFilters, type IngestOutcome } from './market-feed.ts';
 import { MarketStats } from './market-stats.ts';
 import { ModelIdResolver } from './model-id.ts';
 import { OrderBook, type AskChange, type BestAskChange, type MarketPrice, type PricedAsk, type RequestShape } from './order-book.ts';
 import { PriceHistory, type HistoryPoint, type PriceHistoryOptions } from './price-history.ts';
 import { ProbeError, probeProvider, type ProbeOptions } from './provider-probe.ts';
+import { subscribeRelays, type ReconnectOptions, type RelaySubscription } from './relay-subscription.ts';
 import { ProviderRegistry, providerHost, successRate, type ProviderRecord } from './provider-registry.ts';
 import { selectProviders, type Selection, type SelectionCandidate, type SelectionRequest } from './selection.ts';
 
@@ -51,6 +52,10 @@ export interface OpenMarketOptions {
   /** How often expiries are applied and due probes run (default 1 000 ms; 0 = only on `sweep()`/`refresh()`). */
   readonly tickIntervalMs?: number;
   readonly eoseTimeoutMs?: number;
+  /** A relay connection must open within this (default 10 000 ms); a stalled one is retried. */
+  readonly connectTimeoutMs?: number;
+  /** Backoff between reconnections to a relay that failed, dropped or restarted. */
+  readonly reconnect?: ReconnectOptions;
   readonly websocketImplementation?: unknown;
 }
 
@@ -282,6 +287,8 @@ export class Market {
       },
       onSynced: () => this.#markSynced(),
       eoseTimeoutMs: this.#options.eoseTimeoutMs,
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      reconnect: this.#options.reconnect,
       signal: this.#abort.signal,
       websocketImplementation: this.#options.websocketImplementation,
     });
