@@ -19,6 +19,7 @@ describe('parseConfig', () => {
     expect(c.relays.length).toBeGreaterThan(0);
     expect(c.budget).toEqual({});
     expect(c.profile).toBe('cheapest');
+    expect(c.providerAddresses).toBe('public');
     expect(c.walletPath).toMatch(/\.routstr-kit[/\\]wallet\.db$/);
   });
 
@@ -39,6 +40,12 @@ describe('parseConfig', () => {
     const c = parseConfig([], { ROUTSTR_MINTS: 'http://x, http://y', ROUTSTR_WALLET: '/w', ROUTSTR_MCP_HTTP_PORT: '0', ROUTSTR_MCP_HTTP_HOST: '::1' });
     expect(c.mints).toEqual(['http://x', 'http://y']);
     expect(c.http).toEqual({ port: 0, host: '::1' });
+  });
+
+  it('reads which provider addresses may be dialed (flag over ROUTSTR_KIT_PROVIDER_ADDRESSES) and refuses other values', () => {
+    expect(parseConfig([], { ROUTSTR_KIT_PROVIDER_ADDRESSES: 'loopback' }).providerAddresses).toBe('loopback');
+    expect(parseConfig(['--provider-addresses', 'any'], { ROUTSTR_KIT_PROVIDER_ADDRESSES: 'loopback' }).providerAddresses).toBe('any');
+    expect(fails([], { ROUTSTR_KIT_PROVIDER_ADDRESSES: 'private' }).code).toBe('invalid_provider_addresses');
   });
 
   it('refuses what cannot start a server, with a code and a clear message', () => {

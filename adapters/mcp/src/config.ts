@@ -4,7 +4,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_MARKET_RELAYS, type SelectionProfile } from '@routstr-kit/core';
+import { DEFAULT_MARKET_RELAYS, PROVIDER_ADDRESS_POLICIES, parseProviderAddressPolicy, type ProviderAddressPolicy, type SelectionProfile } from '@routstr-kit/core';
 
 export interface McpBudget {
   /** Largest single payment, sats. */
@@ -15,6 +15,8 @@ export interface McpBudget {
 
 export interface McpConfig {
   relays: string[];
+  /** Provider addresses the market may dial (--provider-addresses / ROUTSTR_KIT_PROVIDER_ADDRESSES; default public). */
+  providerAddresses?: ProviderAddressPolicy;
   mints: string[];
   walletPath: string;
   budget: McpBudget;
@@ -38,8 +40,10 @@ const PROFILES: readonly SelectionProfile[] = ['cheapest', 'fastest', 'balanced'
 
 export const USAGE = `routstr-kit mcp [--http <port>] [--host <addr>] [--relay <url>]... [--mint <url>]...
   [--wallet <path>] [--max-request-sat <n>] [--max-total-sat <n>] [--profile cheapest|fastest|balanced|trusted]
+  [--provider-addresses public|loopback|any]
 Environment: ROUTSTR_RELAYS, ROUTSTR_MINTS (comma-separated), ROUTSTR_WALLET, ROUTSTR_MAX_REQUEST_SAT,
-  ROUTSTR_MAX_TOTAL_SAT, ROUTSTR_PROFILE, ROUTSTR_MCP_HTTP_PORT, ROUTSTR_MCP_HTTP_HOST`;
+  ROUTSTR_MAX_TOTAL_SAT, ROUTSTR_PROFILE, ROUTSTR_MCP_HTTP_PORT, ROUTSTR_MCP_HTTP_HOST,
+  ROUTSTR_KIT_PROVIDER_ADDRESSES (default public; loopback for a devnet)`;
 
 /** Parses `argv` (without node and script) and `env` into a config; throws ConfigError on anything unusable. */
 export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): McpConfig {
@@ -66,6 +70,9 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
 
   const relays = list('relay', 'ROUTSTR_RELAYS') ?? [...DEFAULT_MARKET_RELAYS];
   for (const r of relays) if (!/^wss?:\/\/./.test(r)) throw new ConfigError('invalid_relay', `relay ${JSON.stringify(r)} is not a ws:// or wss:// URL`);
+  const addressText = one('provider-addresses', 'ROUTSTR_KIT_PROVIDER_ADDRESSES') ?? 'public';
+  const providerAddresses = parseProviderAddressPolicy(addressText);
+  if (!providerAddresses) throw new ConfigError('invalid_provider_addresses', `provider addresses ${JSON.stringify(addressText)} is not one of ${PROVIDER_ADDRESS_POLICIES.join(', ')}`);
   const mints = list('mint', 'ROUTSTR_MINTS') ?? [...DEFAULT_MINTS];
   for (const u of mints) if (!/^https?:\/\/./.test(u)) throw new ConfigError('invalid_mint', `mint ${JSON.stringify(u)} is not an http:// or https:// URL`);
   if (mints.length === 0) throw new ConfigError('invalid_mint', 'at least one mint is needed');
@@ -88,7 +95,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   } else if (flags.has('host')) throw new ConfigError('host_without_http', '--host only applies with --http <port>');
 
   const walletPath = one('wallet', 'ROUTSTR_WALLET') ?? join(homedir(), '.routstr-kit', 'wallet.db');
-  return { relays, mints, walletPath, budget, profile: profile as SelectionProfile, http };
+  return { relays, providerAddresses, mints, walletPath, budget, profile: profile as SelectionProfile, http };
 }
 
 function splitList(value: string): string[] {

@@ -60,7 +60,7 @@ export async function createContext(config: McpConfig, wallet: EcashWallet, mark
 export async function openContext(config: McpConfig): Promise<McpContext> {
   mkdirSync(dirname(config.walletPath), { recursive: true });
   const wallet = await openWallet({ path: config.walletPath, mints: config.mints });
-  const market = openMarket({ relays: config.relays });
+  const market = openMarket({ relays: config.relays, allowProviderAddresses: config.providerAddresses ?? 'public' });
   // answer the first tool call from a book that has read the relays once
   await market.ready();
   return createContext(config, wallet, market, { ownsParts: true });

@@ -17,7 +17,7 @@ export const pricePropagation: Benchmark = {
   async run(ctx) {
     const relay = await startRelay();
     const pool = new SimplePool();
-    const market = openMarket({ relays: [relay.url], probe: { fetch: recordedProbeFetch }, tickIntervalMs: 0, websocketImplementation: WebSocket });
+    const market = openMarket({ relays: [relay.url], probe: { fetch: recordedProbeFetch }, tickIntervalMs: 0, allowProviderAddresses: 'loopback', websocketImplementation: WebSocket });
     try {
       const [provider] = syntheticProviders(1);
       await Promise.all(pool.publish([relay.url], announcementOf(provider!, 2_000_000, 4_000_000)));

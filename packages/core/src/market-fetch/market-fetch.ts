@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { openMarket, type Market, type PricedAsk, type RequestShape, type SelectionProfile } from '../market/index.ts';
+import { openMarket, type Market, type PricedAsk, type RequestShape, type ProviderAddressPolicy, type SelectionProfile } from '../market/index.ts';
 import { limitMsat, openOrders, OrderCancelled, OrderExpired, withinLimit, withPin, type FillInfo, type Orders } from '../orders/index.ts';
 import { openWallet, type EcashWallet } from '../wallet/index.ts';
 import { paidRoute, PriceAboveLimit, requestShape, type MaxPrice, type PaymentMode, type Receipt } from '../payments/index.ts';
@@ -23,6 +23,8 @@ export interface RoutstrSettings {
   walletPath?: string;
   /** Nostr relays announcing providers (default: the core's). */
   relays?: readonly string[];
+  /** Provider addresses the market it opens may dial (default 'public'; the devnet needs 'loopback'). */
+  allowProviderAddresses?: ProviderAddressPolicy;
   /** Mints the wallet uses (needed with `walletPath`). */
   mints?: readonly string[];
   /** An open market (the caller keeps ownership); default: one opened on `relays`. */
@@ -196,7 +198,7 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
     }
     let market = s.market;
     if (!market) {
-      market = openMarket(s.relays ? { relays: s.relays } : {});
+      market = openMarket({ ...(s.relays ? { relays: s.relays } : {}), ...(s.allowProviderAddresses ? { allowProviderAddresses: s.allowProviderAddresses } : {}) });
       this.#owned.market = market;
       await market.ready();
     }

@@ -1,5 +1,5 @@
 import type { PaymentMode } from '../payments/index.ts';
-import type { SelectionProfile } from '../market/index.ts';
+import { parseProviderAddressPolicy, type SelectionProfile } from '../market/index.ts';
 import type { RoutstrSettings } from './market-fetch.ts';
 
 const list = (value: string | undefined): string[] | undefined => {
@@ -12,7 +12,8 @@ const int = (value: string | undefined): number | undefined => (value && /^\d+$/
 /**
  * Settings from the environment: ROUTSTR_KIT_WALLET (wallet file), ROUTSTR_KIT_RELAYS and
  * ROUTSTR_KIT_MINTS (comma-separated), ROUTSTR_KIT_MODE (xcashu|session), ROUTSTR_KIT_PROFILE,
- * ROUTSTR_KIT_BUDGET_SAT (total) and ROUTSTR_KIT_MAX_REQUEST_SAT (per request).
+ * ROUTSTR_KIT_BUDGET_SAT (total), ROUTSTR_KIT_MAX_REQUEST_SAT (per request) and
+ * ROUTSTR_KIT_PROVIDER_ADDRESSES (public|loopback|any: which provider addresses may be dialed).
  */
 export function settingsFromEnv(env: Record<string, string | undefined> = process.env): RoutstrSettings {
   const settings: RoutstrSettings = {};
@@ -21,6 +22,8 @@ export function settingsFromEnv(env: Record<string, string | undefined> = proces
   if (relays) settings.relays = relays;
   const mints = list(env['ROUTSTR_KIT_MINTS']);
   if (mints) settings.mints = mints;
+  const addresses = parseProviderAddressPolicy(env['ROUTSTR_KIT_PROVIDER_ADDRESSES']);
+  if (addresses) settings.allowProviderAddresses = addresses;
   const mode = env['ROUTSTR_KIT_MODE'];
   if (mode === 'xcashu' || mode === 'session') settings.mode = mode as PaymentMode;
   const profile = env['ROUTSTR_KIT_PROFILE'];

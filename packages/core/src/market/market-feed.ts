@@ -30,6 +30,8 @@ export const DELETION_KIND = 5;
 /** What the feed hands on; the tick handler says whether the book took the tick. */
 export interface FeedHandlers {
   announcement(announcement: Announcement, expiresAt: number | undefined): void;
+  /** Says why a newer announcement is refused (its addresses, caps), or undefined to take it. */
+  admitAnnouncement?(announcement: Announcement): RejectReason | undefined;
   /** The announcement at `address` was deleted (NIP-09) by its author. */
   announcementDeleted(address: string): void;
   tick(tick: PriceTick): 'accepted' | 'stale-seq' | 'orphan';
@@ -173,12 +175,14 @@ export class MarketFeed {
     }
   }
 
-  #announcement(a: Announcement, expiresAt: number | undefined): 'accepted' | 'superseded' {
+  #announcement(a: Announcement, expiresAt: number | undefined): 'accepted' | 'superseded' | RejectReason {
     const candidate = { id: a.id, createdAt: a.createdAt };
     const current = this.#announcements.get(a.address);
     if (current && !newer(candidate, current)) return 'superseded';
     const deletedAt = this.#deletedAt.get(a.address);
     if (deletedAt !== undefined && a.createdAt <= deletedAt) return 'superseded';
+    const refused = this.#handlers.admitAnnouncement?.(a);
+    if (refused !== undefined) return refused;
     this.#announcements.set(a.address, candidate);
     this.#handlers.announcement(a, expiresAt);
     return 'accepted';

@@ -103,7 +103,7 @@ async function cannedRelay(events: unknown[]): Promise<string> {
 }
 
 function open(options: Parameters<typeof openMarket>[0]): Market {
-  const market = openMarket({ tickIntervalMs: 0, probe: { retries: 0, timeoutMs: 5_000 }, ...options });
+  const market = openMarket({ tickIntervalMs: 0, probe: { retries: 0, timeoutMs: 5_000 }, allowProviderAddresses: 'loopback', ...options });
   cleanups.push(() => market.close());
   return market;
 }
@@ -334,5 +334,47 @@ describe('selection in the market', () => {
     // reported latency feeds the fastest profile
     market.reportSuccess(address(a), 5_000);
     expect(market.registry.get(address(a))?.successes).toBeGreaterThan(1);
+  });
+});
+
+describe('openMarket provider addresses', () => {
+  it('provider-addresses: by default an announcement naming 127.0.0.1, 10.x, 169.254.169.254 or a name resolving to loopback is refused and never dialed; with loopback the devnet works', async () => {
+    const relay = await startRelay();
+    cleanups.push(() => relay.stop());
+    const node = await provider(modelsBody([{ prompt: 0.001, completion: 0.002 }]));
+    const port = new URL(node.url).port;
+    const [loop, ten, meta, named] = [generateSecretKey(), generateSecretKey(), generateSecretKey(), generateSecretKey()];
+    await publish(relay.url, [
+      announce(loop, node.url),
+      announce(ten, 'http://10.1.2.3:8000'),
+      announce(meta, 'http://169.254.169.254'),
+      announce(named, `http://provider.test:${port}`),
+    ]);
+    // the real fetch, with a record of every URL the market asked it for
+    const dialed: string[] = [];
+    const recordingFetch: typeof fetch = (input, init) => {
+      dialed.push(String(input));
+      return fetch(String(input).replace('provider.test', '127.0.0.1'), init);
+    };
+    const resolveHost = async (host: string) => (host === 'provider.test' ? ['127.0.0.1'] : []);
+    const probe = { fetch: recordingFetch, resolveHost, retries: 0 };
+
+    const departed: string[] = [];
+    const strict = open({ relays: [relay.url], probe, allowProviderAddresses: 'public' });
+    strict.onDeparture((id, reason) => departed.push(`${id} ${reason}`));
+    await strict.ready();
+    expect(dialed).toEqual([]);
+    expect(strict.registry.size).toBe(0);
+    expect(strict.stats.rejected('address')).toBe(3);
+    expect(departed).toEqual([`${address(named)} address-refused`]);
+    expect(strict.select({ model: 'gpt-4o-mini' }).providers).toEqual([]);
+
+    // the devnet setting: loopback hosts and names are fine, private and link-local still refused
+    const devnet = open({ relays: [relay.url], probe, allowProviderAddresses: 'loopback' });
+    await devnet.ready();
+    expect(devnet.registry.all().map((r) => [r.id, r.health]).sort()).toEqual([[address(loop), 'healthy'], [address(named), 'healthy']].sort());
+    expect(new Set(dialed.map((u) => new URL(u).hostname))).toEqual(new Set(['127.0.0.1', 'provider.test']));
+    expect(devnet.stats.rejected('address')).toBe(2);
+    expect(devnet.select({ model: 'gpt-4o-mini' }).providers.map((p) => p.provider).sort()).toEqual([address(loop), address(named)].sort());
   });
 });

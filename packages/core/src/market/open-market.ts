@@ -13,7 +13,7 @@ import { MarketStats } from './market-stats.ts';
 import { ModelIdResolver } from './model-id.ts';
 import { OrderBook, type AskChange, type BestAskChange, type MarketPrice, type PricedAsk, type RequestShape } from './order-book.ts';
 import { PriceHistory, type HistoryPoint, type PriceHistoryOptions } from './price-history.ts';
-import { ProbeError, probeProvider, type ProbeOptions } from './provider-probe.ts';
+import { ProbeError, literalHostScope, probeProvider, scopeAllowed, type ProbeOptions, type ProviderAddressPolicy } from './provider-probe.ts';
 import { subscribeRelays, type ReconnectOptions, type RelaySubscription } from './relay-subscription.ts';
 import { ProviderRegistry, providerHost, successRate, type ProviderRecord } from './provider-registry.ts';
 import { selectProviders, type Selection, type SelectionCandidate, type SelectionRequest } from './selection.ts';
@@ -29,15 +29,19 @@ export interface OpenMarketOptions {
   /** Id and signature check (default: nostr-tools' wasm verifier). */
   readonly verifyEvent?: EventVerifier;
   /** Probe settings (fetch, timeout, retries, backoff). */
-  readonly probe?: Omit<ProbeOptions, 'signal' | 'refusePrivateAddresses'>;
+  readonly probe?: Omit<ProbeOptions, 'signal' | 'allowAddresses'>;
   /** Re-probe a provider when its last probe is older than this (default 300 000 ms). */
   readonly probeTtlMs?: number;
   /** `/v1/models` prices lapse this long after the probe that saw them (default 900 000 ms). */
   readonly modelsStaleAfterMs?: number;
   /** Consecutive failed probes after which a provider leaves the market (default 3). */
   readonly evictAfterProbeFailures?: number;
-  /** Refuse providers on private and loopback addresses (off by default so the devnet works). */
-  readonly refusePrivateAddresses?: boolean;
+  /**
+   * Which provider addresses the market dials (probes, and the payer through the market):
+   * 'public' (default) refuses hosts on or resolving to private, loopback and link-local
+   * addresses; 'loopback' also allows this machine (the devnet); 'any' allows everything.
+   */
+  readonly allowProviderAddresses?: ProviderAddressPolicy;
   /** Skip `.onion` endpoints (default true: no Tor here). */
   readonly skipOnion?: boolean;
   readonly maxFutureSkewSeconds?: number;
@@ -60,7 +64,7 @@ export interface OpenMarketOptions {
 }
 
 /** Why a provider left the market. */
-export type DepartureReason = 'expired' | 'deleted' | 'probes-failing';
+export type DepartureReason = 'expired' | 'deleted' | 'probes-failing' | 'address-refused';
 
 /** How a failure should cool a provider down. */
 export interface FailureReport {
@@ -113,6 +117,7 @@ export class Market {
         maxFutureSkewSeconds: options.maxFutureSkewSeconds,
         handlers: {
           announcement: (a, expiresAt) => this.#onAnnouncement(a, expiresAt),
+          admitAnnouncement: (a) => this.#admit(a),
           announcementDeleted: (address) => this.#depart(address, 'deleted'),
           tick: (t) => this.#onTick(t),
           review: (r) => this.registry.addReview(r),
@@ -294,7 +299,32 @@ export class Market {
     });
   }
 
-  #onAnnouncement(a: Announcement, expiresAt: number | undefined): void {
+  get #addressPolicy(): ProviderAddressPolicy {
+    return this.#options.allowProviderAddresses ?? 'public';
+  }
+
+  /** Drops the URLs whose literal host the policy refuses (names are checked by the probe, after DNS). */
+  #allowedUrls(a: Announcement): string[] {
+    const policy = this.#addressPolicy;
+    return a.urls.filter((u) => {
+      try {
+        const scope = literalHostScope(new URL(u));
+        return scope === undefined || scopeAllowed(scope, policy);
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** Whether the feed should take this announcement: refused when no URL of it may be dialed. */
+  #admit(a: Announcement): 'address' | undefined {
+    if (this.#allowedUrls(a).length > 0) return undefined;
+    this.#depart(a.address, 'address-refused');
+    return 'address';
+  }
+
+  #onAnnouncement(announced: Announcement, expiresAt: number | undefined): void {
+    const a = { ...announced, urls: this.#allowedUrls(announced) };
     const before = this.registry.get(a.address)?.urls.join(' ');
     const { record, created } = this.registry.upsertAnnouncement(a, expiresAt);
     this.book.setAsks(record.id, 'announcement', a.asks, { expiresAt });
@@ -329,7 +359,7 @@ export class Market {
     const run = probeProvider(url, {
       ...this.#options.probe,
       signal: this.#abort.signal,
-      refusePrivateAddresses: this.#options.refusePrivateAddresses ?? false,
+      allowAddresses: this.#addressPolicy,
     })
       .then(
         (result) => {
@@ -349,7 +379,9 @@ export class Market {
             this.stats.reject('malformed');
           }
           this.registry.probeFailed(id, `${e.code}: ${e.message}`, this.#clock.now());
-          if (record.consecutiveProbeFailures >= (this.#options.evictAfterProbeFailures ?? 3)) this.#depart(id, 'probes-failing');
+          // a name that resolves to a refused address: the payer must never be handed it
+          if (e.code === 'private_address') this.#depart(id, 'address-refused');
+          else if (record.consecutiveProbeFailures >= (this.#options.evictAfterProbeFailures ?? 3)) this.#depart(id, 'probes-failing');
         },
       )
       .finally(() => this.#inflight.delete(id));
