@@ -1,6 +1,7 @@
 import { generateSecretKey, getPublicKey, finalizeEvent, getEventHash } from 'nostr-tools/pure';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startRelay } from '../../../devnet/src/relay/index.ts';
 import { msatPerMtok } from '../money/index.ts';
@@ -376,5 +377,40 @@ describe('openMarket provider addresses', () => {
     expect(new Set(dialed.map((u) => new URL(u).hostname))).toEqual(new Set(['127.0.0.1', 'provider.test']));
     expect(devnet.stats.rejected('address')).toBe(2);
     expect(devnet.select({ model: 'gpt-4o-mini' }).providers.map((p) => p.provider).sort()).toEqual([address(loop), address(named)].sort());
+  });
+});
+
+describe('openMarket probe body limit', () => {
+  it('probe-body-limit: an endless /v1/models is cut off at the limit, not buffered, and marks the provider unhealthy', async () => {
+    let sent = 0;
+    let closed!: () => void;
+    const connectionClosed = new Promise<void>((resolve) => (closed = resolve));
+    const server = createServer((req, res) => {
+      if (req.url === '/v1/info') return void res.end(infoBody());
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"data": [');
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk)) sent += chunk.length;
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      res.on('close', closed);
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    const sk = generateSecretKey();
+    const market = open({ relays: [], probe: { retries: 0, maxBodyBytes: 1024 * 1024 } });
+    expect(await market.ingestEvent(announce(sk, url))).toBe('accepted');
+    await market.ready();
+    await connectionClosed;
+    const record = market.registry.get(address(sk));
+    expect(record?.health).toBe('unhealthy');
+    expect(record?.lastError).toMatch(/^too_large/);
+    // the market stopped reading at the limit: the server got to send a few MiB at most, not an endless body
+    expect(sent).toBeLessThan(16 * 1024 * 1024);
+    expect(market.select({ model: 'gpt-4o-mini' }).providers).toEqual([]);
   });
 });

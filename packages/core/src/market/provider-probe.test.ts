@@ -124,3 +124,17 @@ describe('probeProvider', () => {
     }
   });
 });
+
+describe('probe body limit', () => {
+  it('refuses a declared oversize body without reading it', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(200 * 1024 * 1024) });
+      res.write('{');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    stops.push(() => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const error = await probeError(probeProvider(url, { ...LOOP, retries: 2 }));
+    expect([error.code, error.message]).toEqual(['too_large', `${url}/v1/info: body of 209715200 bytes is over the 2097152 byte limit`]);
+  });
+});

@@ -11,7 +11,7 @@ import { parseModelsBodyLenient, parseNodeInfo, type Model, type NodeInfo } from
 import type { AskQuote } from './order-book.ts';
 
 /** Stable codes of ProbeError. */
-export type ProbeErrorCode = 'timeout' | 'network' | 'http_status' | 'malformed_body' | 'private_address' | 'aborted';
+export type ProbeErrorCode = 'timeout' | 'network' | 'http_status' | 'malformed_body' | 'too_large' | 'private_address' | 'aborted';
 
 /** A probe that failed; `code` says how. */
 export class ProbeError extends Error {
@@ -31,6 +31,8 @@ export interface ProbeOptions {
   readonly fetch?: typeof fetch;
   /** Per attempt, per request (default 5 000 ms). */
   readonly timeoutMs?: number;
+  /** Largest `/v1/info` or `/v1/models` body read; a bigger one is cut off there and fails the probe (default 2 MiB). */
+  readonly maxBodyBytes?: number;
   /** Further attempts after a transient failure (default 2). */
   readonly retries?: number;
   /** First backoff; doubles each retry (default 250 ms). */
@@ -167,7 +169,31 @@ async function resolveAll(host: string): Promise<string[]> {
   return (await lookup(host, { all: true })).map((a) => a.address);
 }
 
-async function getJson(doFetch: typeof fetch, url: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+/** Reads at most `maxBytes` of a body as UTF-8; cancels the stream and throws past that, so a huge answer is never buffered whole. */
+async function readCapped(response: Response, url: string, maxBytes: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new ProbeError('too_large', url, `body of ${declared} bytes is over the ${maxBytes} byte limit`);
+  }
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new ProbeError('too_large', url, `body is over the ${maxBytes} byte limit`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+async function getJson(doFetch: typeof fetch, url: string, timeoutMs: number, maxBytes: number, signal: AbortSignal | undefined): Promise<unknown> {
   const timeout = AbortSignal.timeout(timeoutMs);
   const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
   let response: Response;
@@ -180,8 +206,9 @@ async function getJson(doFetch: typeof fetch, url: string, timeoutMs: number, si
   }
   let text: string;
   try {
-    text = await response.text();
+    text = await readCapped(response, url, maxBytes);
   } catch (error) {
+    if (error instanceof ProbeError) throw error;
     if (signal?.aborted) throw new ProbeError('aborted', url, 'aborted');
     if (timeout.aborted) throw new ProbeError('timeout', url, `body not complete within ${timeoutMs} ms`);
     throw new ProbeError('network', url, (error as Error).message);
@@ -221,10 +248,11 @@ export function asksFromModels(models: readonly Model[]): { asks: AskQuote[]; al
 async function probeOnce(base: string, options: ProbeOptions): Promise<Omit<ProbeResult, 'attempts'>> {
   const doFetch = options.fetch ?? fetch;
   const timeoutMs = options.timeoutMs ?? 5_000;
+  const maxBytes = options.maxBodyBytes ?? 2 * 1024 * 1024;
   const started = performance.now();
   const [infoBody, modelsBody] = await Promise.all([
-    getJson(doFetch, `${base}v1/info`, timeoutMs, options.signal),
-    getJson(doFetch, `${base}v1/models`, timeoutMs, options.signal),
+    getJson(doFetch, `${base}v1/info`, timeoutMs, maxBytes, options.signal),
+    getJson(doFetch, `${base}v1/models`, timeoutMs, maxBytes, options.signal),
   ]);
   const latencyMs = Math.round(performance.now() - started);
   let info: NodeInfo;
