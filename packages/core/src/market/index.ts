@@ -14,3 +14,5 @@ export * from './provider-probe.ts';
 export * from './provider-registry.ts';
 export * from './selection.ts';
 export * from './open-market.ts';
+export * from './pubkey-rate-limit.ts';
+export * from './probe-scheduler.ts';

@@ -24,6 +24,7 @@ import {
 import { unixSeconds, type MarketClock } from './clock.ts';
 import { classifyUnverified, type EventVerifier } from './event-verifier.ts';
 import type { MarketStats, RejectReason } from './market-stats.ts';
+import { PubkeyRateLimiter, type PubkeyRateOptions } from './pubkey-rate-limit.ts';
 
 export const DELETION_KIND = 5;
 
@@ -50,6 +51,8 @@ export interface MarketFeedOptions {
   readonly maxFutureSkewSeconds?: number;
   /** Accepted ids remembered for duplicate detection (default 100 000). */
   readonly rememberIds?: number;
+  /** Events per second per pubkey (token bucket); beyond it events are refused as 'rate-limited'. */
+  readonly rate?: PubkeyRateOptions;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -90,6 +93,7 @@ export class MarketFeed {
   readonly #skew: number;
   readonly #rememberIds: number;
   readonly #seen = new Set<string>();
+  readonly #rate: PubkeyRateLimiter;
   readonly #announcements = new Map<string, Latest>();
   /** address → created_at of the newest deletion by its author */
   readonly #deletedAt = new Map<string, number>();
@@ -101,6 +105,7 @@ export class MarketFeed {
     this.#handlers = options.handlers;
     this.#skew = options.maxFutureSkewSeconds ?? 120;
     this.#rememberIds = options.rememberIds ?? 100_000;
+    this.#rate = new PubkeyRateLimiter(options.rate);
   }
 
   /** Takes one event as a relay sent it (any JSON value); returns what became of it. */
@@ -121,7 +126,11 @@ export class MarketFeed {
       if (seconds <= now) return this.#reject('expired');
       expiresAt = seconds * 1000;
     }
+    // the bucket is checked before the (costly) signature check and spent only after it passed
+    const nowMs = this.#clock.now();
+    if (!this.#rate.allows(event.pubkey, nowMs)) return this.#reject('rate-limited');
     if (!this.#verify(event)) return this.#reject(classifyUnverified(event));
+    this.#rate.take(event.pubkey, nowMs);
     this.#remember(event.id);
     const outcome = this.#route(event, expiresAt);
     if (outcome === 'accepted') this.#stats.accepted += 1;

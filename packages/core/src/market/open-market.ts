@@ -6,62 +6,24 @@
 import { ROUTSTR_PUBKEY, type Announcement, type PriceTick } from '../protocol/index.ts';
 import type { ChangeIterationOptions } from './change-stream.ts';
 import { systemClock, type MarketClock } from './clock.ts';
-import { CooldownTracker, cooldownScope, type CooldownOptions } from './cooldown.ts';
-import { loadWasmVerifier, type EventVerifier } from './event-verifier.ts';
+import { CooldownTracker, cooldownScope } from './cooldown.ts';
+import { loadWasmVerifier } from './event-verifier.ts';
 import { MarketFeed, marketFilters, type IngestOutcome } from './market-feed.ts';
 import { MarketStats } from './market-stats.ts';
 import { ModelIdResolver } from './model-id.ts';
 import { OrderBook, type AskChange, type BestAskChange, type MarketPrice, type PricedAsk, type RequestShape } from './order-book.ts';
-import { PriceHistory, type HistoryPoint, type PriceHistoryOptions } from './price-history.ts';
-import { ProbeError, literalHostScope, probeProvider, scopeAllowed, type ProbeOptions, type ProviderAddressPolicy } from './provider-probe.ts';
-import { subscribeRelays, type ReconnectOptions, type RelaySubscription } from './relay-subscription.ts';
+import type { OpenMarketOptions } from './open-market-options.ts';
+import { PriceHistory, type HistoryPoint } from './price-history.ts';
+import { ProbeScheduler, SkippedProbe } from './probe-scheduler.ts';
+import { ProbeError, literalHostScope, scopeAllowed, type ProviderAddressPolicy } from './provider-probe.ts';
+import { subscribeRelays, type RelaySubscription } from './relay-subscription.ts';
 import { ProviderRegistry, providerHost, successRate, type ProviderRecord } from './provider-registry.ts';
 import { selectProviders, type Selection, type SelectionCandidate, type SelectionRequest } from './selection.ts';
 
+export type { OpenMarketOptions } from './open-market-options.ts';
+
 /** The relays routstr-sdk's ModelManager reads (routstr-chat, routstrd). */
 export const DEFAULT_MARKET_RELAYS: readonly string[] = ['wss://relay.damus.io', 'wss://nos.lol', 'wss://relay.routstr.com'];
-
-export interface OpenMarketOptions {
-  /** Relays to read (default: the routstr SDK's). An empty list: feed events with `ingestEvent`. */
-  readonly relays?: readonly string[];
-  readonly clock?: MarketClock;
-  readonly signal?: AbortSignal;
-  /** Id and signature check (default: nostr-tools' wasm verifier). */
-  readonly verifyEvent?: EventVerifier;
-  /** Probe settings (fetch, timeout, retries, backoff). */
-  readonly probe?: Omit<ProbeOptions, 'signal' | 'allowAddresses'>;
-  /** Re-probe a provider when its last probe is older than this (default 300 000 ms). */
-  readonly probeTtlMs?: number;
-  /** `/v1/models` prices lapse this long after the probe that saw them (default 900 000 ms). */
-  readonly modelsStaleAfterMs?: number;
-  /** Consecutive failed probes after which a provider leaves the market (default 3). */
-  readonly evictAfterProbeFailures?: number;
-  /**
-   * Which provider addresses the market dials (probes, and the payer through the market):
-   * 'public' (default) refuses hosts on or resolving to private, loopback and link-local
-   * addresses; 'loopback' also allows this machine (the devnet); 'any' allows everything.
-   */
-  readonly allowProviderAddresses?: ProviderAddressPolicy;
-  /** Skip `.onion` endpoints (default true: no Tor here). */
-  readonly skipOnion?: boolean;
-  readonly maxFutureSkewSeconds?: number;
-  /** Whose 38425 reviews count (default: the Routstr pubkey). */
-  readonly reviewers?: readonly string[];
-  /** Provider pubkeys trusted outright (the `trusted` profile ranks them as positively reviewed). */
-  readonly trustedPubkeys?: readonly string[];
-  /** Model id mappings alias → canonical (e.g. from 38426). */
-  readonly aliases?: Iterable<readonly [string, string]>;
-  readonly cooldown?: Omit<CooldownOptions, 'clock'>;
-  readonly history?: PriceHistoryOptions;
-  /** How often expiries are applied and due probes run (default 1 000 ms; 0 = only on `sweep()`/`refresh()`). */
-  readonly tickIntervalMs?: number;
-  readonly eoseTimeoutMs?: number;
-  /** A relay connection must open within this (default 10 000 ms); a stalled one is retried. */
-  readonly connectTimeoutMs?: number;
-  /** Backoff between reconnections to a relay that failed, dropped or restarted. */
-  readonly reconnect?: ReconnectOptions;
-  readonly websocketImplementation?: unknown;
-}
 
 /** Why a provider left the market. */
 export type DepartureReason = 'expired' | 'deleted' | 'probes-failing' | 'address-refused';
@@ -90,6 +52,7 @@ export class Market {
   readonly #dirty = new Map<string, boolean>();
   readonly #departures = new Set<(provider: string, reason: DepartureReason) => void>();
   readonly #timers: ReturnType<typeof setInterval>[] = [];
+  readonly #probes: ProbeScheduler;
   #feed: MarketFeed | undefined;
   #subscription: RelaySubscription | undefined;
   readonly #synced: Promise<void>;
@@ -99,6 +62,7 @@ export class Market {
   constructor(options: OpenMarketOptions = {}) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
+    this.#probes = new ProbeScheduler({ maxConcurrent: options.maxConcurrentProbes });
     this.book = new OrderBook({ clock: this.#clock, resolver: new ModelIdResolver(options.aliases ?? []) });
     this.priceHistory = new PriceHistory(options.history);
     this.cooldowns = new CooldownTracker({ ...options.cooldown, clock: this.#clock });
@@ -115,6 +79,7 @@ export class Market {
         stats: this.stats,
         verify,
         maxFutureSkewSeconds: options.maxFutureSkewSeconds,
+        rate: options.eventRate,
         handlers: {
           announcement: (a, expiresAt) => this.#onAnnouncement(a, expiresAt),
           admitAnnouncement: (a) => this.#admit(a),
@@ -230,7 +195,8 @@ export class Market {
         successRate: successRate(record),
         sentiment: sentiment === 'negative' ? 'negative' : trusted.has(record.pubkey) ? 'positive' : sentiment,
         coolingDown: this.cooldowns.isCoolingDown(record.id, ask.model),
-        healthy: record.health !== 'unhealthy',
+        // a provider is chosen only after a probe passed: an announcement alone costs nothing to fake
+        healthy: record.health === 'healthy',
       });
     }
     return selectProviders(candidates, request);
@@ -269,6 +235,7 @@ export class Market {
     if (this.#abort.signal.aborted) return;
     this.#abort.abort();
     this.#subscription?.close();
+    this.#probes.stop();
     for (const t of this.#timers) clearInterval(t);
     this.#markSynced();
   }
@@ -316,11 +283,20 @@ export class Market {
     });
   }
 
-  /** Whether the feed should take this announcement: refused when no URL of it may be dialed. */
-  #admit(a: Announcement): 'address' | undefined {
-    if (this.#allowedUrls(a).length > 0) return undefined;
-    this.#depart(a.address, 'address-refused');
-    return 'address';
+  /** Whether the feed should take this announcement: refused when no URL of it may be dialed, or over the caps. */
+  #admit(a: Announcement): 'address' | 'capacity' | undefined {
+    if (this.#allowedUrls(a).length === 0) {
+      this.#depart(a.address, 'address-refused');
+      return 'address';
+    }
+    if (this.registry.get(a.address)) return undefined;
+    if (this.registry.countFor(a.pubkey) >= (this.#options.maxProvidersPerPubkey ?? 8)) return 'capacity';
+    if (this.registry.size < (this.#options.maxProviders ?? 2_000)) return undefined;
+    // full: a provider whose probes fail makes room (oldest first); healthy ones are never pushed out
+    const failing = this.registry.all().find((r) => r.health === 'unhealthy');
+    if (!failing) return 'capacity';
+    this.#depart(failing.id, 'probes-failing');
+    return undefined;
   }
 
   #onAnnouncement(announced: Announcement, expiresAt: number | undefined): void {
@@ -356,11 +332,9 @@ export class Market {
     const record = this.registry.get(id);
     const url = record && this.#probeUrl(record);
     if (!record || !url || this.closed) return Promise.resolve();
-    const run = probeProvider(url, {
-      ...this.#options.probe,
-      signal: this.#abort.signal,
-      allowAddresses: this.#addressPolicy,
-    })
+    const options = { ...this.#options.probe, signal: this.#abort.signal, allowAddresses: this.#addressPolicy };
+    const run = this.#probes
+      .probe(url, options, () => !this.closed && this.registry.get(id) === record)
       .then(
         (result) => {
           if (this.closed || this.registry.get(id) !== record) return;
@@ -371,7 +345,7 @@ export class Market {
           this.book.setAsks(id, 'models', result.asks, { expiresAt: now + (this.#options.modelsStaleAfterMs ?? 900_000) });
         },
         (error: unknown) => {
-          if (this.closed || this.registry.get(id) !== record) return;
+          if (this.closed || this.registry.get(id) !== record || error instanceof SkippedProbe) return;
           const e = error instanceof ProbeError ? error : new ProbeError('network', url, String(error));
           this.stats.probesFailed += 1;
           if (e.code === 'malformed_body') {
