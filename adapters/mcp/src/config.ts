@@ -53,7 +53,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
     if (!m?.[1]) throw new ConfigError('unknown_argument', `unexpected argument ${JSON.stringify(arg)}\n${USAGE}`);
     const name = m[1];
-    if (!['http', 'host', 'relay', 'mint', 'wallet', 'max-request-sat', 'max-total-sat', 'profile'].includes(name)) {
+    if (!['http', 'host', 'relay', 'mint', 'wallet', 'max-request-sat', 'max-total-sat', 'profile', 'provider-addresses'].includes(name)) {
       throw new ConfigError('unknown_flag', `unknown flag --${name}\n${USAGE}`);
     }
     let value = m[2];

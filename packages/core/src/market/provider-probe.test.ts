@@ -97,10 +97,11 @@ describe('probeProvider', () => {
     expect((await probeError(probeProvider(p.url, { ...LOOP, signal: abort.signal }))).code).toBe('aborted');
   });
 
-  it('refuses private, loopback and link-local hosts by default; loopback only when allowed; DNS names by what they resolve to', async () => {
+  it('refuses private, loopback and link-local hosts under public; loopback only when allowed; DNS names by what they resolve to', async () => {
     const p = await serve({ '/v1/info': infoBody(), '/v1/models': modelsBody([{ prompt: 0.001, completion: 0.001 }]) });
-    expect((await probeError(probeProvider(p.url))).code).toBe('private_address');
-    expect((await probeError(probeProvider('http://localhost:1/'))).code).toBe('private_address');
+    const PUBLIC = { allowAddresses: 'public' } as const;
+    expect((await probeError(probeProvider(p.url, PUBLIC))).code).toBe('private_address');
+    expect((await probeError(probeProvider('http://localhost:1/', PUBLIC))).code).toBe('private_address');
     for (const url of ['http://10.0.0.1:1/', 'http://169.254.169.254/', 'http://[::ffff:a00:1]:1/', 'http://[fe80::1]:1/', 'http://0.0.0.0:1/']) {
       expect([url, (await probeError(probeProvider(url, { allowAddresses: 'loopback' }))).code]).toEqual([url, 'private_address']);
     }

@@ -38,7 +38,10 @@ export interface ProbeOptions {
   /** First backoff; doubles each retry (default 250 ms). */
   readonly backoffMs?: number;
   readonly signal?: AbortSignal;
-  /** Which addresses the probe may dial (default 'public': hosts on or resolving to private, loopback or link-local addresses are refused). */
+  /**
+   * Which addresses the probe may dial. The market passes its `allowProviderAddresses` (default
+   * 'public'); a bare probe of a URL the market already admitted (the payer's) allows 'any'.
+   */
   readonly allowAddresses?: ProviderAddressPolicy;
   /** Resolves a host name to every address it has (default: the system resolver, `dns.lookup`). */
   readonly resolveHost?: (host: string) => Promise<string[]>;
@@ -283,7 +286,7 @@ export async function probeProvider(baseUrl: string, options: ProbeOptions = {})
   } catch {
     throw new ProbeError('network', base, 'not a URL');
   }
-  await checkProviderAddress(parsedUrl, options.allowAddresses ?? 'public', options.resolveHost);
+  await checkProviderAddress(parsedUrl, options.allowAddresses ?? 'any', options.resolveHost);
   const retries = options.retries ?? 2;
   const backoff = options.backoffMs ?? 250;
   for (let attempt = 0; ; attempt++) {
