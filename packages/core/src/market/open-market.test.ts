@@ -414,3 +414,42 @@ describe('openMarket probe body limit', () => {
     expect(market.select({ model: 'gpt-4o-mini' }).providers).toEqual([]);
   });
 });
+
+describe('openMarket flood limits', () => {
+  it('market-flood-limits: events per pubkey are rate-limited (forgeries spend nothing), providers are capped per pubkey and in total, an unprobed ask is never selected', async () => {
+    const clock = new ManualClock(Date.now());
+    const node = await provider(modelsBody([{ prompt: 0.001, completion: 0.002 }]));
+    const market = open({ relays: [], clock, eventRate: { perSecond: 1, burst: 3 }, maxProvidersPerPubkey: 2, maxProviders: 3 });
+    const sk = generateSecretKey();
+    const t = (seq: number) => tick(sk, node.url, seq, 1, 1);
+    expect(await market.ingestEvent(announce(sk, node.url))).toBe('accepted');
+    // a forged copy under sk's pubkey fails verification and leaves sk's bucket alone
+    const forged = { ...t(1), sig: 'f'.repeat(128) };
+    expect(await market.ingestEvent(forged)).toBe('forged');
+    expect(await market.ingestEvent(t(2))).toBe('accepted');
+    expect(await market.ingestEvent(t(3))).toBe('accepted');
+    expect(await market.ingestEvent(t(4))).toBe('rate-limited');
+    clock.advance(1_000);
+    expect(await market.ingestEvent(t(5))).toBe('accepted');
+
+    const other = generateSecretKey();
+    expect(await market.ingestEvent(announce(other, node.url, { d: 'a' }))).toBe('accepted');
+    expect(await market.ingestEvent(announce(other, node.url, { d: 'b' }))).toBe('accepted');
+    expect(await market.ingestEvent(announce(other, node.url, { d: 'c' }))).toBe('capacity');
+    // the total cap: three providers known, all healthy once probed, so a newcomer is refused
+    await market.ready();
+    expect(await market.ingestEvent(announce(generateSecretKey(), node.url))).toBe('capacity');
+    expect(market.registry.size).toBe(3);
+    expect(market.stats.rejected('capacity')).toBe(2);
+
+    // an announcement alone (its probe not yet passed) is in the book but never selected
+    const silent = createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => { silent.closeAllConnections(); silent.close(() => r()); }));
+    const fresh = open({ relays: [], clock, probe: { retries: 0 } });
+    const cheap = generateSecretKey();
+    expect(await fresh.ingestEvent(announce(cheap, `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, { asks: [{ model: 'gpt-4o-mini', prompt: 1, completion: 1 }] }))).toBe('accepted');
+    expect(fresh.bestAsk('gpt-4o-mini')?.provider).toBe(address(cheap));
+    expect(fresh.select({ model: 'gpt-4o-mini' }).rejected).toEqual([{ provider: address(cheap), reason: 'unhealthy' }]);
+  });
+});
