@@ -47,7 +47,7 @@ export interface OpenMarketOptions {
   /** Backoff between reconnections to a relay that failed, dropped or restarted. */
   readonly reconnect?: ReconnectOptions;
   readonly websocketImplementation?: unknown;
-  /** Providers known at once (default 2 000); when full, a newcomer takes the place of the oldest provider whose probe failed, else it is refused. */
+  /** Providers known at once (default 1 000); when full, newcomers are refused until providers leave. */
   readonly maxProviders?: number;
   /** Providers (d-tags) one pubkey may have (default 8). */
   readonly maxProvidersPerPubkey?: number;

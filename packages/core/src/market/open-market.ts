@@ -291,12 +291,9 @@ export class Market {
     }
     if (this.registry.get(a.address)) return undefined;
     if (this.registry.countFor(a.pubkey) >= (this.#options.maxProvidersPerPubkey ?? 8)) return 'capacity';
-    if (this.registry.size < (this.#options.maxProviders ?? 2_000)) return undefined;
-    // full: a provider whose probes fail makes room (oldest first); healthy ones are never pushed out
-    const failing = this.registry.all().find((r) => r.health === 'unhealthy');
-    if (!failing) return 'capacity';
-    this.#depart(failing.id, 'probes-failing');
-    return undefined;
+    // full: newcomers wait until providers leave (expiry, deletion, failing probes); evicting one for
+    // each newcomer would let a flood buy a probe per announcement
+    return this.registry.size < (this.#options.maxProviders ?? 1_000) ? undefined : 'capacity';
   }
 
   #onAnnouncement(announced: Announcement, expiresAt: number | undefined): void {
