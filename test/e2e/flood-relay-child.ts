@@ -1,7 +1,8 @@
 // Child process for the market-flood test: a devnet relay and the attacker that floods it, so
 // the relay's signature checks and the signing run beside the buyer, not on its event loop.
 // Prints {"url"} once listening; on a {"op":"flood"} line on stdin it publishes a marker
-// announcement, the flood, then the marker's deletion, printing {"oks"} halfway and {"done"}.
+// announcement, the flood, then a new version of the marker's announcement (with an ask for the
+// model "flood-marker"), printing {"oks"} halfway and {"done"}.
 import { createInterface } from 'node:readline';
 import { generateSecretKey } from 'nostr-tools/pure';
 import { finalizeEvent } from 'nostr-tools/wasm';
@@ -64,19 +65,19 @@ async function send(events: string[], onOk: (count: number) => void): Promise<vo
 
 async function flood(c: FloodCommand): Promise<void> {
   const marker = generateSecretKey();
-  const markerAnnouncement = finalizeEvent(
-    announcementTemplate({ d: 'marker', urls: [c.markerUrl], mints: [c.mint], version: '0.4.5', name: 'marker', about: 'end of flood', asks: [], createdAt: Math.floor(Date.now() / 1000) - 1 }),
-    marker,
-  );
+  const startedAt = Math.floor(Date.now() / 1000);
+  const markerVersion = (createdAt: number, asks: { model: string; prompt: ReturnType<typeof msatPerMtok>; completion: ReturnType<typeof msatPerMtok> }[]) =>
+    finalizeEvent(announcementTemplate({ d: 'marker', urls: [c.markerUrl], mints: [c.mint], version: '0.4.5', name: 'marker', about: 'end of flood', asks, createdAt }), marker);
+  const markerAnnouncement = markerVersion(startedAt - 1, []);
   await send([JSON.stringify(['EVENT', markerAnnouncement])], () => undefined);
   const events = signFlood(c);
   process.stdout.write(`${JSON.stringify({ signed: events.length, marker: `38421:${markerAnnouncement.pubkey}:marker` })}\n`);
   await send(events, (oks) => {
     if (oks === Math.floor(events.length / 2)) process.stdout.write(`${JSON.stringify({ oks })}\n`);
   });
-  // after every flood event: the marker's deletion, so the buyer knows it has read them all
-  const deletion = finalizeEvent({ kind: 5, created_at: Math.floor(Date.now() / 1000), tags: [['a', `38421:${markerAnnouncement.pubkey}:marker`], ['k', '38421']], content: '' }, marker);
-  await send([JSON.stringify(['EVENT', deletion])], () => undefined);
+  // after every flood event: the marker's next version, so the buyer knows it has read them all
+  const last = markerVersion(Math.max(startedAt, Math.floor(Date.now() / 1000)), [{ model: 'flood-marker', prompt: msatPerMtok(1), completion: msatPerMtok(1) }]);
+  await send([JSON.stringify(['EVENT', last])], () => undefined);
   process.stdout.write(`${JSON.stringify({ done: events.length })}\n`);
 }
 

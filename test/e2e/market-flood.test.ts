@@ -112,10 +112,10 @@ describe('a flood of fake providers', () => {
     child.stdin!.write(`${JSON.stringify({ op: 'flood', keys: KEYS, announcementsPerKey: ANNOUNCEMENTS_PER_KEY, target: target.url, markerUrl: `${target.url}/marker`, mint: net.devnet.mintUrl, model: net.model })}\n`);
     const { signed, marker } = await line('signed');
     expect(signed).toBe(20_000);
-    // the marker's deletion follows the whole flood on the same relay connection
+    // the marker's next version follows the whole flood on the same relay
     const floodRead = new Promise<void>((resolve) => {
-      const off = market.onDeparture((provider, reason) => {
-        if (provider === marker && reason === 'deleted') {
+      const off = market.onAskChange((change) => {
+        if (change.provider === marker && change.current) {
           off();
           resolve();
         }
