@@ -11,11 +11,12 @@ describe('settingsFromEnv', () => {
       ROUTSTR_KIT_PROFILE: 'cheapest',
       ROUTSTR_KIT_BUDGET_SAT: '500',
       ROUTSTR_KIT_MAX_REQUEST_SAT: '20',
+      ROUTSTR_KIT_PROVIDER_ADDRESSES: 'loopback',
     });
-    expect(s).toEqual({ walletPath: '/tmp/w.db', relays: ['wss://a', 'wss://b'], mints: ['https://mint'], mode: 'session', profile: 'cheapest', budget: { totalSat: 500, perRequestMaxSat: 20 } });
+    expect(s).toEqual({ walletPath: '/tmp/w.db', relays: ['wss://a', 'wss://b'], mints: ['https://mint'], allowProviderAddresses: 'loopback', mode: 'session', profile: 'cheapest', budget: { totalSat: 500, perRequestMaxSat: 20 } });
   });
 
   it('ignores what is unset or not understood', () => {
-    expect(settingsFromEnv({ ROUTSTR_KIT_MODE: 'cash', ROUTSTR_KIT_BUDGET_SAT: 'lots', ROUTSTR_KIT_RELAYS: ' , ' })).toEqual({});
+    expect(settingsFromEnv({ ROUTSTR_KIT_MODE: 'cash', ROUTSTR_KIT_BUDGET_SAT: 'lots', ROUTSTR_KIT_RELAYS: ' , ', ROUTSTR_KIT_PROVIDER_ADDRESSES: 'private' })).toEqual({});
   });
 });
