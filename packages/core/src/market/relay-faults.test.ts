@@ -1,9 +1,9 @@
 import { generateSecretKey } from 'nostr-tools/pure';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { startFaultyRelay, startRelay } from '../../../devnet/src/relay/index.ts';
 import { msatPerMtok } from '../money/index.ts';
-import { buildAnnouncement, type NostrEvent } from '../protocol/index.ts';
+import { buildAnnouncement } from '../protocol/index.ts';
+import { publish } from './market-test-events.ts';
 import { openMarket, type Market } from './open-market.ts';
 import { infoBody, modelsBody, startRecordedProvider } from './recorded-provider.ts';
 
@@ -13,21 +13,6 @@ afterEach(async () => {
 });
 
 const MODEL = 'relay-fault-model';
-
-/** Publishes on the relay and waits for its OK. */
-async function publish(relayUrl: string, event: NostrEvent): Promise<void> {
-  const ws = new WebSocket(relayUrl);
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  const ok = new Promise<unknown[]>((resolve) => {
-    ws.on('message', (data: Buffer) => {
-      const msg = JSON.parse(String(data)) as unknown[];
-      if (msg[0] === 'OK' && msg[1] === event.id) resolve(msg);
-    });
-  });
-  ws.send(JSON.stringify(['EVENT', event]));
-  expect((await ok)[2]).toBe(true);
-  ws.close();
-}
 
 /** Resolves when the market's ask for MODEL has this prompt price (msat/Mtok). */
 function askAt(market: Market, prompt: number): Promise<void> {
@@ -55,8 +40,7 @@ describe('openMarket under relay faults', () => {
     const start = Math.floor(Date.now() / 1000);
     // each step announces a new price for MODEL (an announcement is stored, so it arrives whether live or on re-REQ)
     const announce = (step: number, prompt: number) =>
-      publish(
-        relay.url,
+      publish(relay.url, [
         buildAnnouncement(
           {
             d: 'node',
@@ -70,7 +54,7 @@ describe('openMarket under relay faults', () => {
           },
           sk,
         ),
-      );
+      ]);
 
     proxy.setFault('stall');
     const market = openMarket({
