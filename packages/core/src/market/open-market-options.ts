@@ -53,6 +53,8 @@ export interface OpenMarketOptions {
   readonly maxProvidersPerPubkey?: number;
   /** Events per second per pubkey (token bucket; default 10/s, burst 100). */
   readonly eventRate?: PubkeyRateOptions;
+  /** How long `ready()` waits for queued probes after the relays synced (default 30 000 ms). */
+  readonly readyProbeWaitMs?: number;
   /** Probes running at once (default 16); the rest queue, and one URL is never probed twice at once. */
   readonly maxConcurrentProbes?: number;
 }

@@ -3,6 +3,7 @@
  * and change events; registry + book + cooldowns → selection. Every timer is unref'd and
  * everything stops on `close()` or when `signal` aborts.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { ROUTSTR_PUBKEY, type Announcement, type PriceTick } from '../protocol/index.ts';
 import type { ChangeIterationOptions } from './change-stream.ts';
 import { systemClock, type MarketClock } from './clock.ts';
@@ -104,10 +105,19 @@ export class Market {
     }
   }
 
-  /** Resolves once every relay has synced (EOSE, timeout or close) and the probes that started meanwhile have settled. */
+  /**
+   * Resolves once every relay has synced (EOSE, timeout or close) and the probes that started
+   * meanwhile have settled, or `readyProbeWaitMs` passed (probes queue 16 at a time: on a relay
+   * full of dead hosts, waiting for all of them would hold a caller for minutes).
+   */
   async ready(): Promise<void> {
     await this.#synced;
-    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight.values()]);
+    const settled = (async () => {
+      while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight.values()]);
+    })();
+    const limit = new AbortController();
+    await Promise.race([settled, delay(this.#options.readyProbeWaitMs ?? 30_000, undefined, { ref: false, signal: limit.signal }).catch(() => undefined)]);
+    limit.abort();
   }
 
   /** Ingests one event as a relay would deliver it (tests, other transports). Waits for the verifier on first use. */
