@@ -15,7 +15,7 @@ interface Args {
 const args = JSON.parse(process.argv[2] ?? '{}') as Args;
 const say = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
 const wallet = await openWallet({ path: args.walletPath, mints: [args.mint], pollIntervalMs: 20 });
-const market = openMarket({ relays: [args.relay], tickIntervalMs: 0, maxFutureSkewSeconds: 3600 });
+const market = openMarket({ relays: [args.relay], tickIntervalMs: 0, maxFutureSkewSeconds: 3600, allowProviderAddresses: 'loopback' });
 await market.ready();
 // wait until the book has a probed price for the model (announcement asks alone carry no endpoint facts)
 if (!market.depth(args.model, 10).some((a) => a.source !== 'announcement')) {

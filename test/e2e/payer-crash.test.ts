@@ -68,7 +68,7 @@ describe('buyer killed at each step, restarted, nothing lost', () => {
 
       // restart: the wallet reclaims what never left; the payer collects what the provider holds
       const reopened = await openWallet({ path, mints: [net.devnet.mintUrl] });
-      const market = openMarket({ relays: [], tickIntervalMs: 0 });
+      const market = openMarket({ relays: [], tickIntervalMs: 0, allowProviderAddresses: 'loopback' });
       const pf = createPayingFetch({ wallet: reopened, market, mode: c.mode });
       const report = await pf.ready;
       expect(report.pending).toBe(0);

@@ -32,7 +32,7 @@ describe('createRoutstr and the config contract on the devnet', () => {
     await node.tick(PRICE);
     const home = net.tmp();
     // the same settings for the CLI and the adapter: nothing but the environment
-    env = { HOME: home, ROUTSTR_KIT_WALLET: join(home, 'wallet.db'), ROUTSTR_KIT_MINTS: net.devnet.mintUrl, ROUTSTR_KIT_RELAYS: net.devnet.relayUrl };
+    env = { HOME: home, ROUTSTR_KIT_WALLET: join(home, 'wallet.db'), ROUTSTR_KIT_MINTS: net.devnet.mintUrl, ROUTSTR_KIT_RELAYS: net.devnet.relayUrl, ROUTSTR_KIT_PROVIDER_ADDRESSES: 'loopback' };
   });
   afterAll(async () => {
     await net?.stop();

@@ -27,7 +27,7 @@ describe('ChatRoutstr and the config contract on the devnet', () => {
     const node = await net.startTicker('ticker', PRICE);
     await node.tick(PRICE);
     const home = net.tmp();
-    env = { HOME: home, ROUTSTR_KIT_WALLET: join(home, 'wallet.db'), ROUTSTR_KIT_MINTS: net.devnet.mintUrl, ROUTSTR_KIT_RELAYS: net.devnet.relayUrl };
+    env = { HOME: home, ROUTSTR_KIT_WALLET: join(home, 'wallet.db'), ROUTSTR_KIT_MINTS: net.devnet.mintUrl, ROUTSTR_KIT_RELAYS: net.devnet.relayUrl, ROUTSTR_KIT_PROVIDER_ADDRESSES: 'loopback' };
   });
   afterAll(async () => {
     await net?.stop();

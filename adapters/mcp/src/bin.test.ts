@@ -30,7 +30,7 @@ describe('the real bin', () => {
     await node.tick(HIGH);
     // the market has the node once a market of ours sees it
     await net.openMarket();
-    args = (name) => ['--relay', net.devnet.relayUrl, '--mint', net.devnet.mintUrl, '--wallet', join(net.tmp(), `${name}.db`), '--budget-per-request-sat', '50'];
+    args = (name) => ['--relay', net.devnet.relayUrl, '--provider-addresses', 'loopback', '--mint', net.devnet.mintUrl, '--wallet', join(net.tmp(), `${name}.db`), '--budget-per-request-sat', '50'];
   });
   afterAll(async () => {
     await net?.stop();

@@ -65,8 +65,7 @@ export async function openContext(config: McpConfig): Promise<McpContext> {
   const wallet = await openWallet({ path: config.walletPath, mints: config.mints, ...(config.mnemonic !== undefined ? { mnemonic: config.mnemonic } : {}) });
   let market: Market | undefined;
   try {
-    // TODO(issue 14): pass `allowProviderAddresses: config.providerAddresses` once openMarket has it (parallel branch)
-    market = openMarket({ relays: config.relays });
+    market = openMarket({ relays: config.relays, allowProviderAddresses: config.providerAddresses });
     // answer the first tool call from a book that has read the relays once
     await market.ready();
     return await createContext(config, wallet, market, { ownsParts: true });

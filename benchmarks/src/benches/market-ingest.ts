@@ -21,7 +21,7 @@ export const marketIngest: Benchmark = {
     const providers = syntheticProviders(ctx.scale === 'full' ? 100 : 10);
     const perRound = ctx.scale === 'full' ? 2000 : 50;
     const rounds = ctx.samples(7, 2);
-    const market = openMarket({ relays: [], tickIntervalMs: 0, probe: { fetch: recordedProbeFetch } });
+    const market = openMarket({ relays: [], tickIntervalMs: 0, probe: { fetch: recordedProbeFetch }, allowProviderAddresses: 'loopback', eventRate: { perSecond: 1e9, burst: 1e9 } });
     for (const p of providers) await market.ingestEvent(announcementOf(p, 1_000_000, 2_000_000));
     await market.ready();
 

@@ -11,13 +11,16 @@ useWebSocketImplementation(WebSocket);
 /** routstr-core re-prices every 120 s and clients poll `/v1/models`: a change waits for the next poll. */
 const POLL_INTERVAL_MS = 120_000;
 
+/** One provider ticks as fast as the relay answers: the per-pubkey rate limit would measure itself. */
+const UNLIMITED = { perSecond: 1e9, burst: 1e9 };
+
 export const pricePropagation: Benchmark = {
   name: 'price-propagation',
   description: 'provider publishes a new price (28421 tick) → best-ask change in a subscribed market, over the devnet relay',
   async run(ctx) {
     const relay = await startRelay();
     const pool = new SimplePool();
-    const market = openMarket({ relays: [relay.url], probe: { fetch: recordedProbeFetch }, tickIntervalMs: 0, websocketImplementation: WebSocket });
+    const market = openMarket({ relays: [relay.url], probe: { fetch: recordedProbeFetch }, tickIntervalMs: 0, allowProviderAddresses: 'loopback', eventRate: UNLIMITED, websocketImplementation: WebSocket });
     try {
       const [provider] = syntheticProviders(1);
       await Promise.all(pool.publish([relay.url], announcementOf(provider!, 2_000_000, 4_000_000)));

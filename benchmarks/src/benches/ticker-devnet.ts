@@ -102,7 +102,7 @@ export async function startTickerDevnet(price: Price, options: { slots?: number 
     return {
       devnet, relay, node, board, model, tick, stop,
       async openMarket() {
-        const market = openMarket({ relays: [relayUrl], tickIntervalMs: 0, maxFutureSkewSeconds: 3600, websocketImplementation: WebSocket as unknown as typeof globalThis.WebSocket });
+        const market = openMarket({ relays: [relayUrl], tickIntervalMs: 0, maxFutureSkewSeconds: 3600, allowProviderAddresses: 'loopback', websocketImplementation: WebSocket as unknown as typeof globalThis.WebSocket });
         markets.push(market);
         await market.ready();
         const have = (): boolean => market.depth(model, 50).some((a) => a.provider.includes(pubkey) && a.source !== 'announcement');

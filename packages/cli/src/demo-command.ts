@@ -78,7 +78,7 @@ export async function demoCommand(_argv: string[]): Promise<number> {
     view.log(`  relay ${devnet.relayUrl}   mint ${devnet.mintUrl}   engine ${engine.url} (${model})`);
     view.log(`  nodes: ${nodes.map((n) => `${n.name} ${n.node.url}`).join(', ')}`);
 
-    const market = openMarket({ relays: [devnet.relayUrl], tickIntervalMs: 0, maxFutureSkewSeconds: 3600 });
+    const market = openMarket({ relays: [devnet.relayUrl], tickIntervalMs: 0, maxFutureSkewSeconds: 3600, allowProviderAddresses: 'loopback' });
     cleanup.push(() => market.close());
     await market.ready();
     await bookHasAll(market, model, nodes.map((n) => n.node.pubkey));

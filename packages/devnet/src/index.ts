@@ -1,6 +1,6 @@
 export { startDevnet } from './devnet.ts';
 export type { Devnet, DevnetOptions } from './devnet.ts';
-export { SqliteEventStore, type RelayOptions, type RunningRelay, type RelayStats, startRelay } from './relay/index.ts';
+export { SqliteEventStore, type RelayOptions, type RunningRelay, type RelayStats, startRelay, startFaultyRelay, type FaultyRelay, type RelayFault } from './relay/index.ts';
 export {
   type MintStats,
   fakeInvoice,

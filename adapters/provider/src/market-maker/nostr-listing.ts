@@ -4,7 +4,6 @@
  */
 import { getPublicKey, verifyEvent } from 'nostr-tools';
 import { AbstractSimplePool } from 'nostr-tools/pool';
-import WebSocket from 'ws';
 import {
   announcementsEquivalent,
   announcementTemplate,
@@ -17,6 +16,7 @@ import {
   type ModelAsk,
   type NostrEvent,
   type PriceTickInput,
+  relaySocketClass,
 } from '@routstr-kit/core';
 
 /** Who the node is on Nostr and what it announces. */
@@ -32,6 +32,8 @@ export interface NostrListingOptions {
   version: string;
   name: string;
   about: string;
+  /** Wait for a relay (connection, OK, EOSE) at most this long (default 5 000 ms). */
+  maxWaitMs?: number;
 }
 
 /** How a publish went on each relay. */
@@ -51,16 +53,20 @@ export class NostrListing {
   private readonly maxWaitMs: number;
   private d: string | undefined;
   private current: NostrEvent | null = null;
+  /** Relays that have not acknowledged the announcement in force (down, stalled, restarted). */
+  private readonly lacking = new Set<string>();
   lastPublish: PublishOutcome | null = null;
 
   constructor(options: NostrListingOptions, settings: { log: (message: string) => void; maxWaitMs?: number }) {
     this.options = { ...options, urls: [...options.urls], mints: [...options.mints] };
     this.pubkey = getPublicKey(options.secretKey);
     this.log = settings.log;
-    this.maxWaitMs = settings.maxWaitMs ?? 5_000;
+    this.maxWaitMs = settings.maxWaitMs ?? options.maxWaitMs ?? 5_000;
+    // relaySocketClass: a relay that stalls the handshake, drops or sends garbage is a failed
+    // publish, never an uncaught `ws` error that ends the node
     this.pool = new AbstractSimplePool({
       verifyEvent,
-      websocketImplementation: WebSocket as unknown as typeof globalThis.WebSocket,
+      websocketImplementation: relaySocketClass({ handshakeTimeoutMs: this.maxWaitMs }),
       maxWaitForConnection: this.maxWaitMs,
     });
   }
@@ -92,6 +98,8 @@ export class NostrListing {
     const newest = sameD[0];
     if (newest && sameD.every((e) => announcementsEquivalent(e, { ...candidate, id: '', pubkey: this.pubkey, sig: '' }))) {
       this.current = newest;
+      // the query merges relays: one that was down may not hold it, so the next tick re-sends it (a duplicate is harmless)
+      for (const relay of this.options.relays) this.lacking.add(relay);
       return newest;
     }
     return this.announce(asks, nowS, sameD[0]?.created_at);
@@ -113,6 +121,7 @@ export class NostrListing {
     const previous = Math.max(after ?? 0, this.current?.created_at ?? 0);
     const event = buildAnnouncement({ ...this.input(asks), createdAt: Math.max(nowS, previous + 1) }, this.options.secretKey) as NostrEvent;
     this.current = event;
+    for (const relay of this.options.relays) this.lacking.add(relay);
     await this.publish(event);
     return event;
   }
@@ -137,7 +146,27 @@ export class NostrListing {
       this.log(`market maker: kind ${event.kind} ${event.id} reached no relay: ${outcome.failed.map((f) => `${f.relay}: ${f.reason}`).join('; ')}`);
     }
     this.lastPublish = outcome;
+    await this.catchUp(event, outcome.accepted);
     return outcome;
+  }
+
+  /**
+   * Relays that took `event` are reachable again: hand the ones still lacking the announcement in
+   * force their copy, so ticks after an outage or a relay restart are not orphans.
+   */
+  private async catchUp(event: NostrEvent, accepted: readonly string[]): Promise<void> {
+    const current = this.current;
+    if (!current) return;
+    if (event.id === current.id) {
+      for (const relay of accepted) this.lacking.delete(relay);
+      return;
+    }
+    const due = accepted.filter((relay) => this.lacking.has(relay));
+    if (due.length === 0) return;
+    const results = await Promise.allSettled(this.pool.publish(due, current, { maxWait: this.maxWaitMs }));
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled' && this.current === current) this.lacking.delete(due[i] as string);
+    });
   }
 
   /** Closes the relay connections (they reopen on the next publish). */

@@ -248,8 +248,7 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
     }
     let market = s.market;
     if (!market) {
-      // TODO(issue 14): pass `allowProviderAddresses: s.providerAddresses` once openMarket has it (parallel branch)
-      market = openMarket({ relays: s.relays });
+      market = openMarket({ relays: s.relays, allowProviderAddresses: s.providerAddresses });
       this.#owned.market = market;
       await market.ready();
     }

@@ -28,26 +28,32 @@ export {
   type MarketFeedOptions,
   MarketFeed,
   marketFilters,
+} from './market-feed.ts';
+export { type RelaySocketOptions, type RelaySocketClass, relaySocketClass, guardedSocketClass } from './relay-socket.ts';
+export {
+  type ReconnectOptions,
   type RelaySubscriptionOptions,
   type RelaySubscription,
   subscribeRelays,
-} from './market-feed.ts';
+} from './relay-subscription.ts';
 export {
   type ProbeErrorCode,
   ProbeError,
   type ProbeOptions,
   type ProbeResult,
+  type ProviderAddressPolicy,
+  PROVIDER_ADDRESS_POLICIES,
+  parseProviderAddressPolicy,
+  type AddressScope,
+  addressScope,
   isPrivateAddress,
+  scopeAllowed,
+  literalHostScope,
+  checkProviderAddress,
   asksFromModels,
   probeProvider,
 } from './provider-probe.ts';
-export {
-  type ProviderHealth,
-  type ProviderRecord,
-  successRate,
-  providerHost,
-  ProviderRegistry,
-} from './provider-registry.ts';
+export { type ProviderHealth, type ProviderRecord, successRate, providerHost, ProviderRegistry } from './provider-registry.ts';
 export {
   type SelectionProfile,
   type SelectionWeights,
@@ -68,3 +74,5 @@ export {
   Market,
   openMarket,
 } from './open-market.ts';
+export { type PubkeyRateOptions, PubkeyRateLimiter } from './pubkey-rate-limit.ts';
+export { type ProbeSchedulerOptions, ProbeScheduler, SkippedProbe } from './probe-scheduler.ts';

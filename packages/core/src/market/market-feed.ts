@@ -2,11 +2,9 @@
  * Relay ingest. `MarketFeed.ingest` is the hot path every event takes, from any transport:
  * shape check, cross-relay duplicate drop (before verifying, so each id is verified once),
  * clock skew and NIP-40 checks, id and signature, then parse and replaceable semantics.
- * `subscribeRelays` feeds it from several relays through nostr-tools' pool over `ws`.
+ * `subscribeRelays` (relay-subscription.ts) feeds it from several relays.
  */
-import { AbstractSimplePool } from 'nostr-tools/abstract-pool';
 import type { Filter } from 'nostr-tools/filter';
-import WebSocket from 'ws';
 import {
   ANNOUNCEMENT_KIND,
   PRICE_TICK_KIND,
@@ -26,12 +24,15 @@ import {
 import { unixSeconds, type MarketClock } from './clock.ts';
 import { classifyUnverified, type EventVerifier } from './event-verifier.ts';
 import type { MarketStats, RejectReason } from './market-stats.ts';
+import { PubkeyRateLimiter, type PubkeyRateOptions } from './pubkey-rate-limit.ts';
 
 export const DELETION_KIND = 5;
 
 /** What the feed hands on; the tick handler says whether the book took the tick. */
 export interface FeedHandlers {
   announcement(announcement: Announcement, expiresAt: number | undefined): void;
+  /** Says why a newer announcement is refused (its addresses, caps), or undefined to take it. */
+  admitAnnouncement?(announcement: Announcement): RejectReason | undefined;
   /** The announcement at `address` was deleted (NIP-09) by its author. */
   announcementDeleted(address: string): void;
   tick(tick: PriceTick): 'accepted' | 'stale-seq' | 'orphan';
@@ -50,6 +51,8 @@ export interface MarketFeedOptions {
   readonly maxFutureSkewSeconds?: number;
   /** Accepted ids remembered for duplicate detection (default 100 000). */
   readonly rememberIds?: number;
+  /** Events per second per pubkey (token bucket); beyond it events are refused as 'rate-limited'. */
+  readonly rate?: PubkeyRateOptions;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -90,6 +93,7 @@ export class MarketFeed {
   readonly #skew: number;
   readonly #rememberIds: number;
   readonly #seen = new Set<string>();
+  readonly #rate: PubkeyRateLimiter;
   readonly #announcements = new Map<string, Latest>();
   /** address → created_at of the newest deletion by its author */
   readonly #deletedAt = new Map<string, number>();
@@ -101,6 +105,7 @@ export class MarketFeed {
     this.#handlers = options.handlers;
     this.#skew = options.maxFutureSkewSeconds ?? 120;
     this.#rememberIds = options.rememberIds ?? 100_000;
+    this.#rate = new PubkeyRateLimiter(options.rate);
   }
 
   /** Takes one event as a relay sent it (any JSON value); returns what became of it. */
@@ -121,7 +126,11 @@ export class MarketFeed {
       if (seconds <= now) return this.#reject('expired');
       expiresAt = seconds * 1000;
     }
+    // the bucket is checked before the (costly) signature check and spent only after it passed
+    const nowMs = this.#clock.now();
+    if (!this.#rate.allows(event.pubkey, nowMs)) return this.#reject('rate-limited');
     if (!this.#verify(event)) return this.#reject(classifyUnverified(event));
+    this.#rate.take(event.pubkey, nowMs);
     this.#remember(event.id);
     const outcome = this.#route(event, expiresAt);
     if (outcome === 'accepted') this.#stats.accepted += 1;
@@ -175,12 +184,14 @@ export class MarketFeed {
     }
   }
 
-  #announcement(a: Announcement, expiresAt: number | undefined): 'accepted' | 'superseded' {
+  #announcement(a: Announcement, expiresAt: number | undefined): 'accepted' | 'superseded' | RejectReason {
     const candidate = { id: a.id, createdAt: a.createdAt };
     const current = this.#announcements.get(a.address);
     if (current && !newer(candidate, current)) return 'superseded';
     const deletedAt = this.#deletedAt.get(a.address);
     if (deletedAt !== undefined && a.createdAt <= deletedAt) return 'superseded';
+    const refused = this.#handlers.admitAnnouncement?.(a);
+    if (refused !== undefined) return refused;
     this.#announcements.set(a.address, candidate);
     this.#handlers.announcement(a, expiresAt);
     return 'accepted';
@@ -216,68 +227,4 @@ export function marketFilters(reviewers: readonly string[]): Filter[] {
   ];
   if (reviewers.length > 0) filters.push({ kinds: [REVIEW_KIND], authors: [...reviewers] });
   return filters;
-}
-
-export interface RelaySubscriptionOptions {
-  readonly relays: readonly string[];
-  readonly filters: Filter[];
-  /** Receives every event (unverified: the feed verifies). */
-  readonly onEvent: (event: unknown, relay: string) => void;
-  /** Called once when every relay sent EOSE, timed out or closed. */
-  readonly onSynced?: () => void;
-  /** Wait for a relay's EOSE at most this long (default 5 000 ms). */
-  readonly eoseTimeoutMs?: number;
-  readonly signal?: AbortSignal;
-  readonly websocketImplementation?: unknown;
-}
-
-/** A live subscription on several relays. */
-export interface RelaySubscription {
-  close(): void;
-}
-
-/** Subscribes to `filters` on each relay with nostr-tools' pool over `ws`; one REQ per relay. */
-export function subscribeRelays(options: RelaySubscriptionOptions): RelaySubscription {
-  // verification happens in the feed, once per id, so a forged copy from one relay cannot
-  // shadow the genuine event from another (the pool would remember the id before verifying)
-  const pool = new AbstractSimplePool({
-    verifyEvent: () => true,
-    websocketImplementation: (options.websocketImplementation ?? WebSocket) as never,
-    maxWaitForConnection: options.eoseTimeoutMs ?? 5_000,
-    enableReconnect: true,
-  });
-  let pending = options.relays.length;
-  const synced = () => {
-    pending -= 1;
-    if (pending === 0) options.onSynced?.();
-  };
-  if (pending === 0) options.onSynced?.();
-  const subs = options.relays.map((relay) => {
-    let done = false;
-    const once = () => {
-      if (!done) {
-        done = true;
-        synced();
-      }
-    };
-    return pool.subscribeMap(
-      options.filters.map((filter) => ({ url: relay, filter })),
-      {
-        onevent: (event) => options.onEvent(event, relay),
-        oneose: once,
-        onclose: once,
-        maxWait: options.eoseTimeoutMs ?? 5_000,
-      },
-    );
-  });
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    for (const sub of subs) sub.close();
-    pool.destroy();
-  };
-  if (options.signal?.aborted) close();
-  else options.signal?.addEventListener('abort', close, { once: true });
-  return { close };
 }

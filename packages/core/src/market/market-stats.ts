@@ -15,9 +15,15 @@ export type RejectReason =
   /** a tick whose seq is not above the provider's last one */
   | 'stale-seq'
   /** a tick for a provider with no live announcement */
-  | 'orphan';
+  | 'orphan'
+  /** an announcement whose every URL is an address the market may not dial (`allowProviderAddresses`) */
+  | 'address'
+  /** more events from one pubkey than its rate allows */
+  | 'rate-limited'
+  /** a new provider beyond the per-pubkey or total cap */
+  | 'capacity';
 
-export const REJECT_REASONS: readonly RejectReason[] = ['forged', 'tampered', 'future', 'expired', 'malformed', 'stale-seq', 'orphan'];
+export const REJECT_REASONS: readonly RejectReason[] = ['forged', 'tampered', 'future', 'expired', 'malformed', 'stale-seq', 'orphan', 'address', 'rate-limited', 'capacity'];
 
 /** A snapshot of the counters. */
 export interface MarketStatsSnapshot {
@@ -45,7 +51,7 @@ export class MarketStats {
   probesOk = 0;
   probesFailed = 0;
   malformedBodies = 0;
-  readonly #rejected: Record<RejectReason, number> = { forged: 0, tampered: 0, future: 0, expired: 0, malformed: 0, 'stale-seq': 0, orphan: 0 };
+  readonly #rejected: Record<RejectReason, number> = { forged: 0, tampered: 0, future: 0, expired: 0, malformed: 0, 'stale-seq': 0, orphan: 0, address: 0, 'rate-limited': 0, capacity: 0 };
 
   /** Counts one refused event or body. */
   reject(reason: RejectReason): void {

@@ -1,11 +1,11 @@
 import { generateSecretKey, getPublicKey, finalizeEvent, getEventHash } from 'nostr-tools/pure';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { startRelay } from '../../../devnet/src/relay/index.ts';
-import { msatPerMtok } from '../money/index.ts';
-import { announcementTemplate, buildAnnouncement, buildPriceTick, type NostrEvent } from '../protocol/index.ts';
+import { announcementTemplate, type NostrEvent } from '../protocol/index.ts';
 import { ManualClock } from './clock.ts';
+import { address, announce, nowS, publish, tick } from './market-test-events.ts';
 import { openMarket, type Market } from './open-market.ts';
 import type { BestAskChange } from './order-book.ts';
 import { infoBody, modelsBody, startRecordedProvider, type RecordedProvider } from './recorded-provider.ts';
@@ -15,57 +15,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const nowS = () => Math.floor(Date.now() / 1000);
-
 async function provider(models: string | number, info: string | number = infoBody()): Promise<RecordedProvider> {
   const p = await startRecordedProvider({ '/v1/models': models, '/v1/info': info });
   cleanups.push(() => p.stop());
   return p;
-}
-
-function announce(sk: Uint8Array, url: string, extra: { d?: string; asks?: { model: string; prompt: number; completion: number }[]; createdAt?: number } = {}): NostrEvent {
-  return buildAnnouncement(
-    {
-      d: extra.d ?? 'node',
-      urls: [url],
-      mints: ['https://mint.minibits.cash/Bitcoin'],
-      version: '0.4.5',
-      name: 'ARoutstrNode',
-      about: 'A Routstr Node',
-      asks: (extra.asks ?? []).map((a) => ({ model: a.model, prompt: msatPerMtok(a.prompt), completion: msatPerMtok(a.completion) })),
-      createdAt: extra.createdAt ?? nowS(),
-    },
-    sk,
-  );
-}
-
-function tick(sk: Uint8Array, url: string, seq: number, prompt: number, completion: number, expiration = nowS() + 60): NostrEvent {
-  return buildPriceTick(
-    { d: 'node', url, expiration, seq, load: 0.5, models: [{ model: 'gpt-4o-mini', prompt: msatPerMtok(prompt), completion: msatPerMtok(completion) }] },
-    sk,
-  );
-}
-
-/** Publishes on the relay and waits for its OK. */
-async function publish(relayUrl: string, events: NostrEvent[]): Promise<void> {
-  const ws = new WebSocket(relayUrl);
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  for (const event of events) {
-    const ok = new Promise<unknown[]>((resolve) => {
-      const onMessage = (data: Buffer) => {
-        const msg = JSON.parse(String(data)) as unknown[];
-        if (msg[0] === 'OK' && msg[1] === event.id) {
-          ws.off('message', onMessage);
-          resolve(msg);
-        }
-      };
-      ws.on('message', onMessage);
-    });
-    ws.send(JSON.stringify(['EVENT', event]));
-    const answer = await ok;
-    if (answer[2] !== true) throw new Error(`relay refused ${event.id}: ${String(answer[3])}`);
-  }
-  ws.close();
 }
 
 /** Resolves on the first best-ask change that satisfies `predicate`. */
@@ -103,12 +56,10 @@ async function cannedRelay(events: unknown[]): Promise<string> {
 }
 
 function open(options: Parameters<typeof openMarket>[0]): Market {
-  const market = openMarket({ tickIntervalMs: 0, probe: { retries: 0, timeoutMs: 5_000 }, ...options });
+  const market = openMarket({ tickIntervalMs: 0, probe: { retries: 0, timeoutMs: 5_000 }, allowProviderAddresses: 'loopback', ...options });
   cleanups.push(() => market.close());
   return market;
 }
-
-const address = (sk: Uint8Array, d = 'node') => `38421:${getPublicKey(sk)}:${d}`;
 
 describe('openMarket on the devnet relay with recorded /v1/models bodies', () => {
   it('builds the book; a cheaper tick moves the best ask, its expiry moves it back, an older seq is ignored', async () => {

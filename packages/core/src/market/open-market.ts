@@ -3,59 +3,31 @@
  * and change events; registry + book + cooldowns → selection. Every timer is unref'd and
  * everything stops on `close()` or when `signal` aborts.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { ROUTSTR_PUBKEY, type Announcement, type PriceTick } from '../protocol/index.ts';
 import type { ChangeIterationOptions } from './change-stream.ts';
 import { systemClock, type MarketClock } from './clock.ts';
-import { CooldownTracker, cooldownScope, type CooldownOptions } from './cooldown.ts';
-import { loadWasmVerifier, type EventVerifier } from './event-verifier.ts';
-import { MarketFeed, marketFilters, subscribeRelays, type IngestOutcome, type RelaySubscription } from './market-feed.ts';
+import { CooldownTracker, cooldownScope } from './cooldown.ts';
+import { loadWasmVerifier } from './event-verifier.ts';
+import { MarketFeed, marketFilters, type IngestOutcome } from './market-feed.ts';
 import { MarketStats } from './market-stats.ts';
 import { ModelIdResolver } from './model-id.ts';
 import { OrderBook, type AskChange, type BestAskChange, type MarketPrice, type PricedAsk, type RequestShape } from './order-book.ts';
-import { PriceHistory, type HistoryPoint, type PriceHistoryOptions } from './price-history.ts';
-import { ProbeError, probeProvider, type ProbeOptions } from './provider-probe.ts';
+import type { OpenMarketOptions } from './open-market-options.ts';
+import { PriceHistory, type HistoryPoint } from './price-history.ts';
+import { ProbeScheduler, SkippedProbe } from './probe-scheduler.ts';
+import { ProbeError, literalHostScope, scopeAllowed, type ProviderAddressPolicy } from './provider-probe.ts';
+import { subscribeRelays, type RelaySubscription } from './relay-subscription.ts';
 import { ProviderRegistry, providerHost, successRate, type ProviderRecord } from './provider-registry.ts';
 import { selectProviders, type Selection, type SelectionCandidate, type SelectionRequest } from './selection.ts';
+
+export type { OpenMarketOptions } from './open-market-options.ts';
 
 /** The relays routstr-sdk's ModelManager reads (routstr-chat, routstrd). */
 export const DEFAULT_MARKET_RELAYS: readonly string[] = ['wss://relay.damus.io', 'wss://nos.lol', 'wss://relay.routstr.com'];
 
-export interface OpenMarketOptions {
-  /** Relays to read (default: the routstr SDK's). An empty list: feed events with `ingestEvent`. */
-  readonly relays?: readonly string[];
-  readonly clock?: MarketClock;
-  readonly signal?: AbortSignal;
-  /** Id and signature check (default: nostr-tools' wasm verifier). */
-  readonly verifyEvent?: EventVerifier;
-  /** Probe settings (fetch, timeout, retries, backoff). */
-  readonly probe?: Omit<ProbeOptions, 'signal' | 'refusePrivateAddresses'>;
-  /** Re-probe a provider when its last probe is older than this (default 300 000 ms). */
-  readonly probeTtlMs?: number;
-  /** `/v1/models` prices lapse this long after the probe that saw them (default 900 000 ms). */
-  readonly modelsStaleAfterMs?: number;
-  /** Consecutive failed probes after which a provider leaves the market (default 3). */
-  readonly evictAfterProbeFailures?: number;
-  /** Refuse providers on private and loopback addresses (off by default so the devnet works). */
-  readonly refusePrivateAddresses?: boolean;
-  /** Skip `.onion` endpoints (default true: no Tor here). */
-  readonly skipOnion?: boolean;
-  readonly maxFutureSkewSeconds?: number;
-  /** Whose 38425 reviews count (default: the Routstr pubkey). */
-  readonly reviewers?: readonly string[];
-  /** Provider pubkeys trusted outright (the `trusted` profile ranks them as positively reviewed). */
-  readonly trustedPubkeys?: readonly string[];
-  /** Model id mappings alias → canonical (e.g. from 38426). */
-  readonly aliases?: Iterable<readonly [string, string]>;
-  readonly cooldown?: Omit<CooldownOptions, 'clock'>;
-  readonly history?: PriceHistoryOptions;
-  /** How often expiries are applied and due probes run (default 1 000 ms; 0 = only on `sweep()`/`refresh()`). */
-  readonly tickIntervalMs?: number;
-  readonly eoseTimeoutMs?: number;
-  readonly websocketImplementation?: unknown;
-}
-
 /** Why a provider left the market. */
-export type DepartureReason = 'expired' | 'deleted' | 'probes-failing';
+export type DepartureReason = 'expired' | 'deleted' | 'probes-failing' | 'address-refused';
 
 /** How a failure should cool a provider down. */
 export interface FailureReport {
@@ -81,6 +53,7 @@ export class Market {
   readonly #dirty = new Map<string, boolean>();
   readonly #departures = new Set<(provider: string, reason: DepartureReason) => void>();
   readonly #timers: ReturnType<typeof setInterval>[] = [];
+  readonly #probes: ProbeScheduler;
   #feed: MarketFeed | undefined;
   #subscription: RelaySubscription | undefined;
   readonly #synced: Promise<void>;
@@ -90,6 +63,7 @@ export class Market {
   constructor(options: OpenMarketOptions = {}) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
+    this.#probes = new ProbeScheduler({ maxConcurrent: options.maxConcurrentProbes });
     this.book = new OrderBook({ clock: this.#clock, resolver: new ModelIdResolver(options.aliases ?? []) });
     this.priceHistory = new PriceHistory(options.history);
     this.cooldowns = new CooldownTracker({ ...options.cooldown, clock: this.#clock });
@@ -106,8 +80,10 @@ export class Market {
         stats: this.stats,
         verify,
         maxFutureSkewSeconds: options.maxFutureSkewSeconds,
+        rate: options.eventRate,
         handlers: {
           announcement: (a, expiresAt) => this.#onAnnouncement(a, expiresAt),
+          admitAnnouncement: (a) => this.#admit(a),
           announcementDeleted: (address) => this.#depart(address, 'deleted'),
           tick: (t) => this.#onTick(t),
           review: (r) => this.registry.addReview(r),
@@ -129,10 +105,19 @@ export class Market {
     }
   }
 
-  /** Resolves once every relay has synced (EOSE, timeout or close) and the probes that started meanwhile have settled. */
+  /**
+   * Resolves once every relay has synced (EOSE, timeout or close) and the probes that started
+   * meanwhile have settled, or `readyProbeWaitMs` passed (probes queue 16 at a time: on a relay
+   * full of dead hosts, waiting for all of them would hold a caller for minutes).
+   */
   async ready(): Promise<void> {
     await this.#synced;
-    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight.values()]);
+    const settled = (async () => {
+      while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight.values()]);
+    })();
+    const limit = new AbortController();
+    await Promise.race([settled, delay(this.#options.readyProbeWaitMs ?? 30_000, undefined, { ref: false, signal: limit.signal }).catch(() => undefined)]);
+    limit.abort();
   }
 
   /** Ingests one event as a relay would deliver it (tests, other transports). Waits for the verifier on first use. */
@@ -220,7 +205,8 @@ export class Market {
         successRate: successRate(record),
         sentiment: sentiment === 'negative' ? 'negative' : trusted.has(record.pubkey) ? 'positive' : sentiment,
         coolingDown: this.cooldowns.isCoolingDown(record.id, ask.model),
-        healthy: record.health !== 'unhealthy',
+        // a provider is chosen only after a probe passed: an announcement alone costs nothing to fake
+        healthy: record.health === 'healthy',
       });
     }
     return selectProviders(candidates, request);
@@ -259,6 +245,7 @@ export class Market {
     if (this.#abort.signal.aborted) return;
     this.#abort.abort();
     this.#subscription?.close();
+    this.#probes.stop();
     for (const t of this.#timers) clearInterval(t);
     this.#markSynced();
   }
@@ -282,12 +269,45 @@ export class Market {
       },
       onSynced: () => this.#markSynced(),
       eoseTimeoutMs: this.#options.eoseTimeoutMs,
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      reconnect: this.#options.reconnect,
       signal: this.#abort.signal,
       websocketImplementation: this.#options.websocketImplementation,
     });
   }
 
-  #onAnnouncement(a: Announcement, expiresAt: number | undefined): void {
+  get #addressPolicy(): ProviderAddressPolicy {
+    return this.#options.allowProviderAddresses ?? 'public';
+  }
+
+  /** Drops the URLs whose literal host the policy refuses (names are checked by the probe, after DNS). */
+  #allowedUrls(a: Announcement): string[] {
+    const policy = this.#addressPolicy;
+    return a.urls.filter((u) => {
+      try {
+        const scope = literalHostScope(new URL(u));
+        return scope === undefined || scopeAllowed(scope, policy);
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** Whether the feed should take this announcement: refused when no URL of it may be dialed, or over the caps. */
+  #admit(a: Announcement): 'address' | 'capacity' | undefined {
+    if (this.#allowedUrls(a).length === 0) {
+      this.#depart(a.address, 'address-refused');
+      return 'address';
+    }
+    if (this.registry.get(a.address)) return undefined;
+    if (this.registry.countFor(a.pubkey) >= (this.#options.maxProvidersPerPubkey ?? 8)) return 'capacity';
+    // full: newcomers wait until providers leave (expiry, deletion, failing probes); evicting one for
+    // each newcomer would let a flood buy a probe per announcement
+    return this.registry.size < (this.#options.maxProviders ?? 1_000) ? undefined : 'capacity';
+  }
+
+  #onAnnouncement(announced: Announcement, expiresAt: number | undefined): void {
+    const a = { ...announced, urls: this.#allowedUrls(announced) };
     const before = this.registry.get(a.address)?.urls.join(' ');
     const { record, created } = this.registry.upsertAnnouncement(a, expiresAt);
     this.book.setAsks(record.id, 'announcement', a.asks, { expiresAt });
@@ -319,11 +339,9 @@ export class Market {
     const record = this.registry.get(id);
     const url = record && this.#probeUrl(record);
     if (!record || !url || this.closed) return Promise.resolve();
-    const run = probeProvider(url, {
-      ...this.#options.probe,
-      signal: this.#abort.signal,
-      refusePrivateAddresses: this.#options.refusePrivateAddresses ?? false,
-    })
+    const options = { ...this.#options.probe, signal: this.#abort.signal, allowAddresses: this.#addressPolicy };
+    const run = this.#probes
+      .probe(url, options, () => !this.closed && this.registry.get(id) === record)
       .then(
         (result) => {
           if (this.closed || this.registry.get(id) !== record) return;
@@ -334,7 +352,7 @@ export class Market {
           this.book.setAsks(id, 'models', result.asks, { expiresAt: now + (this.#options.modelsStaleAfterMs ?? 900_000) });
         },
         (error: unknown) => {
-          if (this.closed || this.registry.get(id) !== record) return;
+          if (this.closed || this.registry.get(id) !== record || error instanceof SkippedProbe) return;
           const e = error instanceof ProbeError ? error : new ProbeError('network', url, String(error));
           this.stats.probesFailed += 1;
           if (e.code === 'malformed_body') {
@@ -342,7 +360,9 @@ export class Market {
             this.stats.reject('malformed');
           }
           this.registry.probeFailed(id, `${e.code}: ${e.message}`, this.#clock.now());
-          if (record.consecutiveProbeFailures >= (this.#options.evictAfterProbeFailures ?? 3)) this.#depart(id, 'probes-failing');
+          // a name that resolves to a refused address: the payer must never be handed it
+          if (e.code === 'private_address') this.#depart(id, 'address-refused');
+          else if (record.consecutiveProbeFailures >= (this.#options.evictAfterProbeFailures ?? 3)) this.#depart(id, 'probes-failing');
         },
       )
       .finally(() => this.#inflight.delete(id));

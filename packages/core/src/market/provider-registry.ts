@@ -52,6 +52,8 @@ const LATENCY_WEIGHT = 0.3;
 /** Providers by id, with reviews and recommendations. */
 export class ProviderRegistry {
   readonly #providers = new Map<string, ProviderRecord>();
+  /** providers per pubkey (for the per-pubkey cap) */
+  readonly #perPubkey = new Map<string, number>();
   /** newest review per `author \0 node` */
   readonly #reviews = new Map<string, Review>();
   /** newest recommendation per author+d; addresses recommended */
@@ -87,12 +89,24 @@ export class ProviderRegistry {
       failures: 0,
     };
     this.#providers.set(record.id, record);
+    this.#perPubkey.set(record.pubkey, this.countFor(record.pubkey) + 1);
     return { record, created: true };
   }
 
   /** Forgets a provider; returns whether it was known. */
   remove(id: string): boolean {
-    return this.#providers.delete(id);
+    const record = this.#providers.get(id);
+    if (!record) return false;
+    this.#providers.delete(id);
+    const left = this.countFor(record.pubkey) - 1;
+    if (left > 0) this.#perPubkey.set(record.pubkey, left);
+    else this.#perPubkey.delete(record.pubkey);
+    return true;
+  }
+
+  /** How many providers `pubkey` has. */
+  countFor(pubkey: string): number {
+    return this.#perPubkey.get(pubkey) ?? 0;
   }
 
   get(id: string): ProviderRecord | undefined {
