@@ -4,7 +4,7 @@
  * bytes could hold. Such usage is inflated: the charge is verified against the usage clamped to
  * the bounds, and the receipt's verdict is `overcharged`.
  */
-import { parseTokenCount, type NormalizedUsage } from '../../pricing/index.ts';
+import { outputBound, parseTokenCount, type NormalizedUsage } from '../../pricing/index.ts';
 
 /** Most output and prompt tokens a request can honestly have used. */
 export interface UsageBounds {
@@ -24,20 +24,16 @@ const TEMPLATE_SLACK_TOKENS = 4_096;
  */
 const outputAllowance = (bound: number): number => Math.max(16, Math.ceil(bound / 4));
 
-function bound(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-}
-
 const allowed = (bound: number): number => bound + outputAllowance(bound);
 
 /** The bounds of `body`: a token covers at least half a byte of its JSON, plus template and image allowances. */
 export function usageBounds(body: Record<string, unknown>): UsageBounds {
-  const outs = [bound(body['max_tokens']), bound(body['max_completion_tokens'])].filter((v): v is number => v !== undefined);
-  const n = bound(body['n']) ?? 1;
+  // the node reads the bound the same way (pricing's outputBound): the larger field wins, n multiplies it
+  const out = outputBound(body, undefined);
   const text = JSON.stringify(body);
   const images = text.split('"image_url"').length - 1;
   return {
-    outputTokens: outs.length > 0 ? allowed(Math.min(...outs) * Math.max(1, n)) : undefined,
+    outputTokens: out.perChoice !== undefined ? allowed(out.perChoice * out.choices) : undefined,
     promptTokens: 2 * Buffer.byteLength(text) + TEMPLATE_SLACK_TOKENS + images * TOKENS_PER_IMAGE,
   };
 }
