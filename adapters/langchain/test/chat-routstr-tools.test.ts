@@ -58,7 +58,7 @@ describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('ChatRoutstr on a 
     ({ wallet } = await net.newWallet(400));
     funded = wallet.balance() + wallet.feesPaid();
     // room for a whole tool call: an engine stops at the bound, and usage past it is flagged as inflated
-    chat = new ChatRoutstr({ model: net.model, maxTokens: 64, wallet, market });
+    chat = new ChatRoutstr({ model: net.model, maxTokens: 256, wallet, market });
     receipts = [];
   });
   afterAll(async () => {
