@@ -17,7 +17,7 @@ interface Args {
 const say = (message: unknown): void => void process.stdout.write(`${JSON.stringify(message)}\n`);
 const args = JSON.parse(process.argv[2] ?? '{}') as Args;
 const wallet = await openWallet({ path: args.walletPath, mints: [args.mint] });
-const market = openMarket({ relays: [args.relay], tickIntervalMs: 0 });
+const market = openMarket({ relays: [args.relay], tickIntervalMs: 0, allowProviderAddresses: 'loopback' });
 await market.ready();
 if (market.depth(args.model, 1).length === 0) {
   await new Promise<void>((resolve) => {

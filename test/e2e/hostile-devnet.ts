@@ -27,9 +27,7 @@ export async function startHostileDevnet(): Promise<HostileDevnet> {
     return d;
   };
   const devnet = await startDevnet({ engines: {} });
-  // the market engineer's option (loopback providers on a devnet); typed loosely until it lands
-  const marketOptions: Parameters<typeof openMarket>[0] & Record<string, unknown> = { relays: [devnet.relayUrl], allowProviderAddresses: 'loopback' };
-  const market = openMarket(marketOptions);
+  const market = openMarket({ relays: [devnet.relayUrl], allowProviderAddresses: 'loopback' });
   await market.ready();
   const nodes: HostileProvider[] = [];
   const wallets: EcashWallet[] = [];
