@@ -41,7 +41,10 @@ export function chooseProviders(parts: ChoiceParts, model: string, body: Record<
   });
   // an ask far above what the market asks is refused before anything else (a buyer with no limits is protected too)
   const factor = options.maxAskOverMedian ?? DEFAULT_MAX_ASK_OVER_MEDIAN;
-  const live = market.depth ? market.depth(model, 1_000, shape) : selection.providers.map((p) => p.ask);
+  // the median of the market's live asks, from providers a probe found healthy (whatever their mint): a flood of
+  // never-probed cheap asks cannot drag it down and so price the honest out
+  const unhealthy = new Set(selection.rejected.filter((r) => r.reason === 'unhealthy').map((r) => r.provider));
+  const live = (market.depth ? market.depth(model, 1_000, shape) : selection.providers.map((p) => p.ask)).filter((a) => !unhealthy.has(a.provider));
   const { kept, medianMsat } = withinMedian(selection.providers, live, factor);
   if (kept.length === 0 && selection.providers.length > 0 && medianMsat !== undefined) {
     throw new PriceAboveLimit(model, cheapest(selection.providers).ask, medianMsat * factor);
