@@ -34,7 +34,8 @@ export async function startHostileDevnet(): Promise<HostileDevnet> {
   let n = 0;
 
   async function waitForAsk(model: string, pubkey: string): Promise<void> {
-    const have = (): boolean => market.depth(model, 50).some((a) => a.provider.includes(pubkey));
+    // from its /v1/models, not only its announcement: the market selects a provider only once a probe passed
+    const have = (): boolean => market.depth(model, 50).some((a) => a.provider.includes(pubkey) && a.source !== 'announcement');
     if (have()) return;
     await new Promise<void>((resolve) => {
       const off = market.onAskChange(() => {

@@ -185,7 +185,8 @@ describe('money', () => {
 
 describe('the MCP server as MCP hosts start it', () => {
   const mcpReadme = (): string => readFileSync(join(ROOT, 'adapters/mcp/README.md'), 'utf8');
-  const network = (): string[] => ['--relay', devnet.ready.relayUrl, '--mint', devnet.ready.mintUrl, '--wallet', join(work, 'mcp-wallet.db')];
+  // the devnet's provider is on loopback, which the market refuses unless told
+  const network = (): string[] => ['--relay', devnet.ready.relayUrl, '--provider-addresses', 'loopback', '--mint', devnet.ready.mintUrl, '--wallet', join(work, 'mcp-wallet.db')];
 
   const listAndPrice = async (command: string, args: string[]): Promise<void> => {
     const r = await runToEnd(node24, ['mcp-client.mjs', JSON.stringify({ command, args, env: {}, model })], { cwd: consumer, env: envFor(node24) });

@@ -90,7 +90,7 @@ describe('Streamable HTTP by the spec, and startup failures (the real bin)', () 
     const node = await net.startTicker('ticker', HIGH);
     await node.tick(HIGH);
     await net.openMarket();
-    args = (name) => ['--relay', net.devnet.relayUrl, '--mint', net.devnet.mintUrl, '--wallet', join(net.tmp(), `${name}.db`)];
+    args = (name) => ['--relay', net.devnet.relayUrl, '--provider-addresses', 'loopback', '--mint', net.devnet.mintUrl, '--wallet', join(net.tmp(), `${name}.db`)];
     proc = spawn(process.execPath, [bin, ...args('http'), '--http', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     url = await new Promise<string>((resolve, reject) => {
       let err = '';
