@@ -6,7 +6,7 @@
  * spend ever recorded in the wallet's database (`TotalSpend`), so it survives restarts.
  */
 import { sat } from '../../money/index.ts';
-import { BudgetExceeded } from '../../wallet/index.ts';
+import { BudgetExceeded, TOTAL_BUDGET } from '../../wallet/index.ts';
 
 /** Sats at risk for one payment until it settles. */
 export interface Reservation {
@@ -25,6 +25,11 @@ export interface LedgerCaps {
 export interface TotalSpend {
   spent(): number;
   add(sat: number): void;
+}
+
+/** The wallet database's "total" budget as a TotalSpend. */
+export function walletTotalSpend(store: { budgetSpent(name: string): number; addBudgetSpent(name: string, amount: number): void }): TotalSpend {
+  return { spent: () => store.budgetSpent(TOTAL_BUDGET), add: (kept) => store.addBudgetSpent(TOTAL_BUDGET, kept) };
 }
 
 export class BudgetLedger {

@@ -13,9 +13,9 @@ import Bottleneck from 'bottleneck';
 import { sat, satsPerTokenToMsatPerMtok } from '../../money/index.ts';
 import type { RankedProvider } from '../../market/index.ts';
 import { normalizeUsage } from '../../pricing/index.ts';
-import { BudgetExceeded, TOTAL_BUDGET, type EcashWallet, type SentToken } from '../../wallet/index.ts';
+import { BudgetExceeded, type EcashWallet, type SentToken } from '../../wallet/index.ts';
 import { AllProvidersFailed, DemandAboveLimit, PayerClosed, ResponseTooLarge, UnroutableRequest, type AttemptRecord } from './errors.ts';
-import { BudgetLedger, type Reservation } from './budget-ledger.ts';
+import { BudgetLedger, walletTotalSpend, type Reservation } from './budget-ledger.ts';
 import { DEFAULT_RESPONSE_LIMITS, DEFAULT_TIMEOUTS, tokenCap, type MaxPrice, type ResponseLimits, type Timeouts } from './buyer-guards.ts';
 import { limitStream } from './bounded-body.ts';
 import { PayerStore } from './payer-store.ts';
@@ -84,10 +84,7 @@ export class Payer {
     this.market = options.market;
     this.mode = options.mode ?? 'xcashu';
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
-    this.#ledger = new BudgetLedger(options.budget ?? {}, {
-      spent: () => this.wallet.store.budgetSpent(TOTAL_BUDGET),
-      add: (kept) => this.wallet.store.addBudgetSpent(TOTAL_BUDGET, kept),
-    });
+    this.#ledger = new BudgetLedger(options.budget ?? {}, walletTotalSpend(this.wallet.store));
     this.#limits = { ...DEFAULT_RESPONSE_LIMITS, ...options.responseLimits };
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.store = new PayerStore(options.wallet.store);
