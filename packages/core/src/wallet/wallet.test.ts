@@ -225,4 +225,30 @@ describe('mint outage in the middle of a send', () => {
     wallet.close();
     await mint.stop();
   });
+
+  // Issue 15: liveness is kept in the wallet file, not in module memory.
+  it('a second wallet on the same file in this process leaves the first one\'s in-flight send alone until the first closes', async () => {
+    const dbPath = join(dir, 'mint2.db');
+    let mint = await startMint({ dbPath });
+    const port = Number(new URL(mint.url).port);
+    const path = join(dir, 'shared.db');
+    const first = await openWallet({ path, mints: [mint.url] });
+    await (await first.fund(sat(100))).complete();
+    await mint.stop();
+    await first.send(sat(30), { purpose: 'during outage' }).catch(() => undefined);
+    const held = first.pendingBalance();
+    expect(held).toBeGreaterThan(0);
+
+    mint = await startMint({ dbPath, port });
+    const second = await openWallet({ path, mints: [mint.url] });
+    expect(second.lastRecovery?.operationsResolved).toBe(0);
+    expect(second.pendingBalance()).toBe(held);
+    first.close();
+    const report = await second.recover();
+    expect(report.operationsResolved).toBe(1);
+    expect(second.balance()).toBe(100);
+    expect(second.pendingBalance()).toBe(0);
+    second.close();
+    await mint.stop();
+  });
 });

@@ -18,6 +18,7 @@ import {
 import { generateMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/bip39';
 import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { InvalidAmount, sat, type Sat } from '../money/index.ts';
+import { OwnerRegistry } from '../storage/owner-liveness.ts';
 import { checkBudget, type Budgets } from './budget.ts';
 import { StoreCounterSource } from './counter-source.ts';
 import {
@@ -45,9 +46,6 @@ const MINT_CODE_ALREADY_SPENT = 11001;
 
 /** An invoice unpaid for this long is no longer checked on open. */
 const STALE_QUOTE_MS = 24 * 3600_000;
-
-/** Wallets open in this process, by instance id: their in-flight operations are not orphans. */
-const liveInstances = new Set<string>();
 
 export interface OpenWalletOptions {
   /** sqlite file of the store (shared safely by several processes). */
@@ -129,15 +127,6 @@ function asProofLike(p: StoredProof): ProofLike {
   return { id: p.id, amount: p.amount, secret: p.secret, C: p.C, ...(p.dleq ? { dleq: p.dleq } : {}) };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function mapMintError(error: unknown, context: string): Error {
   if (error instanceof WalletError) return error;
   if (isMintOperationError(error)) {
@@ -156,7 +145,8 @@ function mapMintError(error: unknown, context: string): Error {
  */
 export class EcashWallet {
   readonly store: WalletStore;
-  private readonly instanceId: string;
+  /** Live owners of this wallet's file: a Payer over this wallet registers its owner here too. */
+  readonly owners: OwnerRegistry;
   private readonly owner: string;
   private readonly contexts: Map<string, MintContext>;
   private readonly budgets: Budgets | undefined;
@@ -179,7 +169,7 @@ export class EcashWallet {
     pollIntervalMs: number;
   }) {
     this.store = args.store;
-    this.instanceId = args.instanceId;
+    this.owners = new OwnerRegistry(args.store);
     this.owner = `${process.pid}:${args.instanceId}`;
     this.contexts = args.contexts;
     this.budgets = args.budgets;
@@ -252,7 +242,7 @@ export class EcashWallet {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    liveInstances.delete(this.instanceId);
+    this.owners.releaseAll();
     this.store.close();
   }
 
@@ -717,10 +707,7 @@ export class EcashWallet {
 
   /** True when the wallet instance that wrote a record is gone (its process died, or it was closed). */
   private isOrphan(owner: string): boolean {
-    const [pidText, instance] = owner.split(':');
-    const pid = Number(pidText);
-    if (pid === process.pid) return instance === undefined || !liveInstances.has(instance);
-    return !pidAlive(pid);
+    return this.owners.gone(owner);
   }
 
   /** Pending proofs with no open operation (should not happen; repaired from NUT-07 if it does). */
@@ -898,7 +885,7 @@ export class EcashWallet {
 
   /** Registers this instance as live (its operations are not orphans) — called by openWallet. */
   markLive(): void {
-    liveInstances.add(this.instanceId);
+    this.owners.register(this.owner);
   }
 }
 

@@ -31,24 +31,6 @@ import { emptyReport, recoverPayments } from './payment-recovery.ts';
 
 export type { MaxPrice, PayerMarket, PayerOptions, PayerRecoveryReport };
 
-const liveOwners = new Set<string>();
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function ownerGone(owner: string): boolean {
-  const [pidText, instance] = owner.split(':');
-  const pid = Number(pidText);
-  if (pid === process.pid) return instance === undefined || !liveOwners.has(owner);
-  return !pidAlive(pid);
-}
-
 const withSlash = (url: string): string => (url.endsWith('/') ? url : `${url}/`);
 
 /** Pays for requests on the Routstr market; see PayerOptions. `createPayingFetch` wraps one in a `fetch`. */
@@ -90,7 +72,7 @@ export class Payer {
     this.store = new PayerStore(options.wallet.store);
     this.directory = new ProviderDirectory({ fetch: this.#fetch });
     this.#group = new Bottleneck.Group({ maxConcurrent: options.limits?.maxConcurrent ?? 4, minTime: options.limits?.minTimeMs ?? 0 });
-    liveOwners.add(this.#owner);
+    this.wallet.owners.register(this.#owner);
     this.#sessions = new SessionBook({
       wallet: this.wallet,
       store: this.store,
@@ -167,7 +149,7 @@ export class Payer {
     await this.settled();
     await this.#sessions.refundAll();
     await this.settled();
-    liveOwners.delete(this.#owner);
+    this.wallet.owners.release(this.#owner);
   }
 
   /** Pays for one request to `path` (e.g. `/v1/chat/completions`) with a JSON `body` naming a model. */
@@ -432,7 +414,7 @@ export class Payer {
       liveSessions: new Set(this.#sessions.live().map((s) => s.id)),
       inflight: this.#inflight,
       fetch: this.#fetch,
-      mayRecover: (owner) => owner === this.#owner || ownerGone(owner),
+      mayRecover: (owner) => owner === this.#owner || this.wallet.owners.gone(owner),
     });
   }
 }
