@@ -5,7 +5,8 @@ import { Wallet, getDecodedToken } from '@cashu/cashu-ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMint, type RunningMint } from '../../../devnet/src/mint/index.ts';
 import { sat } from '../money/index.ts';
-import { openWallet, type SentToken } from './wallet.ts';
+import { openWallet } from './open-wallet.ts';
+import type { SentToken } from './wallet-types.ts';
 
 function secretsOf(tokens: SentToken[], keysetId: string): string[] {
   return tokens.flatMap((t) => getDecodedToken(t.token, [keysetId]).proofs.map((p) => p.secret));

@@ -2,7 +2,7 @@
 // The parent sets ROUTSTR_KIT_FAILPOINT so that the wallet SIGKILLs itself at a named step.
 // Usage: node crash-driver.ts '<json: { path, mint, action, amount?, token?, invoice? }>'
 import { sat } from '../money/index.ts';
-import { openWallet } from './wallet.ts';
+import { openWallet } from './open-wallet.ts';
 
 interface DriverArgs {
   path: string;

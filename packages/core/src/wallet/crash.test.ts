@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeInvoice, startMint, type RunningMint } from '../../../devnet/src/mint/index.ts';
 import { sat } from '../money/index.ts';
 import { failpointEnv } from './failpoint.ts';
-import { openWallet, type EcashWallet } from './wallet.ts';
+import { openWallet } from './open-wallet.ts';
+import type { EcashWallet } from './wallet.ts';
 
 const driver = fileURLToPath(new URL('./crash-driver.ts', import.meta.url));
 

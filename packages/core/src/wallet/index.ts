@@ -1,5 +1,6 @@
-export { openWallet, walletFileIsEmpty, EcashWallet } from './wallet.ts';
-export type { OpenWalletOptions, SendOptions, SentToken, Funding, Withdrawal, RecoveryReport } from './wallet.ts';
+export { EcashWallet } from './wallet.ts';
+export { openWallet, walletFileIsEmpty } from './open-wallet.ts';
+export type { OpenWalletOptions, SendOptions, SentToken, Funding, Withdrawal, RecoveryReport } from './wallet-types.ts';
 export type { Budgets } from './budget.ts';
 export { TOTAL_BUDGET, checkTotalBudget } from './budget.ts';
 export type { JournalEntry, JournalStatus, ProofState } from './store.ts';

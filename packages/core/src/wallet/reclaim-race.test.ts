@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startMint, type RunningMint } from '../../../devnet/src/mint/index.ts';
 import { sat } from '../money/index.ts';
-import { openWallet, type EcashWallet } from './wallet.ts';
+import { openWallet } from './open-wallet.ts';
+import type { EcashWallet } from './wallet.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'reclaim-race-'));
 let mint: RunningMint;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMint, type RunningMint } from '../../../devnet/src/mint/index.ts';
 import { sat } from '../money/index.ts';
 import { MnemonicMismatch } from './errors.ts';
-import { openWallet } from './wallet.ts';
+import { openWallet } from './open-wallet.ts';
 
 describe('restore from the mnemonic (NUT-13 secrets, NUT-09 restore)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wallet-restore-'));

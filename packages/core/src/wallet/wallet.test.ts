@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeInvoice, startMint, type RunningMint } from '../../../devnet/src/mint/index.ts';
 import { sat } from '../money/index.ts';
 import { BudgetExceeded, InsufficientFunds, UnreadableToken, ProofsAlreadySpent, UnknownMint } from './errors.ts';
-import { openWallet, type EcashWallet } from './wallet.ts';
+import { openWallet } from './open-wallet.ts';
+import type { EcashWallet } from './wallet.ts';
 
 /** Everything a set of wallets started with must be in their balances, their fees, or outside value. */
 function valueHeld(wallets: EcashWallet[]): number {
