@@ -1,16 +1,15 @@
-export { Payee, openPayee } from './payee.ts';
-export type {
-  TokenFacts,
-  XCashuPayment,
-  XCashuChange,
-  RefundLookup,
-  AccountInfo,
-  AccountRefund,
-  PayeeBalances,
-  Payout,
-  OpenPayeeOptions,
-} from './payee.ts';
 export {
+  Payee,
+  openPayee,
+  type TokenFacts,
+  type XCashuPayment,
+  type XCashuChange,
+  type RefundLookup,
+  type AccountInfo,
+  type AccountRefund,
+  type PayeeBalances,
+  type Payout,
+  type OpenPayeeOptions,
   PayeeError,
   redemptionError,
   minimumBalanceError,
@@ -18,10 +17,12 @@ export {
   keyNotFoundError,
   refundRefused,
   invalidRequestError,
-} from './payee-errors.ts';
-export { PayeeStore } from './payee-store.ts';
-export type { XCashuRecord, XCashuState, AccountRecord } from './payee-store.ts';
-export { bolt11AmountSat } from './bolt11-amount.ts';
+  PayeeStore,
+  type XCashuRecord,
+  type XCashuState,
+  type AccountRecord,
+  bolt11AmountSat,
+} from './payee/index.ts';
 export {
   PayerError,
   type AttemptRecord,

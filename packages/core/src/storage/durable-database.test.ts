@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PayeeStore } from '../payments/payee-store.ts';
+import { PayeeStore } from '../payments/payee/payee-store.ts';
 import { WalletStore } from '../wallet/store.ts';
 import { OrderStore } from '../orders/order-store.ts';
 

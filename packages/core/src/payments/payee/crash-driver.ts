@@ -1,7 +1,7 @@
 // Test fixture for payee crash tests: a child process that holds the node's wallet and payee books
 // and does one thing; the parent arms ROUTSTR_KIT_FAILPOINT so it SIGKILLs itself at a named step.
 // Usage: node crash-driver.ts '<json: { walletPath, dbPath, mint, action: "deposit"|"refund"|"xcashu", token?, apiKey? }>'
-import { openWallet } from '../wallet/index.ts';
+import { openWallet } from '../../wallet/index.ts';
 import { openPayee } from './payee.ts';
 
 interface DriverArgs {

@@ -8,7 +8,7 @@ import {
   buildHttpExceptionBody,
   minimumBalanceDetail,
   type RedemptionErrorCode,
-} from '../protocol/index.ts';
+} from '../../protocol/index.ts';
 
 /** Which of routstr-core's two envelopes the body uses. */
 type Envelope =

@@ -5,7 +5,7 @@
  * transactions so a crash leaves each record in one named state that recovery knows how to finish.
  */
 import type { SQLInputValue } from 'node:sqlite';
-import { DurableDatabase } from '../storage/index.ts';
+import { DurableDatabase } from '../../storage/index.ts';
 
 /** redeeming: the token may be in our wallet; redeemed: ours, not yet billed; charged: cost fixed, change not stored; done: change stored. */
 export type XCashuState = 'redeeming' | 'redeemed' | 'charged' | 'done';

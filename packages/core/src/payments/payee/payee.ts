@@ -14,128 +14,32 @@
  * The wallet must be opened with `reclaimOnOpen: false` so it does not take back change tokens
  * before this recovery adopts them (with it on, the change is simply made again: no loss).
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { getTokenMetadata, normalizeMintUrl } from '@cashu/cashu-ts';
-import { sat, type Msat, type Sat } from '../money/index.ts';
-import { xCashuChange } from '../pricing/index.ts';
-import { apiKeyForToken } from '../protocol/index.ts';
-import {
-  InsufficientFunds,
-  UnknownMint,
-  UnreadableToken,
-  MintRefused,
-  ProofsAlreadySpent,
-  type EcashWallet,
-  type JournalEntry,
-} from '../wallet/index.ts';
-import { failpoint } from '../wallet/failpoint.ts';
+import { randomUUID } from 'node:crypto';
+import { sat, type Msat, type Sat } from '../../money/index.ts';
+import { xCashuChange } from '../../pricing/index.ts';
+import { apiKeyForToken } from '../../protocol/index.ts';
+import type { EcashWallet } from '../../wallet/index.ts';
+import { failpoint } from '../../wallet/failpoint.ts';
+import { deliverRefund, releaseReservation, reserveGate, settleReservation } from './account-book.ts';
 import { bolt11AmountSat } from './bolt11-amount.ts';
-import {
-  PayeeError,
-  insufficientBalanceError,
-  invalidRequestError,
-  keyNotFoundError,
-  minimumBalanceError,
-  redemptionError,
-  refundRefused,
-} from './payee-errors.ts';
-import { PayeeStore, type AccountRecord, type XCashuRecord } from './payee-store.ts';
+import { changeRef, payoutRef, sendOnce } from './outgoing-tokens.ts';
+import { invalidRequestError, keyNotFoundError, minimumBalanceError, redemptionError, refundRefused } from './payee-errors.ts';
+import { recoverPayee } from './payee-recovery.ts';
+import { PayeeStore, type XCashuRecord } from './payee-store.ts';
+import type {
+  AccountInfo,
+  AccountRefund,
+  OpenPayeeOptions,
+  PayeeBalances,
+  Payout,
+  RefundLookup,
+  TokenFacts,
+  XCashuChange,
+  XCashuPayment,
+} from './payee-types.ts';
+import { describeToken, receiveFailure, sha256 } from './token-facts.ts';
 
-/** A token header read without a mint. */
-export interface TokenFacts {
-  readonly token: string;
-  /** sha256(utf8(token)) hex: the key of its X-Cashu request. */
-  readonly hash: string;
-  readonly mint: string;
-  readonly faceSat: Sat;
-  readonly faceMsat: Msat;
-}
-
-/** An X-Cashu payment redeemed into the node's wallet, ready to serve. */
-export interface XCashuPayment {
-  readonly tokenHash: string;
-  readonly requestId: string;
-  readonly faceSat: Sat;
-  /** What the wallet got (face minus mint input fees). */
-  readonly creditedSat: Sat;
-}
-
-/** The change of an X-Cashu request (token undefined when nothing is owed). */
-export interface XCashuChange {
-  readonly changeSat: Sat;
-  readonly token: string | undefined;
-  readonly costMsat: Msat;
-}
-
-/** What `refundFor(originalToken)` knows. */
-export type RefundLookup =
-  | { readonly state: 'unknown' }
-  | { readonly state: 'pending' }
-  | { readonly state: 'done'; readonly token: string | undefined; readonly changeSat: Sat };
-
-/** A Bearer account as `/v1/balance/info` shows it. */
-export interface AccountInfo {
-  readonly apiKey: string;
-  /** Available msats (balance − reserved). */
-  readonly availableMsat: number;
-  readonly reservedMsat: number;
-  readonly totalRequests: number;
-  readonly totalSpentMsat: number;
-}
-
-/** A Bearer account refund. */
-export interface AccountRefund {
-  readonly token: string;
-  readonly sat: Sat;
-}
-
-/** What the node holds and earned. */
-export interface PayeeBalances {
-  /** Spendable sats in the wallet. */
-  readonly heldSat: number;
-  /** Sats locked by wallet operations in flight. */
-  readonly pendingSat: number;
-  /** Settled charges, msats. */
-  readonly revenueMsat: number;
-  /** Paid out by admin withdrawals, msats. */
-  readonly paidOutMsat: number;
-  /** Owed to clients: account balances and undelivered change, msats. */
-  readonly liabilitiesMsat: number;
-  /** What an admin may withdraw now, sats. */
-  readonly withdrawableSat: number;
-}
-
-/** An admin payout. */
-export interface Payout {
-  readonly id: string;
-  readonly kind: 'token' | 'invoice';
-  readonly amountSat: number;
-  readonly feeSat: number;
-  readonly token: string | undefined;
-}
-
-export interface OpenPayeeOptions {
-  /** The node's wallet (open it with `reclaimOnOpen: false`). */
-  readonly wallet: EcashWallet;
-  /** sqlite file of the payee's books. */
-  readonly dbPath: string;
-}
-
-const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
-const changeRef = (tokenHash: string): string => `change:${tokenHash}`;
-const refundRef = (id: string): string => `refund:${id}`;
-const payoutRef = (id: string): string => `payout:${id}`;
-
-/** Maps a wallet receive failure; `definite` = the token is certainly not in our wallet. */
-function receiveFailure(error: unknown): { error: PayeeError; definite: boolean } {
-  if (error instanceof ProofsAlreadySpent) return { error: redemptionError('cashu_token_already_spent', 'Token already spent', error), definite: true };
-  if (error instanceof UnreadableToken) return { error: redemptionError('invalid_cashu_token', `Invalid token: ${error.message}`, error), definite: true };
-  if (error instanceof UnknownMint) return { error: redemptionError('cashu_foreign_mint_swap_failed', 'Token from an untrusted mint', error), definite: true };
-  if (error instanceof MintRefused && error.mintCode !== undefined) {
-    return { error: redemptionError('cashu_token_redemption_failed', `The mint refused the token: ${error.message}`, error), definite: true };
-  }
-  return { error: redemptionError('cashu_mint_unreachable', 'The mint could not be reached to redeem the token', error), definite: false };
-}
+export type { AccountInfo, AccountRefund, OpenPayeeOptions, PayeeBalances, Payout, RefundLookup, TokenFacts, XCashuChange, XCashuPayment };
 
 /** Payee books over an EcashWallet; see the module doc. Use openPayee(). */
 export class Payee {
@@ -156,30 +60,7 @@ export class Payee {
 
   /** Reads a token header: malformed → 400 invalid_token, zero value → 400 cashu_token_zero_value, untrusted mint → 422. */
   describeToken(raw: string): TokenFacts {
-    const token = raw.trim();
-    if (!/^cashu[AB]/.test(token)) throw redemptionError('invalid_cashu_token', 'Invalid token format');
-    let meta: ReturnType<typeof getTokenMetadata>;
-    try {
-      meta = getTokenMetadata(token);
-    } catch (error) {
-      throw redemptionError('invalid_cashu_token', 'Invalid token format', error);
-    }
-    let amount: number;
-    try {
-      amount = Number(meta.amount.toString());
-    } catch (error) {
-      throw redemptionError('invalid_cashu_token', 'Invalid token amount', error);
-    }
-    if (!Number.isSafeInteger(amount) || amount < 0) throw redemptionError('invalid_cashu_token', 'Invalid token amount');
-    if (amount === 0) throw redemptionError('cashu_token_zero_value', 'Token has zero value');
-    // The wallet holds sats only; msat tokens are refused rather than mis-credited.
-    if ((meta.unit ?? 'sat') !== 'sat') throw redemptionError('invalid_cashu_token', `Unsupported token unit ${String(meta.unit)}`);
-    const mint = normalizeMintUrl(meta.mint);
-    if (!this.wallet.mints.includes(mint)) {
-      // No cross-mint swap: a token from a mint we do not trust is refused with nothing kept.
-      throw redemptionError('cashu_foreign_mint_swap_failed', `Mint ${mint} is not trusted by this node; pay with a token from one of: ${this.wallet.mints.join(', ')}`);
-    }
-    return { token, hash: sha256(token), mint, faceSat: sat(amount), faceMsat: (amount * 1000) as Msat };
+    return describeToken(raw, this.wallet.mints);
   }
 
   // --- X-Cashu ----------------------------------------------------------------------------------
@@ -276,22 +157,12 @@ export class Payee {
       this.store.tx(() => this.store.updateXCashu(rec.tokenHash, { state: 'done' }));
       return { changeSat: sat(0), token: undefined, costMsat };
     }
-    const sent = await this.sendOnce(changeRef(rec.tokenHash), changeSat, 'x-cashu change');
+    const sent = await sendOnce(this.wallet, changeRef(rec.tokenHash), changeSat, 'x-cashu change');
     failpoint('payee:after-change');
     this.store.tx(() => this.store.updateXCashu(rec.tokenHash, { state: 'done', changeToken: sent.token }));
     this.wallet.settle(sent.entryId);
     failpoint('payee:after-store');
     return { changeSat: sat(changeSat), token: sent.token, costMsat };
-  }
-
-  /** A token journaled under `ref`: the one already made (a crash before it was stored) or a new one. */
-  private async sendOnce(ref: string, amountSat: number, purpose: string): Promise<{ token: string; entryId: string }> {
-    const made = this.wallet.journal({ requestId: ref }).find(
-      (e: JournalEntry) => e.kind === 'token' && e.token !== null && ['outstanding', 'spent', 'settled'].includes(e.status),
-    );
-    if (made?.token) return { token: made.token, entryId: made.id };
-    const sent = await this.wallet.send(sat(amountSat), { purpose, requestId: ref });
-    return { token: sent.token, entryId: sent.entry.id };
   }
 
   // --- Bearer accounts ----------------------------------------------------------------------------
@@ -351,16 +222,7 @@ export class Payee {
 
   /** Reserves the gate from the account's available balance (402 insufficient_balance); returns the reservation id. */
   reserve(apiKey: string, gateMsat: number): string {
-    return this.store.tx(() => {
-      const a = this.store.account(apiKey);
-      if (!a) throw keyNotFoundError();
-      const available = a.balanceMsat - a.reservedMsat;
-      if (available < gateMsat) throw insufficientBalanceError(gateMsat, available, a.reservedMsat);
-      const id = randomUUID();
-      this.store.updateAccount(apiKey, { reservedMsat: a.reservedMsat + gateMsat });
-      this.store.insertReservation({ id, apiKey, amountMsat: gateMsat });
-      return id;
-    });
+    return reserveGate(this.store, apiKey, gateMsat);
   }
 
   /**
@@ -368,35 +230,12 @@ export class Payee {
    * what was charged and what remains available.
    */
   settle(reservationId: string, costMsat: number): { chargedMsat: number; remainingMsat: number } {
-    return this.store.tx(() => {
-      const r = this.store.reservation(reservationId);
-      if (!r) throw new Error(`unknown reservation ${reservationId}`);
-      const a = this.store.account(r.apiKey) as AccountRecord;
-      if (r.state !== 'held') return { chargedMsat: r.costMsat ?? 0, remainingMsat: a.balanceMsat - a.reservedMsat };
-      // As routstr-core: a cost above the reservation is charged as far as the balance goes.
-      const charged = Math.min(Math.max(0, Math.ceil(costMsat)), a.balanceMsat);
-      const next = {
-        reservedMsat: a.reservedMsat - r.amountMsat,
-        balanceMsat: a.balanceMsat - charged,
-        totalRequests: a.totalRequests + 1,
-        totalSpentMsat: a.totalSpentMsat + charged,
-      };
-      this.store.updateAccount(r.apiKey, next);
-      this.store.closeReservation(reservationId, 'settled', charged);
-      if (charged > 0) this.store.insertCharge(`res:${reservationId}`, 'bearer', charged);
-      return { chargedMsat: charged, remainingMsat: next.balanceMsat - next.reservedMsat };
-    });
+    return settleReservation(this.store, reservationId, costMsat);
   }
 
   /** Releases a reservation without charging (the upstream failed). */
   release(reservationId: string): void {
-    this.store.tx(() => {
-      const r = this.store.reservation(reservationId);
-      if (!r || r.state !== 'held') return;
-      const a = this.store.account(r.apiKey) as AccountRecord;
-      this.store.updateAccount(r.apiKey, { reservedMsat: Math.max(0, a.reservedMsat - r.amountMsat) });
-      this.store.closeReservation(reservationId, 'released', null);
-    });
+    releaseReservation(this.store, reservationId);
   }
 
   /**
@@ -407,7 +246,7 @@ export class Payee {
   async refund(apiKey: string): Promise<AccountRefund> {
     return this.once(`r:${apiKey}`, async () => {
       const pending = this.store.pendingRefunds(apiKey)[0];
-      if (pending) return this.deliverRefund(pending.id, apiKey, pending.sat);
+      if (pending) return deliverRefund(this.store, this.wallet, pending.id, apiKey, pending.sat);
       const plan = this.store.tx(() => {
         const a = this.store.account(apiKey);
         if (!a) throw keyNotFoundError();
@@ -424,32 +263,8 @@ export class Payee {
       });
       if (plan.kind === 'cached') return plan.refund;
       failpoint('payee:refund-after-debit');
-      return this.deliverRefund(plan.id, apiKey, plan.wholeSat);
+      return deliverRefund(this.store, this.wallet, plan.id, apiKey, plan.wholeSat);
     });
-  }
-
-  private async deliverRefund(id: string, apiKey: string, amountSat: number): Promise<AccountRefund> {
-    let sent: { token: string; entryId: string };
-    try {
-      sent = await this.sendOnce(refundRef(id), amountSat, 'account refund');
-    } catch (error) {
-      if (error instanceof InsufficientFunds) {
-        // Nothing left the wallet: put the money back on the key.
-        this.store.tx(() => {
-          this.store.credit(apiKey, amountSat * 1000);
-          this.store.finishRefund(id, '');
-        });
-        throw refundRefused('The node cannot make the refund token now; try again later', 503);
-      }
-      throw error;
-    }
-    failpoint('payee:refund-after-send');
-    this.store.tx(() => {
-      this.store.finishRefund(id, sent.token);
-      this.store.updateAccount(apiKey, { refundToken: sent.token, refundSat: amountSat });
-    });
-    this.wallet.settle(sent.entryId);
-    return { token: sent.token, sat: sat(amountSat) };
   }
 
   // --- operator -----------------------------------------------------------------------------------
@@ -493,7 +308,7 @@ export class Payee {
       if (!Number.isSafeInteger(amount) || amount <= 0) throw invalidRequestError('invalid_amount', 'amount_sat must be a positive integer');
       if (amount > withdrawableSat) throw invalidRequestError('insufficient_revenue', `Withdrawable: ${withdrawableSat} sat`);
       this.store.tx(() => this.store.insertPayout({ id, kind: 'token', amountMsat: amount * 1000 }));
-      const sent = await this.sendOnce(payoutRef(id), amount, 'admin withdraw');
+      const sent = await sendOnce(this.wallet, payoutRef(id), amount, 'admin withdraw');
       this.store.tx(() => this.store.updatePayout(id, { state: 'done', token: sent.token }));
       this.wallet.settle(sent.entryId);
       return { id, kind: 'token', amountSat: amount, feeSat: 0, token: sent.token };
@@ -503,72 +318,12 @@ export class Payee {
   // --- recovery -----------------------------------------------------------------------------------
 
   /**
-   * Finishes what a crash interrupted (see the module doc); run by openPayee. A step that cannot
-   * finish now (the mint is down, the wallet cannot make the change yet) is left for the next
-   * start or a refund-route retry and counted in `deferred`: the node still starts.
+   * Finishes what a crash interrupted (see the module doc and payee-recovery.ts); run by openPayee.
+   * A step that cannot finish now (the mint is down, the wallet cannot make the change yet) is left
+   * for the next start or a refund-route retry and counted in `deferred`: the node still starts.
    */
-  async recover(): Promise<{ resolved: number; deferred: number }> {
-    let resolved = 0;
-    let deferred = 0;
-    const step = async (fn: () => Promise<boolean | void> | boolean | void): Promise<void> => {
-      try {
-        if ((await fn()) === false) deferred++;
-        else resolved++;
-      } catch {
-        deferred++;
-      }
-    };
-    for (const r of this.store.xcashuByState('redeeming')) {
-      await step(() => {
-        const ours = this.redeemedByUs(r.token);
-        if (ours.state === 'pending') return false; // the wallet could not settle its swap yet
-        this.store.tx(() => {
-          if (ours.state === 'received') this.store.updateXCashu(r.tokenHash, { state: 'redeemed', creditedMsat: ours.creditedSat * 1000 });
-          else this.store.deleteXCashu(r.tokenHash);
-        });
-      });
-    }
-    // A request cut off before it was billed is refunded in full: the client may not have got its answer.
-    for (const r of this.store.xcashuByState('redeemed')) await step(() => this.finishXCashu(r.tokenHash, 0).then(() => undefined));
-    for (const r of this.store.xcashuByState('charged')) await step(() => this.finishXCashu(r.tokenHash, r.costMsat ?? 0).then(() => undefined));
-    for (const d of this.store.depositsRedeeming()) {
-      await step(() => {
-        const ours = this.redeemedByUs(d.token);
-        if (ours.state === 'pending') return false;
-        this.store.tx(() => {
-          if (ours.state === 'received') {
-            this.store.finishDeposit(d.tokenHash, ours.creditedSat * 1000);
-            this.store.credit(d.apiKey, ours.creditedSat * 1000);
-          } else this.store.deleteDeposit(d.tokenHash);
-        });
-      });
-    }
-    for (const r of this.store.heldReservations()) await step(() => this.release(r.id));
-    for (const r of this.store.pendingRefunds()) await step(() => this.deliverRefund(r.id, r.apiKey, r.sat).then(() => undefined));
-    for (const p of this.store.pendingPayouts()) {
-      if (p.kind !== 'token') continue;
-      await step(async () => {
-        const sent = await this.sendOnce(payoutRef(p.id), p.amountMsat / 1000, 'admin withdraw');
-        this.store.tx(() => this.store.updatePayout(p.id, { state: 'done', token: sent.token }));
-        this.wallet.settle(sent.entryId);
-      });
-    }
-    return { resolved, deferred };
-  }
-
-  /**
-   * Whether a token we started to redeem ended up ours, by our wallet's own swap records (the
-   * wallet's recovery on open has finished or rolled back the swap by now). "Spent at the mint" is
-   * no proof: the client may have taken its token back after our swap failed.
-   */
-  private redeemedByUs(token: string): { state: 'received'; creditedSat: number } | { state: 'pending' } | { state: 'none' } {
-    try {
-      return this.wallet.receivedToken(token);
-    } catch (error) {
-      // A token our wallet cannot even decode was never swapped by it.
-      if (error instanceof UnreadableToken || error instanceof UnknownMint) return { state: 'none' };
-      throw error;
-    }
+  recover(): Promise<{ resolved: number; deferred: number }> {
+    return recoverPayee(this);
   }
 
   /** One run per key at a time in this process: a repeat waits for the running one. */
