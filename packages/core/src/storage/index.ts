@@ -1,2 +1,2 @@
 export { AttachedTables, DurableDatabase, type DurableDatabaseOptions, type Row } from './durable-database.ts';
-export { OwnerRegistry, pidAlive, processStarted } from './owner-liveness.ts';
+export { OwnerRegistry } from './owner-liveness.ts';
