@@ -57,7 +57,7 @@ export interface MarketFeedOptions {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX128 = /^[0-9a-f]{128}$/;
-const KINDS = new Set([ANNOUNCEMENT_KIND, PRICE_TICK_KIND, REVIEW_KIND, RECOMMENDATION_KIND, DELETION_KIND]);
+const KINDS: ReadonlySet<number> = new Set([ANNOUNCEMENT_KIND, PRICE_TICK_KIND, REVIEW_KIND, RECOMMENDATION_KIND, DELETION_KIND]);
 
 function isEventShape(x: unknown): x is NostrEvent {
   if (typeof x !== 'object' || x === null) return false;

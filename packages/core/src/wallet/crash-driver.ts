@@ -15,20 +15,18 @@ interface DriverArgs {
 
 const args = JSON.parse(process.argv[2] ?? '{}') as DriverArgs;
 const wallet = await openWallet({ path: args.path, mints: [args.mint] });
-let result: unknown;
-switch (args.action) {
-  case 'send':
-    result = (await wallet.send(sat(args.amount ?? 0), { purpose: 'crash test', requestId: 'crash-1' })).token;
-    break;
-  case 'receive':
-    result = await wallet.receive(args.token ?? '');
-    break;
-  case 'fund':
-    result = await (await wallet.fund(sat(args.amount ?? 0))).complete();
-    break;
-  case 'withdraw':
-    result = (await wallet.withdraw(args.invoice ?? '')).state;
-    break;
+async function run(): Promise<unknown> {
+  switch (args.action) {
+    case 'send':
+      return (await wallet.send(sat(args.amount ?? 0), { purpose: 'crash test', requestId: 'crash-1' })).token;
+    case 'receive':
+      return wallet.receive(args.token ?? '');
+    case 'fund':
+      return (await wallet.fund(sat(args.amount ?? 0))).complete();
+    case 'withdraw':
+      return (await wallet.withdraw(args.invoice ?? '')).state;
+  }
 }
+const result = await run();
 wallet.close();
 process.stdout.write(`${JSON.stringify({ result })}\n`);

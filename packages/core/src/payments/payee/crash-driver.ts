@@ -16,12 +16,15 @@ interface DriverArgs {
 const args = JSON.parse(process.argv[2] ?? '{}') as DriverArgs;
 const wallet = await openWallet({ path: args.walletPath, mints: [args.mint], reclaimOnOpen: false });
 const payee = await openPayee({ wallet, dbPath: args.dbPath });
-let result: unknown;
-if (args.action === 'deposit') result = await payee.accountFor({ kind: 'cashu', token: args.token ?? '' });
-else if (args.action === 'xcashu') {
-  const payment = await payee.beginXCashu(args.token ?? '', { gateMsat: 1, model: 'm', requestId: 'crash' });
-  result = (await payee.finishXCashu(payment.tokenHash, 1000)).token;
-} else result = (await payee.refund(args.apiKey ?? '')).token;
+async function run(): Promise<unknown> {
+  if (args.action === 'deposit') return payee.accountFor({ kind: 'cashu', token: args.token ?? '' });
+  if (args.action === 'xcashu') {
+    const payment = await payee.beginXCashu(args.token ?? '', { gateMsat: 1, model: 'm', requestId: 'crash' });
+    return (await payee.finishXCashu(payment.tokenHash, 1000)).token;
+  }
+  return (await payee.refund(args.apiKey ?? '')).token;
+}
+const result = await run();
 payee.close();
 wallet.close();
 process.stdout.write(`${JSON.stringify({ result })}\n`);
