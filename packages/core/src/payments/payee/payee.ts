@@ -39,8 +39,6 @@ import type {
 } from './payee-types.ts';
 import { describeToken, receiveFailure, sha256 } from './token-facts.ts';
 
-export type { AccountInfo, AccountRefund, OpenPayeeOptions, PayeeBalances, Payout, RefundLookup, TokenFacts, XCashuChange, XCashuPayment };
-
 /** Payee books over an EcashWallet; see the module doc. Use openPayee(). */
 export class Payee {
   readonly wallet: EcashWallet;
