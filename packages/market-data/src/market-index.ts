@@ -60,6 +60,8 @@ export class MarketIndex {
   readonly #listeners = new Set<IndexListener>();
   readonly #unsubscribe: (() => void)[] = [];
   #modelsJson = '[]';
+  /** Some model found the index full and waits for a place. */
+  #waiting = false;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #lastFlushAt = Number.NEGATIVE_INFINITY;
 
@@ -136,6 +138,7 @@ export class MarketIndex {
     const dirty = [...this.#dirty];
     this.#dirty.clear();
     let changed = false;
+    let freed = false;
     const at = this.#clock.now();
     for (const model of dirty) {
       const before = this.#summaryJson.get(model);
@@ -143,11 +146,13 @@ export class MarketIndex {
       if (next === undefined) {
         if (before === undefined) continue;
         this.#forget(model);
+        freed = true;
         this.#emitModel({ id: model, bestAsk: null, median: null, spreadMsat: null, providers: 0, lastTickAt: null, change1h: null, change24h: null });
       } else {
         if (before === undefined && this.#summaries.size >= this.#maxModels) {
           this.#ticks.delete(model);
           this.#lastTickAt.delete(model);
+          this.#waiting = true;
           continue;
         }
         const json = JSON.stringify(next);
@@ -162,6 +167,23 @@ export class MarketIndex {
       for (const l of this.#listeners) l.book({ model, at });
     }
     if (changed) this.#rebuildJson();
+    if (freed && this.#waiting) this.#admitWaiting();
+  }
+
+  /** A model left: models that found the index full get the free places (in the next flush). */
+  #admitWaiting(): void {
+    let room = this.#maxModels - this.#summaries.size;
+    let waiting = false;
+    for (const model of this.#market.models()) {
+      if (this.#summaries.has(model)) continue;
+      if (room <= 0) {
+        waiting = true;
+        break;
+      }
+      this.#markDirty(model);
+      room -= 1;
+    }
+    this.#waiting = waiting;
   }
 
   #rebuildJson(): void {
