@@ -4,10 +4,10 @@
  * model, and each provider's last load. Changes are coalesced: a burst of ingests costs one
  * recompute per model per flush, and `GET /api/models` reads a prebuilt JSON string.
  */
-import type { Market, MarketClock } from '@routstr-kit/core/market';
+import { priceForShape, type Market, type MarketClock } from '@routstr-kit/core/market';
 import type { PriceTick } from '@routstr-kit/core/protocol';
 import type { BookEvent, ModelSummary, TickView } from './api-types.ts';
-import { TYPICAL_SHAPE, integerMedian, priceView } from './price-view.ts';
+import { TYPICAL_SHAPE, priceView, satRoundedUp, sortedMedian } from './price-view.ts';
 
 /** Listeners of summary and book changes (the SSE stream). */
 export interface IndexListener {
@@ -64,6 +64,7 @@ export class MarketIndex {
   #waiting = false;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #lastFlushAt = Number.NEGATIVE_INFINITY;
+  #pause = 0;
 
   constructor(options: MarketIndexOptions) {
     this.#market = options.market;
@@ -133,8 +134,8 @@ export class MarketIndex {
   flush(): void {
     if (this.#flushTimer) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
-    this.#lastFlushAt = this.#clock.now();
     if (this.#dirty.size === 0) return;
+    const started = performance.now();
     const dirty = [...this.#dirty];
     this.#dirty.clear();
     let changed = false;
@@ -168,6 +169,10 @@ export class MarketIndex {
     }
     if (changed) this.#rebuildJson();
     if (freed && this.#waiting) this.#admitWaiting();
+    // recomputing must not crowd out ingest: the next flush waits at least 9× this one's time
+    const took = performance.now() - started;
+    this.#lastFlushAt = this.#clock.now();
+    this.#pause = Math.max(this.#flushDelayMs, Math.ceil(9 * took));
   }
 
   /** A model left: models that found the index full get the free places (in the next flush). */
@@ -203,27 +208,46 @@ export class MarketIndex {
     for (const l of this.#listeners) l.model(summary);
   }
 
+  // one linear pass and three numeric sorts: no per-ask objects, so a model with 10 000 asks stays cheap
   #compute(model: string): ModelSummary | undefined {
-    const asks = this.#market.book.asks(model, TYPICAL_SHAPE);
-    const best = asks[0];
-    if (!best) return undefined;
-    const typical = integerMedian(asks.map((a) => a.priceMsat));
-    const median = {
-      ...priceView(integerMedian(asks.map((a) => a.prompt)), integerMedian(asks.map((a) => a.completion))),
-      typicalRequestMsat: typical,
-      typicalRequestSat: Math.ceil(typical / 1_000),
-    };
-    const second = asks[1];
+    const asks = this.#market.book.asks(model);
+    const n = asks.length;
+    if (n === 0) return undefined;
+    const typical = new Float64Array(n);
+    const prompt = new Float64Array(n);
+    const completion = new Float64Array(n);
+    let best = -1;
+    let second = -1;
+    const cheaper = (i: number, j: number): boolean =>
+      typical[i]! < typical[j]! || (typical[i] === typical[j] && (asks[i]!.provider < asks[j]!.provider));
+    for (let i = 0; i < n; i++) {
+      const a = asks[i]!;
+      typical[i] = priceForShape(a, TYPICAL_SHAPE);
+      prompt[i] = a.prompt;
+      completion[i] = a.completion;
+      if (best < 0 || cheaper(i, best)) {
+        second = best;
+        best = i;
+      } else if (second < 0 || cheaper(i, second)) second = i;
+    }
+    const bestAsk = asks[best]!;
+    const bestTypical = typical[best]!;
+    const medianTypical = sortedMedian(typical.slice());
     const refs = this.#refs.get(model);
     return {
       id: model,
-      bestAsk: { provider: best.provider, ...priceView(best.prompt, best.completion) },
-      median,
-      spreadMsat: second ? second.priceMsat - best.priceMsat : null,
-      providers: asks.length,
+      bestAsk: { provider: bestAsk.provider, ...priceView(bestAsk.prompt, bestAsk.completion) },
+      median: {
+        promptMsatPerMtok: sortedMedian(prompt),
+        completionMsatPerMtok: sortedMedian(completion),
+        typicalRequestMsat: medianTypical,
+        typicalRequestSat: satRoundedUp(medianTypical),
+      },
+      spreadMsat: second >= 0 ? typical[second]! - bestTypical : null,
+      providers: n,
       lastTickAt: this.#lastTickAt.get(model) ?? null,
-      change1h: relativeChange(best.priceMsat, refs?.h1),
-      change24h: relativeChange(best.priceMsat, refs?.h24),
+      change1h: relativeChange(bestTypical, refs?.h1),
+      change24h: relativeChange(bestTypical, refs?.h24),
     };
   }
 
@@ -231,7 +255,7 @@ export class MarketIndex {
     this.#dirty.add(model);
     if (this.#flushTimer) return;
     // the first change after a quiet spell goes out at once; a burst waits for the window
-    const wait = Math.max(0, this.#lastFlushAt + this.#flushDelayMs - this.#clock.now());
+    const wait = Math.max(0, this.#lastFlushAt + this.#pause - this.#clock.now());
     this.#flushTimer = setTimeout(() => this.flush(), wait);
     this.#flushTimer.unref();
   }
