@@ -185,3 +185,48 @@ describe.each(backends)('market serve on $name', ({ name, store: makeStore }) =>
     expect(body.bestAsk[0]!.t).toBe(recordedAt);
   });
 });
+
+describe('the dynamic node\'s price move', () => {
+  it('reaches /api/stream and /api/models as a new median, and /history as a new close', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'market-move-'));
+    dirs.push(dir);
+    const service = await startMarketDataService({ relays: [net.devnet.relayUrl], store: join(dir, 'm.db'), providerAddresses: 'loopback', log: () => undefined });
+    const stream = await openStream(`${service.url}/api/stream`);
+    try {
+      const dynamic = net.providers.get('dynamic') as RunningProvider;
+      const idle = dynamic.board.current().get(net.model)!;
+      const models = async (): Promise<ModelSummary | undefined> => ((await getJson<ModelsResponse>(`${service.url}/api/models`)).body.models.find((m) => m.id === net.model));
+      while ((await models())?.providers !== 2) await stream.next();
+      await service.recordNow();
+      const fixedTypical = typical(FIXED);
+
+      // load the dynamic node: a stream in flight while it samples raises its price, and it ticks
+      const { wallet } = await net.newWallet(300, { name: 'loader' });
+      const token = (await wallet.send(200 as Parameters<typeof wallet.send>[0], { purpose: 'load test deposit' })).token;
+      const res = await fetch(`${dynamic.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ model: net.model, messages: [{ role: 'user', content: 'keep me busy' }], max_tokens: 100, stream: true }),
+      });
+      expect(res.status).toBe(200);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      await reader.read();
+      await dynamic.marketMaker?.sampleNow();
+      await reader.cancel();
+      const busy = dynamic.board.current().get(net.model)!;
+      expect(busy.completion).toBeGreaterThan(idle.completion);
+      const expectedMedian = Math.floor((fixedTypical + typical(busy)) / 2);
+
+      const event = await stream.next((e) => e.event === 'model' && (e.data as ModelSummary).median?.typicalRequestMsat === expectedMedian);
+      expect(await models()).toEqual(event.data);
+      await service.recordNow();
+      const now = Date.now();
+      const history = (await getJson<HistoryResponse>(`${service.url}/api/models/${encodeURIComponent(net.model)}/history?interval=1s&from=${now - 120_000}&to=${now + 1_000}`)).body;
+      expect(history.median.at(-1)!.c).toBe(expectedMedian);
+      expect(history.median.some((c) => c.c === Math.floor((fixedTypical + typical(idle)) / 2))).toBe(true);
+    } finally {
+      stream.close();
+      await service.close();
+    }
+  });
+});
