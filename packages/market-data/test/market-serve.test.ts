@@ -8,7 +8,7 @@ import { priceForShape } from '@routstr-kit/core/market';
 import type { RunningProvider } from '@routstr-kit/provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMarketDevnet, type MarketDevnet } from '../../../test/e2e/market-devnet.ts';
-import { HISTORY_INTERVALS, INTERVAL_MS, TYPICAL_SHAPE, startMarketDataService, type BookResponse, type HistoryResponse, type MarketDataService, type ModelSummary, type ModelsResponse, type ProvidersResponse } from '../src/index.ts';
+import { HISTORY_INTERVALS, INTERVAL_MS, TYPICAL_SHAPE, openMarketStore, startMarketDataService, type BookResponse, type HistoryResponse, type MarketDataService, type ModelSummary, type ModelsResponse, type ProvidersResponse } from '../src/index.ts';
 import { startPostgresCluster, type PostgresCluster } from './postgres-cluster.ts';
 import { openStream, type StreamClient } from './sse-client.ts';
 
@@ -224,6 +224,37 @@ describe('the dynamic node\'s price move', () => {
       const history = (await getJson<HistoryResponse>(`${service.url}/api/models/${encodeURIComponent(net.model)}/history?interval=1s&from=${now - 120_000}&to=${now + 1_000}`)).body;
       expect(history.median.at(-1)!.c).toBe(expectedMedian);
       expect(history.median.some((c) => c.c === Math.floor((fixedTypical + typical(idle)) / 2))).toBe(true);
+    } finally {
+      stream.close();
+      await service.close();
+    }
+  });
+});
+
+describe('the change columns', () => {
+  it('compare the best ask with the stored index 1 h and 24 h ago', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'market-change-'));
+    dirs.push(dir);
+    const path = join(dir, 'm.db');
+    const seeded = await openMarketStore(path);
+    const now = Date.now();
+    await seeded.recordIndex([
+      { model: net.model, at: now - 25 * 3_600_000, bestMsat: 500_000, medianMsat: 500_000, asks: 1 },
+      { model: net.model, at: now - 2 * 3_600_000, bestMsat: 1_000_000, medianMsat: 1_000_000, asks: 1 },
+    ]);
+    await seeded.close();
+    const service = await startMarketDataService({ relays: [net.devnet.relayUrl], store: path, providerAddresses: 'loopback', log: () => undefined });
+    const stream = await openStream(`${service.url}/api/stream`);
+    try {
+      let entry: ModelSummary | undefined;
+      for (;;) {
+        entry = (await getJson<ModelsResponse>(`${service.url}/api/models`)).body.models.find((m) => m.id === net.model);
+        if (entry?.providers === 2 && entry.change1h !== null) break;
+        await stream.next();
+      }
+      const best = entry.bestAsk!.typicalRequestMsat;
+      expect(entry.change1h).toBeCloseTo((best - 1_000_000) / 1_000_000, 6);
+      expect(entry.change24h).toBeCloseTo((best - 500_000) / 500_000, 6);
     } finally {
       stream.close();
       await service.close();
