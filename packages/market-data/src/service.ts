@@ -32,7 +32,8 @@ function hostForUrl(host: string): string {
 export async function startMarketDataService(options: MarketDataServiceOptions): Promise<MarketDataService> {
   const store = await openMarketStore(options.store);
   const clock = options.market?.clock ?? systemClock;
-  const market = openMarket({ ...options.market, relays: options.relays, allowProviderAddresses: options.providerAddresses ?? 'public' });
+  // an aggregator watches the whole market: room for 10 000 providers (a buyer's market keeps 1 000)
+  const market = openMarket({ maxProviders: 10_000, ...options.market, relays: options.relays, allowProviderAddresses: options.providerAddresses ?? 'public' });
   const index = new MarketIndex({ market, clock, maxModels: options.maxModels ?? 2_000, maxTicksPerModel: options.maxTicksPerModel ?? 50 });
   const hub = new SseHub();
   const offIndex = index.listen({ model: (s) => hub.send('model', s), book: (b) => hub.send('book', b) });
