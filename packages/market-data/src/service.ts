@@ -46,7 +46,7 @@ export async function startMarketDataService(options: MarketDataServiceOptions):
     retentionMs: options.retentionMs,
     onError: (error) => log(`market-data: writing the price index failed: ${(error as Error).message}`),
   });
-  const context = { market, index, store, hub, clock, npubs: new NpubCache() };
+  const context = { market, index, store, hub, clock, npubs: new NpubCache(), log };
   const server = createServer((req, res) => void handleRequest(context, req, res));
   const host = options.host ?? '127.0.0.1';
   try {
