@@ -78,7 +78,13 @@ async function route(ctx: ApiContext, req: IncomingMessage, res: ServerResponse)
   const now = ctx.clock.now();
   if (path === '/api/models') return sendJson(res, 200, `{"at":${now},"models":${ctx.index.modelsJson}}`);
   if (path === '/api/providers') return sendJson(res, 200, JSON.stringify(providersView(ctx.market, ctx.index, ctx.npubs, now)));
-  if (path === '/api/stream') return ctx.hub.add(res);
+  if (path === '/api/stream') {
+    if (req.method === 'HEAD') {
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+      return void res.end();
+    }
+    return ctx.hub.add(res);
+  }
   const r = modelRoute(path);
   if (!r) return sendError(res, 404, 'no such API route');
   if (r.id === '') return sendError(res, 400, 'the model id is not valid URL encoding');

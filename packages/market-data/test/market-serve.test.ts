@@ -173,6 +173,8 @@ describe.each(backends)('market serve on $name', ({ name, store: makeStore }) =>
     const post = await fetch(`${service.url}/api/models`, { method: 'POST', body: '{}' });
     expect(post.status).toBe(405);
     expect(stream.comments).toContain(': connected');
+    const head = await fetch(`${service.url}/api/stream`, { method: 'HEAD' });
+    expect([head.status, head.headers.get('content-type')]).toEqual([200, 'text/event-stream; charset=utf-8']);
   });
 
   it('keeps the history across a restart of the service', async () => {
