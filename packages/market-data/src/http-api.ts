@@ -83,7 +83,8 @@ async function route(ctx: ApiContext, req: IncomingMessage, res: ServerResponse)
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
       return void res.end();
     }
-    return ctx.hub.add(res);
+    if (!ctx.hub.add(res)) sendError(res, 503, 'too many open streams; try again later');
+    return;
   }
   const r = modelRoute(path);
   if (!r) return sendError(res, 404, 'no such API route');

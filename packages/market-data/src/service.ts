@@ -35,7 +35,7 @@ export async function startMarketDataService(options: MarketDataServiceOptions):
   // an aggregator watches the whole market: room for 10 000 providers (a buyer's market keeps 1 000)
   const market = openMarket({ maxProviders: 10_000, ...options.market, relays: options.relays, allowProviderAddresses: options.providerAddresses ?? 'public' });
   const index = new MarketIndex({ market, clock, maxModels: options.maxModels ?? 2_000, maxTicksPerModel: options.maxTicksPerModel ?? 50 });
-  const hub = new SseHub();
+  const hub = new SseHub(15_000, options.maxStreams ?? 1_000);
   const offIndex = index.listen({ model: (s) => hub.send('model', s), book: (b) => hub.send('book', b) });
   const log = options.log ?? ((line: string) => console.error(line));
   const recorder = new IndexRecorder({
