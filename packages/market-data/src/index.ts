@@ -1,0 +1,10 @@
+export type * from './api-types.ts';
+export { HISTORY_INTERVALS } from './api-types.ts';
+export type { MarketDataServiceOptions } from './service-options.ts';
+export { type MarketDataService, startMarketDataService } from './service.ts';
+export { MARKET_SERVE_USAGE, type ServeIo, marketServeOptions, runMarketServe } from './serve-command.ts';
+export { type WebAsset, webAsset } from './web-assets.ts';
+export { TYPICAL_SHAPE } from './price-view.ts';
+export { INTERVAL_MS, MAX_BUCKETS } from './history-query.ts';
+export { type IndexRow, type CandleSeries, type MarketStore, isPostgresUrl } from './store/market-store.ts';
+export { openMarketStore } from './store/open-store.ts';
