@@ -1,0 +1,118 @@
+// The market page: routes between the models/providers view and a model's page, and keeps both
+// live from /api/stream (Server-Sent Events). State lives in the objects made in main().
+import { getJson } from './dom.js';
+import { closeModel, loadModel, modelPage } from './model-view.js';
+import { modelsTable, refreshAges, showModel, showSnapshot } from './models-view.js';
+import { refreshProviderAges, showProviders } from './providers-view.js';
+
+/** Runs `task` now, or once more after the run in progress when asked again meanwhile. */
+function coalesced(task, onError) {
+  let running = false;
+  let again = false;
+  return function run() {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    Promise.resolve()
+      .then(task)
+      .catch(onError)
+      .finally(() => {
+        running = false;
+        if (again) {
+          again = false;
+          run();
+        }
+      });
+  };
+}
+
+/** The route in the hash: `#/model/<id>`, `#/providers` or the models view. */
+function route() {
+  const hash = location.hash.replace(/^#/, '');
+  const match = /^\/model\/(.+)$/.exec(hash);
+  if (match) return { view: 'model', model: decodeURIComponent(match[1]) };
+  if (hash === '/providers') return { view: 'providers' };
+  return { view: 'models' };
+}
+
+function main() {
+  const $ = (id) => document.getElementById(id);
+  const views = { models: $('models-view'), model: $('model-view'), providers: $('providers-view') };
+  const live = $('live');
+  const table = modelsTable($('models').tBodies[0], $('models-empty'));
+  const page = modelPage({
+    title: $('model-title'),
+    range: $('range'),
+    interval: $('interval'),
+    historyChart: $('history-chart'),
+    historyEmpty: $('history-empty'),
+    depthChart: $('depth-chart'),
+    book: $('book').tBodies[0],
+    ticks: $('ticks').tBodies[0],
+  });
+  const providersBody = $('providers').tBodies[0];
+  const showError = (error) => {
+    live.dataset.state = 'error';
+    live.textContent = error instanceof Error ? error.message : String(error);
+  };
+
+  // model ids the stream updated while a /api/models snapshot was in flight: the snapshot is older
+  const streamedSince = new Set();
+  const loadModels = coalesced(async () => {
+    streamedSince.clear();
+    const doc = await getJson('/api/models');
+    showSnapshot(table, doc.models, streamedSince, Date.now());
+  }, showError);
+  const loadProviders = coalesced(async () => showProviders(providersBody, await getJson('/api/providers'), Date.now()), showError);
+  const refreshModel = coalesced(async () => {
+    if (page.model !== null) await loadModel(page, page.model, true);
+  }, showError);
+
+  function show() {
+    const r = route();
+    views.models.hidden = r.view !== 'models';
+    views.providers.hidden = r.view === 'model';
+    views.model.hidden = r.view !== 'model';
+    if (r.view === 'model') loadModel(page, r.model, false).catch(showError);
+    else closeModel(page);
+  }
+  window.addEventListener('hashchange', show);
+  page.range.addEventListener('change', () => page.model !== null && loadModel(page, page.model, false).catch(showError));
+  page.interval.addEventListener('change', () => page.model !== null && loadModel(page, page.model, false).catch(showError));
+
+  const stream = new EventSource('/api/stream');
+  stream.addEventListener('open', () => {
+    live.dataset.state = 'open';
+    live.textContent = 'live';
+    // (re)connected: anything may have changed while we were away
+    loadModels();
+    loadProviders();
+  });
+  stream.addEventListener('error', () => {
+    live.dataset.state = 'error';
+    live.textContent = 'reconnecting…';
+  });
+  stream.addEventListener('model', (event) => {
+    const entry = JSON.parse(event.data);
+    streamedSince.add(entry.id);
+    showModel(table, entry, Date.now());
+  });
+  stream.addEventListener('book', (event) => {
+    const { model } = JSON.parse(event.data);
+    if (model === page.model) refreshModel();
+    loadProviders();
+  });
+
+  // ages ("3 s ago") move on by themselves
+  setInterval(() => {
+    const now = Date.now();
+    refreshAges(table, now);
+    refreshProviderAges(providersBody, now);
+  }, 1000);
+
+  show();
+}
+
+main();
