@@ -105,11 +105,15 @@ function main() {
     loadProviders();
   });
 
-  // ages ("3 s ago") move on by themselves
+  // ages ("3 s ago") move on by themselves, and the price index gains a point every second even
+  // when no book changes: the open model page follows it every few seconds
+  let seconds = 0;
   setInterval(() => {
     const now = Date.now();
     refreshAges(table, now);
     refreshProviderAges(providersBody, now);
+    seconds += 1;
+    if (seconds % 5 === 0) refreshModel();
   }, 1000);
 
   show();

@@ -43,12 +43,16 @@ function width(container) {
   return Math.max(320, container.clientWidth || 800);
 }
 
-/** A price-history chart in `container`: best ask and median of a typical request over time. */
-export function historyChart(container, data) {
+/**
+ * A price-history chart in `container`: best ask and median of a typical request over time.
+ * Dragging across it zooms in (and calls `onZoom`); a double-click zooms back out.
+ */
+export function historyChart(container, data, onZoom) {
   const options = {
     width: width(container),
     height: 300,
     cursor: { drag: { x: true, y: false, setScale: true } },
+    hooks: { setSelect: [(u) => u.select.width > 0 && onZoom()] },
     scales: { x: { time: true } },
     axes: [{}, { values: (_u, ticks) => ticks.map((v) => msat(v)), size: 80 }],
     series: [

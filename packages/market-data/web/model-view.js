@@ -5,7 +5,12 @@ import { age, latency, msat, sats, share, shortKey } from './format.js';
 
 /** The model page's state: which model it shows and its two charts. */
 export function modelPage(elements) {
-  return { ...elements, model: null, history: null, depth: null, loading: null };
+  const page = { ...elements, model: null, history: null, depth: null, zoomed: false };
+  // uPlot zooms back out on a double-click; live refreshes may rescale again from then on
+  page.historyChart.addEventListener('dblclick', () => {
+    page.zoomed = false;
+  });
+  return page;
 }
 
 function bookRow(ask, now) {
@@ -43,15 +48,18 @@ function historyPath(model, rangeMs, interval, now) {
   return `/api/models/${encodeURIComponent(model)}/history?${query}`;
 }
 
-/** Draws (or redraws, keeping the zoom) the history chart. */
-function drawHistory(page, history, keepZoom) {
+/** Draws the history chart, or feeds a live refresh into it without undoing the user's zoom. */
+function drawHistory(page, history, refresh) {
   const data = historyData(history);
   page.historyEmpty.hidden = data[0].length > 0;
-  if (page.history && keepZoom) page.history.setData(data, false);
+  if (page.history && refresh) page.history.setData(data, !page.zoomed);
   else {
     page.history?.destroy();
     page.historyChart.replaceChildren();
-    page.history = historyChart(page.historyChart, data);
+    page.zoomed = false;
+    page.history = historyChart(page.historyChart, data, () => {
+      page.zoomed = true;
+    });
   }
 }
 
@@ -62,10 +70,10 @@ function drawDepth(page, book) {
 }
 
 /**
- * Loads the model's book and history and draws them. `keepZoom` redraws the history without
- * resetting a zoom the user made (a live refresh); a new model or range starts afresh.
+ * Loads the model's book and history and draws them. A live `refresh` keeps the charts (and a
+ * zoom the user made); a new model, range or interval starts them afresh.
  */
-export async function loadModel(page, model, keepZoom) {
+export async function loadModel(page, model, refresh) {
   if (page.model !== model) {
     page.history?.destroy();
     page.depth?.destroy();
@@ -76,7 +84,7 @@ export async function loadModel(page, model, keepZoom) {
     page.book.replaceChildren();
     page.ticks.replaceChildren();
     page.model = model;
-    keepZoom = false;
+    refresh = false;
   }
   page.title.textContent = model;
   const now = Date.now();
@@ -89,7 +97,7 @@ export async function loadModel(page, model, keepZoom) {
   const names = new Map(book.asks.map((a) => [a.provider, a.name || shortKey(a.npub)]));
   fillBody(page.ticks, book.ticks, (tick) => tickRow(tick, names));
   drawDepth(page, book);
-  drawHistory(page, history, keepZoom);
+  drawHistory(page, history, refresh);
 }
 
 /** Leaves the model page: drops its charts. */
