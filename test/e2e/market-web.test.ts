@@ -128,6 +128,21 @@ it("draws the model's price history and depth charts", async () => {
   await expect.poll(() => pixelsOf('#depth-chart', DEPTH_RGB)).toBeGreaterThan(30);
   await expect.poll(() => page.locator('#book tbody tr').count()).toBe(2);
   await page.screenshot({ path: `${SHOTS}model.png`, fullPage: true });
+
+  // zoom: a drag across the chart narrows its time axis and redraws; a double-click resets it
+  const chart = page.locator('#history-chart');
+  const drawing = () => chart.locator('canvas').evaluate((canvas) => canvas.toDataURL() as string);
+  const before = await drawing();
+  const box = (await chart.locator('.u-over').boundingBox())!;
+  await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.7, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  expect(await chart.getAttribute('data-zoomed')).toBe('true');
+  expect(await drawing()).not.toBe(before);
+  await page.screenshot({ path: `${SHOTS}model-zoomed.png`, fullPage: true });
+  await chart.locator('.u-over').dblclick();
+  expect(await chart.getAttribute('data-zoomed')).toBe('false');
 });
 
 it('shows a provider name containing <script> as text', async () => {

@@ -1,7 +1,7 @@
 // The model page's two charts, both drawn by uPlot (served from the installed package by the
 // service itself): the price history, zoomable by dragging, and the book's depth.
 import uPlot from './uplot.js';
-import { msat } from './format.js';
+import { compact, msat } from './format.js';
 
 export const BEST_ASK_COLOUR = '#5b3cc4';
 export const MEDIAN_COLOUR = '#e07b00';
@@ -54,11 +54,12 @@ export function historyChart(container, data, onZoom) {
     cursor: { drag: { x: true, y: false, setScale: true } },
     hooks: { setSelect: [(u) => u.select.width > 0 && onZoom()] },
     scales: { x: { time: true } },
-    axes: [{}, { values: (_u, ticks) => ticks.map((v) => msat(v)), size: 80 }],
+    axes: [{}, { values: (_u, ticks) => ticks.map(compact), size: 70 }],
+    // a price holds until the next change: steps, not slopes
     series: [
       {},
-      { label: 'Best ask', stroke: BEST_ASK_COLOUR, width: 2, spanGaps: true, value: (_u, v) => msat(v) },
-      { label: 'Median', stroke: MEDIAN_COLOUR, width: 2, spanGaps: true, value: (_u, v) => msat(v) },
+      { label: 'Best ask', stroke: BEST_ASK_COLOUR, width: 2, spanGaps: true, paths: uPlot.paths.stepped({ align: 1 }), value: (_u, v) => msat(v) },
+      { label: 'Median', stroke: MEDIAN_COLOUR, width: 2, spanGaps: true, paths: uPlot.paths.stepped({ align: 1 }), value: (_u, v) => msat(v) },
     ],
   };
   return new uPlot(options, data, container);
@@ -71,7 +72,7 @@ export function depthChart(container, data) {
     height: 220,
     cursor: { drag: { x: true, y: false, setScale: true } },
     scales: { x: { time: false } },
-    axes: [{ values: (_u, ticks) => ticks.map((v) => msat(v)) }, {}],
+    axes: [{ values: (_u, ticks) => ticks.map(compact) }, {}],
     series: [
       { value: (_u, v) => msat(v) },
       { label: 'Asks at or below', stroke: DEPTH_COLOUR, fill: 'rgba(30, 123, 52, 0.15)', width: 2, paths: uPlot.paths.stepped({ align: 1 }) },

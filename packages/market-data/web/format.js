@@ -8,6 +8,13 @@ export function msat(value) {
   return value === null || value === undefined ? '—' : integer.format(value);
 }
 
+const short = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
+
+/** "1.2M" for an axis label, where full digits would overlap. */
+export function compact(value) {
+  return value === null || value === undefined ? '' : short.format(value);
+}
+
 /** "12 sat" for a typical request's price in sats. */
 export function sats(value) {
   return value === null || value === undefined ? '—' : `${integer.format(value)} sat`;

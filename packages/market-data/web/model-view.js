@@ -7,9 +7,7 @@ import { age, latency, msat, sats, share, shortKey } from './format.js';
 export function modelPage(elements) {
   const page = { ...elements, model: null, history: null, depth: null, zoomed: false };
   // uPlot zooms back out on a double-click; live refreshes may rescale again from then on
-  page.historyChart.addEventListener('dblclick', () => {
-    page.zoomed = false;
-  });
+  page.historyChart.addEventListener('dblclick', () => setZoomed(page, false));
   return page;
 }
 
@@ -48,6 +46,11 @@ function historyPath(model, rangeMs, interval, now) {
   return `/api/models/${encodeURIComponent(model)}/history?${query}`;
 }
 
+function setZoomed(page, zoomed) {
+  page.zoomed = zoomed;
+  page.historyChart.dataset.zoomed = String(zoomed);
+}
+
 /** Draws the history chart, or feeds a live refresh into it without undoing the user's zoom. */
 function drawHistory(page, history, refresh) {
   const data = historyData(history);
@@ -56,10 +59,8 @@ function drawHistory(page, history, refresh) {
   else {
     page.history?.destroy();
     page.historyChart.replaceChildren();
-    page.zoomed = false;
-    page.history = historyChart(page.historyChart, data, () => {
-      page.zoomed = true;
-    });
+    setZoomed(page, false);
+    page.history = historyChart(page.historyChart, data, () => setZoomed(page, true));
   }
 }
 
