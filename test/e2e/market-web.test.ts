@@ -77,6 +77,7 @@ it('lists the devnet model with its best ask and both providers', async () => {
   await page.locator('#live[data-state="open"]').waitFor();
   await page.locator(`#models tr[data-model="${net.model}"]`).waitFor();
   await expect.poll(() => cell('providers').textContent()).toBe('2');
+  await expect.poll(() => page.locator('#providers tbody tr').count(), { timeout: 10_000 }).toBe(2);
   expect(await cell('model').textContent()).toBe(net.model);
   expect(await cell('prompt').textContent()).toBe(number(idle!.prompt));
   expect(await cell('completion').textContent()).toBe(number(idle!.completion));

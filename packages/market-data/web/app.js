@@ -28,6 +28,8 @@ function coalesced(task, onError) {
   };
 }
 
+const INTERVAL_FOR_RANGE = { 900000: '1s', 3600000: '15s', 21600000: '1m', 86400000: '5m' };
+
 /** The route in the hash: `#/model/<id>`, `#/providers` or the models view. */
 function route() {
   const hash = location.hash.replace(/^#/, '');
@@ -51,6 +53,7 @@ function main() {
     depthChart: $('depth-chart'),
     book: $('book').tBodies[0],
     ticks: $('ticks').tBodies[0],
+    error: $('model-error'),
   });
   const providersBody = $('providers').tBodies[0];
   const showError = (error) => {
@@ -66,21 +69,38 @@ function main() {
     showSnapshot(table, doc.models, streamedSince, Date.now());
   }, showError);
   const loadProviders = coalesced(async () => showProviders(providersBody, await getJson('/api/providers'), Date.now()), showError);
+  // the model page's errors (an unknown model, too many buckets) show on that page
+  const modelError = (error) => {
+    page.error.hidden = false;
+    page.error.textContent = error instanceof Error ? error.message : String(error);
+  };
+  const openModel = (model) => loadModel(page, model, false).catch(modelError);
   const refreshModel = coalesced(async () => {
     if (page.model !== null) await loadModel(page, page.model, true);
-  }, showError);
+  }, modelError);
+  // the providers list can be long: a book change marks it stale, and it is refetched at most
+  // every few seconds, and only while it is on screen
+  let providersStale = false;
 
   function show() {
     const r = route();
     views.models.hidden = r.view !== 'models';
     views.providers.hidden = r.view === 'model';
     views.model.hidden = r.view !== 'model';
-    if (r.view === 'model') loadModel(page, r.model, false).catch(showError);
-    else closeModel(page);
+    if (r.view === 'model') openModel(r.model);
+    else {
+      closeModel(page);
+      if (providersStale) loadProviders();
+      providersStale = false;
+    }
   }
   window.addEventListener('hashchange', show);
-  page.range.addEventListener('change', () => page.model !== null && loadModel(page, page.model, false).catch(showError));
-  page.interval.addEventListener('change', () => page.model !== null && loadModel(page, page.model, false).catch(showError));
+  page.range.addEventListener('change', () => {
+    // a bucket size that gives a few hundred points over the new range
+    page.interval.value = INTERVAL_FOR_RANGE[page.range.value] ?? page.interval.value;
+    if (page.model !== null) openModel(page.model);
+  });
+  page.interval.addEventListener('change', () => page.model !== null && openModel(page.model));
 
   const stream = new EventSource('/api/stream');
   stream.addEventListener('open', () => {
@@ -102,7 +122,7 @@ function main() {
   stream.addEventListener('book', (event) => {
     const { model } = JSON.parse(event.data);
     if (model === page.model) refreshModel();
-    loadProviders();
+    providersStale = true;
   });
 
   // ages ("3 s ago") move on by themselves, and the price index gains a point every second even
@@ -113,7 +133,12 @@ function main() {
     refreshAges(table, now);
     refreshProviderAges(providersBody, now);
     seconds += 1;
-    if (seconds % 5 === 0) refreshModel();
+    if (seconds % 5 !== 0) return;
+    refreshModel();
+    if (providersStale && !views.providers.hidden) {
+      providersStale = false;
+      loadProviders();
+    }
   }, 1000);
 
   show();

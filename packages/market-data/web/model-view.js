@@ -94,6 +94,7 @@ export async function loadModel(page, model, refresh) {
     getJson(historyPath(model, Number(page.range.value), page.interval.value, now)),
   ]);
   if (page.model !== model) return; // the user moved on meanwhile
+  page.error.hidden = true;
   fillBody(page.book, book.asks, (ask) => bookRow(ask, now));
   const names = new Map(book.asks.map((a) => [a.provider, a.name || shortKey(a.npub)]));
   fillBody(page.ticks, book.ticks, (tick) => tickRow(tick, names));
