@@ -102,16 +102,14 @@ it("shows the dynamic node's new price within 1 s of its tick, without a reload"
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   await reader.read(); // in flight now
   const state = await dynamic.marketMaker!.sampleNow(); // resolves once the tick is on the relay
-  await reader.cancel();
   const busy = dynamic.board.current().get(net.model)!;
+  // the acceptance: the new price is on the page within 1 s of the tick's publication
+  // (a locator wait: waitForFunction's string form evaluates code, which the page's CSP forbids)
+  const newPrice = new RegExp(`^${number(busy.completion)}$`); // digits and commas only
+  await page.locator(`#models tr[data-model="${net.model}"] td[data-field="completion"]`, { hasText: newPrice }).waitFor({ timeout: 1000 });
+  await reader.cancel();
   expect(busy.completion).toBeGreaterThan(idle.completion);
   expect(state.lastTick?.reason).toBe('price');
-
-  // the acceptance: the new price is on the page within 1 s of the tick's publication
-  const selector = `#models tr[data-model="${net.model}"] td[data-field="completion"]`;
-  await page.waitForFunction(`document.querySelector(${JSON.stringify(selector)})?.textContent === ${JSON.stringify(number(busy.completion))}`, undefined, {
-    timeout: 1000,
-  });
   expect(await cell('prompt').textContent()).toBe(number(busy.prompt));
   expect(await inPage('window.__sameDocument')).toBe(true);
   await page.screenshot({ path: `${SHOTS}models-after-tick.png`, fullPage: true });
