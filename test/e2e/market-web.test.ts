@@ -86,6 +86,14 @@ it('lists the devnet model with its best ask and both providers', async () => {
   expect(await cell('median').textContent()).toMatch(/^[\d,]+ sat$/);
   expect(await cell('spread').textContent()).toMatch(/^[\d,]+ msat$/);
   await page.screenshot({ path: `${SHOTS}models.png`, fullPage: true });
+
+  // the filter hides models whose id does not contain its text
+  const row = page.locator(`#models tr[data-model="${net.model}"]`);
+  await page.locator('#models-filter').fill('no-such-model');
+  expect(await row.isHidden()).toBe(true);
+  await page.locator('#models-filter').fill(net.model.slice(0, 4).toUpperCase());
+  expect(await row.isVisible()).toBe(true);
+  await page.locator('#models-filter').fill('');
 });
 
 it("shows the dynamic node's new price within 1 s of its tick, without a reload", async () => {

@@ -2,7 +2,7 @@
 // live from /api/stream (Server-Sent Events). State lives in the objects made in main().
 import { getJson } from './dom.js';
 import { closeModel, loadModel, modelPage } from './model-view.js';
-import { modelsTable, refreshAges, showModel, showSnapshot } from './models-view.js';
+import { filterBy, modelsTable, refreshAges, showModel, showSnapshot, sortBy } from './models-view.js';
 import { refreshProviderAges, showProviders } from './providers-view.js';
 
 /** Runs `task` now, or once more after the run in progress when asked again meanwhile. */
@@ -95,6 +95,14 @@ function main() {
     }
   }
   window.addEventListener('hashchange', show);
+  $('models').tHead.addEventListener('click', (event) => {
+    const th = event.target.closest('th[data-sort]');
+    if (!th) return;
+    sortBy(table, th.dataset.sort);
+    for (const other of $('models').tHead.querySelectorAll('th[data-sort]')) other.removeAttribute('aria-sort');
+    th.setAttribute('aria-sort', table.sort.dir > 0 ? 'ascending' : 'descending');
+  });
+  $('models-filter').addEventListener('input', (event) => filterBy(table, event.target.value));
   page.range.addEventListener('change', () => {
     // a bucket size that gives a few hundred points over the new range
     page.interval.value = INTERVAL_FOR_RANGE[page.range.value] ?? page.interval.value;

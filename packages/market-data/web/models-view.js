@@ -5,9 +5,63 @@ import { age, change, changeClass, msat, sats } from './format.js';
 
 const FIELDS = ['prompt', 'completion', 'typical', 'median', 'spread', 'change1h', 'change24h', 'providers', 'age'];
 
-/** The models table's state: its body and the last entry seen per model. */
+// what a header sorts by; a model without asks (null) goes last either way
+const SORT_KEYS = {
+  model: (e) => e.id,
+  prompt: (e) => e.bestAsk?.promptMsatPerMtok ?? null,
+  completion: (e) => e.bestAsk?.completionMsatPerMtok ?? null,
+  typical: (e) => e.bestAsk?.typicalRequestMsat ?? null,
+  median: (e) => e.median?.typicalRequestMsat ?? null,
+  spread: (e) => e.spreadMsat ?? null,
+  change1h: (e) => e.change1h ?? null,
+  change24h: (e) => e.change24h ?? null,
+  providers: (e) => e.providers,
+  age: (e) => (e.lastTickAt === null || e.lastTickAt === undefined ? null : -e.lastTickAt),
+};
+
+/** The models table's state: its body, the last entry seen per model, the sort and the filter. */
 export function modelsTable(tbody, empty) {
-  return { tbody, empty, entries: new Map(), rows: new Map() };
+  return { tbody, empty, entries: new Map(), rows: new Map(), sort: { key: 'model', dir: 1 }, filter: '' };
+}
+
+function compare(table, a, b) {
+  const key = SORT_KEYS[table.sort.key];
+  const x = key(a);
+  const y = key(b);
+  if (x === null || y === null) return x === y ? a.id.localeCompare(b.id) : x === null ? 1 : -1;
+  const order = typeof x === 'string' ? x.localeCompare(y) : x - y;
+  return order === 0 ? a.id.localeCompare(b.id) : order * table.sort.dir;
+}
+
+/** Puts a model's row where the sort wants it. */
+function place(table, id) {
+  const entry = table.entries.get(id);
+  const tr = table.rows.get(id);
+  let before = null;
+  for (const [other, row] of table.rows) {
+    if (other === id) continue;
+    const o = table.entries.get(other);
+    if (o && compare(table, entry, o) < 0 && (before === null || compare(table, o, table.entries.get(before.dataset.model)) < 0)) before = row;
+  }
+  if (tr.nextSibling !== before || tr.parentNode !== table.tbody) table.tbody.insertBefore(tr, before);
+}
+
+function applyFilter(table, id) {
+  table.rows.get(id).hidden = table.filter !== '' && !id.toLowerCase().includes(table.filter);
+}
+
+/** Sorts by a column (a second click on it reverses the order). */
+export function sortBy(table, key) {
+  if (!(key in SORT_KEYS)) return;
+  table.sort = { key, dir: table.sort.key === key ? -table.sort.dir : key === 'providers' ? -1 : 1 };
+  const ordered = [...table.entries.values()].sort((a, b) => compare(table, a, b));
+  table.tbody.append(...ordered.map((e) => table.rows.get(e.id)));
+}
+
+/** Shows only models whose id contains `text` (any case). */
+export function filterBy(table, text) {
+  table.filter = text.trim().toLowerCase();
+  for (const id of table.rows.keys()) applyFilter(table, id);
 }
 
 function newRow(table, id) {
@@ -24,9 +78,6 @@ function newRow(table, id) {
     td.dataset.field = field;
     tr.append(td);
   }
-  // keep rows sorted by model id
-  const after = [...table.rows.keys()].filter((other) => other > id).sort()[0];
-  table.tbody.insertBefore(tr, after === undefined ? null : (table.rows.get(after) ?? null));
   table.rows.set(id, tr);
   return tr;
 }
@@ -55,6 +106,8 @@ export function showModel(table, entry, now) {
   setCell(cell(tr, 'change24h'), change(entry.change24h), `num ${changeClass(entry.change24h)}`.trim());
   setCell(cell(tr, 'providers'), entry.providers);
   setCell(cell(tr, 'age'), age(entry.lastTickAt, now));
+  place(table, entry.id);
+  applyFilter(table, entry.id);
   if (moved) {
     // restart the highlight animation
     tr.classList.remove('flash');
