@@ -74,7 +74,7 @@ export function depthChart(container, data) {
     scales: { x: { time: false } },
     axes: [{ values: (_u, ticks) => ticks.map(compact) }, {}],
     series: [
-      { value: (_u, v) => msat(v) },
+      { label: 'Typical request (msat)', value: (_u, v) => msat(v) },
       { label: 'Asks at or below', stroke: DEPTH_COLOUR, fill: 'rgba(30, 123, 52, 0.15)', width: 2, paths: uPlot.paths.stepped({ align: 1 }) },
     ],
   };

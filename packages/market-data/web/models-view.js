@@ -67,6 +67,8 @@ export function filterBy(table, text) {
 function newRow(table, id) {
   const tr = el('tr');
   tr.dataset.model = id;
+  // done once: a hidden view shown again would replay the animation
+  tr.addEventListener('animationend', () => tr.classList.remove('flash'));
   const name = el('td', undefined, 'name');
   name.dataset.field = 'model';
   const link = el('a', id);
