@@ -73,7 +73,9 @@ it('lists the devnet model with its best ask and both providers', async () => {
   const dynamic = net.providers.get('dynamic') as RunningProvider;
   const idle = dynamic.board.current().get(net.model);
   expect(idle).toBeDefined();
-  await page.goto(service.url);
+  const response = await page.goto(service.url);
+  expect(response?.headers()['content-type']).toBe('text/html; charset=utf-8');
+  expect(response?.headers()['content-security-policy']).toMatch(/^default-src 'none'; script-src 'self';/);
   await page.locator('#live[data-state="open"]').waitFor();
   await page.locator(`#models tr[data-model="${net.model}"]`).waitFor();
   await expect.poll(() => cell('providers').textContent()).toBe('2');
