@@ -1,7 +1,7 @@
 // The market page: routes between the models/providers view and a model's page, and keeps both
 // live from /api/stream (Server-Sent Events). State lives in the objects made in main().
 import { getJson } from './dom.js';
-import { closeModel, loadModel, modelPage } from './model-view.js';
+import { closeModel, loadModel, modelPage, resizeCharts } from './model-view.js';
 import { filterBy, modelsTable, refreshAges, showModel, showSnapshot, sortBy } from './models-view.js';
 import { refreshProviderAges, showProviders } from './providers-view.js';
 
@@ -34,7 +34,13 @@ const INTERVAL_FOR_RANGE = { 900000: '1s', 3600000: '15s', 21600000: '1m', 86400
 function route() {
   const hash = location.hash.replace(/^#/, '');
   const match = /^\/model\/(.+)$/.exec(hash);
-  if (match) return { view: 'model', model: decodeURIComponent(match[1]) };
+  if (match) {
+    try {
+      return { view: 'model', model: decodeURIComponent(match[1]) };
+    } catch {
+      return { view: 'models' }; // not valid URL encoding: no such model page
+    }
+  }
   if (hash === '/providers') return { view: 'providers' };
   return { view: 'models' };
 }
@@ -95,6 +101,7 @@ function main() {
     }
   }
   window.addEventListener('hashchange', show);
+  window.addEventListener('resize', () => resizeCharts(page));
   $('models').tHead.addEventListener('click', (event) => {
     const th = event.target.closest('th[data-sort]');
     if (!th) return;

@@ -102,6 +102,13 @@ export async function loadModel(page, model, refresh) {
   drawHistory(page, history, refresh);
 }
 
+/** Fits the charts to their containers' width (after a window resize). */
+export function resizeCharts(page) {
+  for (const [chart, container] of [[page.history, page.historyChart], [page.depth, page.depthChart]]) {
+    if (chart) chart.setSize({ width: Math.max(320, container.clientWidth), height: chart.height });
+  }
+}
+
 /** Leaves the model page: drops its charts. */
 export function closeModel(page) {
   page.history?.destroy();
