@@ -152,6 +152,12 @@ it("draws the model's price history and depth charts", async () => {
   await page.screenshot({ path: `${SHOTS}model-zoomed.png`, fullPage: true });
   await chart.locator('.u-over').dblclick();
   expect(await chart.getAttribute('data-zoomed')).toBe('false');
+
+  // a narrower window narrows the charts
+  const wide = (await chart.locator('canvas').boundingBox())!.width;
+  await page.setViewportSize({ width: 900, height: 900 });
+  await expect.poll(async () => (await chart.locator('canvas').boundingBox())!.width).toBeLessThan(wide);
+  await page.setViewportSize({ width: 1280, height: 900 });
 });
 
 it('shows a provider name containing <script> as text', async () => {
