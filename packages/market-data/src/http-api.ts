@@ -17,6 +17,8 @@ export interface ApiContext {
   readonly hub: SseHub;
   readonly clock: MarketClock;
   readonly npubs: NpubCache;
+  /** Where unexpected errors are reported (their text may name the database; the client gets none of it). */
+  readonly log: (line: string) => void;
 }
 
 const JSON_HEADERS = {
@@ -52,7 +54,8 @@ export async function handleRequest(ctx: ApiContext, req: IncomingMessage, res: 
   try {
     await route(ctx, req, res);
   } catch (error) {
-    if (!res.headersSent) sendError(res, 500, `internal error: ${(error as Error).message}`);
+    ctx.log(`market-data: ${String(req.method)} ${String(req.url).slice(0, 200)} failed: ${(error as Error).message}`);
+    if (!res.headersSent) sendError(res, 500, 'internal error');
     else res.destroy();
   }
 }
