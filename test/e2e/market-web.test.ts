@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { startMarketDataService, type MarketDataService } from '@routstr-kit/market-data';
 import type { RunningProvider } from '@routstr-kit/provider';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { launchChromium } from './chromium.ts';
 import { startMarketDevnet, type MarketDevnet } from './market-devnet.ts';
 
@@ -36,11 +36,15 @@ beforeAll(async () => {
   ]);
   service = await startMarketDataService({ relays: [net.devnet.relayUrl], store: ':memory:', providerAddresses: 'loopback' });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  // a CSP violation or a script error on the page fails the test
   page.on('pageerror', (error) => pageErrors.push(error.message));
   page.on('console', (message) => {
     if (message.type() === 'error') pageErrors.push(message.text());
   });
+});
+
+// a CSP violation or a script error fails the test it happened in
+afterEach(() => {
+  expect(pageErrors.splice(0)).toEqual([]);
 });
 
 afterAll(async () => {
@@ -172,7 +176,6 @@ it('shows a provider name containing <script> as text', async () => {
   expect(await page.locator('main script, main img').count()).toBe(0);
   expect(await inPage('window.__injected')).toBeUndefined();
   await page.screenshot({ path: `${SHOTS}providers.png`, fullPage: true });
-  expect(pageErrors).toEqual([]);
 });
 
 /** A Cashu token that opens a key at the node (the load is paid like any other request). */
