@@ -142,6 +142,15 @@ it("draws the model's price history and depth charts", async () => {
   await expect.poll(() => page.locator('#book tbody tr').count()).toBe(2);
   await page.screenshot({ path: `${SHOTS}model.png`, fullPage: true });
 
+  // the open book follows the market: idle again, the dynamic node's next sample lowers its price
+  const dynamic = net.providers.get('dynamic') as RunningProvider;
+  const busy = dynamic.board.current().get(net.model)!;
+  await dynamic.marketMaker!.sampleNow();
+  const after = dynamic.board.current().get(net.model)!;
+  expect(after.completion).toBeLessThan(busy.completion);
+  await page.locator('#book tbody tr', { hasText: 'dynamic' }).filter({ hasText: number(after.completion) }).waitFor({ timeout: 5000 });
+  await page.locator('#ticks tbody tr', { hasText: number(after.completion) }).first().waitFor({ timeout: 5000 });
+
   // zoom: a drag across the chart narrows its time axis and redraws; a double-click resets it
   const chart = page.locator('#history-chart');
   const drawing = () => chart.locator('canvas').evaluate((canvas) => canvas.toDataURL() as string);
