@@ -71,7 +71,7 @@ async function route(ctx: ApiContext, req: IncomingMessage, res: ServerResponse)
     const asset = webAsset(path);
     if (!asset) return sendError(res, 404, 'not found');
     const body = typeof asset.body === 'string' ? Buffer.from(asset.body) : asset.body;
-    res.writeHead(200, { 'content-type': asset.contentType, 'content-length': body.byteLength, 'x-content-type-options': 'nosniff' });
+    res.writeHead(200, { ...asset.headers, 'content-type': asset.contentType, 'content-length': body.byteLength, 'x-content-type-options': 'nosniff' });
     res.end(req.method === 'HEAD' ? undefined : body);
     return;
   }
