@@ -59,7 +59,7 @@ export class MarketWatch {
 
   /** Subscribes to `market` (ticks, ask changes, departures); calls `changed` after each; returns the unsubscribe. */
   attach(market: Market, now: () => number, changed: (model: string | undefined) => void): () => void {
-    const offTick = market.onTick((tick) => {
+    const offTick = market.ticks.on((tick) => {
       const models = this.recordTick(tick, now(), (id) => market.book.resolver.key(id));
       for (const m of models) changed(m);
     });

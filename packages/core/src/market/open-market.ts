@@ -52,7 +52,6 @@ export class Market {
   readonly #lastRecorded = new Map<string, number>();
   readonly #dirty = new Map<string, boolean>();
   readonly #departures = new Set<(provider: string, reason: DepartureReason) => void>();
-  readonly #tickListeners = new Set<(tick: PriceTick) => void>();
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   readonly #probes: ProbeScheduler;
   #feed: MarketFeed | undefined;
@@ -171,12 +170,6 @@ export class Market {
   /** Calls `listener` whenever a model's best ask changes. */
   onBestAskChange(listener: (change: BestAskChange) => void): () => void {
     return this.book.bestAskChanges.on(listener);
-  }
-
-  /** Calls `listener` with every tick the book accepted (verified, in sequence, from a known provider): views read `load` from it. */
-  onTick(listener: (tick: PriceTick) => void): () => void {
-    this.#tickListeners.add(listener);
-    return () => this.#tickListeners.delete(listener);
   }
 
   /** Calls `listener` when a provider leaves the market. */
@@ -324,9 +317,7 @@ export class Market {
   #onTick(t: PriceTick): 'accepted' | 'stale-seq' | 'orphan' {
     if (!this.registry.get(t.address)) return 'orphan';
     const ok = this.book.setAsks(t.address, 'tick', t.models, { expiresAt: t.expiration * 1000, seq: t.seq, quoteId: t.id });
-    if (!ok) return 'stale-seq';
-    for (const listener of this.#tickListeners) listener(t);
-    return 'accepted';
+    return ok ? 'accepted' : 'stale-seq';
   }
 
   #depart(provider: string, reason: DepartureReason): void {
