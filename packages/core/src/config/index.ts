@@ -1,6 +1,6 @@
 export { ConfigError, describeSource, type SettingSource } from './errors.ts';
 export {
-  BUYER_SETTINGS, MCP_SETTINGS, PROVIDER_SETTINGS, ALL_SETTINGS, DEFAULT_MINTS, DEFAULT_PROFILE, PROFILES, MODES, PROVIDER_ADDRESSES, ENGINES,
+  BUYER_SETTINGS, MCP_SETTINGS, PROVIDER_SETTINGS, MARKET_SERVE_SETTINGS, ALL_SETTINGS, DEFAULT_MINTS, DEFAULT_PROFILE, PROFILES, MODES, PROVIDER_ADDRESSES, ENGINES,
   type SettingSpec,
 } from './settings.ts';
 export { configFileSchema, readConfigFile } from './config-file.ts';

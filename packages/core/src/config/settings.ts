@@ -65,6 +65,8 @@ const RELAYS = setting({ key: 'relays', flag: 'relay', env: 'ROUTSTR_KIT_RELAYS'
 const MINTS = setting({ key: 'mints', flag: 'mint', env: 'ROUTSTR_KIT_MINTS', list: true, form: 'at least one http:// or https:// mint URL (comma-separated in the environment)', schema: z.array(httpUrl).min(1), fromText: list, defaultValue: () => [...DEFAULT_MINTS], defaultText: DEFAULT_MINTS.join(', ') });
 const MNEMONIC = setting({ key: 'mnemonic', flag: undefined, env: 'ROUTSTR_KIT_MNEMONIC', secret: true, form: 'a BIP-39 English mnemonic (environment only)', schema: nonEmpty, fromText: asIs, defaultText: 'a new seed, kept in the wallet file' });
 
+const PROVIDER_ADDRESS_SETTING = setting({ key: 'providerAddresses', flag: 'provider-addresses', env: 'ROUTSTR_KIT_PROVIDER_ADDRESSES', form: `one of ${PROVIDER_ADDRESSES.join(', ')}`, schema: z.enum(PROVIDER_ADDRESSES), fromText: asIs, defaultValue: () => 'public', defaultText: 'public' });
+
 /** Settings every buyer entry point reads (adapters, MCP server, wallet commands). */
 export const BUYER_SETTINGS: readonly SettingSpec[] = [
   RELAYS,
@@ -72,7 +74,7 @@ export const BUYER_SETTINGS: readonly SettingSpec[] = [
   setting({ key: 'walletPath', flag: 'wallet', env: 'ROUTSTR_KIT_WALLET', form: 'a file path (the wallet\'s sqlite database)', schema: nonEmpty, fromText: asIs, defaultValue: ({ home }) => join(home, '.routstr-kit', 'wallet.db'), defaultText: '~/.routstr-kit/wallet.db' }),
   setting({ key: 'profile', flag: 'profile', env: 'ROUTSTR_KIT_PROFILE', form: `one of ${PROFILES.join(', ')}`, schema: z.enum(PROFILES), fromText: asIs, defaultValue: () => DEFAULT_PROFILE, defaultText: DEFAULT_PROFILE }),
   setting({ key: 'mode', flag: 'mode', env: 'ROUTSTR_KIT_MODE', form: `one of ${MODES.join(', ')}`, schema: z.enum(MODES), fromText: asIs, defaultValue: () => 'xcashu', defaultText: 'xcashu' }),
-  setting({ key: 'providerAddresses', flag: 'provider-addresses', env: 'ROUTSTR_KIT_PROVIDER_ADDRESSES', form: `one of ${PROVIDER_ADDRESSES.join(', ')}`, schema: z.enum(PROVIDER_ADDRESSES), fromText: asIs, defaultValue: () => 'public', defaultText: 'public' }),
+  PROVIDER_ADDRESS_SETTING,
   setting({ key: 'budget.perRequestMaxSat', flag: 'budget-per-request-sat', env: 'ROUTSTR_KIT_BUDGET_PER_REQUEST_SAT', form: 'a positive whole number of sats', schema: positiveSat, fromText: number, defaultText: 'no cap' }),
   setting({ key: 'budget.perRunSat', flag: 'budget-per-run-sat', env: 'ROUTSTR_KIT_BUDGET_PER_RUN_SAT', form: 'a positive whole number of sats', schema: positiveSat, fromText: number, defaultText: 'no cap' }),
   setting({ key: 'budget.totalSat', flag: 'budget-total-sat', env: 'ROUTSTR_KIT_BUDGET_TOTAL_SAT', form: 'a positive whole number of sats', schema: positiveSat, fromText: number, defaultText: 'no cap' }),
@@ -111,9 +113,18 @@ export const PROVIDER_SETTINGS: readonly SettingSpec[] = [
   setting({ key: 'upstreamApiKey', flag: undefined, env: 'ROUTSTR_KIT_UPSTREAM_API_KEY', secret: true, form: "the engine's API key (environment only)", schema: nonEmpty, fromText: asIs, defaultText: '(none)' }),
 ];
 
+/** Settings of the market-data service (`routstr-kit market serve`); it shares `relays` and `providerAddresses` with buyers. */
+export const MARKET_SERVE_SETTINGS: readonly SettingSpec[] = [
+  RELAYS,
+  PROVIDER_ADDRESS_SETTING,
+  setting({ key: 'market.store', flag: 'store', env: 'ROUTSTR_KIT_MARKET_STORE', form: 'a sqlite file path or a postgres:// URL', schema: nonEmpty, fromText: asIs, defaultValue: ({ home }) => join(home, '.routstr-kit', 'market.db'), defaultText: '~/.routstr-kit/market.db' }),
+  setting({ key: 'market.host', flag: 'host', env: 'ROUTSTR_KIT_MARKET_HOST', form: 'an address to listen on', schema: nonEmpty, fromText: asIs, defaultValue: () => '127.0.0.1', defaultText: '127.0.0.1' }),
+  setting({ key: 'market.port', flag: 'port', env: 'ROUTSTR_KIT_MARKET_PORT', form: 'a port number 0-65535', schema: z.number().int().min(0).max(65535), fromText: number, defaultValue: () => 8421, defaultText: '8421' }),
+];
+
 function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 }
 
 /** Every setting once (for the file schema and the README table). */
-export const ALL_SETTINGS: readonly SettingSpec[] = [...new Map([...BUYER_SETTINGS, ...MCP_SETTINGS, ...PROVIDER_SETTINGS].map((s) => [s.key, s])).values()];
+export const ALL_SETTINGS: readonly SettingSpec[] = [...new Map([...BUYER_SETTINGS, ...MCP_SETTINGS, ...PROVIDER_SETTINGS, ...MARKET_SERVE_SETTINGS].map((s) => [s.key, s])).values()];

@@ -5,7 +5,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { ROUTSTR_PUBKEY, type Announcement, type PriceTick } from '../protocol/index.ts';
-import type { ChangeIterationOptions } from './change-stream.ts';
+import { ChangeStream, type ChangeIterationOptions } from './change-stream.ts';
 import { systemClock, type MarketClock } from './clock.ts';
 import { CooldownTracker, cooldownScope } from './cooldown.ts';
 import { loadWasmVerifier } from './event-verifier.ts';
@@ -45,6 +45,8 @@ export class Market {
   readonly stats = new MarketStats();
   readonly priceHistory: PriceHistory;
   readonly cooldowns: CooldownTracker;
+  /** Every tick the book took (verified, from a known provider, newer seq), after the book changed. */
+  readonly ticks = new ChangeStream<PriceTick>();
   readonly #clock: MarketClock;
   readonly #options: OpenMarketOptions;
   readonly #abort = new AbortController();
@@ -317,6 +319,7 @@ export class Market {
   #onTick(t: PriceTick): 'accepted' | 'stale-seq' | 'orphan' {
     if (!this.registry.get(t.address)) return 'orphan';
     const ok = this.book.setAsks(t.address, 'tick', t.models, { expiresAt: t.expiration * 1000, seq: t.seq, quoteId: t.id });
+    if (ok && this.ticks.active) this.ticks.emit(t);
     return ok ? 'accepted' : 'stale-seq';
   }
 
