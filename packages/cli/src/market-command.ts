@@ -9,6 +9,7 @@ import { modelBook, modelRows, SORT_ORDERS, type SortOrder } from './market-rows
 import { bookLines, tableLines } from './market-screen.ts';
 import { JsonLines, TerminalScreen, type JsonEntry, type MarketOutput } from './market-view.ts';
 import { MarketWatch } from './market-watch.ts';
+import { loadMarketData } from './optional-packages.ts';
 import { waitForShutdownSignal } from './shutdown-signal.ts';
 
 export const MARKET_USAGE = `usage: routstr-kit market [--model <id>] [--sort price|providers] [--json]
@@ -60,7 +61,7 @@ export function resolveMarketSettings(argv: readonly string[], env: Env): Market
 
 /** Runs `routstr-kit market [serve]`; resolves to the exit code (0 after Ctrl-C). */
 export async function marketCommand(argv: string[], env: Env = process.env): Promise<number> {
-  if (argv[0] === 'serve') return serveCommand(argv.slice(1));
+  if (argv[0] === 'serve') return serveCommand(argv.slice(1), env);
   const settings = resolveMarketSettings(argv, env);
   if (settings.help) {
     process.stdout.write(MARKET_USAGE);
@@ -114,7 +115,8 @@ function outputClosed(out: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => out.once('error', () => resolve()));
 }
 
-async function serveCommand(argv: string[]): Promise<number> {
-  void argv;
-  throw new Error('`routstr-kit market serve` is not available yet');
+/** `market serve`: the aggregator of @routstr-kit/market-data (an optional package), which parses its own flags. */
+async function serveCommand(argv: string[], env: Env): Promise<number> {
+  const { runMarketServe } = await loadMarketData('market serve');
+  return runMarketServe(argv, env as NodeJS.ProcessEnv);
 }
