@@ -20,6 +20,7 @@ export const PUBLIC_PACKAGES: Readonly<Record<string, string>> = {
   '@routstr-kit/ai-sdk': 'adapters/ai-sdk',
   '@routstr-kit/langchain': 'adapters/langchain',
   '@routstr-kit/mcp': 'adapters/mcp',
+  '@routstr-kit/market-data': 'packages/market-data',
   '@routstr-kit/cli': 'packages/cli',
 };
 

@@ -4,7 +4,7 @@ import type { Market, MarketClock } from '@routstr-kit/core/market';
 import type { ErrorResponse, HistoryResponse } from './api-types.ts';
 import { BadQuery, parseHistoryQuery } from './history-query.ts';
 import type { MarketIndex } from './market-index.ts';
-import { bookView, providersView } from './market-views.ts';
+import { bookView, providersView, type NpubCache } from './market-views.ts';
 import type { SseHub } from './sse-hub.ts';
 import type { MarketStore } from './store/market-store.ts';
 import { webAsset } from './web-assets.ts';
@@ -16,6 +16,7 @@ export interface ApiContext {
   readonly store: MarketStore;
   readonly hub: SseHub;
   readonly clock: MarketClock;
+  readonly npubs: NpubCache;
 }
 
 const JSON_HEADERS = {
@@ -73,7 +74,7 @@ async function route(ctx: ApiContext, req: IncomingMessage, res: ServerResponse)
   }
   const now = ctx.clock.now();
   if (path === '/api/models') return sendJson(res, 200, `{"at":${now},"models":${ctx.index.modelsJson}}`);
-  if (path === '/api/providers') return sendJson(res, 200, JSON.stringify(providersView(ctx.market, ctx.index, now)));
+  if (path === '/api/providers') return sendJson(res, 200, JSON.stringify(providersView(ctx.market, ctx.index, ctx.npubs, now)));
   if (path === '/api/stream') return ctx.hub.add(res);
   const r = modelRoute(path);
   if (!r) return sendError(res, 404, 'no such API route');
@@ -81,7 +82,7 @@ async function route(ctx: ApiContext, req: IncomingMessage, res: ServerResponse)
   const key = ctx.index.resolve(r.id);
   if (r.what === 'book') {
     if (key === undefined) return sendError(res, 404, `no live asks for model ${JSON.stringify(r.id)}`);
-    return sendJson(res, 200, JSON.stringify(bookView(ctx.market, ctx.index, key, now)));
+    return sendJson(res, 200, JSON.stringify(bookView(ctx.market, ctx.index, ctx.npubs, key, now)));
   }
   let query;
   try {

@@ -4,10 +4,10 @@
  * model, and each provider's last load. Changes are coalesced: a burst of ingests costs one
  * recompute per model per flush, and `GET /api/models` reads a prebuilt JSON string.
  */
-import type { Market, MarketClock } from '@routstr-kit/core/market';
+import { priceForShape, type Market, type MarketClock } from '@routstr-kit/core/market';
 import type { PriceTick } from '@routstr-kit/core/protocol';
 import type { BookEvent, ModelSummary, TickView } from './api-types.ts';
-import { TYPICAL_SHAPE, integerMedian, priceView } from './price-view.ts';
+import { TYPICAL_SHAPE, priceView, satRoundedUp, sortedMedian } from './price-view.ts';
 
 /** Listeners of summary and book changes (the SSE stream). */
 export interface IndexListener {
@@ -60,8 +60,11 @@ export class MarketIndex {
   readonly #listeners = new Set<IndexListener>();
   readonly #unsubscribe: (() => void)[] = [];
   #modelsJson = '[]';
+  /** Some model found the index full and waits for a place. */
+  #waiting = false;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #lastFlushAt = Number.NEGATIVE_INFINITY;
+  #pause = 0;
 
   constructor(options: MarketIndexOptions) {
     this.#market = options.market;
@@ -131,11 +134,12 @@ export class MarketIndex {
   flush(): void {
     if (this.#flushTimer) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
-    this.#lastFlushAt = this.#clock.now();
     if (this.#dirty.size === 0) return;
+    const started = performance.now();
     const dirty = [...this.#dirty];
     this.#dirty.clear();
     let changed = false;
+    let freed = false;
     const at = this.#clock.now();
     for (const model of dirty) {
       const before = this.#summaryJson.get(model);
@@ -143,11 +147,13 @@ export class MarketIndex {
       if (next === undefined) {
         if (before === undefined) continue;
         this.#forget(model);
+        freed = true;
         this.#emitModel({ id: model, bestAsk: null, median: null, spreadMsat: null, providers: 0, lastTickAt: null, change1h: null, change24h: null });
       } else {
         if (before === undefined && this.#summaries.size >= this.#maxModels) {
           this.#ticks.delete(model);
           this.#lastTickAt.delete(model);
+          this.#waiting = true;
           continue;
         }
         const json = JSON.stringify(next);
@@ -162,6 +168,27 @@ export class MarketIndex {
       for (const l of this.#listeners) l.book({ model, at });
     }
     if (changed) this.#rebuildJson();
+    if (freed && this.#waiting) this.#admitWaiting();
+    // recomputing must not crowd out ingest: the next flush waits at least 9× this one's time
+    const took = performance.now() - started;
+    this.#lastFlushAt = this.#clock.now();
+    this.#pause = Math.max(this.#flushDelayMs, Math.ceil(9 * took));
+  }
+
+  /** A model left: models that found the index full get the free places (in the next flush). */
+  #admitWaiting(): void {
+    let room = this.#maxModels - this.#summaries.size;
+    let waiting = false;
+    for (const model of this.#market.models()) {
+      if (this.#summaries.has(model)) continue;
+      if (room <= 0) {
+        waiting = true;
+        break;
+      }
+      this.#markDirty(model);
+      room -= 1;
+    }
+    this.#waiting = waiting;
   }
 
   #rebuildJson(): void {
@@ -181,27 +208,46 @@ export class MarketIndex {
     for (const l of this.#listeners) l.model(summary);
   }
 
+  // one linear pass and three numeric sorts: no per-ask objects, so a model with 10 000 asks stays cheap
   #compute(model: string): ModelSummary | undefined {
-    const asks = this.#market.book.asks(model, TYPICAL_SHAPE);
-    const best = asks[0];
-    if (!best) return undefined;
-    const typical = integerMedian(asks.map((a) => a.priceMsat));
-    const median = {
-      ...priceView(integerMedian(asks.map((a) => a.prompt)), integerMedian(asks.map((a) => a.completion))),
-      typicalRequestMsat: typical,
-      typicalRequestSat: Math.ceil(typical / 1_000),
-    };
-    const second = asks[1];
+    const asks = this.#market.book.asks(model);
+    const n = asks.length;
+    if (n === 0) return undefined;
+    const typical = new Float64Array(n);
+    const prompt = new Float64Array(n);
+    const completion = new Float64Array(n);
+    let best = -1;
+    let second = -1;
+    const cheaper = (i: number, j: number): boolean =>
+      typical[i]! < typical[j]! || (typical[i] === typical[j] && (asks[i]!.provider < asks[j]!.provider));
+    for (let i = 0; i < n; i++) {
+      const a = asks[i]!;
+      typical[i] = priceForShape(a, TYPICAL_SHAPE);
+      prompt[i] = a.prompt;
+      completion[i] = a.completion;
+      if (best < 0 || cheaper(i, best)) {
+        second = best;
+        best = i;
+      } else if (second < 0 || cheaper(i, second)) second = i;
+    }
+    const bestAsk = asks[best]!;
+    const bestTypical = typical[best]!;
+    const medianTypical = sortedMedian(typical.slice());
     const refs = this.#refs.get(model);
     return {
       id: model,
-      bestAsk: { provider: best.provider, ...priceView(best.prompt, best.completion) },
-      median,
-      spreadMsat: second ? second.priceMsat - best.priceMsat : null,
-      providers: asks.length,
+      bestAsk: { provider: bestAsk.provider, ...priceView(bestAsk.prompt, bestAsk.completion) },
+      median: {
+        promptMsatPerMtok: sortedMedian(prompt),
+        completionMsatPerMtok: sortedMedian(completion),
+        typicalRequestMsat: medianTypical,
+        typicalRequestSat: satRoundedUp(medianTypical),
+      },
+      spreadMsat: second >= 0 ? typical[second]! - bestTypical : null,
+      providers: n,
       lastTickAt: this.#lastTickAt.get(model) ?? null,
-      change1h: relativeChange(best.priceMsat, refs?.h1),
-      change24h: relativeChange(best.priceMsat, refs?.h24),
+      change1h: relativeChange(bestTypical, refs?.h1),
+      change24h: relativeChange(bestTypical, refs?.h24),
     };
   }
 
@@ -209,7 +255,7 @@ export class MarketIndex {
     this.#dirty.add(model);
     if (this.#flushTimer) return;
     // the first change after a quiet spell goes out at once; a burst waits for the window
-    const wait = Math.max(0, this.#lastFlushAt + this.#flushDelayMs - this.#clock.now());
+    const wait = Math.max(0, this.#lastFlushAt + this.#pause - this.#clock.now());
     this.#flushTimer = setTimeout(() => this.flush(), wait);
     this.#flushTimer.unref();
   }

@@ -11,11 +11,27 @@ function pubkeyOf(provider: string, record: ProviderRecord | undefined): string 
   return record?.pubkey ?? provider.split(':')[1] ?? '';
 }
 
-function npubOf(pubkey: string): string {
-  try {
-    return nip19.npubEncode(pubkey);
-  } catch {
-    return '';
+/** npub encodings, cached (bech32 of 10 000 keys per request adds up); bounded, cleared when full. */
+export class NpubCache {
+  readonly #cache = new Map<string, string>();
+  readonly #max: number;
+
+  constructor(max = 50_000) {
+    this.#max = max;
+  }
+
+  /** The npub of a hex pubkey ('' if it is not one). */
+  of(pubkey: string): string {
+    let npub = this.#cache.get(pubkey);
+    if (npub !== undefined) return npub;
+    try {
+      npub = nip19.npubEncode(pubkey);
+    } catch {
+      npub = '';
+    }
+    if (this.#cache.size >= this.#max) this.#cache.clear();
+    this.#cache.set(pubkey, npub);
+    return npub;
   }
 }
 
@@ -30,14 +46,14 @@ export function uptimeOf(record: ProviderRecord): number | null {
 }
 
 /** `GET /api/models/{id}/book` for a summarised model key. */
-export function bookView(market: Market, index: MarketIndex, model: string, at: number): BookResponse {
+export function bookView(market: Market, index: MarketIndex, npubs: NpubCache, model: string, at: number): BookResponse {
   const asks = market.book.asks(model, TYPICAL_SHAPE).map((a) => {
     const record = market.registry.get(a.provider);
     const pubkey = pubkeyOf(a.provider, record);
     return {
       provider: a.provider,
       pubkey,
-      npub: npubOf(pubkey),
+      npub: npubs.of(pubkey),
       name: record?.announcement.name ?? '',
       url: record?.urls[0] ?? '',
       ...priceView(a.prompt, a.completion),
@@ -51,19 +67,26 @@ export function bookView(market: Market, index: MarketIndex, model: string, at: 
 }
 
 /** `GET /api/providers`: every provider the market knows, with its live asks in summarised models. */
-export function providersView(market: Market, index: MarketIndex, at: number): ProvidersResponse {
-  const models = [...index.summaries()].map((s) => s.id);
-  const providers: ProviderView[] = market.registry.all().map((record) => {
-    const asks = [];
-    for (const model of models) {
-      const ask = market.book.askOf(record.id, model);
-      if (ask) asks.push({ model, promptMsatPerMtok: ask.prompt, completionMsatPerMtok: ask.completion });
+export function providersView(market: Market, index: MarketIndex, npubs: NpubCache, at: number): ProvidersResponse {
+  // one pass over each summarised model's book, not one lookup per provider and model
+  const asksOf = new Map<string, { model: string; promptMsatPerMtok: number; completionMsatPerMtok: number }[]>();
+  for (const summary of index.summaries()) {
+    for (const ask of market.book.asks(summary.id)) {
+      let list = asksOf.get(ask.provider);
+      if (!list) {
+        list = [];
+        asksOf.set(ask.provider, list);
+      }
+      list.push({ model: summary.id, promptMsatPerMtok: ask.prompt, completionMsatPerMtok: ask.completion });
     }
+  }
+  const providers: ProviderView[] = market.registry.all().map((record) => {
+    const asks = (asksOf.get(record.id) ?? []).sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0));
     const tick = index.providerTick(record.id);
     return {
       id: record.id,
       pubkey: record.pubkey,
-      npub: npubOf(record.pubkey),
+      npub: npubs.of(record.pubkey),
       name: record.announcement.name ?? '',
       url: record.urls[0] ?? '',
       models: asks.map((a) => a.model),

@@ -16,9 +16,9 @@ export function priceView(prompt: number, completion: number): PriceView {
   return { promptMsatPerMtok: prompt, completionMsatPerMtok: completion, typicalRequestMsat: typical, typicalRequestSat: satRoundedUp(typical) };
 }
 
-/** Median of integers: the lower middle plus half the gap, rounded down (so it stays an integer). Sorts `values`. */
-export function integerMedian(values: number[]): number {
-  values.sort((x, y) => x - y);
+/** Median of integers: the lower middle plus half the gap, rounded down (so it stays an integer). Sorts `values` in place. */
+export function sortedMedian(values: Float64Array): number {
+  values.sort();
   const mid = values.length >> 1;
   return values.length % 2 === 1 ? (values[mid] as number) : Math.floor(((values[mid - 1] as number) + (values[mid] as number)) / 2);
 }

@@ -5,6 +5,7 @@ import { openMarket, systemClock, type Market } from '@routstr-kit/core/market';
 import { handleRequest } from './http-api.ts';
 import { IndexRecorder } from './index-recorder.ts';
 import { MarketIndex } from './market-index.ts';
+import { NpubCache } from './market-views.ts';
 import type { MarketDataServiceOptions } from './service-options.ts';
 import { SseHub } from './sse-hub.ts';
 import { openMarketStore } from './store/open-store.ts';
@@ -44,7 +45,8 @@ export async function startMarketDataService(options: MarketDataServiceOptions):
     retentionMs: options.retentionMs,
     onError: (error) => log(`market-data: writing the price index failed: ${(error as Error).message}`),
   });
-  const server = createServer((req, res) => void handleRequest({ market, index, store, hub, clock }, req, res));
+  const context = { market, index, store, hub, clock, npubs: new NpubCache() };
+  const server = createServer((req, res) => void handleRequest(context, req, res));
   const host = options.host ?? '127.0.0.1';
   try {
     await new Promise<void>((resolve, reject) => {
