@@ -172,6 +172,21 @@ describe('routstr-kit market piped', () => {
     expect(book.err()).toBe('');
   }, 180_000);
 
+  it('market serve runs the market-data service over the same relays: its /api/models lists the devnet\'s model, SIGINT exits 0', async () => {
+    const child = spawn(process.execPath, [bin, 'market', 'serve', '--port', '0', '--store', ':memory:', '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exit = new Promise<number | null>((resolve) => child.on('close', resolve));
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await vi.waitFor(() => expect(out).toMatch(/"url":"http:\/\/[^"]+"/), WAIT);
+    const { url } = JSON.parse(out.split('\n')[0]!) as { url: string };
+    await vi.waitFor(async () => {
+      const body = (await (await fetch(`${url}/api/models`)).json()) as { models: Array<{ id: string; providers: number }> };
+      expect(body.models).toContainEqual(expect.objectContaining({ id: net.model, providers: 2 }));
+    }, WAIT);
+    child.kill('SIGINT');
+    expect(await exit).toBe(0);
+  }, 180_000);
+
   it('refuses a bad --sort with a ConfigError and exit code 1, opening nothing', async () => {
     const bad = run(['--sort', 'cheapest']);
     expect(await bad.exit).toBe(1);
