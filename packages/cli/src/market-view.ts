@@ -28,6 +28,9 @@ export class TerminalScreen implements MarketOutput {
   readonly #render: (now: number) => string[];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #open = false;
+  readonly #onResize = (): void => this.refresh();
+  // a crash while the screen is up still gives the shell its screen and cursor back
+  readonly #onExit = (): void => this.close();
 
   constructor(out: NodeJS.WriteStream, render: (now: number) => string[]) {
     this.#out = out;
@@ -38,6 +41,8 @@ export class TerminalScreen implements MarketOutput {
   start(): void {
     this.#open = true;
     this.#out.write(ENTER);
+    this.#out.on('resize', this.#onResize);
+    process.once('exit', this.#onExit);
     this.#draw();
   }
 
@@ -49,6 +54,7 @@ export class TerminalScreen implements MarketOutput {
     }, REDRAW_MS);
   }
 
+  /** Redraws now (the clock moved, or the terminal was resized) unless a redraw is already due. */
   refresh(): void {
     if (this.#open && this.#timer === undefined) this.#draw();
   }
@@ -59,12 +65,14 @@ export class TerminalScreen implements MarketOutput {
     this.#open = false;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#out.off('resize', this.#onResize);
+    process.off('exit', this.#onExit);
     this.#out.write(LEAVE);
   }
 
   #draw(): void {
-    const width = Math.max(20, this.#out.columns ?? 120);
-    const height = Math.max(5, this.#out.rows ?? 40);
+    const width = Math.max(20, this.#out.columns || 120);
+    const height = Math.max(5, this.#out.rows || 40);
     const lines = this.#render(Date.now()).slice(0, height);
     // home, each line cut to the width and its rest erased, then the rest of the screen erased
     this.#out.write(`\x1b[H${lines.map((l) => `${[...l].slice(0, width).join('')}\x1b[K`).join('\r\n')}\x1b[J`);

@@ -109,6 +109,15 @@ describe('routstr-kit market under a pseudo-terminal (tmux)', () => {
     }, WAIT);
     await endStream();
 
+    // a narrower terminal: lines are cut to its width, none wraps onto the next row
+    tmux('resize-window', '-t', 'market', '-x', '90', '-y', '30');
+    await vi.waitFor(() => {
+      const lines = screen().split('\n');
+      expect(lines[0]).toMatch(/^routstr-kit market · 1 relay/);
+      expect(lines.find((l) => l.startsWith('PROMPT/COMPL'))).toHaveLength(90);
+      expect(rowOf(lines.join('\n'))).toContain(` ${grouped(busyMedian)} `);
+    }, WAIT);
+
     tmux('send-keys', '-t', 'market', 'C-c');
     await vi.waitFor(() => expect(screen()).toMatch(/market exited with \d+/), WAIT);
     expect(screen()).toContain('market exited with 0');
