@@ -17,6 +17,8 @@ export interface ApiContext {
   readonly hub: SseHub;
   readonly clock: MarketClock;
   readonly npubs: NpubCache;
+  /** Where unexpected errors are reported (their text may name the database; the client gets none of it). */
+  readonly log: (line: string) => void;
 }
 
 const JSON_HEADERS = {
@@ -52,7 +54,8 @@ export async function handleRequest(ctx: ApiContext, req: IncomingMessage, res: 
   try {
     await route(ctx, req, res);
   } catch (error) {
-    if (!res.headersSent) sendError(res, 500, `internal error: ${(error as Error).message}`);
+    ctx.log(`market-data: ${String(req.method)} ${String(req.url).slice(0, 200)} failed: ${(error as Error).message}`);
+    if (!res.headersSent) sendError(res, 500, 'internal error');
     else res.destroy();
   }
 }
@@ -75,7 +78,14 @@ async function route(ctx: ApiContext, req: IncomingMessage, res: ServerResponse)
   const now = ctx.clock.now();
   if (path === '/api/models') return sendJson(res, 200, `{"at":${now},"models":${ctx.index.modelsJson}}`);
   if (path === '/api/providers') return sendJson(res, 200, JSON.stringify(providersView(ctx.market, ctx.index, ctx.npubs, now)));
-  if (path === '/api/stream') return ctx.hub.add(res);
+  if (path === '/api/stream') {
+    if (req.method === 'HEAD') {
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+      return void res.end();
+    }
+    if (!ctx.hub.add(res)) sendError(res, 503, 'too many open streams; try again later');
+    return;
+  }
   const r = modelRoute(path);
   if (!r) return sendError(res, 404, 'no such API route');
   if (r.id === '') return sendError(res, 400, 'the model id is not valid URL encoding');

@@ -39,6 +39,7 @@ export class IndexRecorder {
   readonly #timer: ReturnType<typeof setInterval>;
   readonly #stored = new Map<string, Stored>();
   #busy: Promise<void> | undefined;
+  #refreshing: Promise<void> | undefined;
   #refsAt = Number.NEGATIVE_INFINITY;
   #prunedAt = Number.NEGATIVE_INFINITY;
   #closed = false;
@@ -67,6 +68,16 @@ export class IndexRecorder {
     this.#closed = true;
     clearInterval(this.#timer);
     await this.#busy;
+    await this.#refreshing;
+  }
+
+  async #refreshRefs(models: string[], now: number): Promise<void> {
+    const { index, store } = this.#o;
+    for (const model of models) {
+      if (this.#closed) return;
+      const [h1, h24] = await Promise.all([store.bestAskAt(model, now - 3_600_000), store.bestAskAt(model, now - 86_400_000)]);
+      index.setChangeRefs(model, { h1, h24 });
+    }
   }
 
   async #run(): Promise<void> {
@@ -92,12 +103,14 @@ export class IndexRecorder {
       if (r.asks === 0) this.#stored.delete(r.model);
       else this.#stored.set(r.model, { at: r.at, best: r.bestMsat, median: r.medianMsat });
     }
-    if (now - this.#refsAt >= REFS_EVERY_MS) {
+    // the reference prices take a query per model: refreshed beside the sampling, never delaying it
+    if (now - this.#refsAt >= REFS_EVERY_MS && !this.#refreshing) {
       this.#refsAt = now;
-      for (const model of live) {
-        const [h1, h24] = await Promise.all([store.bestAskAt(model, now - 3_600_000), store.bestAskAt(model, now - 86_400_000)]);
-        index.setChangeRefs(model, { h1, h24 });
-      }
+      this.#refreshing = this.#refreshRefs([...live], now)
+        .catch((error: unknown) => this.#o.onError(error))
+        .finally(() => {
+          this.#refreshing = undefined;
+        });
     }
     if (now - this.#prunedAt >= PRUNE_EVERY_MS) {
       this.#prunedAt = now;

@@ -20,6 +20,8 @@ export interface MarketDataServiceOptions {
   readonly indexIntervalMs?: number;
   /** Index rows older than this are deleted (default 400 days). */
   readonly retentionMs?: number;
+  /** Open `/api/stream` connections at once (default 1 000); beyond it a stream request gets 503. */
+  readonly maxStreams?: number;
   /** Where operational messages go (default: stderr). */
   readonly log?: (line: string) => void;
   /** Extra options for the underlying market (tests: probe timing, limits). */

@@ -32,9 +32,10 @@ function hostForUrl(host: string): string {
 export async function startMarketDataService(options: MarketDataServiceOptions): Promise<MarketDataService> {
   const store = await openMarketStore(options.store);
   const clock = options.market?.clock ?? systemClock;
-  const market = openMarket({ ...options.market, relays: options.relays, allowProviderAddresses: options.providerAddresses ?? 'public' });
+  // an aggregator watches the whole market: room for 10 000 providers (a buyer's market keeps 1 000)
+  const market = openMarket({ maxProviders: 10_000, ...options.market, relays: options.relays, allowProviderAddresses: options.providerAddresses ?? 'public' });
   const index = new MarketIndex({ market, clock, maxModels: options.maxModels ?? 2_000, maxTicksPerModel: options.maxTicksPerModel ?? 50 });
-  const hub = new SseHub();
+  const hub = new SseHub(15_000, options.maxStreams ?? 1_000);
   const offIndex = index.listen({ model: (s) => hub.send('model', s), book: (b) => hub.send('book', b) });
   const log = options.log ?? ((line: string) => console.error(line));
   const recorder = new IndexRecorder({
@@ -45,7 +46,7 @@ export async function startMarketDataService(options: MarketDataServiceOptions):
     retentionMs: options.retentionMs,
     onError: (error) => log(`market-data: writing the price index failed: ${(error as Error).message}`),
   });
-  const context = { market, index, store, hub, clock, npubs: new NpubCache() };
+  const context = { market, index, store, hub, clock, npubs: new NpubCache(), log };
   const server = createServer((req, res) => void handleRequest(context, req, res));
   const host = options.host ?? '127.0.0.1';
   try {

@@ -8,14 +8,17 @@ const MAX_BACKLOG_BYTES = 1 << 20;
 export class SseHub {
   readonly #clients = new Set<ServerResponse>();
   readonly #ping: ReturnType<typeof setInterval>;
+  readonly #maxClients: number;
 
-  constructor(pingMs = 15_000) {
+  constructor(pingMs = 15_000, maxClients = 1_000) {
+    this.#maxClients = maxClients;
     this.#ping = setInterval(() => this.#write(': ping\n\n'), pingMs);
     this.#ping.unref();
   }
 
-  /** Takes over `res` as an event stream until the client leaves. */
-  add(res: ServerResponse): void {
+  /** Takes over `res` as an event stream until the client leaves; false (nothing written) when the hub is full. */
+  add(res: ServerResponse): boolean {
+    if (this.#clients.size >= this.#maxClients) return false;
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -26,6 +29,7 @@ export class SseHub {
     res.write(': connected\n\n');
     this.#clients.add(res);
     res.on('close', () => this.#clients.delete(res));
+    return true;
   }
 
   /** Sends one event to every client. */

@@ -3,6 +3,7 @@
 import { buildAnnouncement, buildPriceTick, msatPerMtok } from '@routstr-kit/core';
 import { generateSecretKey } from 'nostr-tools/pure';
 import { afterEach, expect, it } from 'vitest';
+import { openStream } from './sse-client.ts';
 import { startMarketDataService, type BookResponse, type MarketDataService, type ModelsResponse } from '../src/index.ts';
 
 const URL_ = 'http://127.0.0.1:9/';
@@ -19,8 +20,9 @@ afterEach(async () => {
   service = undefined;
 });
 
-async function start(): Promise<MarketDataService> {
+async function start(extra: { maxStreams?: number } = {}): Promise<MarketDataService> {
   service = await startMarketDataService({
+    ...extra,
     relays: [],
     store: ':memory:',
     providerAddresses: 'any',
@@ -75,4 +77,13 @@ it('refuses forged events and rate-limits a flooding pubkey before anything reac
   expect(book.ticks.every((t) => t.promptMsatPerMtok !== 1)).toBe(true);
   const accepted = outcomes.lastIndexOf('accepted') + 2;
   expect(book.ticks[0]?.promptMsatPerMtok).toBe(9_000 + accepted);
+});
+
+it('refuses stream connections beyond maxStreams with a 503', async () => {
+  const s = await start({ maxStreams: 1 });
+  const first = await openStream(`${s.url}/api/stream`);
+  const second = await fetch(`${s.url}/api/stream`);
+  expect(second.status).toBe(503);
+  expect(((await second.json()) as { error: { message: string } }).error.message).toMatch(/too many/);
+  first.close();
 });

@@ -8,7 +8,7 @@ import { priceForShape } from '@routstr-kit/core/market';
 import type { RunningProvider } from '@routstr-kit/provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMarketDevnet, type MarketDevnet } from '../../../test/e2e/market-devnet.ts';
-import { HISTORY_INTERVALS, INTERVAL_MS, TYPICAL_SHAPE, startMarketDataService, type BookResponse, type HistoryResponse, type MarketDataService, type ModelSummary, type ModelsResponse, type ProvidersResponse } from '../src/index.ts';
+import { HISTORY_INTERVALS, INTERVAL_MS, TYPICAL_SHAPE, openMarketStore, startMarketDataService, type BookResponse, type HistoryResponse, type MarketDataService, type ModelSummary, type ModelsResponse, type ProvidersResponse } from '../src/index.ts';
 import { startPostgresCluster, type PostgresCluster } from './postgres-cluster.ts';
 import { openStream, type StreamClient } from './sse-client.ts';
 
@@ -173,6 +173,8 @@ describe.each(backends)('market serve on $name', ({ name, store: makeStore }) =>
     const post = await fetch(`${service.url}/api/models`, { method: 'POST', body: '{}' });
     expect(post.status).toBe(405);
     expect(stream.comments).toContain(': connected');
+    const head = await fetch(`${service.url}/api/stream`, { method: 'HEAD' });
+    expect([head.status, head.headers.get('content-type')]).toEqual([200, 'text/event-stream; charset=utf-8']);
   });
 
   it('keeps the history across a restart of the service', async () => {
@@ -183,5 +185,81 @@ describe.each(backends)('market serve on $name', ({ name, store: makeStore }) =>
     const { body } = await getJson<HistoryResponse>(`${service.url}/api/models/${encodeURIComponent(net.model)}/history?interval=1s&from=${recordedAt}&to=${recordedAt + 1_000}`);
     expect(body.bestAsk).toHaveLength(1);
     expect(body.bestAsk[0]!.t).toBe(recordedAt);
+  });
+});
+
+describe('the dynamic node\'s price move', () => {
+  it('reaches /api/stream and /api/models as a new median, and /history as a new close', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'market-move-'));
+    dirs.push(dir);
+    const service = await startMarketDataService({ relays: [net.devnet.relayUrl], store: join(dir, 'm.db'), providerAddresses: 'loopback', log: () => undefined });
+    const stream = await openStream(`${service.url}/api/stream`);
+    try {
+      const dynamic = net.providers.get('dynamic') as RunningProvider;
+      const idle = dynamic.board.current().get(net.model)!;
+      const models = async (): Promise<ModelSummary | undefined> => ((await getJson<ModelsResponse>(`${service.url}/api/models`)).body.models.find((m) => m.id === net.model));
+      while ((await models())?.providers !== 2) await stream.next();
+      await service.recordNow();
+      const fixedTypical = typical(FIXED);
+
+      // load the dynamic node: a stream in flight while it samples raises its price, and it ticks
+      const { wallet } = await net.newWallet(300, { name: 'loader' });
+      const token = (await wallet.send(200 as Parameters<typeof wallet.send>[0], { purpose: 'load test deposit' })).token;
+      const res = await fetch(`${dynamic.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ model: net.model, messages: [{ role: 'user', content: 'keep me busy' }], max_tokens: 100, stream: true }),
+      });
+      expect(res.status).toBe(200);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      await reader.read();
+      await dynamic.marketMaker?.sampleNow();
+      await reader.cancel();
+      const busy = dynamic.board.current().get(net.model)!;
+      expect(busy.completion).toBeGreaterThan(idle.completion);
+      const expectedMedian = Math.floor((fixedTypical + typical(busy)) / 2);
+
+      const event = await stream.next((e) => e.event === 'model' && (e.data as ModelSummary).median?.typicalRequestMsat === expectedMedian);
+      expect(await models()).toEqual(event.data);
+      await service.recordNow();
+      const now = Date.now();
+      const history = (await getJson<HistoryResponse>(`${service.url}/api/models/${encodeURIComponent(net.model)}/history?interval=1s&from=${now - 120_000}&to=${now + 1_000}`)).body;
+      expect(history.median.at(-1)!.c).toBe(expectedMedian);
+      expect(history.median.some((c) => c.c === Math.floor((fixedTypical + typical(idle)) / 2))).toBe(true);
+    } finally {
+      stream.close();
+      await service.close();
+    }
+  });
+});
+
+describe('the change columns', () => {
+  it('compare the best ask with the stored index 1 h and 24 h ago', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'market-change-'));
+    dirs.push(dir);
+    const path = join(dir, 'm.db');
+    const seeded = await openMarketStore(path);
+    const now = Date.now();
+    await seeded.recordIndex([
+      { model: net.model, at: now - 25 * 3_600_000, bestMsat: 500_000, medianMsat: 500_000, asks: 1 },
+      { model: net.model, at: now - 2 * 3_600_000, bestMsat: 1_000_000, medianMsat: 1_000_000, asks: 1 },
+    ]);
+    await seeded.close();
+    const service = await startMarketDataService({ relays: [net.devnet.relayUrl], store: path, providerAddresses: 'loopback', log: () => undefined });
+    const stream = await openStream(`${service.url}/api/stream`);
+    try {
+      let entry: ModelSummary | undefined;
+      for (;;) {
+        entry = (await getJson<ModelsResponse>(`${service.url}/api/models`)).body.models.find((m) => m.id === net.model);
+        if (entry?.providers === 2 && entry.change1h !== null) break;
+        await stream.next();
+      }
+      const best = entry.bestAsk!.typicalRequestMsat;
+      expect(entry.change1h).toBeCloseTo((best - 1_000_000) / 1_000_000, 6);
+      expect(entry.change24h).toBeCloseTo((best - 500_000) / 500_000, 6);
+    } finally {
+      stream.close();
+      await service.close();
+    }
   });
 });

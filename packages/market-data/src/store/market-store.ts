@@ -24,7 +24,7 @@ export interface CandleSeries {
 /** The price index store. Every method may be called while another is pending; writes apply in call order. */
 export interface MarketStore {
   readonly kind: 'sqlite' | 'postgres';
-  /** Inserts (or replaces, same model and time) index rows. */
+  /** Inserts (or replaces, same model and time) index rows; the rows of one call have distinct (model, at). */
   recordIndex(rows: readonly IndexRow[]): Promise<void>;
   /** OHLC per `intervalMs` bucket over [from, to). */
   candles(model: string, from: number, to: number, intervalMs: number): Promise<CandleSeries>;

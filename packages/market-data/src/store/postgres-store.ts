@@ -1,6 +1,6 @@
 /** The price index in PostgreSQL (`pg` pool); the same schema and queries as the sqlite store. */
 import pg from 'pg';
-import { BEST_AT, CANDLES, HAS_MODEL, PRUNE, SCHEMA, UPSERT_INDEX, candleParams, candlesFromRow, type CandleSeries, type IndexRow, type MarketStore } from './market-store.ts';
+import { BEST_AT, CANDLES, HAS_MODEL, PRUNE, SCHEMA, candleParams, candlesFromRow, type CandleSeries, type IndexRow, type MarketStore } from './market-store.ts';
 
 /** `?` placeholders → `$1, $2, …` (the queries hold no `?` inside literals). */
 function numbered(sql: string): string {
@@ -8,7 +8,12 @@ function numbered(sql: string): string {
   return sql.replace(/\?/g, () => `$${++n}`);
 }
 
-const Q = { upsert: numbered(UPSERT_INDEX), candles: numbered(CANDLES), bestAt: numbered(BEST_AT), hasModel: numbered(HAS_MODEL), prune: numbered(PRUNE) };
+/** UPSERT_INDEX for many rows at once; a batch holds one row per model and second. */
+const UPSERT_BATCH = `INSERT INTO price_index (model, at, best_msat, median_msat, asks)
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::integer[])
+ON CONFLICT (model, at) DO UPDATE SET best_msat = excluded.best_msat, median_msat = excluded.median_msat, asks = excluded.asks`;
+
+const Q = { candles: numbered(CANDLES), bestAt: numbered(BEST_AT), hasModel: numbered(HAS_MODEL), prune: numbered(PRUNE) };
 
 /** A PostgreSQL-backed MarketStore. Open it with `PostgresMarketStore.open(url)`. */
 export class PostgresMarketStore implements MarketStore {
@@ -47,17 +52,14 @@ export class PostgresMarketStore implements MarketStore {
 
   async recordIndex(rows: readonly IndexRow[]): Promise<void> {
     if (rows.length === 0) return;
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      for (const r of rows) await client.query(Q.upsert, [r.model, r.at, r.bestMsat ?? null, r.medianMsat ?? null, r.asks]);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    // one statement per batch (arrays unnested server-side), not one round trip per model
+    await this.#pool.query(UPSERT_BATCH, [
+      rows.map((r) => r.model),
+      rows.map((r) => r.at),
+      rows.map((r) => r.bestMsat ?? null),
+      rows.map((r) => r.medianMsat ?? null),
+      rows.map((r) => r.asks),
+    ]);
   }
 
   async candles(model: string, from: number, to: number, intervalMs: number): Promise<CandleSeries> {
