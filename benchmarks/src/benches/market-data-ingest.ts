@@ -13,8 +13,8 @@ export const marketDataIngest: Benchmark = {
   async run(ctx) {
     const verify = await loadWasmVerifier();
     const providers = syntheticProviders(ctx.scale === 'full' ? 100 : 10);
-    const perRound = ctx.scale === 'full' ? 2000 : 50;
-    const rounds = ctx.samples(7, 2);
+    const perRound = ctx.scale === 'full' ? 500 : 50;
+    const rounds = ctx.samples(25, 2);
     // the service as `market serve` runs it, on an in-memory store; events arrive through its market's ingest (relays: none)
     const service = await startMarketDataService({
       relays: [],
