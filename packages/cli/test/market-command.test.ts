@@ -20,11 +20,14 @@ const WAIT = { timeout: 45_000, interval: 100 };
 let net: MarketDevnet;
 let home: string;
 let env: Record<string, string>;
+/** The dynamic node's ask when nothing is in flight. */
+let idleAsk: { prompt: number; completion: number };
 beforeAll(async () => {
   net = await startMarketDevnet([
     { name: 'fixed', price: { prompt: 300_000_000, completion: 1_500_000_000 } },
     { name: 'dynamic', dynamic: { powerWatts: 100, electricityMsatPerKwh: 100_000, tokensPerSecond: 100, margin: 2_500_000_000, alpha: 1, maxStep: 1 } },
   ]);
+  idleAsk = { ...dynamic().board.current().get(net.model)! };
   home = mkdtempSync(join(tmpdir(), 'market-cli-'));
   // HOME keeps the user's ~/.routstr-kit/config.json out; the devnet's nodes live on loopback
   env = { HOME: home, ROUTSTR_KIT_RELAYS: net.devnet.relayUrl, ROUTSTR_KIT_PROVIDER_ADDRESSES: 'loopback' };
@@ -45,6 +48,14 @@ function medianSat(): number {
   const fixed = priceForShape({ prompt: 300_000_000, completion: 1_500_000_000 }, TYPICAL_SHAPE);
   const dyn = dynamic().board.current().get(net.model)!;
   return Math.ceil(Math.floor((fixed + priceForShape(dyn, TYPICAL_SHAPE)) / 2) / 1000);
+}
+
+/** Samples the dynamic node until it is idle again (a cancelled stream ends at the engine a little later) and has ticked its idle price. */
+async function settleIdle(): Promise<void> {
+  await vi.waitFor(async () => {
+    await dynamic().marketMaker?.sampleNow();
+    expect(dynamic().board.current().get(net.model)).toMatchObject(idleAsk);
+  }, WAIT);
 }
 
 /** Puts a paid stream in flight at the dynamic node and makes it sample: it ticks a higher price with its load. Returns the stream's end. */
@@ -78,6 +89,7 @@ describe('routstr-kit market under a pseudo-terminal (tmux)', () => {
   });
 
   it('shows the table, redraws it after the dynamic node ticks under load, and Ctrl-C exits 0 with the terminal restored', async () => {
+    await settleIdle();
     const vars = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
     // bash runs the command in the foreground and stays after it, so the pane's state after the
     // exit is still a live terminal's (tmux reports a dead pane's cursor as hidden)
@@ -146,6 +158,7 @@ describe('routstr-kit market piped', () => {
   }
 
   it('writes a JSON line per change: model entries, and with --model the book with each provider\'s load from its ticks', async () => {
+    await settleIdle();
     const table = run([]);
     const book = run(['--model', net.model]);
     const modelLines = (): Array<{ id: string; providers: number; median: { typicalRequestSat: number } | null; bestAsk: { typicalRequestSat: number } | null }> =>
