@@ -140,9 +140,16 @@ describe('routstr-kit market under a pseudo-terminal (tmux)', () => {
 });
 
 describe('routstr-kit market piped', () => {
+  const children: ChildProcessWithoutNullStreams[] = [];
+  // a failed assertion must not leave a command running
+  afterAll(() => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  });
+
   /** Spawns the command with pipes and collects its JSON lines. */
   function run(args: string[]): { child: ChildProcessWithoutNullStreams; lines: Record<string, unknown>[]; err: () => string; exit: Promise<number | null> } {
     const child = spawn(process.execPath, [bin, 'market', ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    children.push(child);
     const lines: Record<string, unknown>[] = [];
     let buffered = '';
     let err = '';
@@ -195,7 +202,8 @@ describe('routstr-kit market piped', () => {
   }, 180_000);
 
   it('market serve runs the market-data service over the same relays: its /api/models lists the devnet\'s model, SIGINT exits 0', async () => {
-    const child = spawn(process.execPath, [bin, 'market', 'serve', '--port', '0', '--store', ':memory:', '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'market', 'serve', '--port', '0', '--store', ':memory:', '--json'], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    children.push(child);
     const exit = new Promise<number | null>((resolve) => child.on('close', resolve));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
