@@ -6,6 +6,8 @@ import { paymentOverhead } from './payment-overhead.ts';
 import { dynamicPricingReaction } from './dynamic-pricing-reaction.ts';
 import { buyerOverhead } from './buyer-overhead.ts';
 import { limitOrderReaction } from './limit-order-reaction.ts';
+import { marketDataIngest } from './market-data-ingest.ts';
+import { marketDataApi } from './market-data-api.ts';
 
 /** Every benchmark `pnpm bench` knows, in the order it runs them. */
-export const BENCHMARKS: Benchmark[] = [marketIngest, marketMemory, pricePropagation, paymentOverhead, dynamicPricingReaction, buyerOverhead, limitOrderReaction];
+export const BENCHMARKS: Benchmark[] = [marketIngest, marketMemory, pricePropagation, paymentOverhead, dynamicPricingReaction, buyerOverhead, limitOrderReaction, marketDataIngest, marketDataApi];

@@ -3,6 +3,7 @@ import { demoCommand } from './demo-command.ts';
 import { providerCommand } from './provider-command.ts';
 import { mcpCommand } from './mcp-command.ts';
 import { walletCommand } from './wallet-command.ts';
+import { marketCommand } from './market-command.ts';
 
 const USAGE = `routstr-kit — buy and sell AI inference on the Routstr market, paid in Cashu ecash
 
@@ -15,6 +16,11 @@ Usage:
       MCP server with market tools for Claude and other MCP hosts (see \`routstr-kit mcp --help\`).
   routstr-kit wallet balance | fund <sat> | receive <token> | send <sat> | history | restore [--wallet <path>] [--mint <url>…] [--json]
       The wallet every adapter pays from (see \`routstr-kit wallet --help\`).
+  routstr-kit market [--model <id>] [--sort price|providers] [--json] [--relay <url>…]
+      Live view of the market: best ask, median, spread, providers and price trend per model; \`--model\`
+      shows one model's book and ticks; JSON lines when piped (see \`routstr-kit market --help\`).
+  routstr-kit market serve [--port <n>] [--store <path|postgres://…>] [--relay <url>…]
+      The market-data service: price history, JSON API and a live web page (see \`routstr-kit market serve --help\`).
   routstr-kit demo
       Start the devnet and show agents buying inference with ecash. Ends by itself with a summary.
   routstr-kit help
@@ -35,6 +41,8 @@ export async function runCli(argv: string[]): Promise<number> {
         return await mcpCommand(rest);
       case 'wallet':
         return await walletCommand(rest);
+      case 'market':
+        return await marketCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -1,8 +1,10 @@
 // Packages the CLI loads only for the commands that use them, so installing the CLI pulls neither the
 // devnet (relay, mint, test model) nor node-llama-cpp: `devnet`/`demo` load @routstr-kit/devnet and
-// `provider --model` loads @routstr-kit/llama-engine, both optional peer dependencies.
+// `provider --model` loads @routstr-kit/llama-engine, `market serve` loads @routstr-kit/market-data (the
+// aggregator, with its PostgreSQL driver and web page), all optional peer dependencies.
 import type * as DevnetPackage from '@routstr-kit/devnet';
 import type * as LlamaEnginePackage from '@routstr-kit/llama-engine';
+import type * as MarketDataPackage from '@routstr-kit/market-data';
 
 /** A package a command needs is not installed; the message says how to install it. */
 export class MissingPackage extends Error {
@@ -40,6 +42,16 @@ export async function loadLlamaEngine(command: string): Promise<typeof LlamaEngi
     return await import('@routstr-kit/llama-engine');
   } catch (error) {
     if (isMissing(error, '@routstr-kit/llama-engine')) throw new MissingPackage('@routstr-kit/llama-engine', command);
+    throw error;
+  }
+}
+
+/** Loads @routstr-kit/market-data for `command`, or throws MissingPackage. */
+export async function loadMarketData(command: string): Promise<typeof MarketDataPackage> {
+  try {
+    return await import('@routstr-kit/market-data');
+  } catch (error) {
+    if (isMissing(error, '@routstr-kit/market-data')) throw new MissingPackage('@routstr-kit/market-data', command);
     throw error;
   }
 }
