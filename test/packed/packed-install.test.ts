@@ -6,13 +6,14 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildAndPack, llamaBinaryPackage, lowestSupportedNode, nodeFromRegistry, npmInstall, ROOT, tarballDeps, workspaceVersion, type Tarballs } from './packing.ts';
 import { envFor, lastJson, runToEnd, startServer, type ScriptResult, type Server } from './processes.ts';
 
 const CONSUMER_PACKAGES = ['@routstr-kit/core', '@routstr-kit/ai-sdk', '@routstr-kit/langchain', '@routstr-kit/mcp', '@routstr-kit/provider', '@routstr-kit/cli'];
 // The CLI is installed here too, beside llama-engine, to sell a local GGUF with `provider --model`.
-const DEVNET_PACKAGES = ['@routstr-kit/core', '@routstr-kit/llama-engine', '@routstr-kit/devnet', '@routstr-kit/provider', '@routstr-kit/mcp', '@routstr-kit/cli'];
+// …and beside market-data, for `market serve` (an optional package of the CLI, like llama-engine).
+const DEVNET_PACKAGES = ['@routstr-kit/core', '@routstr-kit/llama-engine', '@routstr-kit/devnet', '@routstr-kit/provider', '@routstr-kit/mcp', '@routstr-kit/market-data', '@routstr-kit/cli'];
 const PRICE = 'fixed:1000000,2000000';
 const FUNDED_SAT = 300;
 
@@ -238,6 +239,47 @@ describe('the routstr-kit command (installed @routstr-kit/cli)', () => {
       expect(models.data.map((m) => m.id)).toEqual(['my-model']);
     } finally {
       expect(await selling.stop()).toBe(0);
+    }
+  });
+
+  it('routstr-kit market, piped, prints the devnet model\'s best ask as a JSON line; SIGTERM exits 0', async () => {
+    const watching = await startServer<{ type: string; id: string; providers: number; bestAsk: { typicalRequestMsat: number } | null }>(
+      bin('routstr-kit'),
+      ['market', '--relay', devnet.ready.relayUrl, '--provider-addresses', 'loopback'],
+      { cwd: consumer, env: envFor(node24) },
+    );
+    try {
+      expect(watching.ready).toMatchObject({ type: 'model', id: model });
+    } finally {
+      expect(await watching.stop()).toBe(0);
+    }
+  });
+
+  it('routstr-kit market serve, with @routstr-kit/market-data installed beside the CLI, lists the devnet model and serves its page and chart library', async () => {
+    const serving = await startServer<{ url: string }>(
+      join(devnetSide, 'node_modules', '.bin', 'routstr-kit'),
+      ['market', 'serve', '--port', '0', '--store', join(work, 'market.db'), '--relay', devnet.ready.relayUrl, '--provider-addresses', 'loopback', '--json'],
+      { cwd: devnetSide, env: envFor(node24) },
+    );
+    try {
+      await vi.waitFor(
+        async () => {
+          const body = (await (await fetch(`${serving.ready.url}/api/models`)).json()) as { models: { id: string; providers: number; bestAsk: { typicalRequestMsat: number } | null }[] };
+          const entry = body.models.find((m) => m.id === model);
+          expect(entry?.providers).toBe(1);
+          expect(entry?.bestAsk?.typicalRequestMsat).toBeGreaterThan(0);
+        },
+        { timeout: 30_000, interval: 250 },
+      );
+      const page = await fetch(`${serving.ready.url}/`);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(await page.text()).toMatch(/app\.js/);
+      // uPlot is resolved from the installed package, not from a CDN
+      const uplot = await fetch(`${serving.ready.url}/uplot.js`);
+      expect(uplot.status).toBe(200);
+      expect((await uplot.text()).length).toBeGreaterThan(10_000);
+    } finally {
+      expect(await serving.stop()).toBe(0);
     }
   });
 
