@@ -50,6 +50,15 @@ async function readStream(res: Response): Promise<{ completion_tokens: number; p
   return usage;
 }
 
+/** Reads on after the caller aborted: what was buffered still comes, then the read fails (never a clean end). */
+async function readUntilBroken(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<'broken' | 'done'> {
+  try {
+    for (;;) if ((await reader.read()).done) return 'done';
+  } catch {
+    return 'broken';
+  }
+}
+
 /** A funded wallet and a payer over it; `spent()`: sats that left the wallet, `earned()`: msats the nodes earned since. */
 async function buyer(mode: PaymentMode, fund: number, options: Partial<PayerOptions> = {}) {
   const { wallet } = await net.newWallet(fund, { name: `${mode}-${Math.random().toString(36).slice(2)}` });
@@ -72,7 +81,7 @@ describe.each(['xcashu', 'session'] as const)('Payer.send (%s)', (mode) => {
     const narrow = net.idOf('narrow');
     const occupant = new AbortController();
     const failed: AttemptRecord[] = [];
-    const { payer, spent, earned } = await buyer(mode, 500, {
+    const { payer, spent, earned } = await buyer(mode, 1_000, {
       market: net.market,
       profile: 'cheapest',
       // the 429 frees the slot: the request holding it is aborted (its change is still collected)
@@ -97,7 +106,7 @@ describe.each(['xcashu', 'session'] as const)('Payer.send (%s)', (mode) => {
     const body = (await paid.response.json()) as { usage: { completion_tokens: number } };
     expect(receipt.usage?.outputTokens).toBe(body.usage.completion_tokens);
 
-    await expect(reader.read()).rejects.toBeDefined();
+    expect(await readUntilBroken(reader)).toBe('broken');
     const heldReceipt = await held.receipt;
     expect(heldReceipt.requestId).toBe(held.requestId);
     expect(heldReceipt.changePending).toBe(false);
@@ -106,13 +115,13 @@ describe.each(['xcashu', 'session'] as const)('Payer.send (%s)', (mode) => {
   }, 60_000);
 
   it('abort mid-stream: the change is still collected, the receipt settles, wallet and nodes agree', async () => {
-    const { wallet, payer, spent, earned } = await buyer(mode, 500, { profile: 'cheapest' });
+    const { wallet, payer, spent, earned } = await buyer(mode, 2_000, { profile: 'cheapest' });
     const abort = new AbortController();
-    const paid = await payer.send(CHAT, chat('a long answer', { max_tokens: 600, stream: true }), { signal: abort.signal });
+    const paid = await payer.send(CHAT, chat('a long answer', { max_tokens: 400, stream: true }), { signal: abort.signal });
     const reader = (paid.response.body as ReadableStream<Uint8Array>).getReader();
     expect((await reader.read()).done).toBe(false);
     abort.abort();
-    await expect(reader.read()).rejects.toBeDefined();
+    expect(await readUntilBroken(reader)).toBe('broken');
     const receipt = await paid.receipt;
     expect(receipt).toMatchObject({ requestId: paid.requestId, stream: true, mode, changePending: false, provider: { id: net.idOf('cheap') } });
     if (mode === 'xcashu') {
