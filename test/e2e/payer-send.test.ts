@@ -3,7 +3,7 @@
 // a 429 with Retry-After retried on the same provider, a stream the caller aborts (its change
 // still collected), the idle refund of a session — with the money conserved to the sat.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Payer, type AttemptRecord, type PayerMarket, type PaymentMode, type PayerOptions, type Receipt } from '@routstr-kit/core';
+import { BudgetExceeded, Payer, type AttemptRecord, type PayerMarket, type PaymentMode, type PayerOptions, type Receipt } from '@routstr-kit/core';
 import { revenueMsat, startMarketDevnet, type MarketDevnet } from './market-devnet.ts';
 
 const CHAT = 'v1/chat/completions';
@@ -134,6 +134,32 @@ describe.each(['xcashu', 'session'] as const)('Payer.send (%s)', (mode) => {
     expect(wallet.unsettled()).toEqual([]);
     expectConserved(mode, spent(), earned());
   }, 60_000);
+
+  it('a total budget under 50 concurrent sends: what left the wallet never exceeds it; the refused get BudgetExceeded and spend nothing', async () => {
+    const N = 40; // each request costs about 10 sat (8 output tokens at 1 sat, the prompt at 0.2 sat a token): more than N/10
+    const { wallet, payer, spent, earned } = await buyer(mode, 1_000, { budget: { totalSat: N }, profile: 'cheapest', session: {} });
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, async (_, i) => {
+        const paid = await payer.send(CHAT, chat(`budget ${i}`, { max_tokens: 8 }));
+        await paid.response.text();
+        return paid.receipt;
+      }),
+    );
+    await payer.close();
+    const served = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    expect(served.length).toBeGreaterThan(0);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const reason of refused) expect(reason).toBeInstanceOf(BudgetExceeded);
+    expect(spent()).toBeLessThanOrEqual(N);
+    expect(wallet.unsettled()).toEqual([]);
+    const charged = (await Promise.all(served)).reduce((sum, r) => sum + r.chargedMsat, 0);
+    // regression (session): concurrent requests kept only their gates free on a small key, ran it dry, and the node
+    // charged the last ones less than it reported, so the receipts added up to more than it earned
+    expect(earned()).toBe(charged);
+    if (mode === 'xcashu') expect(payer.spentSat() * 1000).toBe(charged);
+    expectConserved(mode, spent(), earned());
+  }, 120_000);
 
   it('32 concurrent sends of one model: each receipt is its own response\'s usage and price, and they add up', async () => {
     const { payer, spent, earned } = await buyer(mode, 3_000, { limits: { maxConcurrent: 8 } });

@@ -12,7 +12,7 @@ import Bottleneck from 'bottleneck';
 import { sat, satsPerTokenToMsatPerMtok } from '../../money/index.ts';
 import type { RankedProvider } from '../../market/index.ts';
 import { BudgetExceeded, type EcashWallet, type SentToken } from '../../wallet/index.ts';
-import { AllProvidersFailed, PayerClosed, PriceAboveLimit, ResponseTooLarge, UnroutableRequest } from './errors.ts';
+import { PayerClosed, PriceAboveLimit, ResponseTooLarge, UnroutableRequest } from './errors.ts';
 import { BudgetLedger, walletTotalSpend, type Reservation } from './budget-ledger.ts';
 import { DEFAULT_RESPONSE_LIMITS, DEFAULT_TIMEOUTS, tokenCap, type MaxPrice, type ResponseLimits, type Timeouts } from './buyer-guards.ts';
 import { limitStream } from './bounded-body.ts';
