@@ -3,7 +3,7 @@
 // a 429 with Retry-After retried on the same provider, a stream the caller aborts (its change
 // still collected), the idle refund of a session — with the money conserved to the sat.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BudgetExceeded, Payer, type AttemptRecord, type PayerMarket, type PaymentMode, type PayerOptions, type Receipt } from '@routstr-kit/core';
+import { BudgetExceeded, Payer, PriceAboveLimit, requestShape, type AttemptRecord, type PricedAsk, type PayerMarket, type PaymentMode, type PayerOptions, type Receipt } from '@routstr-kit/core';
 import { revenueMsat, startMarketDevnet, type MarketDevnet } from './market-devnet.ts';
 
 const CHAT = 'v1/chat/completions';
@@ -132,6 +132,34 @@ describe.each(['xcashu', 'session'] as const)('Payer.send (%s)', (mode) => {
     }
     await payer.close();
     expect(wallet.unsettled()).toEqual([]);
+    expectConserved(mode, spent(), earned());
+  }, 60_000);
+
+  it('ask pins the provider at its quote; above maxPriceMsat (pinned or chosen) PriceAboveLimit, nothing spent; requestId is journaled', async () => {
+    const { wallet, payer, spent, earned } = await buyer(mode, 500, { profile: 'cheapest' });
+    const dear = net.idOf('dear');
+    const body = chat('pinned', { max_tokens: 4 });
+    const asks = net.market.depth(net.model, 10, requestShape(body)).filter((a) => a.provider !== net.idOf('narrow'));
+    const dearAsk = asks.find((a) => a.provider === dear) as PricedAsk;
+    const paid = await payer.send(CHAT, body, { ask: dearAsk, requestId: `pinned-${mode}` });
+    await paid.response.text();
+    const receipt = await paid.receipt;
+    expect(receipt.provider.id).toBe(dear); // not the cheapest: the pinned one
+    expect(receipt.price).toMatchObject({ prompt: dearAsk.prompt, completion: dearAsk.completion, quoteId: dearAsk.quoteId });
+    expect(receipt.requestId).toBe(`pinned-${mode}`);
+    if (mode === 'xcashu') expect(wallet.journal({ requestId: `pinned-${mode}` }).map((e) => e.amount)).toEqual([receipt.paidSat]);
+    await payer.settled();
+    const balance = wallet.balance();
+    const journal = wallet.journal().length;
+    const pinnedLimit = dearAsk.priceMsat - 1;
+    await expect(payer.send(CHAT, body, { ask: dearAsk, maxPriceMsat: pinnedLimit })).rejects.toMatchObject({ code: 'price_above_limit', provider: dear, maxPriceMsat: pinnedLimit });
+    const cheapest = Math.min(...asks.map((a) => a.priceMsat));
+    const refused = await payer.send(CHAT, body, { maxPriceMsat: cheapest - 1 }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(PriceAboveLimit);
+    expect(refused).toMatchObject({ limit: 'max_price', maxPriceMsat: cheapest - 1, bestAsk: { priceMsat: cheapest } });
+    expect(wallet.balance()).toBe(balance);
+    expect(wallet.journal()).toHaveLength(journal);
+    await payer.close();
     expectConserved(mode, spent(), earned());
   }, 60_000);
 
