@@ -4,6 +4,7 @@
  * `: x-cashu` SSE comment, or the refund route), verify the charge, and fail over when a
  * provider fails — never paying twice for one logical request: a token a node did not redeem is
  * carried to the next try or taken back, and change a node owes is fetched from its refund route.
+ * `send()` resolves each request to its response and its own receipt promise (PaidResponse).
  * Every token is journaled before it leaves (wallet) and every provider holding one is recorded
  * (payer store), so `recover()` on the next start finds anything a crash left behind.
  */
