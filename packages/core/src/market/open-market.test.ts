@@ -78,6 +78,8 @@ describe('openMarket on the devnet relay with recorded /v1/models bodies', () =>
     ]);
 
     const clock = new ManualClock(Date.now());
+    // quotes expire 60 s after the market's clock (not the wall clock, which runs on under load)
+    const expiresS = Math.floor(clock.now() / 1000) + 60;
     const market = open({ relays: [relay.url], clock });
     await market.ready();
 
@@ -95,7 +97,7 @@ describe('openMarket on the devnet relay with recorded /v1/models bodies', () =>
     expect(market.registry.get(address(a))).toMatchObject({ health: 'healthy', mints: ['https://mint.minibits.cash/Bitcoin', 'https://mint.cubabitcoin.org'] });
 
     // a cheaper tick from C
-    const cheaper = tick(c, pc.url, 5, 50_000, 100_000, nowS() + 60);
+    const cheaper = tick(c, pc.url, 5, 50_000, 100_000, expiresS);
     const toC = bestChange(market, (x) => x.current?.provider === address(c));
     await publish(relay.url, [cheaper]);
     const change = await toC;
@@ -103,9 +105,9 @@ describe('openMarket on the devnet relay with recorded /v1/models bodies', () =>
     expect(market.bestAsk('gpt-4o-mini')).toMatchObject({ provider: address(c), source: 'tick', quoteId: cheaper.id, priceMsat: 150_000 });
 
     // an older seq (even cheaper) is ignored; the newer tick behind it lands
-    const newer = tick(c, pc.url, 6, 60_000, 100_000, nowS() + 60);
+    const newer = tick(c, pc.url, 6, 60_000, 100_000, expiresS);
     const toNewer = bestChange(market, (x) => x.current?.quoteId === newer.id);
-    await publish(relay.url, [tick(c, pc.url, 4, 1, 1, nowS() + 60), newer]);
+    await publish(relay.url, [tick(c, pc.url, 4, 1, 1, expiresS), newer]);
     await toNewer;
     expect(market.stats.rejected('stale-seq')).toBe(1);
     expect(market.bestAsk('gpt-4o-mini')?.priceMsat).toBe(160_000);
