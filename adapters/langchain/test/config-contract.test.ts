@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet, type Price } from '../../../test/e2e/orders-devnet.ts';
+import { startPricedDevnet, type PricedDevnet, type Price } from '@routstr-kit/devnet/priced-nodes';
 import { walletCommand } from '../../../packages/cli/src/wallet-command.ts';
 import { ChatRoutstr } from '../src/index.ts';
 
@@ -20,10 +20,10 @@ async function cli(argv: string[], env: Record<string, string>): Promise<Record<
 }
 
 describe('ChatRoutstr and the config contract on the devnet', () => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let env: Record<string, string>;
   beforeAll(async () => {
-    net = await startOrdersDevnet();
+    net = await startPricedDevnet();
     const node = await net.startTicker('ticker', PRICE);
     await node.tick(PRICE);
     const home = net.tmp();
