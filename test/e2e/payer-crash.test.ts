@@ -10,7 +10,7 @@ import { failpointEnv } from '@routstr-kit/core/testing';
 import type { RunningProvider } from '@routstr-kit/provider';
 import { startPricedDevnet, type PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
 
-const driver = fileURLToPath(new URL('./payer-crash-driver.ts', import.meta.url));
+const driver = fileURLToPath(new URL('./buyer-driver.ts', import.meta.url));
 const FUNDED = 200;
 
 let net: PricedDevnet;

@@ -7,21 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateText } from 'ai';
 import { ConfigError, openWallet } from '@routstr-kit/core';
 import { startPricedDevnet, type PricedDevnet, type Price } from '@routstr-kit/devnet/priced-nodes';
-import { walletCommand } from '../../../packages/cli/src/wallet-command.ts';
+import { walletJson as cli } from '../../../packages/cli/src/wallet-json.ts';
 import { createRoutstr, routstr as defaultRoutstr, RoutstrCallError } from '../src/index.ts';
 
 (globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false;
 
 const PRICE: Price = { prompt: 200_000_000, completion: 800_000_000 };
-
-/** `routstr-kit wallet <argv> --json` in this process; its parsed output. */
-async function cli(argv: string[], env: Record<string, string>): Promise<Record<string, unknown>> {
-  let out = '';
-  let err = '';
-  const code = await walletCommand([...argv, '--json'], env, { out: (t) => void (out += t), err: (t) => void (err += t), isTty: false });
-  expect(code, err).toBe(0);
-  return JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, unknown>;
-}
 
 describe('createRoutstr and the config contract on the devnet', () => {
   let net: PricedDevnet;
@@ -30,9 +21,8 @@ describe('createRoutstr and the config contract on the devnet', () => {
     net = await startPricedDevnet();
     const node = await net.startTicker('ticker', PRICE);
     await node.tick(PRICE);
-    const home = net.tmp();
     // the same settings for the CLI and the adapter: nothing but the environment
-    env = { HOME: home, ROUTSTR_KIT_WALLET: join(home, 'wallet.db'), ROUTSTR_KIT_MINTS: net.devnet.mintUrl, ROUTSTR_KIT_RELAYS: net.devnet.relayUrl, ROUTSTR_KIT_PROVIDER_ADDRESSES: 'loopback' };
+    env = net.kitEnv();
   });
   afterAll(async () => {
     await net?.stop();

@@ -1,23 +1,13 @@
 // ChatRoutstr under the one configuration contract, on the devnet: it pays from the wallet that
 // `routstr-kit wallet fund` funded, with the same ROUTSTR_KIT_* settings, and a bad setting is a
 // typed error at construction.
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '@routstr-kit/core';
 import { startPricedDevnet, type PricedDevnet, type Price } from '@routstr-kit/devnet/priced-nodes';
-import { walletCommand } from '../../../packages/cli/src/wallet-command.ts';
+import { walletJson as cli } from '../../../packages/cli/src/wallet-json.ts';
 import { ChatRoutstr } from '../src/index.ts';
 
 const PRICE: Price = { prompt: 200_000_000, completion: 800_000_000 };
-
-/** `routstr-kit wallet <argv> --json` in this process; its parsed output. */
-async function cli(argv: string[], env: Record<string, string>): Promise<Record<string, unknown>> {
-  let out = '';
-  let err = '';
-  const code = await walletCommand([...argv, '--json'], env, { out: (t) => void (out += t), err: (t) => void (err += t), isTty: false });
-  expect(code, err).toBe(0);
-  return JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, unknown>;
-}
 
 describe('ChatRoutstr and the config contract on the devnet', () => {
   let net: PricedDevnet;
@@ -26,8 +16,7 @@ describe('ChatRoutstr and the config contract on the devnet', () => {
     net = await startPricedDevnet();
     const node = await net.startTicker('ticker', PRICE);
     await node.tick(PRICE);
-    const home = net.tmp();
-    env = { HOME: home, ROUTSTR_KIT_WALLET: join(home, 'wallet.db'), ROUTSTR_KIT_MINTS: net.devnet.mintUrl, ROUTSTR_KIT_RELAYS: net.devnet.relayUrl, ROUTSTR_KIT_PROVIDER_ADDRESSES: 'loopback' };
+    env = net.kitEnv();
   });
   afterAll(async () => {
     await net?.stop();

@@ -45,6 +45,8 @@ export interface PricedNodes {
   revenueMsat(): number;
   /** Sats held by the nodes' wallets. */
   providerHeldSat(): number;
+  /** The ROUTSTR_KIT_* environment of a fresh home that points the kit (CLI, adapters, MCP) at this network. */
+  kitEnv(): Record<string, string>;
   /** A fresh temporary folder, removed at stop. */
   tmp(): string;
   stop(): Promise<void>;
@@ -99,6 +101,10 @@ export function pricedNodes(network: PricedNetwork, options: PricedNodesOptions 
     nodes,
     tmp,
     waitForAsks,
+    kitEnv() {
+      const home = tmp();
+      return { HOME: home, ROUTSTR_KIT_WALLET: join(home, 'wallet.db'), ROUTSTR_KIT_MINTS: network.mintUrl, ROUTSTR_KIT_RELAYS: network.relayUrl, ROUTSTR_KIT_PROVIDER_ADDRESSES: 'loopback' };
+    },
     async startTicker(name, price) {
       const ticker = await startTickerNode(network, { name, price, dataDir: dataDirOf(name), slots, queueSize });
       providers.set(name, ticker.node);
