@@ -6,6 +6,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { generateText } from 'ai';
 import type { EcashWallet, KitBudget, Market, PaymentMode } from '@routstr-kit/core';
+import { startPricedDevnet, type PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
 import { createRoutstr, RoutstrCallError } from '@routstr-kit/ai-sdk';
 import { ChatRoutstr, RoutstrError } from '@routstr-kit/langchain';
 import { createContext, createMcpServer, type McpConfig } from '@routstr-kit/mcp';
@@ -182,4 +183,72 @@ function modelOf(market: Market): string {
   const models = market.models();
   if (models.length !== 1) throw new Error(`expected one model on the devnet, got ${models.length}`);
   return models[0] as string;
+}
+
+export type MakeBuyer = (s: BuyerSetup) => AdapterBuyer | Promise<AdapterBuyer>;
+
+/** The three framework entry points, by the name a test reports. */
+export const ADAPTER_BUYERS: Array<[string, MakeBuyer]> = [
+  ['AI SDK provider', aiSdkBuyer],
+  ['ChatRoutstr', chatRoutstrBuyer],
+  ['MCP chat_completion', mcpBuyer],
+];
+export const PAYMENT_MODES: PaymentMode[] = ['xcashu', 'session'];
+
+/** The two nodes of the acceptance market, msat/Mtok: a request of ~20 prompt and 8 completion tokens costs over 10 sat at either. */
+export const CHEAP = { name: 'cheap', price: { prompt: 200_000_000, completion: 1_000_000_000 } };
+export const DEAR = { name: 'dear', price: { prompt: 300_000_000, completion: 1_300_000_000 } };
+
+/** A devnet with the CHEAP and DEAR nodes and a market that holds both asks. */
+export async function startTwoPriceMarket(): Promise<{ net: PricedDevnet; market: Market }> {
+  const net = await startPricedDevnet({ queueSize: 64 });
+  try {
+    await net.startNode(CHEAP);
+    await net.startNode(DEAR);
+    return { net, market: await net.openMarket() };
+  } catch (error) {
+    await net.stop();
+    throw error;
+  }
+}
+
+/** What a run of concurrent calls did: each call's outcome, and the money as the wallet and the nodes saw it. */
+export interface ConcurrentRun {
+  outcomes: BuyerOutcome[];
+  /** Sats that left the wallet (mint fees excluded). */
+  spentSat: number;
+  /** What the nodes earned meanwhile, msat. */
+  earnedMsat: number;
+  /** Sats the nodes' wallets gained meanwhile. */
+  nodesGainedSat: number;
+  /** The wallet's sats still in flight after the buyer closed. */
+  pendingSat: number;
+}
+
+/** Funds a wallet with `fundSat`, makes every call in `calls` at once through `make`'s buyer, closes it, and counts the money. */
+export async function buyConcurrently(
+  net: PricedDevnet,
+  market: Market,
+  make: MakeBuyer,
+  run: { name: string; mode: PaymentMode; fundSat: number; budget?: KitBudget },
+  calls: BuyerCall[],
+): Promise<ConcurrentRun> {
+  const { wallet, path } = await net.newWallet(run.fundSat, { name: `${run.name.replace(/\W/g, '-')}-${run.mode}` });
+  const revenueBefore = net.revenueMsat();
+  const heldBefore = net.providerHeldSat();
+  const buyer = await make({ wallet, walletPath: path, market, mode: run.mode, relayUrl: net.devnet.relayUrl, mintUrl: net.devnet.mintUrl, ...(run.budget ? { budget: run.budget } : {}) });
+  let outcomes: BuyerOutcome[];
+  try {
+    outcomes = await Promise.all(calls.map((c) => buyer.call(c)));
+  } finally {
+    // a session buyer refunds its keys here; only then is the wallet's spend final
+    await buyer.close();
+  }
+  return {
+    outcomes,
+    spentSat: run.fundSat - wallet.balance() - wallet.feesPaid(),
+    earnedMsat: net.revenueMsat() - revenueBefore,
+    nodesGainedSat: net.providerHeldSat() - heldBefore,
+    pendingSat: wallet.pendingBalance(),
+  };
 }

@@ -5,17 +5,15 @@
 // as usage or a price that is not this response's. The receipts add up to what the wallet spent and
 // what the nodes earned, to the msat.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { priceForShape, type Market, type PaymentMode } from '@routstr-kit/core';
-import { startPricedDevnet, type NodeSpec, type PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
-import { aiSdkBuyer, chatRoutstrBuyer, mcpBuyer, type AdapterBuyer, type BuyerCall, type BuyerOutcome, type BuyerSetup } from './adapter-buyers.ts';
+import { priceForShape, type Market } from '@routstr-kit/core';
+import type { PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
+import { ADAPTER_BUYERS, CHEAP, DEAR, PAYMENT_MODES, buyConcurrently, startTwoPriceMarket, type BuyerCall } from './adapter-buyers.ts';
 
-const CHEAP: NodeSpec & { price: { prompt: number; completion: number } } = { name: 'cheap', price: { prompt: 200_000_000, completion: 1_000_000_000 } };
-const DEAR: NodeSpec & { price: { prompt: number; completion: number } } = { name: 'dear', price: { prompt: 300_000_000, completion: 1_300_000_000 } };
 const CALLS = 32;
 const FUND_SAT = 4000;
 
 /** Call i: a prompt one word longer than call i−1's and a max_tokens of its own (4–24), so no two calls share both. */
-const callOf = (i: number): BuyerCall => ({ prompt: `Call ${i}:${' tell'.repeat(i + 1)}`, maxTokens: 4 + ((i * 7) % 21) });
+const callOf = (i: number): BuyerCall => ({ prompt: `Call ${i}:${' tell'.repeat(i + 1)}`, maxTokens: 4 + ((i * 5) % 21) });
 
 let net: PricedDevnet;
 let market: Market;
@@ -23,10 +21,7 @@ let market: Market;
 const inputTokensOf = new Map<string, number>();
 
 beforeAll(async () => {
-  net = await startPricedDevnet({ queueSize: 64 });
-  await net.startNode(CHEAP);
-  await net.startNode(DEAR);
-  market = await net.openMarket();
+  ({ net, market } = await startTwoPriceMarket());
 });
 afterAll(async () => {
   await net?.stop();
@@ -37,28 +32,10 @@ const priceOfNode = (providerId: string): { prompt: number; completion: number }
   return name === CHEAP.name ? CHEAP.price : name === DEAR.name ? DEAR.price : undefined;
 };
 
-type Make = (s: BuyerSetup) => AdapterBuyer | Promise<AdapterBuyer>;
-const ADAPTERS: Array<[string, Make]> = [
-  ['AI SDK provider', aiSdkBuyer],
-  ['ChatRoutstr', chatRoutstrBuyer],
-  ['MCP chat_completion', mcpBuyer],
-];
-const MODES: PaymentMode[] = ['xcashu', 'session'];
-
-describe.each(MODES)('%s mode', (mode) => {
-  it.each(ADAPTERS)('32 concurrent calls through %s: each receipt is its own response\'s, and they add up to the msat', async (adapterName, make) => {
-    const { wallet, path } = await net.newWallet(FUND_SAT, { name: `${adapterName.replace(/\W/g, '-')}-${mode}` });
-    const revenueBefore = net.revenueMsat();
-    const heldBefore = net.providerHeldSat();
-    const buyer = await make({ wallet, walletPath: path, market, mode, relayUrl: net.devnet.relayUrl, mintUrl: net.devnet.mintUrl });
-    let outcomes: BuyerOutcome[];
-    try {
-      outcomes = await Promise.all(Array.from({ length: CALLS }, (_, i) => buyer.call(callOf(i))));
-    } finally {
-      // a session buyer refunds its keys here; only then is the wallet's spend final
-      await buyer.close();
-    }
-
+describe.each(PAYMENT_MODES)('%s mode', (mode) => {
+  it.each(ADAPTER_BUYERS)('32 concurrent calls through %s: each receipt is its own response\'s, and they add up to the msat', async (adapterName, make) => {
+    const run = await buyConcurrently(net, market, make, { name: adapterName, mode, fundSat: FUND_SAT }, Array.from({ length: CALLS }, (_, i) => callOf(i)));
+    const outcomes = run.outcomes;
     const failed = outcomes.flatMap((o, i) => (o.ok ? [] : [`call ${i}: ${o.code} ${o.message}`]));
     expect(failed).toEqual([]);
     const done = outcomes.map((o) => {
@@ -95,9 +72,8 @@ describe.each(MODES)('%s mode', (mode) => {
     const charged = done.reduce((s, o) => s + o.receipt.chargedMsat, 0);
 
     // 2. the receipts add up to what the nodes earned and what the wallet spent, to the msat
-    const earned = net.revenueMsat() - revenueBefore;
-    const spentSat = FUND_SAT - wallet.balance() - wallet.feesPaid();
-    expect(earned).toBe(charged);
+    const { spentSat } = run;
+    expect(run.earnedMsat).toBe(charged);
     if (mode === 'xcashu') {
       expect(spentSat * 1000).toBe(charged);
     } else {
@@ -107,7 +83,7 @@ describe.each(MODES)('%s mode', (mode) => {
       expect(spentSat * 1000 - charged).toBeLessThan(1000 * keys);
     }
     // and every sat that left the wallet is held by a node
-    expect(net.providerHeldSat() - heldBefore).toBe(spentSat);
-    expect(wallet.pendingBalance()).toBe(0);
+    expect(run.nodesGainedSat).toBe(spentSat);
+    expect(run.pendingSat).toBe(0);
   });
 });

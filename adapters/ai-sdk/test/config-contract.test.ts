@@ -18,9 +18,7 @@ describe('createRoutstr and the config contract on the devnet', () => {
   let net: PricedDevnet;
   let env: Record<string, string>;
   beforeAll(async () => {
-    net = await startPricedDevnet();
-    const node = await net.startTicker('ticker', PRICE);
-    await node.tick(PRICE);
+    net = await startPricedDevnet({ tickers: [{ name: 'ticker', price: PRICE }] });
     // the same settings for the CLI and the adapter: nothing but the environment
     env = net.kitEnv();
   });

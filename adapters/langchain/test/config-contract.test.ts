@@ -13,9 +13,7 @@ describe('ChatRoutstr and the config contract on the devnet', () => {
   let net: PricedDevnet;
   let env: Record<string, string>;
   beforeAll(async () => {
-    net = await startPricedDevnet();
-    const node = await net.startTicker('ticker', PRICE);
-    await node.tick(PRICE);
+    net = await startPricedDevnet({ tickers: [{ name: 'ticker', price: PRICE }] });
     env = net.kitEnv();
   });
   afterAll(async () => {

@@ -1,2 +1,2 @@
 export { startTickerNode, asksOf, type Price, type PricedNetwork, type TickOptions, type PreparedTick, type TickerNode } from './ticker-node.ts';
-export { pricedNodes, startPricedDevnet, tickIntoBook, once, type NodeSpec, type PricedNodesOptions, type PricedNodes, type PricedDevnet } from './priced-devnet.ts';
+export { pricedNodes, startPricedDevnet, tickIntoBook, once, type NodeSpec, type PricedNodesOptions, type PricedNodes, type PricedDevnet, type PricedDevnetOptions } from './priced-devnet.ts';

@@ -183,21 +183,31 @@ export interface PricedDevnet extends PricedNodes {
   devnet: Devnet;
 }
 
+export interface PricedDevnetOptions extends PricedNodesOptions {
+  /** The engine surface the nodes sell (default llama.cpp). */
+  flavour?: EngineFlavour;
+  /** Ticker nodes to start, each with a first tick of its price published. */
+  tickers?: Array<{ name: string; price: Price }>;
+}
+
 /** Starts an in-process devnet (relay, mint, one engine of `flavour`) with priced nodes on it; stop() ends it all. */
-export async function startPricedDevnet(options: PricedNodesOptions & { flavour?: EngineFlavour } = {}): Promise<PricedDevnet> {
+export async function startPricedDevnet(options: PricedDevnetOptions = {}): Promise<PricedDevnet> {
   const flavour = options.flavour ?? 'llama.cpp';
   const devnet = await startDevnet({ engines: { llama: { flavour, maxConcurrency: options.slots ?? 2 } } });
   const engine = devnet.parts.engines['llama'];
   if (!engine) throw new Error('the devnet started no engine');
   const nodes = pricedNodes({ relayUrl: devnet.relayUrl, mintUrl: devnet.mintUrl, engine: { url: engine.url, model: engine.model, contextSize: engine.contextSize, flavour } }, options);
-  return {
-    ...nodes,
-    devnet,
-    async stop() {
-      await nodes.stop();
-      await devnet.stop();
-    },
+  const stop = async (): Promise<void> => {
+    await nodes.stop();
+    await devnet.stop();
   };
+  try {
+    for (const t of options.tickers ?? []) await (await nodes.startTicker(t.name, t.price)).tick(t.price);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { ...nodes, devnet, stop };
 }
 
 /** Ticks `price` on `node` and waits until `market`'s best ask of `model` carries that quote. */
