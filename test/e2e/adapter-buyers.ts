@@ -18,6 +18,8 @@ export interface BuyerCall {
 
 /** A receipt as the adapter exposes it, in one shape. */
 export interface SeenReceipt {
+  /** The payer's id of the request the receipt is for. */
+  requestId: string;
   provider: string;
   price: { prompt: number; completion: number };
   inputTokens: number | undefined;
@@ -62,6 +64,7 @@ function fromReceiptJson(r: Json): SeenReceipt {
   const price = r['price'] as Json;
   const usage = r['usage'] as Json | null;
   return {
+    requestId: r['requestId'] as string,
     provider: (r['provider'] as Json)['id'] as string,
     price: { prompt: price['prompt'] as number, completion: price['completion'] as number },
     inputTokens: num(usage?.['inputTokens']),
@@ -160,6 +163,7 @@ export async function mcpBuyer(s: BuyerSetup): Promise<AdapterBuyer> {
         usage: undefined,
         finishReason: out['finish_reason'] as string | undefined,
         receipt: {
+          requestId: rec['request_id'] as string,
           provider: rec['provider'] as string,
           price: { prompt: price['prompt_msat_per_mtok'] as number, completion: price['completion_msat_per_mtok'] as number },
           inputTokens: num(rec['input_tokens']),

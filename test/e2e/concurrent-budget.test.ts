@@ -32,6 +32,7 @@ describe.each(PAYMENT_MODES)('%s mode', (mode) => {
     const paid = outcomes.flatMap((o) => (o.ok ? [o] : []));
     const refused = outcomes.flatMap((o) => (o.ok ? [] : [o]));
     const charged = paid.reduce((s, o) => s + o.receipt.chargedMsat, 0);
+    const summary = `${paid.length} paid (${paid.map((o) => o.receipt.chargedMsat).join(', ')} msat), ${refused.length} refused; spent ${spentSat} sat, nodes earned ${earnedMsat} msat`;
 
     // the premise: each paid request cost more than a tenth of the budget, and the budget ran out
     for (const o of paid) expect(o.receipt.chargedMsat).toBeGreaterThan((N * 1000) / 10);
@@ -45,7 +46,8 @@ describe.each(PAYMENT_MODES)('%s mode', (mode) => {
 
     // every refusal is the budget error, and refused requests spent nothing: the paid receipts are all the nodes earned
     expect(refused.map((o) => o.code)).toEqual(refused.map(() => 'budget_exceeded'));
-    expect(earnedMsat).toBe(charged);
+    expect(new Set(paid.map((o) => o.receipt.requestId)).size).toBe(paid.length);
+    expect(earnedMsat, summary).toBe(charged);
     if (mode === 'xcashu') expect(spentSat * 1000).toBe(charged);
     else expect(spentSat * 1000 - charged).toBeLessThan(1000 * new Set(paid.map((o) => o.receipt.provider)).size);
     expect(pendingSat).toBe(0);

@@ -68,7 +68,9 @@ describe.each(PAYMENT_MODES)('%s mode', (mode) => {
       if (problems.length > 0) mismatches.push(`call ${i} (max_tokens ${call.maxTokens}): ${problems.join('; ')}`);
     });
     expect(mismatches).toEqual([]);
-    // the calls' receipts are 32 different requests' (a receipt handed to two calls is counted once here)
+    // 32 calls, 32 different requests' receipts: no receipt handed to two calls
+    const ids = done.map((o) => o.receipt.requestId);
+    expect(new Set(ids).size).toBe(CALLS);
     const charged = done.reduce((s, o) => s + o.receipt.chargedMsat, 0);
 
     // 2. the receipts add up to what the nodes earned and what the wallet spent, to the msat

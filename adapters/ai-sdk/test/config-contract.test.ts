@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateText } from 'ai';
 import { ConfigError, openWallet } from '@routstr-kit/core';
-import { startPricedDevnet, type PricedDevnet, type Price } from '@routstr-kit/devnet/priced-nodes';
+import { useKitDevnet, type Price } from '@routstr-kit/devnet/priced-nodes';
 import { walletJson as cli } from '../../../packages/cli/src/wallet-json.ts';
 import { createRoutstr, routstr as defaultRoutstr, RoutstrCallError } from '../src/index.ts';
 
@@ -15,18 +15,12 @@ import { createRoutstr, routstr as defaultRoutstr, RoutstrCallError } from '../s
 const PRICE: Price = { prompt: 200_000_000, completion: 800_000_000 };
 
 describe('createRoutstr and the config contract on the devnet', () => {
-  let net: PricedDevnet;
-  let env: Record<string, string>;
-  beforeAll(async () => {
-    net = await startPricedDevnet({ tickers: [{ name: 'ticker', price: PRICE }] });
-    // the same settings for the CLI and the adapter: nothing but the environment
-    env = net.kitEnv();
-  });
-  afterAll(async () => {
-    await net?.stop();
-  });
+  // the same settings for the CLI and the adapter: nothing but the environment
+  const kit = useKitDevnet({ beforeAll, afterAll }, PRICE);
 
   it('pays from the wallet `routstr-kit wallet fund` funded; `wallet balance` shows the spend; the total budget survives a restart, the per-run cap does not', async () => {
+    const net = kit.net();
+    const env = kit.env();
     expect(await cli(['fund', '300'], env)).toMatchObject({ funded_sat: 300, balance_sat: 300 });
 
     const first = createRoutstr({}, env);
@@ -54,6 +48,8 @@ describe('createRoutstr and the config contract on the devnet', () => {
   });
 
   it('ROUTSTR_KIT_MNEMONIC is the seed createRoutstr opens a fresh wallet file with, as `wallet restore` does', async () => {
+    const net = kit.net();
+    const env = kit.env();
     const held = await openWallet({ path: env['ROUTSTR_KIT_WALLET']!, mints: [net.devnet.mintUrl] });
     const mnemonic = held.mnemonic();
     const balance = held.balance();
@@ -68,6 +64,7 @@ describe('createRoutstr and the config contract on the devnet', () => {
   });
 
   it('acceptance 8: a bad setting is a ConfigError at construction, naming the setting and its source', () => {
+    const env = kit.env();
     const error = (() => {
       try {
         createRoutstr({}, { ...env, ROUTSTR_KIT_MODE: 'fast' });
@@ -81,6 +78,7 @@ describe('createRoutstr and the config contract on the devnet', () => {
   });
 
   it('the default provider reads process.env on first use: a bad setting there is a ConfigError too', () => {
+    const net = kit.net();
     const saved = process.env['ROUTSTR_KIT_MODE'];
     process.env['ROUTSTR_KIT_MODE'] = 'fast';
     try {
