@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnProviderChild, type NodeChild, type ProviderChildArgs } from '../../adapters/provider/test/spawn-provider-child.ts';
 
 const mintChild = fileURLToPath(new URL('./mint-child.ts', import.meta.url));
-const buyerChild = fileURLToPath(new URL('./crash-in-flight-buyer.ts', import.meta.url));
+const buyerChild = fileURLToPath(new URL('./buyer-driver.ts', import.meta.url));
 const ADMIN = 'crash-in-flight-admin';
 const FUNDED = 300;
 const IN_FLIGHT = 10;
@@ -129,7 +129,7 @@ describe(`SIGKILL with ${IN_FLIGHT} requests in flight: every sat accounted for,
 
       let firstChunk!: () => void;
       const sawFirstChunk = new Promise<void>((resolve) => (firstChunk = resolve));
-      const buyer = spawnChild(buyerChild, { walletPath: path, mint: mint.url, relay: relay.url, model: engine.model, mode, count: IN_FLIGHT, maxTokens: MAX_TOKENS }, (m) => {
+      const buyer = spawnChild(buyerChild, { walletPath: path, mint: mint.url, relay: relay.url, model: engine.model, mode, stream: true, count: IN_FLIGHT, maxTokens: MAX_TOKENS, maxAttempts: 1 }, (m) => {
         if ('firstChunk' in m) firstChunk();
       });
       buyer.catch(() => undefined); // it never prints a url; its exit is awaited below

@@ -1,17 +1,20 @@
 // Market acceptance: two real provider nodes on the devnet — one at a fixed price, one priced by
 // load — appear in a market's order book at the prices they advertise, and the dynamic node's
 // price ticks move the book.
-import { msatPerMtok, type AskChange } from '@routstr-kit/core';
+import { msatPerMtok, type AskChange, type Market } from '@routstr-kit/core';
 import type { RunningProvider } from '@routstr-kit/provider';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startMarketDevnet, type MarketDevnet } from './market-devnet.ts';
+import { startPricedDevnet, type PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
 
-let net: MarketDevnet;
+let net: PricedDevnet;
+let market: Market;
 beforeAll(async () => {
-  net = await startMarketDevnet([
+  net = await startPricedDevnet();
+  for (const spec of [
     { name: 'fixed', price: { prompt: 300_000_000, completion: 1_500_000_000 } },
     { name: 'dynamic', dynamic: { powerWatts: 100, electricityMsatPerKwh: 100_000, tokensPerSecond: 100, margin: 2_500_000_000, alpha: 1, maxStep: 1 } },
-  ]);
+  ]) await net.startNode(spec);
+  market = await net.openMarket();
 });
 afterAll(async () => {
   await net?.stop();
@@ -20,18 +23,18 @@ afterAll(async () => {
 it('shows both nodes at their advertised prices, and follows the dynamic node\'s ticks', async () => {
   const fixed = net.providers.get('fixed') as RunningProvider;
   const dynamic = net.providers.get('dynamic') as RunningProvider;
-  const askOf = (p: RunningProvider) => net.market.depth(net.model, 10).find((a) => a.provider.includes(p.pubkey));
+  const askOf = (p: RunningProvider) => market.depth(net.model, 10).find((a) => a.provider.includes(p.pubkey));
 
   expect(askOf(fixed)).toMatchObject({ prompt: msatPerMtok(300_000_000), completion: msatPerMtok(1_500_000_000) });
   const idle = dynamic.board.current().get(net.model);
   expect(idle).toBeDefined();
   expect(askOf(dynamic)).toMatchObject({ prompt: idle?.prompt, completion: idle?.completion });
   // the fixed node's announcement carries its ask too (our 38421 `model` tag)
-  expect(net.market.registry.get(net.idOf('fixed'))?.announcement.asks).toEqual([{ model: net.model, prompt: 300_000_000, completion: 1_500_000_000 }]);
+  expect(market.registry.get(net.idOf(market, 'fixed'))?.announcement.asks).toEqual([{ model: net.model, prompt: 300_000_000, completion: 1_500_000_000 }]);
 
   // load the dynamic node: a stream in flight while it samples raises its price, and it ticks
   const moved = new Promise<AskChange>((resolve) => {
-    const off = net.market.onAskChange((c) => {
+    const off = market.onAskChange((c) => {
       if (c.provider.includes(dynamic.pubkey) && c.current?.source === 'tick' && c.current.completion !== idle?.completion) {
         off();
         resolve(c);

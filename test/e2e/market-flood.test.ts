@@ -14,7 +14,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRoutstrClient, openMarket, type Market, type RoutstrClient } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode } from './orders-devnet.ts';
+import { startPricedDevnet, type PricedDevnet, type Price, type TickerNode } from '@routstr-kit/devnet/priced-nodes';
 
 const KEYS = 2_000;
 const ANNOUNCEMENTS_PER_KEY = 9; // one more than the per-pubkey cap; with one tick each: 20 000 events
@@ -76,7 +76,7 @@ function childLines(child: ChildProcess): (key: string) => Promise<Record<string
 }
 
 describe('a flood of fake providers', () => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let honest: TickerNode;
   let market: Market;
   let target: Awaited<ReturnType<typeof startProbeTarget>>;
@@ -87,7 +87,7 @@ describe('a flood of fake providers', () => {
   beforeAll(async () => {
     child = spawn(process.execPath, [fileURLToPath(new URL('./flood-relay-child.ts', import.meta.url))], { stdio: ['pipe', 'pipe', 'inherit'] });
     line = childLines(child);
-    net = await startOrdersDevnet();
+    net = await startPricedDevnet();
     honest = await net.startTicker('honest', HONEST);
     await honest.tick(HONEST);
     target = await startProbeTarget();

@@ -8,8 +8,9 @@ import { startMarketDataService, type MarketDataService } from '@routstr-kit/mar
 import type { RunningProvider } from '@routstr-kit/provider';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import type { Market } from '@routstr-kit/core';
 import { launchChromium } from './chromium.ts';
-import { startMarketDevnet, type MarketDevnet } from './market-devnet.ts';
+import { startPricedDevnet, type NodeSpec, type PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
 
 const SHOTS = fileURLToPath(new URL('../../test-results/market-web/', import.meta.url));
 // announced by a real node on the devnet relay; executed, it would set window.__injected
@@ -20,7 +21,9 @@ const DEPTH_RGB = [0x1e, 0x7b, 0x34]; // charts.js DEPTH_COLOUR
 
 const number = (n: number): string => new Intl.NumberFormat('en-US').format(n);
 
-let net: MarketDevnet;
+let net: PricedDevnet;
+/** A market that has seen every node (provider ids come from it). */
+let market: Market;
 let service: MarketDataService;
 let browser: Browser;
 let page: Page;
@@ -29,11 +32,13 @@ const pageErrors: string[] = [];
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   browser = await launchChromium();
-  net = await startMarketDevnet([
+  net = await startPricedDevnet();
+  for (const spec of [
     // the fixed node asks far above the dynamic one: the dynamic node's price is the best ask
     { name: HOSTILE_NAME, price: { prompt: 30_000_000_000, completion: 150_000_000_000 } },
     { name: 'dynamic', dynamic: DYNAMIC },
-  ]);
+  ] satisfies NodeSpec[]) await net.startNode(spec);
+  market = await net.openMarket();
   service = await startMarketDataService({ relays: [net.devnet.relayUrl], store: ':memory:', providerAddresses: 'loopback' });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on('pageerror', (error) => pageErrors.push(error.message));

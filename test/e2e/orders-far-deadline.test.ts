@@ -3,20 +3,20 @@
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualOrderClock, MAX_TIMER_MS, OrderError, openOrders, UnreadableOrder, type EcashWallet, type Market } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet, type Price } from './orders-devnet.ts';
+import { startPricedDevnet, type PricedDevnet, type Price } from '@routstr-kit/devnet/priced-nodes';
 
 const HIGH: Price = { prompt: 200_000_000, completion: 800_000_000 };
 const DAY_MS = 86_400_000;
 const request = (model: string) => ({ model, messages: [{ role: 'user', content: 'far away' }], max_tokens: 2 });
 
 describe('limit order deadlines far away', () => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let market: Market;
   let wallet: EcashWallet;
   let walletPath: string;
 
   beforeAll(async () => {
-    net = await startOrdersDevnet();
+    net = await startPricedDevnet();
     const node = await net.startTicker('ticker', HIGH);
     await node.tick(HIGH);
     market = await net.openMarket();

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { failpointEnv } from '@routstr-kit/core/testing';
 import { openOrders, OrderCancelled, OrderExpired, PriceAboveLimit, priceForShape, requestShape, type Market, type Orders } from '@routstr-kit/core';
-import { once, startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode, tickIntoBook } from './orders-devnet.ts';
+import { once, startPricedDevnet, type PricedDevnet, type Price, type TickerNode, tickIntoBook } from '@routstr-kit/devnet/priced-nodes';
 
 // msat/Mtok. A request of ~30 prompt and 2 completion tokens costs a few sats at HIGH, ~¼ of that at LOW.
 const HIGH: Price = { prompt: 200_000_000, completion: 800_000_000 };
@@ -45,7 +45,7 @@ function runChild(args: Record<string, unknown>, options: { failpoint?: string; 
 const LOW: Price = { prompt: 50_000_000, completion: 200_000_000 };
 
 describe('limit orders on the devnet', () => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let node: TickerNode;
   let market: Market;
   let orders: Orders;
@@ -61,7 +61,7 @@ describe('limit orders on the devnet', () => {
   const bookAt = async (price: Price): Promise<void> => void (await tickIntoBook(node, market, net.model, price));
 
   beforeAll(async () => {
-    net = await startOrdersDevnet();
+    net = await startPricedDevnet();
     node = await net.startTicker('ticker', HIGH);
     await node.tick(HIGH);
     market = await net.openMarket();
@@ -165,7 +165,7 @@ describe('limit orders on the devnet', () => {
 
   describe('crash safety (child process, SIGKILL)', () => {
     async function buyer(fund: number): Promise<{ args: Record<string, unknown>; funded: number }> {
-      const { wallet, path } = await net.newWallet(fund, `crash-${Math.random().toString(36).slice(2)}`);
+      const { wallet, path } = await net.newWallet(fund, { name: `crash-${Math.random().toString(36).slice(2)}` });
       wallet.close();
       return { args: { walletPath: path, mint: net.devnet.mintUrl, relay: net.devnet.relayUrl, model: net.model }, funded: fund };
     }
@@ -236,7 +236,7 @@ describe('limit orders on the devnet', () => {
   describe('limit-buy batch', () => {
     const LINES = 200;
     it(`pauses while the price is above the limit, completes when it falls; ${LINES} lines exactly once in OpenAI's output format`, async () => {
-      const { wallet } = await net.newWallet(1000, 'batcher');
+      const { wallet } = await net.newWallet(1000, { name: 'batcher' });
       const batcher = await openOrders({ wallet, market });
       const held = net.providerHeldSat();
       try {
@@ -297,7 +297,7 @@ describe('limit orders on the devnet', () => {
     });
 
     it('on the deadline a batch that never got its price returns partial results and a summary, nothing spent', async () => {
-      const { wallet } = await net.newWallet(50, 'late');
+      const { wallet } = await net.newWallet(50, { name: 'late' });
       const batcher = await openOrders({ wallet, market });
       try {
         const bodies = [0, 1, 2].map((i) => ({ messages: [{ role: 'user', content: `late ${i}` }], max_tokens: 1 }));

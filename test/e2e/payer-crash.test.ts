@@ -8,15 +8,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPayingFetch, openMarket, openWallet } from '@routstr-kit/core';
 import { failpointEnv } from '@routstr-kit/core/testing';
 import type { RunningProvider } from '@routstr-kit/provider';
-import { startMarketDevnet, type MarketDevnet } from './market-devnet.ts';
+import { startPricedDevnet, type PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
 
-const driver = fileURLToPath(new URL('./payer-crash-driver.ts', import.meta.url));
+const driver = fileURLToPath(new URL('./buyer-driver.ts', import.meta.url));
 const FUNDED = 200;
 
-let net: MarketDevnet;
+let net: PricedDevnet;
 let node: RunningProvider;
 beforeAll(async () => {
-  net = await startMarketDevnet([{ name: 'only', price: { prompt: 200_000_000, completion: 1_000_000_000 } }]);
+  net = await startPricedDevnet();
+  await net.startNode({ name: 'only', price: { prompt: 200_000_000, completion: 1_000_000_000 } });
   node = net.providers.get('only') as RunningProvider;
 });
 afterAll(async () => {

@@ -3,21 +3,21 @@
 // maxPrice. The payer now retries without the quote only within the limit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AllProvidersFailed, createRoutstrClient, type Market } from '@routstr-kit/core';
-import { startOrdersDevnet, tickIntoBook, type OrdersDevnet, type Price, type TickerNode } from './orders-devnet.ts';
+import { startPricedDevnet, tickIntoBook, type PricedDevnet, type Price, type TickerNode } from '@routstr-kit/devnet/priced-nodes';
 
 const HIGH: Price = { prompt: 200_000_000, completion: 800_000_000 };
 const LOW: Price = { prompt: 50_000_000, completion: 200_000_000 };
 const LIMIT = { prompt: 100_000_000, completion: 400_000_000 };
 
 describe('a refused quote', () => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let node: TickerNode;
   let market: Market;
 
   const bookAt = (price: Price, options: { billAfter?: Price; remember?: boolean }): Promise<string> => tickIntoBook(node, market, net.model, price, options);
 
   beforeAll(async () => {
-    net = await startOrdersDevnet();
+    net = await startPricedDevnet();
     node = await net.startTicker('ticker', HIGH);
     market = await net.openMarket();
   });

@@ -3,8 +3,8 @@
 // a 429 with Retry-After retried on the same provider, a stream the caller aborts (its change
 // still collected), the idle refund of a session — with the money conserved to the sat.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BudgetExceeded, InvalidPayOptions, Payer, PriceAboveLimit, requestShape, type AttemptRecord, type PricedAsk, type PayerMarket, type PaymentMode, type PayerOptions, type Receipt } from '@routstr-kit/core';
-import { revenueMsat, startMarketDevnet, type MarketDevnet } from './market-devnet.ts';
+import { BudgetExceeded, InvalidPayOptions, Payer, PriceAboveLimit, requestShape, type AttemptRecord, type PricedAsk, type PayerMarket, type PaymentMode, type PayerOptions, type Receipt, type Market } from '@routstr-kit/core';
+import { startPricedDevnet, type NodeSpec, type PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
 
 const CHAT = 'v1/chat/completions';
 const PRICES = {
@@ -14,23 +14,27 @@ const PRICES = {
   dear: { prompt: 400_000_000, completion: 2_000_000_000 },
 } as const;
 
-let net: MarketDevnet;
+let net: PricedDevnet;
+/** A market that has seen every node (provider ids come from it). */
+let market: Market;
 /** The market without the narrow node (its 429s belong to the Retry-After test alone). */
 let wide: PayerMarket;
 
 beforeAll(async () => {
-  net = await startMarketDevnet([
+  net = await startPricedDevnet();
+  for (const spec of [
     { name: 'narrow', price: PRICES.narrow, node: { maxConcurrency: 1, queueSize: 0 } },
     { name: 'cheap', price: PRICES.cheap },
     { name: 'dear', price: PRICES.dear },
-  ]);
-  const narrow = net.idOf('narrow');
+  ] satisfies NodeSpec[]) await net.startNode(spec);
+  market = await net.openMarket();
+  const narrow = net.idOf(market, 'narrow');
   wide = {
-    select: (request) => net.market.select({ ...request, exclude: [...(request.exclude ?? []), narrow] }),
-    depth: (model, n, shape) => net.market.depth(model, n, shape).filter((a) => a.provider !== narrow),
-    reportFailure: (provider, report) => net.market.reportFailure(provider, report),
-    reportSuccess: (provider, latencyMs) => net.market.reportSuccess(provider, latencyMs),
-    registry: net.market.registry,
+    select: (request) => market.select({ ...request, exclude: [...(request.exclude ?? []), narrow] }),
+    depth: (model, n, shape) => market.depth(model, n, shape).filter((a) => a.provider !== narrow),
+    reportFailure: (provider, report) => market.reportFailure(provider, report),
+    reportSuccess: (provider, latencyMs) => market.reportSuccess(provider, latencyMs),
+    registry: market.registry,
   };
 }, 180_000);
 afterAll(async () => {
@@ -62,9 +66,9 @@ async function readUntilBroken(reader: ReadableStreamDefaultReader<Uint8Array>):
 /** A funded wallet and a payer over it; `spent()`: sats that left the wallet, `earned()`: msats the nodes earned since. */
 async function buyer(mode: PaymentMode, fund: number, options: Partial<PayerOptions> = {}) {
   const { wallet } = await net.newWallet(fund, { name: `${mode}-${Math.random().toString(36).slice(2)}` });
-  const revenueBefore = revenueMsat(net.providers.values());
+  const revenueBefore = net.revenueMsat();
   const payer = new Payer({ wallet, market: wide, mode, session: { minDepositSat: 50 }, ...options });
-  return { wallet, payer, spent: () => fund - wallet.balance(), earned: () => revenueMsat(net.providers.values()) - revenueBefore };
+  return { wallet, payer, spent: () => fund - wallet.balance(), earned: () => net.revenueMsat() - revenueBefore };
 }
 
 /** Wallet and nodes agree to the sat: X-Cashu exactly; a session may leave each key's sub-sat rest on the node. */
@@ -78,11 +82,11 @@ function expectConserved(mode: PaymentMode, spentSat: number, earnedMsat: number
 
 describe.each(['xcashu', 'session'] as const)('Payer.send (%s)', (mode) => {
   it('a 429 with Retry-After is waited out and retried on the same provider, not failed over', async () => {
-    const narrow = net.idOf('narrow');
+    const narrow = net.idOf(market, 'narrow');
     const occupant = new AbortController();
     const failed: AttemptRecord[] = [];
     const { payer, spent, earned } = await buyer(mode, 1_000, {
-      market: net.market,
+      market: market,
       profile: 'cheapest',
       // the 429 frees the slot: the request holding it is aborted (its change is still collected)
       onAttemptFailed: (a) => {
@@ -123,7 +127,7 @@ describe.each(['xcashu', 'session'] as const)('Payer.send (%s)', (mode) => {
     abort.abort();
     expect(await readUntilBroken(reader)).toBe('broken');
     const receipt = await paid.receipt;
-    expect(receipt).toMatchObject({ requestId: paid.requestId, stream: true, mode, changePending: false, provider: { id: net.idOf('cheap') } });
+    expect(receipt).toMatchObject({ requestId: paid.requestId, stream: true, mode, changePending: false, provider: { id: net.idOf(market, 'cheap') } });
     if (mode === 'xcashu') {
       // the token's change came back (from the refund route): only what the node generated was kept
       expect(receipt.changeSat).toBeGreaterThan(0);
@@ -137,9 +141,9 @@ describe.each(['xcashu', 'session'] as const)('Payer.send (%s)', (mode) => {
 
   it('ask pins the provider at its quote; above maxPriceMsat (pinned or chosen) PriceAboveLimit, nothing spent; requestId is journaled', async () => {
     const { wallet, payer, spent, earned } = await buyer(mode, 500, { profile: 'cheapest' });
-    const dear = net.idOf('dear');
+    const dear = net.idOf(market, 'dear');
     const body = chat('pinned', { max_tokens: 4 });
-    const asks = net.market.depth(net.model, 10, requestShape(body)).filter((a) => a.provider !== net.idOf('narrow'));
+    const asks = market.depth(net.model, 10, requestShape(body)).filter((a) => a.provider !== net.idOf(market, 'narrow'));
     const dearAsk = asks.find((a) => a.provider === dear) as PricedAsk;
     const paid = await payer.send(CHAT, body, { ask: dearAsk, requestId: `pinned-${mode}` });
     await paid.response.text();
@@ -194,7 +198,7 @@ describe.each(['xcashu', 'session'] as const)('Payer.send (%s)', (mode) => {
 
   it('32 concurrent sends of one model: each receipt is its own response\'s usage and price, and they add up', async () => {
     const { payer, spent, earned } = await buyer(mode, 3_000, { limits: { maxConcurrent: 8 } });
-    const names = new Map([...net.providers.keys()].map((n) => [net.idOf(n), n]));
+    const names = new Map([...net.providers.keys()].map((n) => [net.idOf(market, n), n]));
     const runs = await Promise.all(
       Array.from({ length: 32 }, async (_, i) => {
         const stream = i % 2 === 1;

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AllProvidersFailed,
   BudgetExceeded,
+  ManualClock,
   PriceAboveLimit,
   buildAnnouncement,
   createPayingFetch,
@@ -16,23 +17,29 @@ import {
   msatPerMtok,
   sat,
   type EcashWallet,
+  type Market,
   type Receipt,
 } from '@routstr-kit/core';
 import { createFixedPriceBoard, startProvider, type RunningProvider } from '@routstr-kit/provider';
-import { revenueMsat, startMarketDevnet, type MarketDevnet, type ProviderSpec } from './market-devnet.ts';
+import { startPricedDevnet, type NodeSpec, type PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
 
-const CHEAP: ProviderSpec = { name: 'cheap', price: { prompt: 200_000_000, completion: 1_000_000_000 } };
-const DEAR: ProviderSpec = { name: 'dear', price: { prompt: 400_000_000, completion: 2_000_000_000 } };
-const DYNAMIC: ProviderSpec = {
+const CHEAP: NodeSpec = { name: 'cheap', price: { prompt: 200_000_000, completion: 1_000_000_000 } };
+const DEAR: NodeSpec = { name: 'dear', price: { prompt: 400_000_000, completion: 2_000_000_000 } };
+const DYNAMIC: NodeSpec = {
   name: 'dynamic',
   dynamic: { powerWatts: 100, electricityMsatPerKwh: 100_000, tokensPerSecond: 100, margin: 2_500_000_000, alpha: 1, maxStep: 1 },
 };
 
-let net: MarketDevnet;
+let net: PricedDevnet;
+let market: Market;
+let clock: ManualClock;
 const messages = (i: number): Array<{ role: 'user'; content: string }> => [{ role: 'user', content: `Say hi to the market, number ${i}` }];
 
 beforeAll(async () => {
-  net = await startMarketDevnet([CHEAP, DEAR, DYNAMIC]);
+  net = await startPricedDevnet();
+  for (const spec of [CHEAP, DEAR, DYNAMIC]) await net.startNode(spec);
+  clock = new ManualClock(Date.now());
+  market = await net.openMarket({ clock });
 });
 afterAll(async () => {
   await net?.stop();
@@ -60,7 +67,7 @@ describe('paying fetch through the openai client', () => {
     // the dynamic node quotes by tick: its asks carry a quote id the payer must send
     const dynamic = net.providers.get('dynamic') as RunningProvider;
     const ticked = new Promise<void>((resolve) => {
-      const off = net.market.onAskChange((c) => {
+      const off = market.onAskChange((c) => {
         if (c.current?.source === 'tick' && c.provider.includes(dynamic.pubkey)) {
           off();
           resolve();
@@ -71,9 +78,9 @@ describe('paying fetch through the openai client', () => {
     await ticked;
 
     const { wallet } = await net.newWallet(4000, { name: 'bulk' });
-    const revenueBefore = revenueMsat(net.providers.values());
+    const revenueBefore = net.revenueMsat();
     const receipts: Receipt[] = [];
-    const pf = createPayingFetch({ wallet, market: net.market, mode: 'xcashu', profile: 'balanced', onReceipt: (r) => receipts.push(r) });
+    const pf = createPayingFetch({ wallet, market: market, mode: 'xcashu', profile: 'balanced', onReceipt: (r) => receipts.push(r) });
     const client = new OpenAI({ baseURL: 'http://routstr.invalid/v1', apiKey: 'unused', fetch: pf, maxRetries: 0 });
 
     const answers = await pool(100, 4, async (i) => {
@@ -113,7 +120,7 @@ describe('paying fetch through the openai client', () => {
     expect(new Set(receipts.map((r) => r.provider.url)).size).toBe(3);
 
     expect((4000 - wallet.balance()) * 1000).toBe(totalCharged(receipts));
-    expect(revenueMsat(net.providers.values()) - revenueBefore).toBe(totalCharged(receipts));
+    expect(net.revenueMsat() - revenueBefore).toBe(totalCharged(receipts));
     expect(wallet.pendingBalance()).toBe(0);
     expect(wallet.unsettled()).toEqual([]);
     expect(wallet.journal({ status: 'outstanding' })).toEqual([]);
@@ -126,17 +133,17 @@ describe('paying fetch through the openai client', () => {
     const journalBefore = wallet.journal().length;
     const request = { model: net.model, messages: messages(0), max_tokens: 8 };
 
-    const walletCapped = createRoutstrClient({ wallet, market: net.market, profile: 'cheapest' });
+    const walletCapped = createRoutstrClient({ wallet, market: market, profile: 'cheapest' });
     await expect(walletCapped.chat(request)).rejects.toBeInstanceOf(BudgetExceeded);
-    const payerCapped = createRoutstrClient({ wallet, market: net.market, profile: 'cheapest', budget: { perRequestMaxSat: 2 } });
+    const payerCapped = createRoutstrClient({ wallet, market: market, profile: 'cheapest', budget: { perRequestMaxSat: 2 } });
     await expect(payerCapped.chat(request)).rejects.toMatchObject({ code: 'budget_exceeded', cap: { kind: 'per_request', limit: 2 } });
-    const priceCapped = createRoutstrClient({ wallet, market: net.market, profile: 'cheapest', maxPrice: 1000 });
+    const priceCapped = createRoutstrClient({ wallet, market: market, profile: 'cheapest', maxPrice: 1000 });
     const refusal = await priceCapped.chat(request).catch((e: unknown) => e);
     expect(refusal).toBeInstanceOf(PriceAboveLimit);
-    const cheapest = net.market.select({ model: net.model, profile: 'cheapest', topN: 1 }).providers[0];
-    expect((refusal as PriceAboveLimit).bestAsk.provider).toBe(net.idOf('cheap'));
-    expect(cheapest?.provider).toBe(net.idOf('cheap'));
-    const perMtokCapped = createRoutstrClient({ wallet, market: net.market, maxPrice: { prompt: 1, completion: 1 } });
+    const cheapest = market.select({ model: net.model, profile: 'cheapest', topN: 1 }).providers[0];
+    expect((refusal as PriceAboveLimit).bestAsk.provider).toBe(net.idOf(market, 'cheap'));
+    expect(cheapest?.provider).toBe(net.idOf(market, 'cheap'));
+    const perMtokCapped = createRoutstrClient({ wallet, market: market, maxPrice: { prompt: 1, completion: 1 } });
     await expect(perMtokCapped.chat(request)).rejects.toBeInstanceOf(PriceAboveLimit);
 
     expect(wallet.balance()).toBe(300);
@@ -196,15 +203,15 @@ describe('a provider that overcharges', () => {
       { d: 'greedy', urls: [proxyUrl], mints: [net.devnet.mintUrl], version: '0.1.0', name: 'greedy', about: 'keeps the change', asks: [{ model: net.model, prompt: msatPerMtok(100_000_000), completion: msatPerMtok(500_000_000) }] },
       generateSecretKey(),
     );
-    await net.market.ingestEvent(event);
+    await market.ingestEvent(event);
     const greedyId = `38421:${event.pubkey}:greedy`;
-    await net.market.refresh({ provider: greedyId });
-    expect(net.market.select({ model: net.model, profile: 'cheapest', topN: 1 }).providers[0]?.provider).toBe(greedyId);
+    await market.refresh({ provider: greedyId });
+    expect(market.select({ model: net.model, profile: 'cheapest', topN: 1 }).providers[0]?.provider).toBe(greedyId);
 
     const { wallet } = await net.newWallet(500, { name: 'verifier' });
     const overcharged: Receipt[] = [];
     // a generous margin leaves change a provider must give back: keeping it is an overcharge
-    const pf = createPayingFetch({ wallet, market: net.market, mode: 'xcashu', profile: 'cheapest', sizing: { marginPercent: 100 }, onOvercharge: (r) => overcharged.push(r) });
+    const pf = createPayingFetch({ wallet, market: market, mode: 'xcashu', profile: 'cheapest', sizing: { marginPercent: 100 }, onOvercharge: (r) => overcharged.push(r) });
     const client = new OpenAI({ baseURL: 'http://routstr.invalid/v1', apiKey: 'unused', fetch: pf, maxRetries: 0 });
     for (let i = 0; i < 4; i++) await client.chat.completions.create({ model: net.model, messages: messages(i), max_tokens: 8 });
 
@@ -226,10 +233,10 @@ describe('a provider that overcharges', () => {
 
 describe('cheapest-first with failover and cooldown', () => {
   it('sends traffic to the cheapest, fails over when it stops, returns to it after the cooldown', async () => {
-    const cheapId = net.idOf('cheap');
+    const cheapId = net.idOf(market, 'cheap');
     const { wallet } = await net.newWallet(2000, { name: 'failover' });
     const failed: string[] = [];
-    const pf = createPayingFetch({ wallet, market: net.market, mode: 'xcashu', profile: 'cheapest', onAttemptFailed: (a) => failed.push(a.provider) });
+    const pf = createPayingFetch({ wallet, market: market, mode: 'xcashu', profile: 'cheapest', onAttemptFailed: (a) => failed.push(a.provider) });
     const client = new OpenAI({ baseURL: 'http://routstr.invalid/v1', apiKey: 'unused', fetch: pf, maxRetries: 0 });
     const run = async (n: number, stream: boolean): Promise<Receipt[]> => {
       const from = pf.receipts().length;
@@ -243,7 +250,7 @@ describe('cheapest-first with failover and cooldown', () => {
       }
       return pf.receipts().slice(from);
     };
-    const revenueBefore = revenueMsat(net.providers.values());
+    const revenueBefore = net.revenueMsat();
 
     const first = await run(4, false);
     expect(first.map((r) => r.provider.id)).toEqual(Array(4).fill(cheapId));
@@ -264,13 +271,13 @@ describe('cheapest-first with failover and cooldown', () => {
       expect(a.returnedSat).toBe(a.paidSat); // the unredeemed token came back whole
       expect(a.pendingRecovery).toBe(false);
     }
-    expect(net.market.cooldowns.isCoolingDown(cheapId)).toBe(true);
+    expect(market.cooldowns.isCoolingDown(cheapId)).toBe(true);
 
     const restarted = await net.startNode(CHEAP, port);
     expect(restarted.payee.balances().revenueMsat).toBe(revenueCheap);
     const cooling = await run(2, false);
     for (const r of cooling) expect(r.provider.id).not.toBe(cheapId);
-    net.clock.advance(211_000);
+    clock.advance(211_000);
     const back = await run(3, true);
     expect(back.map((r) => r.provider.id)).toEqual(Array(3).fill(cheapId));
 
@@ -279,14 +286,14 @@ describe('cheapest-first with failover and cooldown', () => {
     expect(all.every((r) => r.verification.ok && !r.changePending)).toBe(true);
     // no double payment, nothing lost: the wallet paid exactly what the nodes earned
     expect((2000 - wallet.balance()) * 1000).toBe(totalCharged(all));
-    expect(revenueMsat(net.providers.values()) - revenueBefore).toBe(totalCharged(all));
+    expect(net.revenueMsat() - revenueBefore).toBe(totalCharged(all));
     expect(wallet.unsettled()).toEqual([]);
     await pf.close();
   });
 
   it('gives up with AllProvidersFailed listing every attempt when no provider can serve', async () => {
     const { wallet } = await net.newWallet(200, { name: 'nobody' });
-    const client = createRoutstrClient({ wallet, market: net.market });
+    const client = createRoutstrClient({ wallet, market: market });
     const err = await client.chat({ model: 'no-such-model', messages: messages(0), max_tokens: 8 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AllProvidersFailed);
     expect((err as AllProvidersFailed).attempts).toEqual([]);

@@ -7,12 +7,12 @@ import { getTokenMetadata } from '@cashu/cashu-ts';
 import { createRoutstrClient, requestGate, sat, type EcashWallet, type Model } from '@routstr-kit/core';
 import type { RunningEngine } from '@routstr-kit/devnet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrdersDevnet, type OrdersDevnet, type TickerNode } from './orders-devnet.ts';
+import { startPricedDevnet, type PricedDevnet, type TickerNode } from '@routstr-kit/devnet/priced-nodes';
 
 const PRICE = { prompt: 50_000_000, completion: 200_000_000 };
 const FUNDED = 400;
 
-let net: OrdersDevnet;
+let net: PricedDevnet;
 let node: TickerNode;
 let engine: RunningEngine;
 let model: Model;
@@ -45,7 +45,7 @@ async function routstrSdkCall(body: Record<string, unknown>, token: string): Pro
 }
 
 beforeAll(async () => {
-  net = await startOrdersDevnet();
+  net = await startPricedDevnet();
   node = await net.startTicker('compat', PRICE);
   engine = net.devnet.parts.engines['llama'] as RunningEngine;
   model = ((await (await fetch(`${node.node.url}/v1/models`)).json()) as { data: Model[] }).data[0] as Model;

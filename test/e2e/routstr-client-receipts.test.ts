@@ -2,14 +2,14 @@
 // call", so concurrent calls could be handed each other's receipts. Each call now gets its own.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRoutstrClient, type Market } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet } from './orders-devnet.ts';
+import { startPricedDevnet, type PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
 
 describe('createRoutstrClient receipts', () => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let market: Market;
 
   beforeAll(async () => {
-    net = await startOrdersDevnet();
+    net = await startPricedDevnet();
     const node = await net.startTicker('ticker', { prompt: 50_000_000, completion: 200_000_000 });
     await node.tick({ prompt: 50_000_000, completion: 200_000_000 });
     market = await net.openMarket();

@@ -3,15 +3,18 @@
 // to the wallet when the paying fetch closes.
 import OpenAI from 'openai';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createPayingFetch, type Receipt } from '@routstr-kit/core';
-import { revenueMsat, startMarketDevnet, type MarketDevnet } from './market-devnet.ts';
+import { createPayingFetch, type Market, type Receipt } from '@routstr-kit/core';
+import { startPricedDevnet, type PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
 
-let net: MarketDevnet;
+let net: PricedDevnet;
+let market: Market;
 beforeAll(async () => {
-  net = await startMarketDevnet([
+  net = await startPricedDevnet();
+  for (const spec of [
     { name: 'cheap', price: { prompt: 200_000_000, completion: 1_000_000_000 } },
     { name: 'dear', price: { prompt: 400_000_000, completion: 2_000_000_000 } },
-  ]);
+  ]) await net.startNode(spec);
+  market = await net.openMarket();
 });
 afterAll(async () => {
   await net?.stop();
@@ -20,8 +23,8 @@ afterAll(async () => {
 async function runTen(mode: 'xcashu' | 'session'): Promise<{ receipts: readonly Receipt[]; swaps: number; spentSat: number; revenue: number; texts: string[] }> {
   const { wallet } = await net.newWallet(1000, { name: mode });
   const swapsBefore = net.devnet.parts.mint.stats().swaps;
-  const revenueBefore = revenueMsat(net.providers.values());
-  const pf = createPayingFetch({ wallet, market: net.market, mode, profile: 'cheapest', session: { minDepositSat: 60 } });
+  const revenueBefore = net.revenueMsat();
+  const pf = createPayingFetch({ wallet, market: market, mode, profile: 'cheapest', session: { minDepositSat: 60 } });
   const client = new OpenAI({ baseURL: 'http://routstr.invalid/v1', apiKey: 'unused', fetch: pf, maxRetries: 0 });
   const texts: string[] = [];
   for (let i = 0; i < 10; i++) {
@@ -42,7 +45,7 @@ async function runTen(mode: 'xcashu' | 'session'): Promise<{ receipts: readonly 
     receipts: pf.receipts(),
     swaps: net.devnet.parts.mint.stats().swaps - swapsBefore,
     spentSat: 1000 - wallet.balance(),
-    revenue: revenueMsat(net.providers.values()) - revenueBefore,
+    revenue: net.revenueMsat() - revenueBefore,
     texts,
   };
 }
@@ -54,7 +57,7 @@ it('serves the same requests with verified receipts, fewer mint operations, and 
     expect(run.texts.every((t) => t.length > 0)).toBe(true);
     expect(run.receipts).toHaveLength(10);
     for (const r of run.receipts) {
-      expect(r.provider.id).toBe(net.idOf('cheap'));
+      expect(r.provider.id).toBe(net.idOf(market, 'cheap'));
       expect(r.verification.verdict).toBe('ok');
       expect(r.costMsat).toBe(r.expectedCostMsat);
     }

@@ -6,39 +6,21 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateText } from 'ai';
 import { ConfigError, openWallet } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet, type Price } from '../../../test/e2e/orders-devnet.ts';
-import { walletCommand } from '../../../packages/cli/src/wallet-command.ts';
+import { useKitDevnet, type Price } from '@routstr-kit/devnet/priced-nodes';
+import { walletJson as cli } from '../../../packages/cli/src/wallet-json.ts';
 import { createRoutstr, routstr as defaultRoutstr, RoutstrCallError } from '../src/index.ts';
 
 (globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false;
 
 const PRICE: Price = { prompt: 200_000_000, completion: 800_000_000 };
 
-/** `routstr-kit wallet <argv> --json` in this process; its parsed output. */
-async function cli(argv: string[], env: Record<string, string>): Promise<Record<string, unknown>> {
-  let out = '';
-  let err = '';
-  const code = await walletCommand([...argv, '--json'], env, { out: (t) => void (out += t), err: (t) => void (err += t), isTty: false });
-  expect(code, err).toBe(0);
-  return JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, unknown>;
-}
-
 describe('createRoutstr and the config contract on the devnet', () => {
-  let net: OrdersDevnet;
-  let env: Record<string, string>;
-  beforeAll(async () => {
-    net = await startOrdersDevnet();
-    const node = await net.startTicker('ticker', PRICE);
-    await node.tick(PRICE);
-    const home = net.tmp();
-    // the same settings for the CLI and the adapter: nothing but the environment
-    env = { HOME: home, ROUTSTR_KIT_WALLET: join(home, 'wallet.db'), ROUTSTR_KIT_MINTS: net.devnet.mintUrl, ROUTSTR_KIT_RELAYS: net.devnet.relayUrl, ROUTSTR_KIT_PROVIDER_ADDRESSES: 'loopback' };
-  });
-  afterAll(async () => {
-    await net?.stop();
-  });
+  // the same settings for the CLI and the adapter: nothing but the environment
+  const kit = useKitDevnet({ beforeAll, afterAll }, PRICE);
 
   it('pays from the wallet `routstr-kit wallet fund` funded; `wallet balance` shows the spend; the total budget survives a restart, the per-run cap does not', async () => {
+    const net = kit.net();
+    const env = kit.env();
     expect(await cli(['fund', '300'], env)).toMatchObject({ funded_sat: 300, balance_sat: 300 });
 
     const first = createRoutstr({}, env);
@@ -66,6 +48,8 @@ describe('createRoutstr and the config contract on the devnet', () => {
   });
 
   it('ROUTSTR_KIT_MNEMONIC is the seed createRoutstr opens a fresh wallet file with, as `wallet restore` does', async () => {
+    const net = kit.net();
+    const env = kit.env();
     const held = await openWallet({ path: env['ROUTSTR_KIT_WALLET']!, mints: [net.devnet.mintUrl] });
     const mnemonic = held.mnemonic();
     const balance = held.balance();
@@ -80,6 +64,7 @@ describe('createRoutstr and the config contract on the devnet', () => {
   });
 
   it('acceptance 8: a bad setting is a ConfigError at construction, naming the setting and its source', () => {
+    const env = kit.env();
     const error = (() => {
       try {
         createRoutstr({}, { ...env, ROUTSTR_KIT_MODE: 'fast' });
@@ -93,6 +78,7 @@ describe('createRoutstr and the config contract on the devnet', () => {
   });
 
   it('the default provider reads process.env on first use: a bad setting there is a ConfigError too', () => {
+    const net = kit.net();
     const saved = process.env['ROUTSTR_KIT_MODE'];
     process.env['ROUTSTR_KIT_MODE'] = 'fast';
     try {

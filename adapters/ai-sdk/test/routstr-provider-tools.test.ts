@@ -6,7 +6,7 @@ import { generateObject, generateText, stepCountIs, streamObject, streamText, to
 import { z } from 'zod';
 import type { EcashWallet } from '@routstr-kit/core';
 import type { EngineFlavour } from '@routstr-kit/devnet';
-import { startOrdersDevnet, type OrdersDevnet, type Price } from '../../../test/e2e/orders-devnet.ts';
+import { startPricedDevnet, type PricedDevnet, type Price } from '@routstr-kit/devnet/priced-nodes';
 import { createRoutstr, type RoutstrProvider } from '../src/index.ts';
 
 (globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false;
@@ -30,7 +30,7 @@ interface RoutstrMeta {
 const meta = (m: unknown): RoutstrMeta => (m as { routstr: RoutstrMeta }).routstr;
 
 describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('createRoutstr on a %s engine', (flavour) => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let wallet: EcashWallet;
   let routstr: RoutstrProvider;
   let model: string;
@@ -39,7 +39,7 @@ describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('createRoutstr on 
   const spent = (): number => funded - (wallet.balance() + wallet.feesPaid());
 
   beforeAll(async () => {
-    net = await startOrdersDevnet({ flavour });
+    net = await startPricedDevnet({ flavour });
     model = net.model;
     const node = await net.startTicker('ticker', PRICE);
     await node.tick(PRICE);

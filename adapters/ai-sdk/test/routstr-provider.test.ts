@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateObject, generateText, stepCountIs, streamText, tool } from 'ai';
 import { z } from 'zod';
 import type { EcashWallet, Market, Receipt } from '@routstr-kit/core';
-import { startOrdersDevnet, tickIntoBook, type OrdersDevnet, type Price, type TickerNode } from '../../../test/e2e/orders-devnet.ts';
+import { startPricedDevnet, tickIntoBook, type PricedDevnet, type Price, type TickerNode } from '@routstr-kit/devnet/priced-nodes';
 import { createRoutstr, routstr as defaultRoutstr, RoutstrCallError, type RoutstrProvider } from '../src/index.ts';
 
 (globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false;
@@ -27,7 +27,7 @@ interface RoutstrMeta {
 const meta = (m: unknown): RoutstrMeta => (m as { routstr: RoutstrMeta }).routstr;
 
 describe('createRoutstr on the devnet', () => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let node: TickerNode;
   let market: Market;
   let wallet: EcashWallet;
@@ -38,7 +38,7 @@ describe('createRoutstr on the devnet', () => {
   const bookAt = (price: Price): Promise<string> => tickIntoBook(node, market, model, price);
 
   beforeAll(async () => {
-    net = await startOrdersDevnet();
+    net = await startPricedDevnet();
     model = net.model;
     node = await net.startTicker('ticker', HIGH);
     await node.tick(HIGH);

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { z as z3 } from 'zod/v3';
 import type { EcashWallet, Market } from '@routstr-kit/core';
 import type { EngineFlavour } from '@routstr-kit/devnet';
-import { startOrdersDevnet, type OrdersDevnet, type Price } from '../../../test/e2e/orders-devnet.ts';
+import { startPricedDevnet, type PricedDevnet, type Price } from '@routstr-kit/devnet/priced-nodes';
 import { ChatRoutstr } from '../src/index.ts';
 
 const PRICE: Price = { prompt: 10_000_000, completion: 40_000_000 };
@@ -37,7 +37,7 @@ const receiptOf = (m: BaseMessage): Receipt => (m.response_metadata as Record<st
 const concatAll = (chunks: AIMessageChunk[]): AIMessageChunk => chunks.reduce((a, b) => a.concat(b));
 
 describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('ChatRoutstr on a %s engine', (flavour) => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let market: Market;
   let wallet: EcashWallet;
   let chat: ChatRoutstr;
@@ -51,7 +51,7 @@ describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('ChatRoutstr on a 
   };
 
   beforeAll(async () => {
-    net = await startOrdersDevnet({ flavour });
+    net = await startPricedDevnet({ flavour });
     const node = await net.startTicker('ticker', PRICE);
     await node.tick(PRICE);
     market = await net.openMarket();

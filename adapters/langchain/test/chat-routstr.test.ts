@@ -8,7 +8,7 @@ import { AIMessage, AIMessageChunk, HumanMessage } from '@langchain/core/message
 import { tool } from '@langchain/core/tools';
 import { z } from 'zod';
 import type { EcashWallet, Market } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode, tickIntoBook } from '../../../test/e2e/orders-devnet.ts';
+import { startPricedDevnet, type PricedDevnet, type Price, type TickerNode, tickIntoBook } from '@routstr-kit/devnet/priced-nodes';
 import { ChatRoutstr, RoutstrError } from '../src/index.ts';
 
 const HIGH: Price = { prompt: 200_000_000, completion: 800_000_000 };
@@ -28,7 +28,7 @@ interface RoutstrMeta {
 const receiptOf = (m: { response_metadata: Record<string, unknown> }): RoutstrMeta => m.response_metadata['routstr'] as RoutstrMeta;
 
 describe('ChatRoutstr on the devnet', () => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let node: TickerNode;
   let market: Market;
   let wallet: EcashWallet;
@@ -40,7 +40,7 @@ describe('ChatRoutstr on the devnet', () => {
   const bookAt = async (price: Price): Promise<void> => void (await tickIntoBook(node, market, model, price));
 
   beforeAll(async () => {
-    net = await startOrdersDevnet();
+    net = await startPricedDevnet();
     model = net.model;
     node = await net.startTicker('ticker', HIGH);
     await node.tick(HIGH);

@@ -1,39 +1,20 @@
 // ChatRoutstr under the one configuration contract, on the devnet: it pays from the wallet that
 // `routstr-kit wallet fund` funded, with the same ROUTSTR_KIT_* settings, and a bad setting is a
 // typed error at construction.
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet, type Price } from '../../../test/e2e/orders-devnet.ts';
-import { walletCommand } from '../../../packages/cli/src/wallet-command.ts';
+import { useKitDevnet, type Price } from '@routstr-kit/devnet/priced-nodes';
+import { walletJson as cli } from '../../../packages/cli/src/wallet-json.ts';
 import { ChatRoutstr } from '../src/index.ts';
 
 const PRICE: Price = { prompt: 200_000_000, completion: 800_000_000 };
 
-/** `routstr-kit wallet <argv> --json` in this process; its parsed output. */
-async function cli(argv: string[], env: Record<string, string>): Promise<Record<string, unknown>> {
-  let out = '';
-  let err = '';
-  const code = await walletCommand([...argv, '--json'], env, { out: (t) => void (out += t), err: (t) => void (err += t), isTty: false });
-  expect(code, err).toBe(0);
-  return JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, unknown>;
-}
-
 describe('ChatRoutstr and the config contract on the devnet', () => {
-  let net: OrdersDevnet;
-  let env: Record<string, string>;
-  beforeAll(async () => {
-    net = await startOrdersDevnet();
-    const node = await net.startTicker('ticker', PRICE);
-    await node.tick(PRICE);
-    const home = net.tmp();
-    env = { HOME: home, ROUTSTR_KIT_WALLET: join(home, 'wallet.db'), ROUTSTR_KIT_MINTS: net.devnet.mintUrl, ROUTSTR_KIT_RELAYS: net.devnet.relayUrl, ROUTSTR_KIT_PROVIDER_ADDRESSES: 'loopback' };
-  });
-  afterAll(async () => {
-    await net?.stop();
-  });
+  const kit = useKitDevnet({ beforeAll, afterAll }, PRICE);
 
   it('invoke pays from the wallet `routstr-kit wallet fund` funded; `wallet balance` and `wallet history` show the payment', async () => {
+    const net = kit.net();
+    const env = kit.env();
     expect(await cli(['fund', '200'], env)).toMatchObject({ funded_sat: 200 });
     const chat = new ChatRoutstr({ model: net.model, maxTokens: 4, env });
     const answer = await chat.invoke('Say hi');
@@ -46,6 +27,8 @@ describe('ChatRoutstr and the config contract on the devnet', () => {
   });
 
   it('acceptance 8: a bad setting is a ConfigError at construction, naming the setting and its source', () => {
+    const net = kit.net();
+    const env = kit.env();
     expect(() => new ChatRoutstr({ model: net.model, env: { ...env, ROUTSTR_KIT_MODE: 'fast' } })).toThrow(ConfigError);
     expect(() => new ChatRoutstr({ model: net.model, env: { ...env, ROUTSTR_KIT_MODE: 'fast' } })).toThrow('invalid setting "mode" from environment variable ROUTSTR_KIT_MODE: got "fast"; expected one of xcashu, session');
     expect(() => new ChatRoutstr({ model: net.model, env, profile: 'richest' as 'cheapest' })).toThrow(/"profile" from option "profile"/);

@@ -8,7 +8,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { priceForShape } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet, type Price } from '../../../test/e2e/orders-devnet.ts';
+import { startPricedDevnet, type PricedDevnet, type Price } from '@routstr-kit/devnet/priced-nodes';
 
 const bin = fileURLToPath(new URL('./bin.ts', import.meta.url));
 const HIGH: Price = { prompt: 200_000_000, completion: 800_000_000 };
@@ -21,11 +21,11 @@ function exited(proc: ChildProcess): Promise<number | null> {
 }
 
 describe('the real bin', () => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let args: (name: string) => string[];
 
   beforeAll(async () => {
-    net = await startOrdersDevnet();
+    net = await startPricedDevnet();
     const node = await net.startTicker('ticker', HIGH);
     await node.tick(HIGH);
     // the market has the node once a market of ours sees it

@@ -7,7 +7,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualOrderClock, type EcashWallet, type Market } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet, type Price } from '../../../test/e2e/orders-devnet.ts';
+import { startPricedDevnet, type PricedDevnet, type Price } from '@routstr-kit/devnet/priced-nodes';
 import { MAX_ERROR_CHARS } from './bounded-echo.ts';
 import type { McpConfig } from './config.ts';
 import { createContext, type McpContext } from './context.ts';
@@ -42,7 +42,7 @@ function bounded(message: string): void {
 }
 
 describe('hostile tool input (in-memory SDK client on the devnet)', () => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let market: Market;
   let wallet: EcashWallet;
   let walletPath: string;
@@ -51,7 +51,7 @@ describe('hostile tool input (in-memory SDK client on the devnet)', () => {
   const allOrders = (ctx: McpContext) => ctx.orders.store.limitsIn('resting', 'filling', 'filled', 'expired', 'cancelled', 'failed');
 
   beforeAll(async () => {
-    net = await startOrdersDevnet();
+    net = await startPricedDevnet();
     const node = await net.startTicker('ticker', HIGH);
     await node.tick(HIGH);
     market = await net.openMarket();

@@ -13,7 +13,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openWallet } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet, type Price } from '../../../test/e2e/orders-devnet.ts';
+import { startPricedDevnet, type PricedDevnet, type Price } from '@routstr-kit/devnet/priced-nodes';
 import { MAX_REQUEST_BODY_BYTES } from './http.ts';
 
 const bin = fileURLToPath(new URL('./bin.ts', import.meta.url));
@@ -80,13 +80,13 @@ function post(url: string, options: { body?: string; headers?: Record<string, st
 }
 
 describe('Streamable HTTP by the spec, and startup failures (the real bin)', () => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let args: (name: string) => string[];
   let proc: ChildProcess;
   let url: string;
 
   beforeAll(async () => {
-    net = await startOrdersDevnet();
+    net = await startPricedDevnet();
     const node = await net.startTicker('ticker', HIGH);
     await node.tick(HIGH);
     await net.openMarket();

@@ -8,7 +8,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultyRelay, type FaultyRelay } from '@routstr-kit/devnet';
-import { startOrdersDevnet, type OrdersDevnet, type Price } from '../../../test/e2e/orders-devnet.ts';
+import { startPricedDevnet, type PricedDevnet, type Price } from '@routstr-kit/devnet/priced-nodes';
 
 const bin = fileURLToPath(new URL('./bin.ts', import.meta.url));
 const PRICES: Price[] = [
@@ -18,13 +18,13 @@ const PRICES: Price[] = [
 ];
 
 describe('the MCP server under relay faults (the real bin)', () => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let proxy: FaultyRelay;
   let client: Client;
   let transport: StdioClientTransport;
 
   beforeAll(async () => {
-    net = await startOrdersDevnet();
+    net = await startPricedDevnet();
     proxy = await startFaultyRelay(net.devnet.relayUrl);
   });
   afterAll(async () => {

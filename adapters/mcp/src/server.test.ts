@@ -3,7 +3,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { ResourceUpdatedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openWallet, priceForShape, requestShape, sat, type EcashWallet, type Market } from '@routstr-kit/core';
-import { startOrdersDevnet, type OrdersDevnet, type Price, type TickerNode, tickIntoBook } from '../../../test/e2e/orders-devnet.ts';
+import { startPricedDevnet, type PricedDevnet, type Price, type TickerNode, tickIntoBook } from '@routstr-kit/devnet/priced-nodes';
 import type { McpConfig } from './config.ts';
 import { createContext, type McpContext } from './context.ts';
 import { createMcpServer } from './server.ts';
@@ -57,7 +57,7 @@ const text = (r: unknown): string => ((r as CallToolResult).content[0] as { text
 const structured = (r: unknown): Structured => (r as CallToolResult).structuredContent as Structured;
 
 describe('mcp server on the devnet (in-memory client)', () => {
-  let net: OrdersDevnet;
+  let net: PricedDevnet;
   let node: TickerNode;
   let market: Market;
   let wallet: EcashWallet;
@@ -73,7 +73,7 @@ describe('mcp server on the devnet (in-memory client)', () => {
   const bookAt = async (price: Price): Promise<void> => void (await tickIntoBook(node, market, net.model, price));
 
   beforeAll(async () => {
-    net = await startOrdersDevnet();
+    net = await startPricedDevnet();
     node = await net.startTicker('ticker', HIGH);
     await node.tick(HIGH);
     market = await net.openMarket();
@@ -209,7 +209,7 @@ describe('mcp server on the devnet (in-memory client)', () => {
     let cc: Connected;
     let cappedWallet: EcashWallet;
     beforeAll(async () => {
-      cappedWallet = (await net.newWallet(40, 'capped')).wallet;
+      cappedWallet = (await net.newWallet(40, { name: 'capped' })).wallet;
       capped = await createContext({ ...config, budget: { perRequestMaxSat: 1, totalSat: 30 } }, cappedWallet, market);
       cc = await connect(capped);
     });
@@ -324,7 +324,7 @@ describe('mcp server on the devnet (in-memory client)', () => {
     });
 
     it('survives a server restart: the order resumes from the wallet store and fills', async () => {
-      const { wallet: w1, path } = await net.newWallet(30, 'restart');
+      const { wallet: w1, path } = await net.newWallet(30, { name: 'restart' });
       const cfg = { ...config, walletPath: path };
       const ctx1 = await createContext(cfg, w1, market);
       const c1 = await connect(ctx1);
@@ -372,7 +372,7 @@ describe('mcp server on the devnet (in-memory client)', () => {
     });
 
     it('wallet_receive redeems a token; a bad token is a tool error', async () => {
-      const other = (await net.newWallet(10, 'giver')).wallet;
+      const other = (await net.newWallet(10, { name: 'giver' })).wallet;
       const { token } = await other.send(sat(4), { purpose: 'gift' });
       const before = wallet.balance();
       const s = structured(await call('wallet_receive', { token }));

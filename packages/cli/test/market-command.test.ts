@@ -7,26 +7,30 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { priceForShape } from '@routstr-kit/core';
+import { priceForShape, type Market } from '@routstr-kit/core';
 import type { RunningProvider } from '@routstr-kit/provider';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startMarketDevnet, type MarketDevnet } from '../../../test/e2e/market-devnet.ts';
+import { startPricedDevnet, type NodeSpec, type PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
 import { grouped } from '../src/market-screen.ts';
 import { TYPICAL_SHAPE } from '../src/market-watch.ts';
 
 const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
 const WAIT = { timeout: 45_000, interval: 100 };
 
-let net: MarketDevnet;
+let net: PricedDevnet;
+/** A market that has seen every node (provider ids come from it). */
+let market: Market;
 let home: string;
 let env: Record<string, string>;
 /** The dynamic node's ask when nothing is in flight. */
 let idleAsk: { prompt: number; completion: number };
 beforeAll(async () => {
-  net = await startMarketDevnet([
+  net = await startPricedDevnet();
+  for (const spec of [
     { name: 'fixed', price: { prompt: 300_000_000, completion: 1_500_000_000 } },
     { name: 'dynamic', dynamic: { powerWatts: 100, electricityMsatPerKwh: 100_000, tokensPerSecond: 100, margin: 2_500_000_000, alpha: 1, maxStep: 1 } },
-  ]);
+  ] satisfies NodeSpec[]) await net.startNode(spec);
+  market = await net.openMarket();
   idleAsk = { ...dynamic().board.current().get(net.model)! };
   home = mkdtempSync(join(tmpdir(), 'market-cli-'));
   // HOME keeps the user's ~/.routstr-kit/config.json out; the devnet's nodes live on loopback
@@ -179,7 +183,7 @@ describe('routstr-kit market piped', () => {
 
     const endStream = await loadDynamic();
     const busy = medianSat();
-    const dynId = net.idOf('dynamic');
+    const dynId = net.idOf(market, 'dynamic');
     await vi.waitFor(() => expect(modelLines().at(-1)).toMatchObject({ id: net.model, providers: 2, median: { typicalRequestSat: busy } }), WAIT);
     expect(modelLines().length).toBeGreaterThan(seenBefore);
     await vi.waitFor(() => {

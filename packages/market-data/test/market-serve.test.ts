@@ -7,19 +7,30 @@ import { join } from 'node:path';
 import { priceForShape } from '@routstr-kit/core/market';
 import type { RunningProvider } from '@routstr-kit/provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMarketDevnet, type MarketDevnet } from '../../../test/e2e/market-devnet.ts';
+import type { Market } from '@routstr-kit/core';
+import { startPricedDevnet, type NodeSpec, type PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
 import { HISTORY_INTERVALS, INTERVAL_MS, TYPICAL_SHAPE, openMarketStore, startMarketDataService, type BookResponse, type HistoryResponse, type MarketDataService, type ModelSummary, type ModelsResponse, type ProvidersResponse } from '../src/index.ts';
 import { startPostgresCluster, type PostgresCluster } from './postgres-cluster.ts';
 import { openStream, type StreamClient } from './sse-client.ts';
 
 const FIXED = { prompt: 300_000_000, completion: 1_500_000_000 };
-let net: MarketDevnet;
+let net: PricedDevnet;
+/** A market that has seen every node (provider ids come from it). */
+let market: Market;
 let cluster: PostgresCluster;
 const dirs: string[] = [];
 
+/** The devnet with `specs` running, and `market` opened on it once it holds their asks. */
+async function startNet(specs: NodeSpec[]): Promise<PricedDevnet> {
+  const started = await startPricedDevnet();
+  for (const spec of specs) await started.startNode(spec);
+  market = await started.openMarket();
+  return started;
+}
+
 beforeAll(async () => {
   [net, cluster] = await Promise.all([
-    startMarketDevnet([
+    startNet([
       { name: 'fixed', price: FIXED },
       { name: 'dynamic', dynamic: { powerWatts: 100, electricityMsatPerKwh: 100_000, tokensPerSecond: 100, margin: 2_500_000_000, alpha: 1, maxStep: 1 } },
     ]),
@@ -125,7 +136,7 @@ describe.each(backends)('market serve on $name', ({ name, store: makeStore }) =>
     const after = modelOf((await getJson<ModelsResponse>(`${service.url}/api/models`)).body);
     expect(after).toEqual(event.data);
     const book = (await getJson<BookResponse>(`${service.url}/api/models/${encodeURIComponent(net.model)}/book`)).body;
-    expect(book.ticks[0]).toMatchObject({ provider: net.idOf('dynamic'), at: tick!.createdAt * 1000, load: tick!.load });
+    expect(book.ticks[0]).toMatchObject({ provider: net.idOf(market, 'dynamic'), at: tick!.createdAt * 1000, load: tick!.load });
     expect(book.asks.find((a) => a.pubkey === provider('dynamic').pubkey)).toMatchObject({ source: 'tick', load: tick!.load });
     const providers = (await getJson<ProvidersResponse>(`${service.url}/api/providers`)).body.providers;
     expect(providers.find((p) => p.pubkey === provider('dynamic').pubkey)).toMatchObject({ load: tick!.load, lastTickAt: tick!.createdAt * 1000 });

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateSecretKey } from 'nostr-tools/pure';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startRelay } from '../../../devnet/src/relay/index.ts';
+import { startRelay } from '@routstr-kit/devnet/relay';
 import { ManualClock } from './clock.ts';
 import { address, announce, publish, tick } from './market-test-events.ts';
 import { openMarket, type Market } from './open-market.ts';

@@ -2,7 +2,7 @@ import { generateSecretKey, getPublicKey, finalizeEvent, getEventHash } from 'no
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
-import { startRelay } from '../../../devnet/src/relay/index.ts';
+import { startRelay } from '@routstr-kit/devnet/relay';
 import { announcementTemplate, type NostrEvent } from '../protocol/index.ts';
 import { ManualClock } from './clock.ts';
 import { address, announce, nowS, publish, tick } from './market-test-events.ts';

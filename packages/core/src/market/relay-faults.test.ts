@@ -1,6 +1,6 @@
 import { generateSecretKey } from 'nostr-tools/pure';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFaultyRelay, startRelay } from '../../../devnet/src/relay/index.ts';
+import { startFaultyRelay, startRelay } from '@routstr-kit/devnet/relay';
 import { msatPerMtok } from '../money/index.ts';
 import { buildAnnouncement } from '../protocol/index.ts';
 import { publish } from './market-test-events.ts';

@@ -11,6 +11,7 @@ import {
   MintError,
   MintRateLimited,
   MintUnreachable,
+  NO_TOKEN_ECHO_CODES,
   NodeInternalError,
   REDEMPTION_ERRORS,
   RoutstrNodeError,
@@ -50,27 +51,40 @@ describe('error envelopes from real nodes', () => {
   });
 });
 
-describe('redemption taxonomy', () => {
-  const expected: Record<RedemptionErrorCode, new (...a: never[]) => RoutstrNodeError> = {
-    cashu_token_already_spent: TokenAlreadySpent,
-    invalid_cashu_token: InvalidToken,
-    cashu_token_zero_value: TokenRedemptionFailed,
-    cashu_token_redemption_failed: TokenRedemptionFailed,
-    cashu_token_swap_fees_exceed_amount: MintError,
-    cashu_foreign_mint_swap_failed: MintError,
-    cashu_source_mint_unreachable: MintUnreachable,
-    cashu_mint_unreachable: MintUnreachable,
-    cashu_mint_rate_limited: MintRateLimited,
-    cashu_token_consumed: TokenConsumed,
-    internal_error: NodeInternalError,
+describe('redemption errors as routstr-core answers them', () => {
+  // the answers come from routstr-core's taxonomy (fixtures/routstr/redemption_errors_constructed.json),
+  // not from the kit's own table, so a wrong status, type or code in the kit fails here
+  type Answer = { _status: number; _x_cashu_echo: boolean; body: { error: { message: string; type: string; code: RedemptionErrorCode }; request_id: string } };
+  const answers = JSON.parse(readFileSync(new URL('redemption_errors_constructed.json', fixtures), 'utf8')) as Answer[];
+  // what a buyer does next depends on the class: spent or consumed tokens are gone (ask the refund
+  // route), a bad token is the buyer's fault, a mint problem is worth another mint or a retry
+  const classOfType: Record<string, new (...a: never[]) => RoutstrNodeError> = {
+    token_already_spent: TokenAlreadySpent,
+    invalid_token: InvalidToken,
+    cashu_error: TokenRedemptionFailed,
+    mint_error: MintError,
+    mint_unreachable: MintUnreachable,
+    mint_rate_limited: MintRateLimited,
+    token_consumed: TokenConsumed,
+    api_error: NodeInternalError,
   };
-  for (const code of Object.keys(REDEMPTION_ERRORS) as RedemptionErrorCode[]) {
-    it(`${code}: built body parses back to the right class`, () => {
-      const { status, body } = buildRedemptionErrorBody(code, 'boom', 'req-1');
-      const err = parseNodeError(status, body);
-      expect(err).toBeInstanceOf(expected[code]);
-      expect(err.providerCode).toBe(code);
-      expect(err.type).toBe(REDEMPTION_ERRORS[code].type);
+
+  it('the kit knows exactly the codes routstr-core sends', () => {
+    expect(answers.map((a) => a.body.error.code).sort()).toEqual(Object.keys(REDEMPTION_ERRORS).sort());
+  });
+
+  for (const a of answers) {
+    const { code, type, message } = a.body.error;
+    it(`${code}: the kit's node answers as routstr-core does, and a buyer reads it by code, by type, or both`, () => {
+      expect(buildRedemptionErrorBody(code, message, a.body.request_id)).toEqual({ status: a._status, body: a.body });
+      expect(NO_TOKEN_ECHO_CODES.includes(code)).toBe(!a._x_cashu_echo);
+      const readings = [a.body, { error: { message, code } }, { error: { message, type } }].map((body) => parseNodeError(a._status, JSON.stringify(body)));
+      for (const err of readings) {
+        expect(err).toBeInstanceOf(classOfType[type]);
+        expect(err.status).toBe(a._status);
+        expect(err.message).toBe(message);
+      }
+      expect(readings[0]).toMatchObject({ providerCode: code, type, requestId: a.body.request_id });
     });
   }
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet, getDecodedToken } from '@cashu/cashu-ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMint, type RunningMint } from '../../../devnet/src/mint/index.ts';
+import { startMint, type RunningMint } from '@routstr-kit/devnet/mint';
 import { sat } from '../money/index.ts';
 import { openWallet } from './open-wallet.ts';
 import type { SentToken } from './wallet-types.ts';

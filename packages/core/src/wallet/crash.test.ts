@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeInvoice, startMint, type RunningMint } from '../../../devnet/src/mint/index.ts';
+import { fakeInvoice, startMint, type RunningMint } from '@routstr-kit/devnet/mint';
 import { sat } from '../money/index.ts';
 import { failpointEnv } from './failpoint.ts';
 import { openWallet } from './open-wallet.ts';

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startMint, type RunningMint } from '../../../devnet/src/mint/index.ts';
+import { startMint, type RunningMint } from '@routstr-kit/devnet/mint';
 import { sat } from '../money/index.ts';
 import { openWallet } from './open-wallet.ts';
 import type { EcashWallet } from './wallet.ts';

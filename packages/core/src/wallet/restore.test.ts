@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMint, type RunningMint } from '../../../devnet/src/mint/index.ts';
+import { startMint, type RunningMint } from '@routstr-kit/devnet/mint';
 import { sat } from '../money/index.ts';
 import { MnemonicMismatch } from './errors.ts';
 import { openWallet } from './open-wallet.ts';

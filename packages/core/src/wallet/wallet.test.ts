@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getEncodedToken, getTokenMetadata } from '@cashu/cashu-ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeInvoice, startMint, type RunningMint } from '../../../devnet/src/mint/index.ts';
+import { fakeInvoice, startMint, type RunningMint } from '@routstr-kit/devnet/mint';
 import { sat } from '../money/index.ts';
 import { BudgetExceeded, InsufficientFunds, UnreadableToken, ProofsAlreadySpent, UnknownMint } from './errors.ts';
 import { openWallet } from './open-wallet.ts';

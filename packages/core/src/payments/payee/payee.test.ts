@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getEncodedToken, getTokenMetadata } from '@cashu/cashu-ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMint, type RunningMint } from '../../../../devnet/src/mint/index.ts';
+import { startMint, type RunningMint } from '@routstr-kit/devnet/mint';
 import { sat } from '../../money/index.ts';
 import { apiKeyForToken } from '../../protocol/index.ts';
 import { openWallet, type EcashWallet } from '../../wallet/index.ts';
