@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { priceForShape } from '@routstr-kit/core/market';
 import type { RunningProvider } from '@routstr-kit/provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Market } from '@routstr-kit/core';
+import { ManualClock, type Market } from '@routstr-kit/core';
 import { startPricedDevnet, type NodeSpec, type PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
 import { HISTORY_INTERVALS, INTERVAL_MS, TYPICAL_SHAPE, openMarketStore, startMarketDataService, type BookResponse, type HistoryResponse, type MarketDataService, type ModelSummary, type ModelsResponse, type ProvidersResponse } from '../src/index.ts';
 import { startPostgresCluster, type PostgresCluster } from './postgres-cluster.ts';
@@ -203,7 +203,9 @@ describe('the dynamic node\'s price move', () => {
   it('reaches /api/stream and /api/models as a new median, and /history as a new close', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'market-move-'));
     dirs.push(dir);
-    const service = await startMarketDataService({ relays: [net.devnet.relayUrl], store: join(dir, 'm.db'), providerAddresses: 'loopback', log: () => undefined });
+    // the index keeps one row per model per second: the market's clock puts the idle and the busy sample in two
+    const clock = new ManualClock(Date.now());
+    const service = await startMarketDataService({ relays: [net.devnet.relayUrl], store: join(dir, 'm.db'), providerAddresses: 'loopback', log: () => undefined, market: { clock } });
     const stream = await openStream(`${service.url}/api/stream`);
     try {
       const dynamic = net.providers.get('dynamic') as RunningProvider;
@@ -211,6 +213,7 @@ describe('the dynamic node\'s price move', () => {
       const models = async (): Promise<ModelSummary | undefined> => ((await getJson<ModelsResponse>(`${service.url}/api/models`)).body.models.find((m) => m.id === net.model));
       while ((await models())?.providers !== 2) await stream.next();
       await service.recordNow();
+      clock.advance(1_000);
       const fixedTypical = typical(FIXED);
 
       // load the dynamic node: a stream in flight while it samples raises its price, and it ticks
@@ -233,7 +236,7 @@ describe('the dynamic node\'s price move', () => {
       const event = await stream.next((e) => e.event === 'model' && (e.data as ModelSummary).median?.typicalRequestMsat === expectedMedian);
       expect(await models()).toEqual(event.data);
       await service.recordNow();
-      const now = Date.now();
+      const now = clock.now();
       const history = (await getJson<HistoryResponse>(`${service.url}/api/models/${encodeURIComponent(net.model)}/history?interval=1s&from=${now - 120_000}&to=${now + 1_000}`)).body;
       expect(history.median.at(-1)!.c).toBe(expectedMedian);
       expect(history.median.some((c) => c.c === Math.floor((fixedTypical + typical(idle)) / 2))).toBe(true);
