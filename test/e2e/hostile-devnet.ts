@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openMarket, openWallet, sat, type EcashWallet, type Market } from '@routstr-kit/core';
 import { startDevnet, startHostileProvider, type Devnet, type HostileBehaviour, type HostileProvider, type HostileProviderOptions } from '@routstr-kit/devnet';
+import { untilBook } from '@routstr-kit/devnet/priced-nodes';
 
 /** 0.1 sat per prompt token, 1 sat per output token. */
 export const HOSTILE_PRICE = { prompt: 100_000_000, completion: 1_000_000_000 };
@@ -35,16 +36,7 @@ export async function startHostileDevnet(): Promise<HostileDevnet> {
 
   async function waitForAsk(model: string, pubkey: string): Promise<void> {
     // from its /v1/models, not only its announcement: the market selects a provider only once a probe passed
-    const have = (): boolean => market.depth(model, 50).some((a) => a.provider.includes(pubkey) && a.source !== 'announcement');
-    if (have()) return;
-    await new Promise<void>((resolve) => {
-      const off = market.onAskChange(() => {
-        if (have()) {
-          off();
-          resolve();
-        }
-      });
-    });
+    await untilBook(market, () => market.depth(model, 50).some((a) => a.provider.includes(pubkey) && a.source !== 'announcement'));
   }
 
   return {

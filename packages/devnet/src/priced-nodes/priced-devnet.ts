@@ -86,15 +86,7 @@ export function pricedNodes(network: PricedNetwork, options: PricedNodesOptions 
         // a ticker node counts once its tick (not only its announcement) is in the book
         return p !== undefined && market.depth(model, 50).some((a) => a.provider.includes(p.pubkey) && (!tickerNames.has(name) || a.source !== 'announcement'));
       });
-    if (have()) return;
-    await new Promise<void>((resolve) => {
-      const off = market.onAskChange(() => {
-        if (have()) {
-          off();
-          resolve();
-        }
-      });
-    });
+    await untilBook(market, have);
   }
 
   return {
@@ -233,4 +225,17 @@ export async function tickIntoBook(node: TickerNode, market: Market, model: stri
 /** Resolves with the first emission of `event` on `emitter`. */
 export function once<T>(emitter: { once(event: string, listener: (value: T) => void): unknown }, event: string): Promise<T> {
   return new Promise((resolve) => emitter.once(event, resolve));
+}
+
+/** Resolves once `holds()` is true of `market`'s book (checked now and at every ask change). */
+export async function untilBook(market: Market, holds: () => boolean): Promise<void> {
+  if (holds()) return;
+  await new Promise<void>((resolve) => {
+    const off = market.onAskChange(() => {
+      if (holds()) {
+        off();
+        resolve();
+      }
+    });
+  });
 }
