@@ -70,6 +70,10 @@ describe('routstr-core gate, worked example (docs 2.8) on the constructed gpt-4o
     expect(discountedMaxCost(maxCostForModel(undefined), { max_tokens: 1 }, undefined)).toBe(1000);
   });
 
+  it('a huge n saturates the gate at the largest exact msat amount instead of throwing (fast-check counterexample {"n":907187811695})', () => {
+    expect(requestGate(gpt4oMini, { n: 907_187_811_695 })).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
   it('never gates below min_request_msat, whatever the body', () => {
     fc.assert(
       fc.property(fc.anything(), (body) => {

@@ -178,7 +178,8 @@ export function discountedMaxCost(maxCost: Msat, body: unknown, model: GateModel
     // Beyond routstr-core (which reads n nowhere): several choices multiply the output, so the gate grows to cover them.
     else if (bound.choices > 1) adjusted += Math.ceil(-delta * 1000);
   }
-  return msat(Math.max(minRequest, adjusted));
+  // a huge n or max_tokens saturates at the largest exact msat amount (the node refuses such a body anyway)
+  return msat(Math.min(Number.MAX_SAFE_INTEGER, Math.max(minRequest, adjusted)));
 }
 
 function isTruthy(v: unknown): boolean {
