@@ -280,7 +280,7 @@ describe('createRoutstr on the devnet', () => {
       expect(error).toBeInstanceOf(RoutstrCallError);
       expect((error as RoutstrCallError).code).toBe('price_above_limit');
       expect((error as RoutstrCallError).statusCode).toBe(402);
-      expect((error as Error).message).toMatch(/above your price limit; nothing was spent/);
+      expect((error as Error).message).toMatch(/maxPrice/);
       expect((error as Error).cause).toMatchObject({ name: 'PriceAboveLimit' });
       expect(spent()).toBe(before);
     });
