@@ -3,7 +3,7 @@
 // that request, and exactly what the hostile node now holds), what the receipt or the attempt
 // record says, and that the provider is distrusted afterwards.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AllProvidersFailed, BudgetExceeded, DemandAboveLimit, openOrders, Payer, PriceAboveLimit, ResponseTooLarge, StreamLimitExceeded, type EcashWallet, type PayerOptions, type Receipt } from '@routstr-kit/core';
+import { AllProvidersFailed, BudgetExceeded, openOrders, Payer, PriceAboveLimit, ResponseTooLarge, StreamLimitExceeded, type EcashWallet, type PayerOptions, type Receipt } from '@routstr-kit/core';
 import type { HostileProvider } from '@routstr-kit/devnet';
 import { startHostileDevnet, type HostileDevnet } from './hostile-devnet.ts';
 
@@ -202,8 +202,9 @@ describe('a hostile provider', () => {
     // no token left (before the fix a 20 000 sat token did)
     expect(wallet.journal()).toHaveLength(journal);
     expect(wallet.balance()).toBe(21_000);
-    expect(refused).toBeInstanceOf(DemandAboveLimit);
-    expect(refused).toMatchObject({ limit: 'max_price', limitSat: 5 });
+    // the one price refusal: the token its gate demands is above what maxPrice allows
+    expect(refused).toBeInstanceOf(PriceAboveLimit);
+    expect(refused).toMatchObject({ code: 'price_above_limit', limit: 'demand', maxPriceMsat: 5_000, provider: node.id });
     await readAll(await payer.request(CHAT, ask(model)));
     const [r] = payer.receipts() as Receipt[];
     expect(r?.paidSat).toBeLessThanOrEqual(5);
@@ -211,7 +212,7 @@ describe('a hostile provider', () => {
     expectLossWithin(wallet, 21_000, node, 5);
     // a buyer who set no limits at all is protected by the default per-request cap
     const { wallet: plain, payer: noLimits } = await buyer(21_000, { maxPrice: undefined });
-    await expect(noLimits.request(CHAT, ask(model, { max_tokens: undefined }))).rejects.toMatchObject({ code: 'demand_above_limit', limit: 'per_request', limitSat: 1_000 });
+    await expect(noLimits.request(CHAT, ask(model, { max_tokens: undefined }))).rejects.toMatchObject({ code: 'budget_exceeded', cap: { kind: 'per_request', limit: 1_000 } });
     expect(plain.balance()).toBe(21_000);
     // refusals count as failures: after two the market cools the provider down for this model
     await noLimits.request(CHAT, ask(model, { max_tokens: undefined })).catch(() => undefined);
@@ -225,7 +226,7 @@ describe('a hostile provider', () => {
     const { max_tokens: _, ...unbounded } = ask(model);
     const refused = await orders.marketBuy(unbounded as { model: string }, { maxPrice: 5_000 }).catch((e: unknown) => e);
     expect(wallet.journal()).toHaveLength(journal);
-    expect(refused).toMatchObject({ code: 'demand_above_limit', limit: 'max_price', limitSat: 5 });
+    expect(refused).toMatchObject({ code: 'price_above_limit', limit: 'demand', maxPriceMsat: 5_000 });
     const bought = await orders.marketBuy(ask(model) as { model: string }, { maxPrice: 5_000 });
     expect(bought.receipt.paidSat).toBeLessThanOrEqual(5);
     expect(21_000 - wallet.balance()).toBe(node.wallet.balance());

@@ -42,17 +42,40 @@ export class AllProvidersFailed extends PayerError {
   }
 }
 
-/** The best ask is above the buyer's `maxPrice`; nothing was paid. */
+/** Which limit refused a price: `maxPrice`/`maxPriceMsat`, the market-median guard, or the token a provider demands. */
+export type PriceLimitKind = 'max_price' | 'median' | 'demand';
+
+/**
+ * THE price refusal of the buyer side (the Payer is the only place that raises it): the ask for
+ * this request is above the buyer's limit — `PayerOptions.maxPrice`, `PayOptions.maxPriceMsat`, or
+ * `maxAskOverMedian` × the market median — or the token the provider demands for this request
+ * (its gate) is above what that limit allows (`limit: 'demand'`). Nothing was paid.
+ */
 export class PriceAboveLimit extends PayerError {
   readonly model: string;
+  /** The ask refused (the cheapest one when every ask was refused). */
   readonly bestAsk: PricedAsk;
+  /** Its provider. */
+  readonly provider: string;
+  /** The limit, msats for this request. */
   readonly maxPriceMsat: number;
-  constructor(model: string, bestAsk: PricedAsk, maxPriceMsat: number) {
-    super('price_above_limit', `best ask for ${model} is ${bestAsk.priceMsat} msat for this request, above the limit of ${maxPriceMsat} msat`);
+  readonly limit: PriceLimitKind;
+  /** `demand` only: the token the provider demands for this request, sats. */
+  readonly demandSat: number | undefined;
+  constructor(model: string, bestAsk: PricedAsk, maxPriceMsat: number, detail: { limit?: PriceLimitKind; demandSat?: number } = {}) {
+    super(
+      'price_above_limit',
+      detail.demandSat !== undefined
+        ? `${bestAsk.provider} needs a ${detail.demandSat} sat token for this ${model} request, above the price limit of ${maxPriceMsat} msat (set max_tokens, or raise the limit)`
+        : `best ask for ${model} is ${bestAsk.priceMsat} msat for this request, above the limit of ${maxPriceMsat} msat`,
+    );
     this.name = 'PriceAboveLimit';
     this.model = model;
     this.bestAsk = bestAsk;
+    this.provider = bestAsk.provider;
     this.maxPriceMsat = maxPriceMsat;
+    this.limit = detail.limit ?? (detail.demandSat !== undefined ? 'demand' : 'max_price');
+    this.demandSat = detail.demandSat;
   }
 }
 
@@ -69,23 +92,6 @@ export class PayerClosed extends PayerError {
   constructor() {
     super('payer_closed', 'the paying fetch is closed');
     this.name = 'PayerClosed';
-  }
-}
-
-/** A provider's demand (the node's gate for this request) is above what the buyer's limits allow; nothing was paid. */
-export class DemandAboveLimit extends PayerError {
-  readonly provider: string;
-  readonly demandSat: number;
-  readonly limitSat: number;
-  /** Which limit refused it: `max_price` or the per-request cap (configured or default). */
-  readonly limit: 'max_price' | 'per_request';
-  constructor(provider: string, demandSat: number, limitSat: number, limit: 'max_price' | 'per_request') {
-    super('demand_above_limit', `${provider} needs a ${demandSat} sat token for this request, above the buyer's ${limit} limit of ${limitSat} sat (set max_tokens, or raise the limit)`);
-    this.name = 'DemandAboveLimit';
-    this.provider = provider;
-    this.demandSat = demandSat;
-    this.limitSat = limitSat;
-    this.limit = limit;
   }
 }
 

@@ -3,7 +3,7 @@ import type { FailureReport, PricedAsk, RankedProvider, RequestShape, Selection,
 import { readReportedCost, type Model } from '../../protocol/index.ts';
 import type { BudgetExceeded, EcashWallet, SentToken } from '../../wallet/index.ts';
 import type { MaxPrice, ResponseLimits, Timeouts } from './buyer-guards.ts';
-import type { AttemptRecord, DemandAboveLimit } from './errors.ts';
+import type { AttemptRecord, PriceAboveLimit } from './errors.ts';
 import type { PaymentMode, Receipt } from './receipt.ts';
 import type { SessionOptions } from './session-book.ts';
 import type { Sizing, SizingOptions } from './sizing.ts';
@@ -70,6 +70,28 @@ export interface PayerRecoveryReport {
   pending: number;
 }
 
+/** What one request needs beyond its path and body. */
+export interface PayOptions {
+  signal?: AbortSignal;
+  /** This request's own price limit (msats for its shape), on top of PayerOptions.maxPrice; it caps the token too. */
+  maxPriceMsat?: number;
+  /** Go only to this ask's provider, at its quote (X-Routstr-Quote): no failover to another provider or price. */
+  ask?: PricedAsk;
+  /** The id the wallet journals every token of this request under (default: a random UUID). An order stores
+   *  the id first and passes it here, so crash recovery links the order to its tokens. */
+  requestId?: string;
+}
+
+/** A paid request: the provider's answer and this request's own receipt. */
+export interface PaidResponse {
+  readonly requestId: string;
+  readonly response: Response;
+  /** Settles once the answer was read (a stream ended or was broken off) and its change is stored. */
+  readonly receipt: Promise<Receipt>;
+  /** Failed tries before the one that served. */
+  readonly attempts: readonly AttemptRecord[];
+}
+
 /** One logical request as the payer carries it through its tries. */
 export interface RequestContext {
   readonly requestId: string;
@@ -79,11 +101,33 @@ export interface RequestContext {
   readonly signal: AbortSignal | undefined;
   readonly body: Record<string, unknown>;
   readonly attempts: AttemptRecord[];
-  readonly onReceipt: ((receipt: Receipt) => void) | undefined;
+  /** This request's own receipt, settled by the try that served it. */
+  readonly receipt: ReceiptSlot;
   /** Providers refused because their demand is above the buyer's limits (nothing was paid to them). */
-  readonly refusals: Array<DemandAboveLimit | BudgetExceeded>;
+  readonly refusals: Array<PriceAboveLimit | BudgetExceeded>;
   /** A limit of this request alone (market and limit buys), msats. */
   readonly maxPriceMsat: number | undefined;
+  /** Pinned to one ask at its quote (PayOptions.ask): no failover, no retry at another price. */
+  readonly pinned: boolean;
+}
+
+/** A receipt promise and its settlers; settling twice is a no-op. */
+export interface ReceiptSlot {
+  readonly promise: Promise<Receipt>;
+  resolve(receipt: Receipt): void;
+  reject(error: unknown): void;
+}
+
+/** A fresh, unsettled ReceiptSlot (its promise never reports an unhandled rejection). */
+export function receiptSlot(): ReceiptSlot {
+  let resolve: (r: Receipt) => void = () => undefined;
+  let reject: (e: unknown) => void = () => undefined;
+  const promise = new Promise<Receipt>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 /** One try of a request at one provider, sized and priced. */

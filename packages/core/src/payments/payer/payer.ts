@@ -8,28 +8,28 @@
  * (payer store), so `recover()` on the next start finds anything a crash left behind.
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import Bottleneck from 'bottleneck';
 import { sat, satsPerTokenToMsatPerMtok } from '../../money/index.ts';
 import type { RankedProvider } from '../../market/index.ts';
-import { normalizeUsage } from '../../pricing/index.ts';
 import { BudgetExceeded, type EcashWallet, type SentToken } from '../../wallet/index.ts';
-import { AllProvidersFailed, DemandAboveLimit, PayerClosed, ResponseTooLarge, UnroutableRequest, type AttemptRecord } from './errors.ts';
+import { AllProvidersFailed, PayerClosed, PriceAboveLimit, ResponseTooLarge, UnroutableRequest } from './errors.ts';
 import { BudgetLedger, walletTotalSpend, type Reservation } from './budget-ledger.ts';
 import { DEFAULT_RESPONSE_LIMITS, DEFAULT_TIMEOUTS, tokenCap, type MaxPrice, type ResponseLimits, type Timeouts } from './buyer-guards.ts';
 import { limitStream } from './bounded-body.ts';
 import { PayerStore } from './payer-store.ts';
-import { errorMessage, type Outcome, type PayerMarket, type PayerOptions, type PayerRecoveryReport, type ProviderTry, type ReceiptInput, type RequestContext } from './payer-types.ts';
+import { errorMessage, receiptSlot, type Outcome, type PaidResponse, type PayerMarket, type PayerOptions, type PayerRecoveryReport, type PayOptions, type ProviderTry, type ReceiptInput, type RequestContext } from './payer-types.ts';
 import { ProviderDirectory, findModel, pickMint, type ProviderFacts } from './provider-directory.ts';
 import type { PaymentMode, Receipt, ReceiptProblem } from './receipt.ts';
 import { SessionExchange } from './session-exchange.ts';
 import { SessionBook, type LiveSession } from './session-book.ts';
 import { quotedModel, requestShape, sizeRequest, type Sizing } from './sizing.ts';
 import { XCashuExchange } from './xcashu-exchange.ts';
-import { chooseProviders, withinMaxPrice } from './provider-choice.ts';
+import { chooseProviders, pinnedProvider, withinMaxPrice } from './provider-choice.ts';
+import { buildReceipt, RecentReceipts } from './receipt-book.ts';
 import { emptyReport, recoverPayments } from './payment-recovery.ts';
+import { failover } from './failover.ts';
 
-export type { MaxPrice, PayerMarket, PayerOptions, PayerRecoveryReport };
+export type { MaxPrice, PaidResponse, PayerMarket, PayerOptions, PayerRecoveryReport, PayOptions };
 
 const liveOwners = new Set<string>();
 
@@ -49,8 +49,6 @@ function ownerGone(owner: string): boolean {
   return !pidAlive(pid);
 }
 
-const withSlash = (url: string): string => (url.endsWith('/') ? url : `${url}/`);
-
 /** Pays for requests on the Routstr market; see PayerOptions. `createPayingFetch` wraps one in a `fetch`. */
 export class Payer {
   readonly wallet: EcashWallet;
@@ -68,7 +66,7 @@ export class Payer {
   readonly #background = new Set<Promise<unknown>>();
   readonly #inflight = new Set<string>();
   readonly #distrusted = new Set<string>();
-  readonly #receipts: Receipt[] = [];
+  readonly #recent = new RecentReceipts();
   readonly #ledger: BudgetLedger;
   /** Budget reservations of tokens not settled yet, by journal id. */
   readonly #holds = new Map<string, Reservation>();
@@ -135,9 +133,9 @@ export class Payer {
     this.ready.catch(() => undefined);
   }
 
-  /** Receipts of this payer, oldest first. */
+  /** The most recent receipts of this payer (at most RECENT_RECEIPTS, 1 000), oldest first; each request's own is `send().receipt`. */
   receipts(): readonly Receipt[] {
-    return this.#receipts;
+    return this.#recent.list();
   }
 
   /** Provider ids this payer no longer uses (they overcharged, kept or forged change, hung, or sent too much). */
@@ -170,59 +168,51 @@ export class Payer {
     liveOwners.delete(this.#owner);
   }
 
-  /** Pays for one request to `path` (e.g. `/v1/chat/completions`) with a JSON `body` naming a model. */
-  async request(
-    path: string,
-    body: Record<string, unknown>,
-    init: { signal?: AbortSignal | null; onReceipt?: (receipt: Receipt) => void; /** This request's own price limit (msats), on top of `maxPrice`: it caps the token too. */ maxPriceMsat?: number } = {},
-  ): Promise<Response> {
+  /**
+   * Pays for one request to `path` (e.g. `/v1/chat/completions`) with a JSON `body` naming a model:
+   * the provider's answer with this request's own receipt (see PayOptions, PaidResponse).
+   */
+  async send(path: string, body: Record<string, unknown>, options: PayOptions = {}): Promise<PaidResponse> {
     if (this.#closed) throw new PayerClosed();
     await this.ready.catch(() => undefined);
     const model = body['model'];
     if (typeof model !== 'string' || model === '') throw new UnroutableRequest('the request body names no model');
-    const signal = init.signal ?? undefined;
+    const { signal, ask, maxPriceMsat } = options;
     signal?.throwIfAborted();
-    const ctx: RequestContext = { requestId: randomUUID(), model, path: path.replace(/^\//, ''), stream: body['stream'] === true, signal, body, attempts: [], onReceipt: init.onReceipt, refusals: [], maxPriceMsat: init.maxPriceMsat };
-    const providers = chooseProviders({ market: this.market, options: this.#options, mints: this.wallet.mints, distrusted: this.#distrusted }, model, body);
-    const maxAttempts = this.#options.maxAttempts ?? 4;
-    let carry: SentToken | undefined;
-    try {
-      for (const candidate of providers) {
-        if (new Set(ctx.attempts.map((a) => a.provider)).size >= maxAttempts) break;
-        const record = this.market.registry.get(candidate.provider);
-        const first = record?.urls[0];
-        if (!record || !first) continue;
-        let useQuote = true;
-        for (let retries = 0; ; retries++) {
-          signal?.throwIfAborted();
-          const out = await this.#tryProvider(ctx, candidate, withSlash(first), record.pubkey, useQuote, carry).catch((error: unknown) => {
-            if (error instanceof ResponseTooLarge) carry = undefined; // served (and settled) with the carried token
-            throw error;
-          });
-          if (out.ok) {
-            carry = undefined;
-            return out.response;
-          }
-          carry = out.carry;
-          ctx.attempts.push(out.record);
-          this.#options.onAttemptFailed?.(out.record);
-          if (out.retry && retries < 1) {
-            if (out.retry.dropQuote) useQuote = false;
-            if (out.retry.waitMs > 0) await delay(out.retry.waitMs, undefined, { signal });
-            continue;
-          }
-          this.market.reportFailure(candidate.provider, { model, wholeProvider: out.wholeProvider, reason: out.record.code });
-          break;
-        }
-      }
-      signal?.throwIfAborted();
-      // every provider asked for more than the buyer's limits allow: say so (nothing was paid)
-      const refusal = ctx.refusals[0];
-      if (refusal && ctx.refusals.length === ctx.attempts.length) throw refusal;
-      throw new AllProvidersFailed(model, ctx.attempts);
-    } finally {
-      if (carry) await this.#xcashu.takeBack(carry, undefined);
-    }
+    const ctx: RequestContext = {
+      requestId: options.requestId ?? randomUUID(),
+      model,
+      path: path.replace(/^\//, ''),
+      stream: body['stream'] === true,
+      signal,
+      body,
+      attempts: [],
+      receipt: receiptSlot(),
+      refusals: [],
+      maxPriceMsat,
+      pinned: ask !== undefined,
+    };
+    const parts = { market: this.market, options: this.#options, mints: this.wallet.mints, distrusted: this.#distrusted };
+    const providers = ask ? pinnedProvider(parts, model, body, ask, maxPriceMsat) : chooseProviders(parts, model, body, maxPriceMsat);
+    const response = await failover(ctx, providers, {
+      market: this.market,
+      maxAttempts: this.#options.maxAttempts ?? 4,
+      onAttemptFailed: this.#options.onAttemptFailed,
+      tryProvider: (candidate, url, pubkey, useQuote, carry) => this.#tryProvider(ctx, candidate, url, pubkey, useQuote, carry),
+      takeBack: (token) => this.#xcashu.takeBack(token, undefined),
+    });
+    return { requestId: ctx.requestId, response, receipt: ctx.receipt.promise, attempts: [...ctx.attempts] };
+  }
+
+  /**
+   * @deprecated Use `send()`: it returns the receipt with the response. Pays like `send()`; `onReceipt`
+   * hears this request's receipt (before a stream's end reaches the caller).
+   */
+  async request(path: string, body: Record<string, unknown>, init: { signal?: AbortSignal | null; onReceipt?: (receipt: Receipt) => void; maxPriceMsat?: number } = {}): Promise<Response> {
+    const paid = await this.send(path, body, { ...(init.signal ? { signal: init.signal } : {}), ...(init.maxPriceMsat !== undefined ? { maxPriceMsat: init.maxPriceMsat } : {}) });
+    const onReceipt = init.onReceipt;
+    if (onReceipt) paid.receipt.then(onReceipt, () => undefined);
+    return paid.response;
   }
 
   /** Checks the per-request cap and reserves `amountSat` against the total budget (one synchronous step). */
@@ -289,12 +279,11 @@ export class Payer {
     const cap = tokenCap(requestShape(ctx.body, this.#options.sizing), { maxPrice: this.#options.maxPrice, perRequestMaxSat: this.#options.budget?.perRequestMaxSat, requestMaxMsat: ctx.maxPriceMsat });
     const demandSat = Math.ceil(sized.gateMsat / 1000);
     if (demandSat > cap.capSat) {
-      // a configured per-request cap refuses as the budget it is; maxPrice and the default cap as the demand
-      const perRequest = this.#options.budget?.perRequestMaxSat;
+      // a per-request cap (configured or default) refuses as the budget it is; a price limit as the price
       const refusal =
-        cap.source === 'per_request' && perRequest !== undefined
-          ? new BudgetExceeded({ kind: 'per_request', limit: sat(perRequest) }, sat(demandSat - perRequest))
-          : new DemandAboveLimit(candidate.provider, demandSat, cap.capSat, cap.source);
+        cap.source === 'per_request'
+          ? new BudgetExceeded({ kind: 'per_request', limit: sat(cap.capSat) }, sat(demandSat - cap.capSat))
+          : new PriceAboveLimit(ctx.model, candidate.ask, cap.capSat * 1000, { demandSat });
       ctx.refusals.push(refusal);
       return fail(refusal.code, refusal.message, false, carry);
     }
@@ -372,36 +361,11 @@ export class Payer {
 
   // --- receipts -------------------------------------------------------------------------------
 
-  #finish(
-    t: ProviderTry,
-    r: ReceiptInput,
-  ): Receipt {
-    const ok: AttemptRecord = {
-      provider: t.candidate.provider, url: t.url, status: 200, code: 'ok', message: 'ok', paidSat: r.paidSat, returnedSat: r.changeSat, tokenReused: false, pendingRecovery: r.changePending,
-    };
-    const ask = t.candidate.ask;
-    const receipt: Receipt = {
-      requestId: t.ctx.requestId,
-      mode: this.mode,
-      provider: { id: t.candidate.provider, url: t.url, pubkey: t.pubkey },
-      model: t.ctx.model,
-      providerModelId: String(t.body['model']),
-      price: { prompt: ask.prompt, completion: ask.completion, source: t.quoteId ? 'tick' : ask.source === 'tick' ? 'models' : ask.source, quoteId: t.quoteId },
-      stream: t.ctx.stream,
-      usage: normalizeUsage(r.usage),
-      gateMsat: t.sizing.gateMsat,
-      paidSat: r.paidSat,
-      changeSat: r.changeSat,
-      chargedMsat: r.chargedMsat,
-      costMsat: r.costMsat,
-      expectedCostMsat: r.expectedCostMsat,
-      verification: r.verification,
-      attempts: [...t.ctx.attempts, ok],
-      changePending: r.changePending,
-      problems: r.problems,
-    };
-    this.#receipts.push(receipt);
-    t.ctx.onReceipt?.(receipt);
+  /** Writes the served try's receipt and hands it to its request (and to observers); judges the provider by it. */
+  #finish(t: ProviderTry, r: ReceiptInput): Receipt {
+    const receipt = buildReceipt(t, r, this.mode);
+    this.#recent.add(receipt);
+    t.ctx.receipt.resolve(receipt);
     const took = (r.verification.verdict === 'overcharged' && !r.changePending) || r.verification.verdict === 'change_forged' || r.verification.verdict === 'change_spent';
     const cutOff = r.problems.includes('response_too_large') || r.problems.includes('stream_timeout');
     if (took || cutOff) {

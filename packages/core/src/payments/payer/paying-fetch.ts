@@ -70,7 +70,8 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
       throw new UnroutableRequest('the request body is not JSON');
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new UnroutableRequest('the request body is not a JSON object');
-    return payer.request(route, body as Record<string, unknown>, { signal: req.signal ?? null });
+    const paid = await payer.send(route, body as Record<string, unknown>, req.signal ? { signal: req.signal } : {});
+    return paid.response;
   };
   return Object.assign(payingFetch as typeof fetch, {
     payer,

@@ -4,7 +4,7 @@
  */
 import { readSseLine } from '../../protocol/index.ts';
 import { parseNodeError } from '../../protocol/index.ts';
-import { Payer, type PayerOptions } from './payer.ts';
+import { Payer, type PaidResponse, type PayerOptions } from './payer.ts';
 import type { Receipt } from './receipt.ts';
 
 export interface ChatRequest {
@@ -36,14 +36,12 @@ export function createRoutstrClient(options: PayerOptions): RoutstrClient {
   return {
     payer,
     async chat(request, opts = {}) {
-      let receipt: Receipt | undefined;
-      const res = await payer.request('v1/chat/completions', { ...request, stream: false }, { signal: opts.signal ?? null, onReceipt: (r) => (receipt = r) });
-      const text = await res.text();
-      if (!res.ok) throw parseNodeError(res.status, text);
+      const paid = await payer.send('v1/chat/completions', { ...request, stream: false }, opts.signal ? { signal: opts.signal } : {});
+      const text = await paid.response.text();
+      if (!paid.response.ok) throw parseNodeError(paid.response.status, text);
       const completion = JSON.parse(text) as Record<string, unknown>;
       const choice = (completion['choices'] as Array<{ message?: { content?: unknown } }> | undefined)?.[0];
-      if (!receipt) throw new Error('the payer recorded no receipt for this request');
-      return { completion, text: typeof choice?.message?.content === 'string' ? choice.message.content : '', receipt };
+      return { completion, text: typeof choice?.message?.content === 'string' ? choice.message.content : '', receipt: await paid.receipt };
     },
     chatStream(request, opts = {}) {
       let resolveReceipt: (r: Receipt) => void = () => undefined;
@@ -53,27 +51,28 @@ export function createRoutstrClient(options: PayerOptions): RoutstrClient {
         rejectReceipt = reject;
       });
       receipt.catch(() => undefined);
-      let own: Receipt | undefined;
       async function* chunks(): AsyncGenerator<Record<string, unknown>> {
+        let paid: PaidResponse;
         try {
-          const res = await payer.request('v1/chat/completions', { ...request, stream: true }, { signal: opts.signal ?? null, onReceipt: (r) => (own = r) });
-          if (!res.ok || !res.body) throw parseNodeError(res.status, await res.text());
-          const decoder = new TextDecoder();
-          let buffer = '';
-          for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
-            buffer += decoder.decode(part, { stream: true });
-            let nl: number;
-            while ((nl = buffer.indexOf('\n')) !== -1) {
-              const line = readSseLine(buffer.slice(0, nl));
-              buffer = buffer.slice(nl + 1);
-              if (line.kind === 'data' && typeof line.json === 'object' && line.json !== null) yield line.json as Record<string, unknown>;
-            }
-          }
-          if (!own) throw new Error('the payer recorded no receipt for this stream');
-          resolveReceipt(own);
+          paid = await payer.send('v1/chat/completions', { ...request, stream: true }, opts.signal ? { signal: opts.signal } : {});
         } catch (error) {
           rejectReceipt(error);
           throw error;
+        }
+        // the stream's own receipt: it settles when the stream ended (or was broken off) and its change is stored
+        paid.receipt.then(resolveReceipt, rejectReceipt);
+        const res = paid.response;
+        if (!res.body) throw parseNodeError(res.status, await res.text());
+        const decoder = new TextDecoder();
+        let buffer = '';
+        for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
+          buffer += decoder.decode(part, { stream: true });
+          let nl: number;
+          while ((nl = buffer.indexOf('\n')) !== -1) {
+            const line = readSseLine(buffer.slice(0, nl));
+            buffer = buffer.slice(nl + 1);
+            if (line.kind === 'data' && typeof line.json === 'object' && line.json !== null) yield line.json as Record<string, unknown>;
+          }
         }
       }
       return { chunks: chunks(), receipt };

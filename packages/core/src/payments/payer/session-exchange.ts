@@ -119,9 +119,14 @@ export class SessionExchange {
       const finish = async (): Promise<void> => {
         if (done) return;
         done = true;
-        this.#d.sessions.release(s, sizing.gateMsat, tap.costMsat, required);
-        release();
-        this.#complete(t, hold, { usage: tap.usage }, tap.costMsat, problems);
+        try {
+          this.#d.sessions.release(s, sizing.gateMsat, tap.costMsat, required);
+          release();
+          this.#complete(t, hold, { usage: tap.usage }, tap.costMsat, problems);
+        } catch (error) {
+          t.ctx.receipt.reject(error); // the request's receipt settles either way
+          throw error;
+        }
       };
       const limited = this.#d.limitedStream(res.body, guard, problems);
       const out = holdStreamEnd(limited, tap, {

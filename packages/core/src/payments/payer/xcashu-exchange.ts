@@ -278,6 +278,9 @@ export class XCashuExchange {
           // runs after the caller's last read (or its abort): bounded by the refund timeout alone, so change still comes back
           const change = await this.#collectChange(t.url, token, tap.changeToken, problems.length > 0 ? undefined : tap.costMsat, undefined);
           this.#complete(t, token, { usage: tap.usage }, tap.costMsat, change, problems);
+        } catch (error) {
+          t.ctx.receipt.reject(error); // the request's receipt settles either way
+          throw error;
         } finally {
           release();
           this.#d.inflight.delete(token.entry.id);
