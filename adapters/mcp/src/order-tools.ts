@@ -48,7 +48,7 @@ function requestOf(input: ChatInput): { model: string; messages: Array<Record<st
 }
 
 /** Refusals a tool reports in core's words (the one hint table); other errors pass through. */
-const REFUSED = new Set(['budget_exceeded', 'price_above_limit', 'demand_above_limit', 'insufficient_funds', 'all_providers_failed']);
+const REFUSED = new Set(['budget_exceeded', 'price_above_limit', 'insufficient_funds', 'all_providers_failed']);
 
 /** Maps core refusals to tool errors worded by core's hint table (which says whether anything was spent). */
 export function refusal(error: unknown): never {

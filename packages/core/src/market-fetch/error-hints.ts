@@ -6,7 +6,6 @@
 /** What a buyer should read for each core error code a request can end in. */
 export const ERROR_HINTS: Readonly<Record<string, string>> = {
   price_above_limit: 'every ask is above your price limit (maxPrice); nothing was spent. Raise it, or buy with a limit order to wait for the price.',
-  demand_above_limit: "the provider wants a larger payment than your limits allow; nothing was spent. Set max_tokens lower, or raise the limit.",
   budget_exceeded: 'the payment would exceed your budget; nothing was spent.',
   order_expired: 'the limit order reached its deadline before any ask crossed its limit; nothing was spent.',
   order_cancelled: 'the limit order was cancelled; nothing was spent.',
