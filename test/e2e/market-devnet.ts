@@ -7,9 +7,13 @@ import { ManualClock, msatPerMtok, openMarket, openWallet, sat, type EcashWallet
 import { startDevnet, type Devnet } from '@routstr-kit/devnet';
 import { startProvider, type DynamicBoardConfig, type RunningProvider, type StartProviderOptions } from '@routstr-kit/provider';
 
-export type ProviderSpec =
+export type ProviderSpec = (
   | { name: string; price: { prompt: number; completion: number } }
-  | { name: string; dynamic: Omit<DynamicBoardConfig, 'mode'> };
+  | { name: string; dynamic: Omit<DynamicBoardConfig, 'mode'> }
+) & {
+  /** Node settings over the fixture's defaults (e.g. `{ maxConcurrency: 1, queueSize: 0 }` for a node that answers 429). */
+  node?: Pick<StartProviderOptions, 'maxConcurrency' | 'queueSize'>;
+};
 
 export interface MarketDevnet {
   devnet: Devnet;
@@ -64,6 +68,7 @@ export async function startMarketDevnet(specs: ProviderSpec[]): Promise<MarketDe
       log: () => undefined,
       ...(port ? { port } : {}),
       ...pricing,
+      ...spec.node,
     });
     providers.set(spec.name, p);
     return p;

@@ -5,7 +5,7 @@ export type { Receipt, PaymentMode, ReceiptProblem } from './receipt.ts';
 export { AllProvidersFailed, PriceAboveLimit, type PriceLimitKind, PayerError, UnroutableRequest, PayerClosed, ResponseTooLarge, StreamLimitExceeded, RequestTimeout, type AttemptRecord } from './errors.ts';
 export { DEFAULT_PER_REQUEST_MAX_SAT, DEFAULT_MAX_ASK_OVER_MEDIAN, DEFAULT_RESPONSE_LIMITS, DEFAULT_TIMEOUTS, type ResponseLimits, type Timeouts } from './buyer-guards.ts';
 export { sizeRequest, requestShape, quotedModel, type Sizing, type SizingOptions } from './sizing.ts';
-export { SessionFundingFailed, type SessionOptions } from './session-book.ts';
+export { SessionFundingFailed, type SessionOptions, type IdleScheduler } from './session-book.ts';
 export { PayerStore, type XCashuRecord as PayerXCashuRecord, type SessionRecord as PayerSessionRecord } from './payer-store.ts';
 export { changeByRefundRoute, retryAfterMs, type ChangeLookup } from './refund-route.ts';
 export { SseTap } from './sse-tap.ts';

@@ -12,7 +12,7 @@ import Bottleneck from 'bottleneck';
 import { sat, satsPerTokenToMsatPerMtok } from '../../money/index.ts';
 import type { RankedProvider } from '../../market/index.ts';
 import { BudgetExceeded, type EcashWallet, type SentToken } from '../../wallet/index.ts';
-import { AllProvidersFailed, PayerClosed, PriceAboveLimit, ResponseTooLarge, UnroutableRequest } from './errors.ts';
+import { PayerClosed, PriceAboveLimit, ResponseTooLarge, UnroutableRequest } from './errors.ts';
 import { BudgetLedger, walletTotalSpend, type Reservation } from './budget-ledger.ts';
 import { DEFAULT_RESPONSE_LIMITS, DEFAULT_TIMEOUTS, tokenCap, type MaxPrice, type ResponseLimits, type Timeouts } from './buyer-guards.ts';
 import { limitStream } from './bounded-body.ts';
@@ -24,7 +24,7 @@ import { SessionExchange } from './session-exchange.ts';
 import { SessionBook, type LiveSession } from './session-book.ts';
 import { quotedModel, requestShape, sizeRequest, type Sizing } from './sizing.ts';
 import { XCashuExchange } from './xcashu-exchange.ts';
-import { chooseProviders, pinnedProvider, withinMaxPrice } from './provider-choice.ts';
+import { chooseProviders, pinnedProvider, withinLimits } from './provider-choice.ts';
 import { buildReceipt, RecentReceipts } from './receipt-book.ts';
 import { emptyReport, recoverPayments } from './payment-recovery.ts';
 import { failover } from './failover.ts';
@@ -264,11 +264,12 @@ export class Payer {
       return fail('invalid_model', `${url} does not list ${candidate.ask.providerModelId}`, false, carry);
     }
     const quoteId = useQuote && candidate.ask.source === 'tick' ? candidate.ask.quoteId : undefined;
-    // A quote the node refused is retried at its current price only if that price is within the buyer's limit.
+    // A quote the node refused is retried at its current price only if that price is within the buyer's limits
+    // (the choice's own check, on the price the node now advertises).
     if (candidate.ask.source === 'tick' && !quoteId) {
       const sats = advertised.sats_pricing;
       const current = sats ? { prompt: satsPerTokenToMsatPerMtok(sats.prompt), completion: satsPerTokenToMsatPerMtok(sats.completion) } : undefined;
-      if (!current || !withinMaxPrice(this.#options.maxPrice, current, requestShape(ctx.body, this.#options.sizing))) {
+      if (!current || !withinLimits(this.#options.maxPrice, ctx.maxPriceMsat, current, requestShape(ctx.body, this.#options.sizing))) {
         return fail('price_above_limit', `${url} refused the quote and its current price is above the limit`, false, carry);
       }
     }

@@ -32,8 +32,8 @@ export function priceLimitMsat(maxPrice: MaxPrice | undefined, maxPriceMsat: num
   return maxPriceMsat === undefined ? own : Math.min(own, maxPriceMsat);
 }
 
-/** Whether `ask` is within the buyer's limits for a request of `shape` (maxPrice, per-token ceilings, the request's own). */
-function withinLimits(maxPrice: MaxPrice | undefined, maxPriceMsat: number | undefined, ask: PricedAsk, shape: RequestShape): boolean {
+/** Whether a price is within the buyer's limits for a request of `shape` (maxPrice, per-token ceilings, the request's own). */
+export function withinLimits(maxPrice: MaxPrice | undefined, maxPriceMsat: number | undefined, ask: { prompt: number; completion: number }, shape: RequestShape): boolean {
   return withinMaxPrice(maxPrice, ask, shape) && (maxPriceMsat === undefined || priceForShape(ask, shape) <= maxPriceMsat);
 }
 

@@ -5,6 +5,7 @@
 import { readSseLine } from '../../protocol/index.ts';
 import { parseNodeError } from '../../protocol/index.ts';
 import { Payer, type PaidResponse, type PayerOptions } from './payer.ts';
+import { receiptSlot } from './payer-types.ts';
 import type { Receipt } from './receipt.ts';
 
 export interface ChatRequest {
@@ -44,23 +45,17 @@ export function createRoutstrClient(options: PayerOptions): RoutstrClient {
       return { completion, text: typeof choice?.message?.content === 'string' ? choice.message.content : '', receipt: await paid.receipt };
     },
     chatStream(request, opts = {}) {
-      let resolveReceipt: (r: Receipt) => void = () => undefined;
-      let rejectReceipt: (e: unknown) => void = () => undefined;
-      const receipt = new Promise<Receipt>((resolve, reject) => {
-        resolveReceipt = resolve;
-        rejectReceipt = reject;
-      });
-      receipt.catch(() => undefined);
+      const receipt = receiptSlot();
       async function* chunks(): AsyncGenerator<Record<string, unknown>> {
         let paid: PaidResponse;
         try {
           paid = await payer.send('v1/chat/completions', { ...request, stream: true }, opts.signal ? { signal: opts.signal } : {});
         } catch (error) {
-          rejectReceipt(error);
+          receipt.reject(error);
           throw error;
         }
         // the stream's own receipt: it settles when the stream ended (or was broken off) and its change is stored
-        paid.receipt.then(resolveReceipt, rejectReceipt);
+        paid.receipt.then(receipt.resolve, receipt.reject);
         const res = paid.response;
         if (!res.body) throw parseNodeError(res.status, await res.text());
         const decoder = new TextDecoder();
@@ -75,7 +70,7 @@ export function createRoutstrClient(options: PayerOptions): RoutstrClient {
           }
         }
       }
-      return { chunks: chunks(), receipt };
+      return { chunks: chunks(), receipt: receipt.promise };
     },
     close: () => payer.close(),
   };

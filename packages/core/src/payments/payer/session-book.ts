@@ -26,7 +26,19 @@ export interface SessionOptions {
   readonly headroom?: number;
   /** Refund a key unused for this long (default 300 000 ms; 0 = only on close). */
   readonly idleRefundMs?: number;
+  /** Schedules the idle refund (default: an unref'd setTimeout); a test passes its own to fire it when it chooses. */
+  readonly scheduleIdle?: IdleScheduler;
 }
+
+/** Runs `run` after `ms` unless cancelled first. */
+export type IdleScheduler = (run: () => void, ms: number) => { cancel(): void };
+
+/** The default IdleScheduler: a timer that never keeps the process alive on its own. */
+const timerIdle: IdleScheduler = (run, ms) => {
+  const timer = setTimeout(run, ms);
+  timer.unref();
+  return { cancel: () => clearTimeout(timer) };
+};
 
 /** A live session with local balance accounting. */
 export interface LiveSession {
@@ -40,7 +52,7 @@ export interface LiveSession {
   reservedMsat: number;
   inflight: number;
   topup: Promise<void> | undefined;
-  idleTimer: ReturnType<typeof setTimeout> | undefined;
+  idleTimer: { cancel(): void } | undefined;
   closing: Promise<number> | undefined;
 }
 
@@ -117,7 +129,7 @@ export class SessionBook {
     }
     s.reservedMsat += gateMsat;
     s.inflight += 1;
-    if (s.idleTimer) clearTimeout(s.idleTimer);
+    s.idleTimer?.cancel();
     s.idleTimer = undefined;
     return s;
   }
@@ -232,18 +244,17 @@ export class SessionBook {
   #armIdle(s: LiveSession): void {
     const ms = this.#options.idleRefundMs ?? 300_000;
     if (ms <= 0 || s.inflight > 0) return;
-    if (s.idleTimer) clearTimeout(s.idleTimer);
-    s.idleTimer = setTimeout(() => {
+    s.idleTimer?.cancel();
+    s.idleTimer = (this.#options.scheduleIdle ?? timerIdle)(() => {
       s.idleTimer = undefined;
       if (s.inflight === 0) this.#background(this.refund(s).catch(() => undefined));
     }, ms);
-    s.idleTimer.unref();
   }
 
   /** Refunds a live session's balance into the wallet and closes it; returns the sats refunded. */
   refund(s: LiveSession): Promise<number> {
     if (s.closing) return s.closing;
-    if (s.idleTimer) clearTimeout(s.idleTimer);
+    s.idleTimer?.cancel();
     s.closing = (async () => {
       if (s.topup) await s.topup.catch(() => undefined);
       this.#live.delete(s.url);

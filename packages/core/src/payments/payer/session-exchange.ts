@@ -1,23 +1,21 @@
 /**
  * The session side of a paid request: a funded `sk-` key per provider (SessionBook), the request
  * sent with it, the answer read within the buyer's limits, and the node's debit verified. The
- * most a request can debit is reserved against the payer's total budget until its receipt.
+ * most a request may cost (its sizing: the gate, or the estimate of its real cost when that is
+ * higher) is kept free on the key and reserved against the payer's budgets until its receipt, so
+ * concurrent requests on one key never run it dry (a node charges a cost above its gate only as
+ * far as the balance goes, and the receipt would then say more than was taken).
  */
-import { parseNodeError } from '../../protocol/index.ts';
-import { normalizeUsage } from '../../pricing/index.ts';
-import { failpoint } from '../../wallet/failpoint.ts';
 import { WalletError } from '../../wallet/index.ts';
 import type { Reservation } from './budget-ledger.ts';
 import { readBounded } from './bounded-body.ts';
 import type { ResponseLimits, Timeouts } from './buyer-guards.ts';
-import { RequestTimeout, ResponseTooLarge, StreamLimitExceeded } from './errors.ts';
-import { holdStreamEnd } from './held-stream.ts';
-import { errorMessage, headersWithout, type Outcome, type ProviderTry, type ReceiptInput, safeCost } from './payer-types.ts';
-import { checkCharge, expectedCost, type Receipt, type ReceiptProblem } from './receipt.ts';
-import { retryAfterMs } from './refund-route.ts';
+import { ResponseTooLarge } from './errors.ts';
+import { errorMessage, type Outcome, type ProviderTry, type ReceiptInput, safeCost } from './payer-types.ts';
+import { endCode, heldAnswer, isStream, judgeUsage, parseAnswer, postTry, readRefusal, rewrap, tryGuard, type Retry, type TryGuard } from './provider-answer.ts';
+import { checkCharge, type Receipt, type ReceiptProblem } from './receipt.ts';
 import { SessionFundingFailed, type LiveSession, type SessionBook } from './session-book.ts';
 import { SseTap } from './sse-tap.ts';
-import { clampUsage, isInflated, usageBounds } from './usage-check.ts';
 
 /** What the session exchange uses of its payer. */
 export interface SessionDeps {
@@ -34,6 +32,14 @@ export interface SessionDeps {
   finish(t: ProviderTry, r: ReceiptInput): Receipt;
 }
 
+/** One try on a session key: the key, what the try keeps free on it (msats) and its budget reservation. */
+interface KeyedTry {
+  readonly t: ProviderTry;
+  readonly s: LiveSession;
+  readonly needMsat: number;
+  readonly hold: Reservation;
+}
+
 /** Pays session-mode requests for a Payer. */
 export class SessionExchange {
   readonly #d: SessionDeps;
@@ -45,131 +51,95 @@ export class SessionExchange {
   /** Sends one try on the provider's session key (opened or topped up first); `release` frees the provider's slot. */
   async exchange(t: ProviderTry, release: () => void): Promise<Outcome> {
     const { ctx, url, sizing } = t;
-    const required = sizing.amountSat;
-    const fail = (status: number | undefined, code: string, message: string, wholeProvider: boolean, retry?: { waitMs: number; dropQuote: boolean }): Outcome => ({
-      ok: false,
-      record: { provider: t.candidate.provider, url, status, code, message, paidSat: 0, returnedSat: 0, tokenReused: false, pendingRecovery: false },
-      ...(retry ? { retry } : {}),
-      wholeProvider,
-    });
-    // the most this request can debit is reserved against the total budget until its receipt
-    const hold = this.#d.reserve(Math.ceil(sizing.gateMsat / 1000));
+    // the most this request may cost is kept free on the key and reserved against the budgets until its receipt
+    const needMsat = Math.max(sizing.gateMsat, sizing.amountSat * 1000);
+    const hold = this.#d.reserve(Math.ceil(needMsat / 1000));
     let s: LiveSession;
     try {
-      s = await this.#d.sessions.acquire(url, t.mint, sizing.gateMsat, required, ctx.signal);
+      s = await this.#d.sessions.acquire(url, t.mint, needMsat, sizing.amountSat, ctx.signal);
     } catch (error) {
       hold.settle(0);
       if (error instanceof WalletError) throw error; // budgets, funds: refused before anything left
-      if (error instanceof SessionFundingFailed) return fail(error.nodeError?.status, error.nodeError?.code ?? 'session_funding_failed', error.message, !error.nodeError);
+      if (error instanceof SessionFundingFailed) return fail(t, error.nodeError?.status, error.nodeError?.code ?? 'session_funding_failed', error.message, !error.nodeError);
       throw error;
     }
-    const guard = new AbortController();
-    const signal = ctx.signal ? AbortSignal.any([ctx.signal, guard.signal]) : guard.signal;
-    const timer = setTimeout(() => guard.abort(new RequestTimeout(this.#d.timeouts.requestMs)), this.#d.timeouts.requestMs);
+    const g = tryGuard(ctx, this.#d.timeouts.requestMs);
     try {
-      return await this.#request(t, s, hold, release, guard, signal, fail);
+      return await this.#request({ t, s, needMsat, hold }, release, g);
     } finally {
-      clearTimeout(timer);
+      g.clear();
     }
   }
 
-  async #request(
-    t: ProviderTry,
-    s: LiveSession,
-    hold: Reservation,
-    release: () => void,
-    guard: AbortController,
-    signal: AbortSignal,
-    fail: (status: number | undefined, code: string, message: string, wholeProvider: boolean, retry?: { waitMs: number; dropQuote: boolean }) => Outcome,
-  ): Promise<Outcome> {
-    const { ctx, url, sizing } = t;
-    const required = sizing.amountSat;
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      accept: ctx.stream ? 'text/event-stream' : 'application/json',
-      authorization: `Bearer ${s.apiKey}`,
-    };
-    if (t.quoteId) headers['x-routstr-quote'] = t.quoteId;
+  async #request(k: KeyedTry, release: () => void, g: TryGuard): Promise<Outcome> {
+    const { t, s, hold } = k;
     let res: Response;
     try {
-      res = await this.#d.fetch(`${url}${ctx.path}`, { method: 'POST', headers, body: JSON.stringify(t.body), signal });
+      res = await postTry(this.#d.fetch, t, { authorization: `Bearer ${s.apiKey}` }, g.signal);
     } catch (error) {
-      this.#d.sessions.release(s, sizing.gateMsat, undefined, required);
-      hold.settle(Math.ceil(sizing.gateMsat / 1000)); // the node may have debited it: count the most
-      return fail(undefined, ctx.signal?.aborted ? 'aborted' : guard.signal.aborted ? 'timeout' : 'network', errorMessage(error), true);
+      this.#end(k, undefined);
+      hold.settle(hold.amountSat); // the node may have debited it: count the most
+      return fail(t, undefined, endCode(t.ctx, g), errorMessage(error), true);
     }
     if (!res.ok) {
-      const text = await readBounded(res, this.#d.limits.maxErrorBytes).catch(() => '');
-      const err = parseNodeError(res.status, text);
-      this.#d.sessions.release(s, sizing.gateMsat, 0, required);
+      const { err, code, retry } = await readRefusal(res, this.#d.limits, this.#d.maxRetryAfterMs);
+      this.#end(k, 0);
       hold.settle(0);
       if (err.code === 'insufficient_balance') {
         await this.#d.sessions.refreshBalance(s).catch(() => undefined);
-        return fail(res.status, err.code, err.message, false, { waitMs: 0, dropQuote: false });
+        return fail(t, res.status, err.code, err.message, false, { waitMs: 0, dropQuote: false });
       }
-      const ra = retryAfterMs(res.headers.get('retry-after'));
-      const retry = res.status === 429 && ra !== undefined && ra <= this.#d.maxRetryAfterMs ? { waitMs: ra, dropQuote: false } : typeof err.providerCode === 'string' && err.providerCode.startsWith('quote_') ? { waitMs: 0, dropQuote: true } : undefined;
-      return fail(res.status, res.status === 429 ? 'rate_limited' : err.code, err.message, false, retry);
+      return fail(t, res.status, code, err.message, false, retry);
     }
-    const isSse = (res.headers.get('content-type') ?? '').includes('text/event-stream');
-    if (ctx.stream && isSse && res.body) {
+    if (isStream(t.ctx, res)) {
       const tap = new SseTap();
       const problems: ReceiptProblem[] = [];
       let done = false;
-      const finish = async (): Promise<void> => {
+      const settle = async (): Promise<void> => {
         if (done) return;
         done = true;
         try {
-          this.#d.sessions.release(s, sizing.gateMsat, tap.costMsat, required);
+          this.#end(k, tap.costMsat);
           release();
-          this.#complete(t, hold, { usage: tap.usage }, tap.costMsat, problems);
+          this.#complete(k, { usage: tap.usage }, tap.costMsat, problems);
         } catch (error) {
           t.ctx.receipt.reject(error); // the request's receipt settles either way
           throw error;
         }
       };
-      const limited = this.#d.limitedStream(res.body, guard, problems);
-      const out = holdStreamEnd(limited, tap, {
-        first: () => failpoint('payer:mid-stream'),
-        settle: finish,
-        broken: () => void finish(),
-        settlesOnError: (error) => error instanceof ResponseTooLarge || error instanceof StreamLimitExceeded,
-      });
-      return { ok: true, response: new Response(out, { status: res.status, statusText: res.statusText, headers: headersWithout(res.headers, 'content-length', 'content-encoding') }) };
+      const response = heldAnswer(res, tap, (body) => this.#d.limitedStream(body, g.guard, problems), { settle, broken: () => void settle().catch(() => undefined) });
+      return { ok: true, response };
     }
     let text: string;
     try {
       text = await readBounded(res, this.#d.limits.maxBodyBytes);
     } catch (error) {
-      guard.abort(error);
+      g.guard.abort(error);
       release();
-      this.#d.sessions.release(s, sizing.gateMsat, undefined, required);
+      this.#end(k, undefined);
       if (error instanceof ResponseTooLarge) {
-        error.receipt = this.#complete(t, hold, undefined, undefined, ['response_too_large']);
+        error.receipt = this.#complete(k, undefined, undefined, ['response_too_large']);
         throw error;
       }
-      hold.settle(Math.ceil(sizing.gateMsat / 1000));
-      return fail(res.status, ctx.signal?.aborted ? 'aborted' : guard.signal.aborted ? 'timeout' : 'network', errorMessage(error), true);
+      hold.settle(hold.amountSat);
+      return fail(t, res.status, endCode(t.ctx, g), errorMessage(error), true);
     }
     release();
-    let json: unknown;
-    try {
-      json = JSON.parse(text) as unknown;
-    } catch {
-      json = undefined;
-    }
+    const json = parseAnswer(text);
     const cost = safeCost(json, res.headers);
-    this.#d.sessions.release(s, sizing.gateMsat, cost, required);
-    this.#complete(t, hold, json, cost);
-    return { ok: true, response: new Response(text, { status: res.status, statusText: res.statusText, headers: headersWithout(res.headers, 'content-length', 'content-encoding') }) };
+    this.#end(k, cost);
+    this.#complete(k, json, cost);
+    return { ok: true, response: rewrap(res, text) };
   }
 
-  #complete(t: ProviderTry, hold: Reservation, json: unknown, costMsat: number | undefined, problems: readonly ReceiptProblem[] = []): Receipt {
-    const usage = typeof json === 'object' && json !== null ? (json as Record<string, unknown>)['usage'] : undefined;
-    const bounds = usageBounds(t.body);
-    const all: ReceiptProblem[] = [...problems];
-    if (isInflated(normalizeUsage(usage), bounds)) all.push('usage_inflated');
-    const expected = expectedCost(t.model, clampUsage(usage, bounds), t.sizing.gateMsat);
+  /** Ends the try on its key: `costMsat` debited (undefined: unknown, the balance is read again). */
+  #end(k: KeyedTry, costMsat: number | undefined): void {
+    this.#d.sessions.release(k.s, k.needMsat, costMsat, k.t.sizing.amountSat);
+  }
+
+  #complete(k: KeyedTry, json: unknown, costMsat: number | undefined, problems: readonly ReceiptProblem[] = []): Receipt {
+    const { t, hold } = k;
+    const judged = judgeUsage(t, json, problems);
     const charged = costMsat ?? t.sizing.gateMsat;
     const chargedSat = Math.ceil(charged / 1000);
     hold.settle(chargedSat);
@@ -179,11 +149,21 @@ export class SessionExchange {
       changeSat: 0,
       chargedMsat: charged,
       costMsat,
-      expectedCostMsat: expected,
-      usage,
-      verification: checkCharge(expected, charged, 0, all),
+      expectedCostMsat: judged.expectedMsat,
+      usage: judged.usage,
+      verification: checkCharge(judged.expectedMsat, charged, 0, judged.problems),
       changePending: false,
-      problems: all,
+      problems: judged.problems,
     });
   }
+}
+
+/** A failed try on a session: nothing was paid by it (the key keeps its balance). */
+function fail(t: ProviderTry, status: number | undefined, code: string, message: string, wholeProvider: boolean, retry?: Retry): Outcome {
+  return {
+    ok: false,
+    record: { provider: t.candidate.provider, url: t.url, status, code, message, paidSat: 0, returnedSat: 0, tokenReused: false, pendingRecovery: false },
+    ...(retry ? { retry } : {}),
+    wholeProvider,
+  };
 }

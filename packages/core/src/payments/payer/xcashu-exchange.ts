@@ -4,22 +4,19 @@
  * `: x-cashu` SSE comment, or the refund route) and verified at the mint before it counts, and a
  * token a node did not serve taken back (or carried to the next try when it came back unspent).
  */
-import { parseNodeError } from '../../protocol/index.ts';
-import { normalizeUsage } from '../../pricing/index.ts';
 import { failpoint } from '../../wallet/failpoint.ts';
 import type { EcashWallet, SentToken } from '../../wallet/index.ts';
 import { readBounded } from './bounded-body.ts';
 import type { ResponseLimits, Timeouts } from './buyer-guards.ts';
 import { changeFace, refusedChange } from './change-check.ts';
-import { RequestTimeout, ResponseTooLarge, StreamLimitExceeded } from './errors.ts';
-import { holdStreamEnd } from './held-stream.ts';
+import { ResponseTooLarge } from './errors.ts';
 import type { PayerStore } from './payer-store.ts';
-import { errorMessage, headersWithout, type ChangeResult, type Outcome, type ProviderTry, type ReceiptInput, type RequestContext, safeCost } from './payer-types.ts';
+import { errorMessage, type ChangeResult, type Outcome, type ProviderTry, type ReceiptInput, type RequestContext, safeCost } from './payer-types.ts';
 import type { ProviderDirectory } from './provider-directory.ts';
-import { checkCharge, expectedCost, type Receipt, type ReceiptProblem } from './receipt.ts';
-import { changeByRefundRoute, retryAfterMs } from './refund-route.ts';
+import { endCode, heldAnswer, isStream, judgeUsage, parseAnswer, postTry, readRefusal, rewrap, tryGuard, type Retry } from './provider-answer.ts';
+import { checkCharge, type Receipt, type ReceiptProblem } from './receipt.ts';
+import { changeByRefundRoute } from './refund-route.ts';
 import { SseTap } from './sse-tap.ts';
-import { clampUsage, isInflated, usageBounds } from './usage-check.ts';
 
 /** What the X-Cashu exchange uses of its payer. */
 export interface XCashuDeps {
@@ -55,51 +52,30 @@ export class XCashuExchange {
     const { ctx, url } = t;
     this.#d.inflight.add(token.entry.id);
     let handedOff = false;
-    // our own limits abort the connection through `guard`; the caller's signal aborts it too
-    const guard = new AbortController();
-    const signal = ctx.signal ? AbortSignal.any([ctx.signal, guard.signal]) : guard.signal;
-    const timer = setTimeout(() => guard.abort(new RequestTimeout(this.#d.timeouts.requestMs)), this.#d.timeouts.requestMs);
-    const failed = (status: number | undefined, code: string, message: string, header?: string): Promise<Outcome> =>
-      this.#failed(t, token, reused, { status, code, message, header, refundToken: undefined, retryAfter: undefined, providerCode: undefined });
+    const g = tryGuard(ctx, this.#d.timeouts.requestMs);
+    const ended = (status: number | undefined, error: unknown, header?: string): Promise<Outcome> =>
+      this.#failed(t, token, reused, { status, code: endCode(ctx, g), message: errorMessage(g.guard.signal.aborted ? g.guard.signal.reason : error), header, refundToken: undefined, retry: undefined });
     try {
       this.#d.store.markSent(token.entry.id, ctx.requestId, url, this.#d.owner);
       failpoint('payer:before-send');
-      const headers: Record<string, string> = {
-        'content-type': 'application/json',
-        accept: ctx.stream ? 'text/event-stream' : 'application/json',
-        'x-cashu': token.token,
-        // issue 13: ask for the streamed change as an SSE comment (the node engineer's wire extension)
-        'x-routstr-stream-change': 'sse',
-      };
-      if (t.quoteId) headers['x-routstr-quote'] = t.quoteId;
       let res: Response;
       try {
         ctx.signal?.throwIfAborted();
-        res = await this.#d.fetch(`${url}${ctx.path}`, { method: 'POST', headers, body: JSON.stringify(t.body), signal });
+        // issue 13: ask for the streamed change as an SSE comment (the node engineer's wire extension)
+        res = await postTry(this.#d.fetch, t, { 'x-cashu': token.token, 'x-routstr-stream-change': 'sse' }, g.signal);
       } catch (error) {
-        const code = ctx.signal?.aborted ? 'aborted' : guard.signal.aborted ? 'timeout' : 'network';
-        return await failed(undefined, code, guard.signal.aborted ? errorMessage(guard.signal.reason) : errorMessage(error));
+        return await ended(undefined, error);
       }
       failpoint('payer:after-send');
       const changeHeader = res.headers.get('x-cashu')?.trim() || undefined;
       if (!res.ok) {
-        const text = await readBounded(res, this.#d.limits.maxErrorBytes).catch(() => '');
-        const err = parseNodeError(res.status, text);
-        return await this.#failed(t, token, reused, {
-          status: res.status,
-          code: res.status === 429 ? 'rate_limited' : err.code,
-          message: err.message,
-          header: changeHeader,
-          refundToken: err.refundToken,
-          retryAfter: retryAfterMs(res.headers.get('retry-after')),
-          providerCode: err.providerCode,
-        });
+        const { err, code, retry } = await readRefusal(res, this.#d.limits, this.#d.maxRetryAfterMs);
+        return await this.#failed(t, token, reused, { status: res.status, code, message: err.message, header: changeHeader, refundToken: err.refundToken, retry });
       }
-      const isSse = (res.headers.get('content-type') ?? '').includes('text/event-stream');
-      if (ctx.stream && isSse && res.body) {
-        clearTimeout(timer);
+      if (isStream(ctx, res)) {
+        g.clear();
         handedOff = true;
-        return { ok: true, response: this.#stream(t, token, res, release, guard) };
+        return { ok: true, response: this.#stream(t, token, res, release, g.guard) };
       }
       let text: string;
       try {
@@ -107,29 +83,23 @@ export class XCashuExchange {
       } catch (error) {
         if (error instanceof ResponseTooLarge) {
           // served but too big: cut off, change collected, recorded, and the provider avoided
-          guard.abort(error);
+          g.guard.abort(error);
           release();
           const change = await this.#collectChange(url, token, changeHeader, undefined, ctx);
           error.receipt = this.#complete(t, token, undefined, undefined, change, ['response_too_large']);
           throw error;
         }
-        const code = ctx.signal?.aborted ? 'aborted' : guard.signal.aborted ? 'timeout' : 'network';
-        return await failed(res.status, code, guard.signal.aborted ? errorMessage(guard.signal.reason) : errorMessage(error), changeHeader);
+        return await ended(res.status, error, changeHeader);
       }
-      clearTimeout(timer);
+      g.clear();
       release();
-      let json: unknown;
-      try {
-        json = JSON.parse(text) as unknown;
-      } catch {
-        json = undefined;
-      }
+      const json = parseAnswer(text);
       const reported = safeCost(json, res.headers);
       const change = await this.#collectChange(url, token, changeHeader, reported, ctx);
       this.#complete(t, token, json, reported, change);
-      return { ok: true, response: new Response(text, { status: res.status, statusText: res.statusText, headers: headersWithout(res.headers, 'content-length', 'content-encoding') }) };
+      return { ok: true, response: rewrap(res, text) };
     } finally {
-      clearTimeout(timer);
+      g.clear();
       if (!handedOff) this.#d.inflight.delete(token.entry.id);
     }
   }
@@ -139,7 +109,7 @@ export class XCashuExchange {
     t: ProviderTry,
     token: SentToken,
     reused: boolean,
-    f: { status: number | undefined; code: string; message: string; header: string | undefined; refundToken: string | undefined; retryAfter: number | undefined; providerCode: string | number | undefined },
+    f: { status: number | undefined; code: string; message: string; header: string | undefined; refundToken: string | undefined; retry: Retry | undefined },
   ): Promise<Outcome> {
     let carry: SentToken | undefined;
     let returned = 0;
@@ -161,9 +131,7 @@ export class XCashuExchange {
     if (!carry) this.#d.settleHold(token.entry.id, token.amount - returned);
     // a provider that took the token and then did not answer in time is not asked again
     if (f.code === 'timeout') this.#d.distrust(t.candidate.provider, 'timeout');
-    let retry: { waitMs: number; dropQuote: boolean } | undefined;
-    if (f.status === 429 && f.retryAfter !== undefined && f.retryAfter <= this.#d.maxRetryAfterMs) retry = { waitMs: f.retryAfter, dropQuote: false };
-    if (f.status === 400 && typeof f.providerCode === 'string' && f.providerCode.startsWith('quote_')) retry = { waitMs: 0, dropQuote: true };
+    const retry = f.retry;
     if (f.status === 402 || f.code === 'invalid_model') this.#d.directory.invalidate(t.url);
     return {
       ok: false,
@@ -266,7 +234,7 @@ export class XCashuExchange {
   }
 
   /** Passes an X-Cashu stream through as it arrives; the change is stored before the caller sees its end. */
-  #stream(t: ProviderTry, token: SentToken, res: Response, release: () => void, guard: AbortController): Response {
+  #stream(t: ProviderTry, token: SentToken, res: Response & { body: ReadableStream<Uint8Array> }, release: () => void, guard: AbortController): Response {
     const tap = new SseTap();
     tap.onChange = (change) => this.#d.store.saveChange(token.entry.id, change);
     const problems: ReceiptProblem[] = [];
@@ -286,28 +254,14 @@ export class XCashuExchange {
           this.#d.inflight.delete(token.entry.id);
         }
       })());
-    const limited = this.#d.limitedStream(res.body as ReadableStream<Uint8Array>, guard, problems);
     // broken off (abort, network): the node bills what it generated; its refund route has the change
-    const out = holdStreamEnd(limited, tap, {
-      first: () => failpoint('payer:mid-stream'),
-      settle: finish,
-      broken: () => this.#d.track(finish()),
-      // cut off by a limit: the change is collected and the receipt written before the caller sees the error
-      settlesOnError: (error) => error instanceof ResponseTooLarge || error instanceof StreamLimitExceeded,
-    });
-    return new Response(out, { status: res.status, statusText: res.statusText, headers: headersWithout(res.headers, 'content-length', 'content-encoding') });
+    return heldAnswer(res, tap, (body) => this.#d.limitedStream(body, guard, problems), { settle: finish, broken: () => this.#d.track(finish()) });
   }
 
   #complete(t: ProviderTry, token: SentToken, json: unknown, reportedMsat: number | undefined, change: ChangeResult, problems: readonly ReceiptProblem[] = []): Receipt {
-    const raw = typeof json === 'object' && json !== null ? (json as Record<string, unknown>)['usage'] : undefined;
-    const bounds = usageBounds(t.body);
-    const all: ReceiptProblem[] = [...problems];
-    if (change.problem) all.push(change.problem);
-    if (isInflated(normalizeUsage(raw), bounds)) all.push('usage_inflated');
-    // inflated usage is priced as the most the request allows, never as reported
-    const expected = expectedCost(t.model, clampUsage(raw, bounds), t.sizing.gateMsat);
+    const judged = judgeUsage(t, json, change.problem ? [...problems, change.problem] : problems);
     const paidMsat = token.amount * 1000;
-    const verification = checkCharge(expected, paidMsat, change.changeSat * 1000, all);
+    const verification = checkCharge(judged.expectedMsat, paidMsat, change.changeSat * 1000, judged.problems);
     // what the provider kept of the token counts against the budget, the rest is released
     this.#d.settleHold(token.entry.id, token.amount - Math.min(token.amount, change.changeSat));
     return this.#d.finish(t, {
@@ -315,11 +269,11 @@ export class XCashuExchange {
       changeSat: change.changeSat,
       chargedMsat: paidMsat - Math.min(paidMsat, change.changeSat * 1000),
       costMsat: reportedMsat,
-      expectedCostMsat: expected,
-      usage: raw,
+      expectedCostMsat: judged.expectedMsat,
+      usage: judged.usage,
       verification,
       changePending: change.pending,
-      problems: all,
+      problems: judged.problems,
     });
   }
 }
