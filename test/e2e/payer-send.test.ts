@@ -3,7 +3,7 @@
 // a 429 with Retry-After retried on the same provider, a stream the caller aborts (its change
 // still collected), the idle refund of a session — with the money conserved to the sat.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BudgetExceeded, Payer, PriceAboveLimit, requestShape, type AttemptRecord, type PricedAsk, type PayerMarket, type PaymentMode, type PayerOptions, type Receipt } from '@routstr-kit/core';
+import { BudgetExceeded, InvalidPayOptions, Payer, PriceAboveLimit, requestShape, type AttemptRecord, type PricedAsk, type PayerMarket, type PaymentMode, type PayerOptions, type Receipt } from '@routstr-kit/core';
 import { revenueMsat, startMarketDevnet, type MarketDevnet } from './market-devnet.ts';
 
 const CHAT = 'v1/chat/completions';
@@ -157,6 +157,9 @@ describe.each(['xcashu', 'session'] as const)('Payer.send (%s)', (mode) => {
     const refused = await payer.send(CHAT, body, { maxPriceMsat: cheapest - 1 }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(PriceAboveLimit);
     expect(refused).toMatchObject({ limit: 'max_price', maxPriceMsat: cheapest - 1, bestAsk: { priceMsat: cheapest } });
+    // bad options: a typed error, nothing changes
+    await expect(payer.send(CHAT, body, { maxPriceMsat: Number.NaN })).rejects.toBeInstanceOf(InvalidPayOptions);
+    await expect(payer.send(CHAT, body, { requestId: '' })).rejects.toMatchObject({ code: 'invalid_pay_options' });
     expect(wallet.balance()).toBe(balance);
     expect(wallet.journal()).toHaveLength(journal);
     await payer.close();

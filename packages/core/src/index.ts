@@ -284,6 +284,7 @@ export {
   AllProvidersFailed,
   PriceAboveLimit,
   UnroutableRequest,
+  InvalidPayOptions,
   PayerClosed,
   ResponseTooLarge,
   StreamLimitExceeded,

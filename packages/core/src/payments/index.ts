@@ -28,6 +28,7 @@ export {
   AllProvidersFailed,
   PriceAboveLimit,
   UnroutableRequest,
+  InvalidPayOptions,
   PayerClosed,
   ResponseTooLarge,
   StreamLimitExceeded,

@@ -87,6 +87,14 @@ export class UnroutableRequest extends PayerError {
   }
 }
 
+/** A PayOptions value a request cannot be paid with (a price limit that is not a number of msats, an empty request id). */
+export class InvalidPayOptions extends PayerError {
+  constructor(message: string) {
+    super('invalid_pay_options', message);
+    this.name = 'InvalidPayOptions';
+  }
+}
+
 /** The paying fetch was closed. */
 export class PayerClosed extends PayerError {
   constructor() {

@@ -2,7 +2,7 @@ export { createPayingFetch, paidRoute, type PayingFetch, type PayingFetchOptions
 export { createRoutstrClient, type RoutstrClient, type ChatRequest, type ChatResult } from './routstr-client.ts';
 export { Payer, type PayerOptions, type PayerMarket, type MaxPrice, type PayerRecoveryReport, type PayOptions, type PaidResponse } from './payer.ts';
 export type { Receipt, PaymentMode, ReceiptProblem } from './receipt.ts';
-export { AllProvidersFailed, PriceAboveLimit, type PriceLimitKind, PayerError, UnroutableRequest, PayerClosed, ResponseTooLarge, StreamLimitExceeded, RequestTimeout, type AttemptRecord } from './errors.ts';
+export { AllProvidersFailed, PriceAboveLimit, type PriceLimitKind, PayerError, UnroutableRequest, InvalidPayOptions, PayerClosed, ResponseTooLarge, StreamLimitExceeded, RequestTimeout, type AttemptRecord } from './errors.ts';
 export { DEFAULT_PER_REQUEST_MAX_SAT, DEFAULT_MAX_ASK_OVER_MEDIAN, DEFAULT_RESPONSE_LIMITS, DEFAULT_TIMEOUTS, type ResponseLimits, type Timeouts } from './buyer-guards.ts';
 export { sizeRequest, requestShape, quotedModel, type Sizing, type SizingOptions } from './sizing.ts';
 export { SessionFundingFailed, type SessionOptions, type IdleScheduler } from './session-book.ts';

@@ -4,6 +4,7 @@
  * `: x-cashu` SSE comment, or the refund route), verify the charge, and fail over when a
  * provider fails — never paying twice for one logical request: a token a node did not redeem is
  * carried to the next try or taken back, and change a node owes is fetched from its refund route.
+ * `send()` resolves each request to its response and its own receipt promise (PaidResponse).
  * Every token is journaled before it leaves (wallet) and every provider holding one is recorded
  * (payer store), so `recover()` on the next start finds anything a crash left behind.
  */
@@ -12,7 +13,7 @@ import Bottleneck from 'bottleneck';
 import { sat, satsPerTokenToMsatPerMtok } from '../../money/index.ts';
 import type { RankedProvider } from '../../market/index.ts';
 import { BudgetExceeded, type EcashWallet, type SentToken } from '../../wallet/index.ts';
-import { PayerClosed, PriceAboveLimit, ResponseTooLarge, UnroutableRequest } from './errors.ts';
+import { InvalidPayOptions, PayerClosed, PriceAboveLimit, ResponseTooLarge, UnroutableRequest } from './errors.ts';
 import { BudgetLedger, walletTotalSpend, type Reservation } from './budget-ledger.ts';
 import { DEFAULT_RESPONSE_LIMITS, DEFAULT_TIMEOUTS, tokenCap, type MaxPrice, type ResponseLimits, type Timeouts } from './buyer-guards.ts';
 import { limitStream } from './bounded-body.ts';
@@ -178,6 +179,10 @@ export class Payer {
     const model = body['model'];
     if (typeof model !== 'string' || model === '') throw new UnroutableRequest('the request body names no model');
     const { signal, ask, maxPriceMsat } = options;
+    if (maxPriceMsat !== undefined && !(Number.isFinite(maxPriceMsat) && maxPriceMsat >= 0)) throw new InvalidPayOptions(`maxPriceMsat must be a number of msats ≥ 0, got ${maxPriceMsat}`);
+    if (options.requestId !== undefined && (typeof options.requestId !== 'string' || options.requestId === '' || options.requestId.length > 200)) {
+      throw new InvalidPayOptions('requestId must be a non-empty string of at most 200 characters');
+    }
     signal?.throwIfAborted();
     const ctx: RequestContext = {
       requestId: options.requestId ?? randomUUID(),
