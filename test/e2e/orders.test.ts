@@ -233,6 +233,42 @@ describe('limit orders on the devnet', () => {
     });
   });
 
+  describe('streamed limit buys', () => {
+    it('a streamed limit buy rests as a durable order: reopened on the same store after a restart, the crossing tick fills it at exactly that quote', async () => {
+      const { wallet } = await net.newWallet(50, 'streamed-restart');
+      const held = net.providerHeldSat();
+      const first = await openOrders({ wallet, market });
+      const body = { ...chat('stream me, even after a restart'), stream: true };
+      let read = false;
+      const placed = first.runWhenCheaper(body, { maxPrice: limitBetween(MID, HIGH, body), deadline: Date.now() + 120_000, reader: { onResponse: () => (read = true) } });
+      expect(placed.state).toBe('resting');
+      expect(first.store.limit(placed.id)?.request['stream']).toBe(true);
+      await first.close();
+      const second = await openOrders({ wallet, market });
+      try {
+        const order = second.get(placed.id);
+        expect(order?.state).toBe('resting');
+        const quote = await node.tick(LOW, { billAfter: HIGH });
+        const result = await order!.result;
+        expect(second.store.limit(placed.id)?.state).toBe('filled');
+        expect(result.fill.quote).toBe(quote);
+        expect(result.fill.price.completion).toBe(LOW.completion);
+        // paid through the Payer at the crossing ask's own quote, billed exactly at it
+        expect(result.receipt.price.quoteId).toBe(quote);
+        expect(result.receipt.price.completion).toBe(LOW.completion);
+        expect(result.receipt.requestId).toBe(second.store.limit(placed.id)?.fillRequestId);
+        expect(result.receipt.costMsat).toBe(result.receipt.expectedCostMsat);
+        // nobody reads the stream after the restart: the fill answered as JSON, stored with the order
+        expect(read).toBe(false);
+        expect(result.response['object']).toBe('chat.completion');
+      } finally {
+        await second.close();
+      }
+      expect(wallet.balance() + wallet.feesPaid() + (net.providerHeldSat() - held)).toBe(50);
+      wallet.close();
+    });
+  });
+
   describe('limit-buy batch', () => {
     const LINES = 200;
     it(`pauses while the price is above the limit, completes when it falls; ${LINES} lines exactly once in OpenAI's output format`, async () => {

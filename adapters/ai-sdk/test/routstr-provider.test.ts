@@ -206,6 +206,45 @@ describe('createRoutstr on the devnet', () => {
       expect(before - spent()).toBe(m.costSat);
       await bookAt(HIGH);
     });
+
+    it('a streamed limit buy rests as a durable order; the crossing tick streams it, paid at exactly that quote', async () => {
+      const before = spent();
+      const resting = new Promise<{ orderId: string | undefined }>((resolve) => routstr.market.once('resting', resolve));
+      const st = streamText({ model: routstr(model, { order: 'limit', maxPrice: LIMIT, deadline: 60_000 }), prompt: 'stream when cheap', maxOutputTokens: 4 });
+      const read = (async () => {
+        let text = '';
+        for await (const t of st.textStream) text += t;
+        return text;
+      })();
+      const { orderId } = await resting;
+      const { orders } = await routstr.market.open();
+      expect(orders.store.limit(orderId ?? '')?.state).toBe('resting');
+      const quote = await node.tick(LOW);
+      expect(await read).not.toBe('');
+      const m = meta(await st.providerMetadata);
+      expect(m.quote).toBe(quote);
+      expect(m.price.completion).toBe(LOW.completion);
+      expect(before - spent()).toBe(m.costSat);
+      const order = orders.get(orderId ?? '');
+      const filled = await order?.result;
+      expect(filled?.receipt.price.quoteId).toBe(quote);
+      expect(orders.store.limit(orderId ?? '')?.state).toBe('filled');
+      await bookAt(HIGH);
+    });
+  });
+
+  it('call records are kept only while a call can ask for them: none is left after paid, refused and broken-off calls', async () => {
+    const own = createRoutstr({ wallet, market });
+    await generateText({ model: own(model), prompt: 'one', maxOutputTokens: 4 });
+    await generateText({ model: own(model, { maxPrice: 1 }), prompt: 'too dear', maxOutputTokens: 4 }).catch(() => undefined);
+    const abort = new AbortController();
+    const st = streamText({ model: own(model), prompt: 'Talk for a while', maxOutputTokens: 30, abortSignal: abort.signal });
+    const brokenOff = new Promise<Receipt>((resolve) => own.market.once('receipt', ({ receipt }) => resolve(receipt)));
+    for await (const part of st.fullStream) if (part.type === 'text-delta') abort.abort();
+    expect(own.market.waitingCalls()).toBe(0);
+    // the broken-off stream's change comes back in the background: let it land before the next test counts
+    expect((await brokenOff).stream).toBe(true);
+    await own.close();
   });
 
   it('session mode: each call still gets its own receipt', async () => {

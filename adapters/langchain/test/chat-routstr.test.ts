@@ -70,6 +70,31 @@ describe('ChatRoutstr on the devnet', () => {
     expect(before - spent()).toBe(r.costSat);
   });
 
+  it.each(['xcashu', 'session'] as const)('concurrent calls of one model (%s): each gets its own receipt, whose usage is its own answer\'s', async (mode) => {
+    const buyer = mode === 'xcashu' ? chat : new ChatRoutstr({ model, maxTokens: 4, wallet, market, mode });
+    const before = spent();
+    // different output bounds, so that swapped receipts would show in the usage
+    const answers = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => new ChatRoutstr({ model, maxTokens: n, marketFetch: buyer.marketFetch }).invoke(`count to ${n}`)));
+    const ids = new Set<string>();
+    for (const msg of answers) {
+      const r = msg.response_metadata['routstr'] as RoutstrMeta & { usage: { inputTokens: number; outputTokens: number } };
+      expect(r.usage.outputTokens).toBe(msg.usage_metadata?.output_tokens);
+      expect(r.usage.inputTokens).toBe(msg.usage_metadata?.input_tokens);
+      ids.add(r.requestId);
+    }
+    expect(ids.size).toBe(answers.length);
+    const costs = answers.reduce((sum, m) => sum + receiptOf(m).costSat, 0);
+    if (mode === 'xcashu') {
+      expect(before - spent()).toBe(costs);
+      return;
+    }
+    await buyer.close();
+    // a session key is charged in msat and refunded in whole sats on close: the receipts bound what the wallet spent
+    const chargedMsat = answers.reduce((sum, m) => sum + (m.response_metadata['routstr'] as { chargedMsat: number }).chargedMsat, 0);
+    expect(before - spent()).toBeGreaterThanOrEqual(Math.ceil(chargedMsat / 1000));
+    expect(before - spent()).toBeLessThanOrEqual(costs);
+  });
+
   it('getLsParams: traces say ls_provider "routstr" and the model', () => {
     expect(chat.getLsParams({} as never)).toMatchObject({ ls_provider: 'routstr', ls_model_name: model, ls_model_type: 'chat' });
   });

@@ -1,5 +1,5 @@
 /** Buying tools as plain functions over core Orders: market buy, limit orders and their views (no MCP here). */
-import { BudgetExceeded, limitMsat, OrderError, UnreadableOrder, PriceAboveLimit, requestShape, type LimitOrder, type LimitOrderRecord, type MaxPrice, type Orders, type Receipt } from '@routstr-kit/core';
+import { limitMsat, OrderError, refusalOf, UnreadableOrder, requestShape, type LimitOrder, type LimitOrderRecord, type MarketFetch, type MaxPrice, type Orders, type Receipt } from '@routstr-kit/core';
 import { clip } from './bounded-echo.ts';
 import type { McpBudget } from './config.ts';
 import { requireModel } from './market-tools.ts';
@@ -47,22 +47,26 @@ function requestOf(input: ChatInput): { model: string; messages: Array<Record<st
   return { model: input.model, messages: input.messages, ...(input.max_tokens !== undefined ? { max_tokens: input.max_tokens } : {}) };
 }
 
-/** Maps core refusals to tool errors that say nothing was spent. */
+/** Refusals a tool reports in core's words (the one hint table); other errors pass through. */
+const REFUSED = new Set(['budget_exceeded', 'price_above_limit', 'insufficient_funds', 'all_providers_failed']);
+
+/** Maps core refusals to tool errors worded by core's hint table (which says whether anything was spent). */
 export function refusal(error: unknown): never {
-  if (error instanceof BudgetExceeded) throw new ToolError('budget_exceeded', `${error.message}; nothing was spent (budgets are set in the server's configuration, not by tools)`);
-  if (error instanceof PriceAboveLimit) throw new ToolError('price_above_limit', `${error.message}; nothing was spent`);
-  throw error;
+  const r = refusalOf(error);
+  if (!r || !REFUSED.has(r.code)) throw error;
+  // budgets are the server's: no tool argument can raise them
+  const where = r.code === 'budget_exceeded' ? " (budgets are set in the server's configuration, not by tools)" : '';
+  throw new ToolError(r.code, `${r.message}; ${r.hint ?? ''}${where}`);
 }
 
-/** Buys one chat completion now at the market; refuses above `max_price` or the configured budget. */
-export async function chatCompletion(orders: Orders, input: ChatInput & { max_price?: MaxPriceInput | undefined }, signal?: AbortSignal) {
-  requireModel(orders.market, input.model);
+/** Buys one chat completion now at the market, through the same market-fetch as the framework adapters; refuses above `max_price` or the configured budget. */
+export async function chatCompletion(marketFetch: MarketFetch, input: ChatInput & { max_price?: MaxPriceInput | undefined }, signal?: AbortSignal) {
+  requireModel((await marketFetch.open()).market, input.model);
   try {
-    const { response, receipt } = await orders.marketBuy(requestOf(input), {
-      ...(input.max_price !== undefined ? { maxPrice: toMaxPrice(input.max_price) } : {}),
-      ...(signal ? { signal } : {}),
-    });
-    return { ...answerOf(response), receipt: receiptView(receipt) };
+    const settings = input.max_price !== undefined ? { maxPrice: toMaxPrice(input.max_price) } : {};
+    const bought = await marketFetch.buy('v1/chat/completions', { ...requestOf(input), stream: false }, settings, signal);
+    const response = JSON.parse(await bought.response.text()) as Record<string, unknown>;
+    return { ...answerOf(response), receipt: receiptView(await bought.receipt) };
   } catch (error) {
     refusal(error);
   }

@@ -178,6 +178,17 @@ describe('mcp server on the devnet (in-memory client)', () => {
       expect(before - wallet.balance()).toBe(s['receipt']['paid_sat'] - s['receipt']['change_sat']);
     });
 
+    it('concurrent calls of one model each get their own receipt (through the same market-fetch as the framework adapters)', async () => {
+      const before = wallet.balance();
+      const bounds = [1, 2, 3, 4, 5, 6];
+      const results = await Promise.all(bounds.map((n) => call('chat_completion', { model: net.model, messages: messages(`count to ${n}`), max_tokens: n })));
+      const receipts = results.map((r) => structured(r)['receipt'] as Record<string, number | string>);
+      // a receipt swapped between calls would show a usage above its own call's bound
+      receipts.forEach((r, i) => expect(Number(r['output_tokens'])).toBeLessThanOrEqual(bounds[i]!));
+      expect(new Set(receipts.map((r) => r['request_id'])).size).toBe(bounds.length);
+      expect(before - wallet.balance()).toBe(receipts.reduce((sum, r) => sum + Number(r['paid_sat']) - Number(r['change_sat']), 0));
+    });
+
     it('refuses above max_price with nothing spent', async () => {
       const before = wallet.balance();
       const r = await call('chat_completion', { model: net.model, messages: messages('too dear'), max_tokens: 2, max_price: priceOf(LOW, 'too dear') });

@@ -98,7 +98,7 @@ export function createMcpServer(ctx: McpContext): McpServer {
     inputSchema: s.chatCompletionInput,
     outputSchema: s.chatCompletionOutput,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
-  }, async (input, extra) => run(() => chatCompletion(orders, input, extra.signal), (r) => `${r.answer}\n(paid ${r.receipt.charged_msat} msat to ${r.receipt.provider})`));
+  }, async (input, extra) => run(() => chatCompletion(ctx.marketFetch, input, extra.signal), (r) => `${r.answer}\n(paid ${r.receipt.charged_msat} msat to ${r.receipt.provider})`));
 
   server.registerTool('run_when_cheaper', {
     title: 'Limit order: run when the price drops',

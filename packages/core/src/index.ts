@@ -91,15 +91,16 @@ export {
 } from './storage/index.ts';
 export {
   atDeadline, Batch, type BatchEvents, type BatchInput, type BatchLineRecord, type BatchLineState, type BatchOutcome,
-  type BatchProgress, type BatchRecord, type BatchResult, type BatchSummary, currentPin, Filler, type FillInfo,
-  type FillOutcome, type FillPin, InvalidBatch, limitMsat, LimitOrder, type LimitOrderEvents, type LimitOrderRecord,
-  type LimitOrderResult, type LimitOrderState, ManualOrderClock, type MarketBuyResult, MAX_TIMER_MS, openOrders,
-  type OpenOrdersOptions, OrderCancelled, type OrderClock, OrderError, OrderExpired, OrderFailed, type OrderRequest,
-  Orders, type OrdersRecovery, OrderStore, parseBatchInput, pinnableMarket, type RunBatchOptions, type SpendState,
-  systemOrderClock, tappedWallet, UnreadableOrder, type UnreadableOrderRow, withinLimit, withPin,
+  type BatchProgress, type BatchRecord, type BatchResult, type BatchSummary, Filler, type FillInfo, type FillOutcome,
+  InvalidBatch, limitMsat, LimitOrder, type LimitOrderEvents, type LimitOrderRecord, type LimitOrderResult,
+  type LimitOrderState, ManualOrderClock, type MarketBuyResult, MAX_TIMER_MS, openOrders, type OpenOrdersOptions,
+  OrderCancelled, type OrderClock, OrderError, OrderExpired, OrderFailed, type OrderRequest, Orders,
+  type OrdersRecovery, OrderStore, parseBatchInput, type RunBatchOptions, type SpendState, STREAMED_ANSWER,
+  type StreamReader, systemOrderClock, UnreadableOrder, type UnreadableOrderRow, withinLimit,
 } from './orders/index.ts';
 export {
-  CALL_HEADER, type CallRecord, checkOrderSettings, MarketFetch, type MarketParts, type OrderSettings, receiptJson,
+  type Bought, CALL_HEADER, type CallRecord, checkOrderSettings, ERROR_HINTS, MarketFetch, type MarketFetchEvents,
+  type MarketParts, type OrderSettings, receiptJson, type Refusal, refusalOf, refusalText,
   type ResolvedRoutstrSettings, resolveRoutstrSettings, RoutstrConfigError, type RoutstrSettings,
 } from './market-fetch/index.ts';
 export {

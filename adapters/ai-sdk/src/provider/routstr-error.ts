@@ -1,4 +1,5 @@
 import { APICallError } from '@ai-sdk/provider';
+import { refusalOf, refusalText } from '@routstr-kit/core';
 
 /**
  * A request the market refused or could not serve, as an AI SDK error. `code` is the core's
@@ -15,15 +16,6 @@ export class RoutstrCallError extends APICallError {
   }
 }
 
-const HINTS: Record<string, string> = {
-  price_above_limit: 'the market is above your maxPrice; nothing was paid. Raise maxPrice or use order: "limit" to wait for the price.',
-  budget_exceeded: 'the payment would exceed your budget; nothing was paid.',
-  order_expired: 'the limit order reached its deadline before any ask crossed maxPrice; nothing was paid.',
-  order_cancelled: 'the limit order was cancelled; nothing was paid.',
-  all_providers_failed: 'no provider on the market could serve this request.',
-  insufficient_funds: 'the wallet holds too little ecash for this request; fund it.',
-};
-
 /** `error` (a core error, or anything thrown by the paying fetch) as a RoutstrCallError; aborts and AI SDK errors pass through. */
 export function toRoutstrCallError(error: unknown, url: string, requestBodyValues: unknown): unknown {
   if (error instanceof RoutstrCallError) return error;
@@ -34,9 +26,8 @@ export function toRoutstrCallError(error: unknown, url: string, requestBodyValue
     if (cause instanceof Error && typeof (cause as { code?: unknown }).code === 'string') return toRoutstrCallError(cause, url, requestBodyValues);
     return error;
   }
-  const raw = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
-  const code = typeof raw === 'string' ? raw : 'routstr_error';
-  const base = error instanceof Error ? error.message : String(error);
-  const hint = HINTS[code];
-  return new RoutstrCallError({ code, message: hint ? `Routstr: ${hint} (${base})` : `Routstr: ${base}`, url, requestBodyValues, cause: error, statusCode: code === 'price_above_limit' || code === 'budget_exceeded' ? 402 : undefined });
+  // worded by core's one hint table, as every adapter words it
+  const refusal = refusalOf(error) ?? { code: 'routstr_error', message: error instanceof Error ? error.message : String(error), hint: undefined };
+  const { code } = refusal;
+  return new RoutstrCallError({ code, message: refusalText(refusal), url, requestBodyValues, cause: error, statusCode: code === 'price_above_limit' || code === 'budget_exceeded' ? 402 : undefined });
 }

@@ -3,7 +3,7 @@
  * tool and stream handling) with each call named for the paying fetch, so the call's receipt
  * lands in `providerMetadata.routstr` and the market's refusals surface as RoutstrCallError.
  * A call may buy differently through `providerOptions.routstr` ({ order, maxPrice, deadline }).
- * A stream aborted mid-way still settles: its receipt goes out on the market's `receipt` event.
+ * A stream aborted mid-way still settles: its own receipt goes out on the market's `receipt` event.
  */
 import type { LanguageModelV4, LanguageModelV4CallOptions, LanguageModelV4GenerateResult, LanguageModelV4StreamPart, LanguageModelV4StreamResult, SharedV4ProviderMetadata } from '@ai-sdk/provider';
 import { parseProviderOptions } from '@ai-sdk/provider-utils';
@@ -63,7 +63,7 @@ export class RoutstrLanguageModel implements LanguageModelV4 {
       const result = await this.#inner.doGenerate(named(options, call));
       return { ...result, providerMetadata: await this.#withReceipt(result.providerMetadata, call) };
     } catch (error) {
-      await this.#market.end(call);
+      this.#market.forget(call);
       throw toRoutstrCallError(call.error ?? error, this.#url, { model: this.modelId, order: this.order });
     }
   }
@@ -74,24 +74,17 @@ export class RoutstrLanguageModel implements LanguageModelV4 {
     try {
       result = await this.#inner.doStream(named(options, call));
     } catch (error) {
-      await this.#market.end(call);
+      this.#market.forget(call);
       throw toRoutstrCallError(call.error ?? error, this.#url, { model: this.modelId, order: this.order });
     }
+    // aborted after the answer began, no `finish` part carries the receipt: the payer settles it
+    // (the node bills what it generated; the change comes back) and the market's `receipt` event delivers it
     const withReceipt = (meta: SharedV4ProviderMetadata | undefined): Promise<SharedV4ProviderMetadata> => this.#withReceipt(meta, call);
-    // aborted after the answer began: no `finish` part will carry the receipt, so wait for the payer to settle
-    // (the node bills what it generated; the change comes back) and let the market's `receipt` event deliver it
-    const market = this.#market;
-    const onAbort = (): void => void market.endWhenPaid(call).catch(() => undefined);
-    options.abortSignal?.addEventListener('abort', onAbort, { once: true });
-    if (options.abortSignal?.aborted) onAbort();
-    const done = (): void => options.abortSignal?.removeEventListener('abort', onAbort);
-    // the paying fetch holds the stream's end until the change is stored and the receipt written,
-    // so by the `finish` part (emitted after the body ended) the receipt is there
+    // the `finish` part comes after the body ended: the receipt settles once the change is stored
     const stream = result.stream.pipeThrough(
       new TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart>({
         async transform(part, controller) {
           if (part.type === 'finish') {
-            done();
             controller.enqueue({ ...part, providerMetadata: await withReceipt(part.providerMetadata) });
           } else controller.enqueue(part);
         },

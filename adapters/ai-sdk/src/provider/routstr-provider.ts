@@ -49,10 +49,15 @@ export function createRoutstr(settings: RoutstrSettings = {}, env: Env = process
   }) as RoutstrProvider;
 }
 
-let lazyDefault: RoutstrProvider | undefined;
+/** A provider made by `make` on first use (a call or a property read), then the same one. */
+function lazyProvider(make: () => RoutstrProvider): RoutstrProvider {
+  let made: RoutstrProvider | undefined;
+  const get = (): RoutstrProvider => (made ??= make());
+  const provider = (modelId: string, order?: OrderSettings): RoutstrLanguageModel => get()(modelId, order);
+  const keys = ['specificationVersion', 'languageModel', 'chatModel', 'embeddingModel', 'imageModel', 'market', 'close'] as const;
+  for (const key of keys) Object.defineProperty(provider, key, { get: () => get()[key], enumerable: true });
+  return provider as RoutstrProvider;
+}
 
 /** The default provider, configured from ROUTSTR_KIT_* environment variables and the config file on first use. */
-export const routstr: RoutstrProvider = new Proxy((() => undefined) as unknown as RoutstrProvider, {
-  apply: (_t, _this, args: [string, OrderSettings?]) => (lazyDefault ??= createRoutstr())(...args),
-  get: (_t, prop) => Reflect.get((lazyDefault ??= createRoutstr()), prop),
-});
+export const routstr: RoutstrProvider = lazyProvider(() => createRoutstr());

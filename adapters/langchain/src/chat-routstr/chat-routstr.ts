@@ -115,7 +115,7 @@ export class ChatRoutstr extends ChatOpenAI {
     try {
       result = await super._generate(messages, named(options, call) as this['ParsedCallOptions'], runManager);
     } catch (error) {
-      await this.marketFetch.end(call);
+      this.marketFetch.forget(call);
       throw toRoutstrError(call.error ?? error);
     }
     const receipt = await this.marketFetch.end(call);
@@ -145,10 +145,12 @@ export class ChatRoutstr extends ChatOpenAI {
         yield chunk;
       }
     } catch (error) {
-      await this.marketFetch.end(call);
       throw toRoutstrError(call.error ?? error);
+    } finally {
+      // a consumer that stops early ends the generator here too: the call is not kept
+      this.marketFetch.forget(call);
     }
-    // the paying fetch released the stream's end only after the receipt was written
+    // the stream was read to its end: the receipt settles once the change is stored
     const receipt = await this.marketFetch.end(call);
     const names = withModelName(modelKeys, this.model);
     const missing = Object.fromEntries(Object.entries(names).filter(([k]) => modelKeys[k] === undefined));
@@ -164,7 +166,7 @@ export class ChatRoutstr extends ChatOpenAI {
     } catch (error) {
       throw toRoutstrError(call.error ?? error);
     } finally {
-      await this.marketFetch.end(call);
+      this.marketFetch.forget(call);
     }
   }
 
@@ -189,6 +191,9 @@ export class ChatRoutstr extends ChatOpenAI {
       deadline: d instanceof Date ? d : Date.now() + d,
       concurrency: batchOptions?.maxConcurrency ?? 4,
     });
+    // each line's own receipt, by custom_id
+    const receipts = new Map<string, Receipt>();
+    batch.on('line', ({ customId, receipt }) => void (receipt && receipts.set(customId, receipt)));
     const signal = (config as RunnableConfig).signal;
     const onAbort = (): void => batch.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -200,10 +205,10 @@ export class ChatRoutstr extends ChatOpenAI {
       signal?.removeEventListener('abort', onAbort);
     }
     signal?.throwIfAborted();
-    return this.#batchMessages(result, inputs.length, orders.payer.receipts(), batchOptions?.returnExceptions === true);
+    return this.#batchMessages(result, inputs.length, receipts, batchOptions?.returnExceptions === true);
   }
 
-  #batchMessages(result: BatchResult, count: number, receipts: readonly Receipt[], returnExceptions: boolean): (AIMessageChunk | Error)[] {
+  #batchMessages(result: BatchResult, count: number, receipts: ReadonlyMap<string, Receipt>, returnExceptions: boolean): (AIMessageChunk | Error)[] {
     const byId = new Map<string, Record<string, unknown>>();
     for (const text of [result.output, result.errors]) {
       for (const line of text.split('\n')) if (line.trim() !== '') {
@@ -214,7 +219,7 @@ export class ChatRoutstr extends ChatOpenAI {
     const out: (AIMessageChunk | Error)[] = [];
     for (let i = 0; i < count; i++) {
       const line = byId.get(`request-${i + 1}`);
-      const response = line?.['response'] as { body?: Record<string, unknown>; request_id?: string } | undefined;
+      const response = line?.['response'] as { body?: Record<string, unknown> } | undefined;
       const body = response?.body;
       const choice = (body?.['choices'] as Array<{ message: Record<string, unknown> }> | undefined)?.[0];
       if (!body || !choice) {
@@ -226,7 +231,7 @@ export class ChatRoutstr extends ChatOpenAI {
       }
       const message = convertCompletionsMessageToBaseMessage({ message: choice.message as never, rawResponse: body as never }) as AIMessage;
       const usage = body['usage'] as { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number } | undefined;
-      const receipt = receipts.find((r) => r.requestId === response?.request_id);
+      const receipt = receipts.get(`request-${i + 1}`);
       out.push(
         new AIMessageChunk({
           content: message.content,

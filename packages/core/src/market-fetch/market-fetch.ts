@@ -1,104 +1,48 @@
 /**
- * The market behind a framework adapter: a lazily opened wallet, market and orders, and one
- * OpenAI-compatible `fetch` that buys each request the way its call asks — at market (the
- * Payer's selection and failover) or as a limit buy that rests until the book crosses the limit.
- * A call is named by the `x-routstr-call` header the adapter sets, so the receipt of exactly
- * that request can be handed back (the Payer tells a pinned request its id before paying).
+ * The market behind every framework adapter (AI SDK, LangChain, MCP): a lazily opened wallet,
+ * market and orders, and one way to buy a request the way its call asks — at market (the Payer's
+ * selection and failover, under the call's price limit) or as a durable limit buy that rests
+ * until the book crosses the limit (`Orders.runWhenCheaper`, streamed or not). `buy` is that way;
+ * `fetch` is the same as an OpenAI-compatible `fetch`, where a call is named by the
+ * `x-routstr-call` header the adapter sets so its own receipt can be handed back.
  *
- * Framework-free on purpose: the same file serves the AI SDK and the LangChain adapters.
+ * Layers: Payer.send ← Orders ← MarketFetch ← adapters. Framework-free on purpose.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { EventEmitter } from 'node:events';
-import { openMarket, type Market, type PricedAsk, type RequestShape, type SelectionProfile } from '../market/index.ts';
-import { limitMsat, openOrders, OrderCancelled, OrderExpired, withinLimit, withPin, type FillInfo, type Orders } from '../orders/index.ts';
+import { openMarket, type Market, type PricedAsk } from '../market/index.ts';
+import { openOrders, OrderCancelled, type FillInfo, type Orders } from '../orders/index.ts';
 import { openWallet, type EcashWallet } from '../wallet/index.ts';
-import { paidRoute, PriceAboveLimit, requestShape, type MaxPrice, type PaymentMode, type Receipt } from '../payments/index.ts';
+import { paidRoute, type PaidResponse, type Receipt } from '../payments/index.ts';
 import { RoutstrConfigError } from './errors.ts';
-import { resolveKitConfig, type Env, type KitBudget, type KitConfig, type ProviderAddresses } from '../config/index.ts';
+import { resolveKitConfig, type Env, type KitConfig } from '../config/index.ts';
+import { fromKitConfig, kitOptions, type OrderSettings, type ResolvedRoutstrSettings, type RoutstrSettings } from './routstr-settings.ts';
 
-/**
- * How a buyer reaches the market: a wallet (or its file), relays, mints, and how it pays. Every
- * setting left out is taken from the environment, the config file, then the defaults (core `config`).
- */
-export interface RoutstrSettings {
-  /** An open wallet (the caller keeps ownership: it is not closed by `close()`). */
-  wallet?: EcashWallet;
-  /** Or the sqlite file of one, opened on first use with `mints` (default ~/.routstr-kit/wallet.db). */
-  walletPath?: string;
-  /** Nostr relays announcing providers. */
-  relays?: readonly string[];
-  /** Mints the wallet uses. */
-  mints?: readonly string[];
-  /** An open market (the caller keeps ownership); default: one opened on `relays`. */
-  market?: Market;
-  /** `xcashu` (default): a token per request; `session`: a funded key per provider. */
-  mode?: PaymentMode;
-  /** Caps checked before any token leaves; `totalSat` is kept in the wallet's database across restarts. */
-  budget?: KitBudget;
-  profile?: SelectionProfile;
-  /** Which provider addresses may be dialled (`public`, `loopback`, `any`). */
-  providerAddresses?: ProviderAddresses;
-  /** The config file (default: ROUTSTR_KIT_CONFIG, else ~/.routstr-kit/config.json if present). */
-  configPath?: string;
-  /** How long a market buy waits for a first ask of its model on a book still filling (default 15 000 ms). */
-  bookWaitMs?: number;
-}
-
-/** Settings after the config contract filled every gap. */
-export type ResolvedRoutstrSettings = RoutstrSettings & Pick<KitConfig, 'walletPath' | 'relays' | 'mints' | 'mode' | 'profile' | 'providerAddresses' | 'budget'>;
-
-/**
- * Fills what `settings` leave out from `env`, the config file and the defaults (explicit settings
- * win); a bad value anywhere throws ConfigError naming the setting and its source.
- */
-export function resolveRoutstrSettings(settings: RoutstrSettings, env: Env): ResolvedRoutstrSettings {
-  return fromKitConfig(settings, resolveKitConfig({ options: kitOptions(settings), env }));
-}
-
-/** The settings the config contract knows (not the open wallet or market, not the book wait). */
-function kitOptions(settings: RoutstrSettings): Record<string, unknown> {
-  const { wallet: _wallet, market: _market, bookWaitMs: _wait, ...options } = settings;
-  return options;
-}
-
-function fromKitConfig(settings: RoutstrSettings, config: KitConfig): ResolvedRoutstrSettings {
-  return { ...settings, walletPath: config.walletPath, relays: config.relays, mints: config.mints, mode: config.mode, profile: config.profile, providerAddresses: config.providerAddresses, budget: config.budget };
-}
-
-/** How one model buys: now at the best ask (`market`), or when the book crosses `maxPrice` (`limit`). */
-export interface OrderSettings {
-  order?: 'market' | 'limit';
-  /** Most a request may cost: msats for its shape, or msat/Mtok ceilings. Required with `limit`. */
-  maxPrice?: MaxPrice;
-  /** Limit orders: a Date, or ms after the call starts (default 600 000). */
-  deadline?: Date | number;
-}
-
-/** What a call bought: the receipt, and for limit buys where the fill happened. */
+/** One adapter call: how it buys, and once its request was paid, its own receipt and (limit buys) its fill. */
 export interface CallRecord {
   readonly id: string;
   readonly settings: OrderSettings;
-  requestId: string | undefined;
-  receipt: Receipt | undefined;
+  /** This call's own receipt: settles once its answer was read (a stream ended or was broken off) and the change is stored. */
+  receipt: Promise<Receipt> | undefined;
   fill: FillInfo | undefined;
   /** The market's typed error, when the request failed before an answer. */
   error: unknown;
-  /** True once the `receipt` event went out. */
-  reported?: boolean;
-  /** How many receipts the payer had when the request went out, and the model it named. */
-  started?: number;
-  model?: string;
-  /** Set by `endWhenPaid` while it waits for the payer's receipt. */
-  onPaid?: (receipt: Receipt) => void;
+}
+
+/** A bought request: the provider's answer, its own receipt, and for limit buys where it filled. */
+export interface Bought {
+  readonly response: Response;
+  readonly receipt: Promise<Receipt>;
+  readonly fill: FillInfo | undefined;
 }
 
 function newCall(settings: OrderSettings): CallRecord {
-  return { id: randomUUID(), settings, requestId: undefined, receipt: undefined, fill: undefined, error: undefined };
+  return { id: randomUUID(), settings, receipt: undefined, fill: undefined, error: undefined };
 }
 
-/** The header that names a call; removed before anything leaves. */
+/** The header that names a call; it is read here and never leaves (the Payer builds its own request). */
 export const CALL_HEADER = 'x-routstr-call';
 
 const DEFAULT_DEADLINE_MS = 600_000;
@@ -110,13 +54,7 @@ export interface MarketParts {
   readonly orders: Orders;
 }
 
-/** Checks order settings once, where the model is made. */
-export function checkOrderSettings(settings: OrderSettings): void {
-  if (settings.order === 'limit' && settings.maxPrice === undefined) throw new RoutstrConfigError('a limit order needs maxPrice');
-  if (settings.order !== undefined && settings.order !== 'market' && settings.order !== 'limit') throw new RoutstrConfigError(`order must be 'market' or 'limit', not ${String(settings.order)}`);
-}
-
-/** What a MarketFetch tells listeners: a limit call started resting, or filled at an ask. */
+/** What a MarketFetch tells listeners: a limit call started resting, filled at an ask, or a call's receipt settled. */
 export interface MarketFetchEvents {
   resting: [{ callId: string; model: string; orderId: string | undefined }];
   filling: [{ callId: string; model: string; ask: PricedAsk }];
@@ -126,17 +64,19 @@ export interface MarketFetchEvents {
 /** The lazily opened market of an adapter, and its paying `fetch`. */
 export class MarketFetch extends EventEmitter<MarketFetchEvents> {
   readonly settings: ResolvedRoutstrSettings;
+  /** Calls begun whose request has not gone out yet: `fetch` takes a call out, `end` forgets it. */
   readonly #calls = new Map<string, CallRecord>();
-  readonly #claimed = new Set<string>();
   #parts: Promise<MarketParts> | undefined;
   #owned: { wallet?: EcashWallet; market?: Market } = {};
   /** ROUTSTR_KIT_MNEMONIC, kept out of `settings` so it is never logged with them. */
   readonly #mnemonic: string | undefined;
 
-  /** Resolves `settings` at once (a bad setting throws ConfigError here, not at the first call); opens nothing. */
-  constructor(settings: RoutstrSettings, env: Env = {}) {
+  /**
+   * Resolves `settings` at once (a bad setting throws ConfigError here, not at the first call); opens nothing.
+   * `config`: settings a caller already resolved (the MCP server's); default: `settings` over `env`, the config file, the defaults.
+   */
+  constructor(settings: RoutstrSettings, env: Env = {}, config: KitConfig = resolveKitConfig({ options: kitOptions(settings), env })) {
     super();
-    const config = resolveKitConfig({ options: kitOptions(settings), env });
     this.settings = fromKitConfig(settings, config);
     this.#mnemonic = config.mnemonic;
   }
@@ -161,41 +101,20 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
     return call;
   }
 
-  /** The receipt of `call` (after its answer, or after its stream ended); forgets the call. */
+  /** Forgets `call` and gives its receipt once it settled (after its answer was read, or its stream ended); undefined when nothing was paid. */
   async end(call: CallRecord): Promise<Receipt | undefined> {
-    this.#calls.delete(call.id);
-    if (!call.receipt && call.error === undefined && call.started !== undefined && this.#parts) {
-      const { orders } = await this.#parts;
-      const receipts = orders.payer.receipts();
-      call.receipt = receipts.find((r) => r.requestId === call.requestId);
-      // session mode pays from a key, not a token per request, so no request id is heard:
-      // take the first receipt of this model that came after the call began and no call claimed
-      // (exact for calls in sequence; concurrent calls of one model may swap receipts)
-      call.receipt ??= receipts.slice(call.started).find((r) => r.model === call.model && !this.#claimed.has(r.requestId));
-    }
-    if (call.receipt) {
-      this.#claimed.add(call.receipt.requestId);
-      if (this.#claimed.size > 10_000) this.#claimed.clear();
-    }
-    if (call.receipt && !call.reported) {
-      call.reported = true;
-      this.emit('receipt', { callId: call.id, receipt: call.receipt });
-    }
-    return call.receipt;
+    this.forget(call);
+    return call.receipt?.catch(() => undefined);
   }
 
-  /**
-   * Like `end`, but first waits for the payer's receipt: for a stream the caller broke off after its answer began,
-   * the payer settles in the background (the node bills what it generated, the change comes from its refund route),
-   * and this resolves once that receipt is written. Call it only once the call's response arrived.
-   */
-  async endWhenPaid(call: CallRecord): Promise<Receipt | undefined> {
-    if (!call.receipt && call.error === undefined && call.requestId !== undefined) {
-      const requestId = call.requestId;
-      const written = this.#parts ? (await this.#parts).orders.payer.receipts().find((r) => r.requestId === requestId) : undefined;
-      call.receipt = written ?? (await new Promise<Receipt>((resolve) => (call.onPaid = resolve)));
-    }
-    return this.end(call);
+  /** How many calls were begun and have not sent their request yet (a call is forgotten once it did, or ended). */
+  waitingCalls(): number {
+    return this.#calls.size;
+  }
+
+  /** Forgets `call` without waiting for its receipt (the call failed; a receipt still goes out on the `receipt` event). */
+  forget(call: CallRecord): void {
+    this.#calls.delete(call.id);
   }
 
   /** The OpenAI-compatible `fetch` the framework's client is given. */
@@ -204,6 +123,7 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
     const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
     // a request without a call header (the fetch used on its own) buys at market, unrecorded
     const call = this.#calls.get(headers.get(CALL_HEADER) ?? '') ?? newCall({});
+    this.#calls.delete(call.id);
     const route = paidRoute(url);
     const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined;
@@ -213,17 +133,30 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
     const text = init?.body !== undefined && init.body !== null ? await new Response(init.body).text() : input instanceof Request ? await input.text() : '';
     const body = JSON.parse(text) as Record<string, unknown>;
     try {
-      const parts = await this.open();
-      call.started = parts.orders.payer.receipts().length;
-      call.model = String(body['model']);
-      signal?.throwIfAborted();
-      if (call.settings.order === 'limit') return await this.#limit(parts, call, route, body, signal);
-      return await this.#marketBuy(parts, call, route, body, signal);
+      const bought = await this.buy(route, body, call.settings, signal);
+      call.receipt = bought.receipt;
+      call.fill = bought.fill;
+      bought.receipt.then((receipt) => this.emit('receipt', { callId: call.id, receipt }), () => undefined);
+      return bought.response;
     } catch (error) {
       call.error = error;
       throw error;
     }
   };
+
+  /**
+   * Buys one request to `route` the way `settings` say: at market under `maxPrice` (refused by the Payer with
+   * PriceAboveLimit, nothing spent), or as a limit buy that rests until the book crosses `maxPrice` and is paid
+   * at exactly the crossing ask's quote. `callId` names the call in the `resting`/`filling` events.
+   */
+  async buy(route: string, body: Record<string, unknown>, settings: OrderSettings, signal?: AbortSignal, callId: string = randomUUID()): Promise<Bought> {
+    const parts = await this.open();
+    signal?.throwIfAborted();
+    if (settings.order === 'limit') return this.#limit(parts, callId, settings, body, signal);
+    await this.#bookHas(parts.market, String(body['model']), signal);
+    const paid = await parts.orders.send(route, body, { ...(settings.maxPrice !== undefined ? { maxPrice: settings.maxPrice } : {}), ...(signal ? { signal } : {}) });
+    return { response: paid.response, receipt: paid.receipt, fill: undefined };
+  }
 
   /** Closes what this instance opened (a wallet or market passed in stays open). */
   async close(): Promise<void> {
@@ -232,6 +165,10 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
     this.#parts = undefined;
     const { orders } = await parts.catch(() => ({ orders: undefined }));
     await orders?.close();
+    this.#closeOwned();
+  }
+
+  #closeOwned(): void {
     this.#owned.market?.close();
     this.#owned.wallet?.close();
     this.#owned = {};
@@ -239,77 +176,62 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
 
   async #open(): Promise<MarketParts> {
     const s = this.settings;
-    let wallet = s.wallet;
-    if (!wallet) {
-      mkdirSync(dirname(s.walletPath), { recursive: true });
-      // the seed the CLI's `wallet restore` uses: a fresh file restores from it, another seed is refused
-      wallet = await openWallet({ path: s.walletPath, mints: s.mints, ...(this.#mnemonic !== undefined ? { mnemonic: this.#mnemonic } : {}) });
-      this.#owned.wallet = wallet;
-    }
-    let market = s.market;
-    if (!market) {
-      market = openMarket({ relays: s.relays, allowProviderAddresses: s.providerAddresses });
-      this.#owned.market = market;
-      await market.ready();
-    }
-    const orders = await openOrders({
-      wallet,
-      market,
-      mode: s.mode,
-      profile: s.profile,
-      budget: s.budget,
-    });
-    return { wallet, market, orders };
-  }
-
-  async #marketBuy(parts: MarketParts, call: CallRecord, route: string, body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<Response> {
-    const model = String(body['model']);
-    await this.#bookHas(parts.market, model, signal);
-    const shape = requestShape(body);
-    let maxPriceMsat: number | undefined;
-    if (call.settings.maxPrice !== undefined) {
-      maxPriceMsat = limitMsat(call.settings.maxPrice, shape);
-      const best = parts.market.bestAsk(model, shape);
-      if (best && best.priceMsat > maxPriceMsat) throw new PriceAboveLimit(model, best, maxPriceMsat);
-    }
-    const pin = { ...(maxPriceMsat !== undefined ? { maxPriceMsat } : {}), onRequestId: (id: string) => (call.requestId ??= id) };
-    return withPin(pin, () => parts.orders.payer.request(route, body, { signal: signal ?? null, onReceipt: (r) => call.onPaid?.(r), ...(maxPriceMsat !== undefined ? { maxPriceMsat } : {}) }));
-  }
-
-  async #limit(parts: MarketParts, call: CallRecord, route: string, body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<Response> {
-    const { maxPrice } = call.settings;
-    if (maxPrice === undefined) throw new RoutstrConfigError('a limit order needs maxPrice');
-    const d = call.settings.deadline ?? DEFAULT_DEADLINE_MS;
-    const deadline = d instanceof Date ? d.getTime() : Date.now() + d;
-    if (body['stream'] !== true) {
-      // the core's durable limit order: rests, fills at the crossing ask with its quote
-      const order = parts.orders.runWhenCheaper(body as Record<string, unknown> & { model: string }, { maxPrice, deadline });
-      const onAbort = (): void => void order.cancel();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      order.once('filling', ({ ask }) => this.emit('filling', { callId: call.id, model: order.model, ask }));
-      if (order.state === 'resting') this.emit('resting', { callId: call.id, model: order.model, orderId: order.id });
-      if (signal?.aborted) onAbort();
-      try {
-        const result = await order.result;
-        call.receipt = result.receipt;
-        call.requestId = result.receipt.requestId;
-        call.fill = result.fill;
-        return new Response(JSON.stringify(result.response), { status: 200, headers: { 'content-type': 'application/json' } });
-      } catch (error) {
-        if (error instanceof OrderCancelled && signal?.aborted) throw signal.reason;
-        throw error;
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
+    try {
+      let wallet = s.wallet;
+      if (!wallet) {
+        // the wallet file holds the seed and proofs: a folder the kit creates is the user's alone
+        mkdirSync(dirname(s.walletPath), { recursive: true, mode: 0o700 });
+        // the seed the CLI's `wallet restore` uses: a fresh file restores from it, another seed is refused
+        wallet = await openWallet({ path: s.walletPath, mints: s.mints, ...(this.#mnemonic !== undefined ? { mnemonic: this.#mnemonic } : {}) });
+        this.#owned.wallet = wallet;
       }
+      let market = s.market;
+      if (!market) {
+        market = openMarket({ relays: s.relays, allowProviderAddresses: s.providerAddresses });
+        this.#owned.market = market;
+        await market.ready();
+      }
+      const orders = await openOrders({ wallet, market, mode: s.mode, profile: s.profile, budget: s.budget, ...(s.clock ? { clock: s.clock } : {}) });
+      return { wallet, market, orders };
+    } catch (error) {
+      // what could not open must not keep relay sockets or the wallet open (the process would never exit)
+      this.#closeOwned();
+      throw error;
     }
-    // a stream cannot go through the stored order (its fill answers JSON): wait for the same
-    // crossing, then stream from that ask with its quote, as the order's fill would
-    const model = String(body['model']);
-    const shape = requestShape(body);
-    const ask = await crossing(parts.market, model, maxPrice, shape, deadline, call.id, signal, () => this.emit('resting', { callId: call.id, model, orderId: undefined }));
-    this.emit('filling', { callId: call.id, model, ask });
-    call.fill = { price: { msat: ask.priceMsat, prompt: ask.prompt, completion: ask.completion }, provider: ask.provider, quote: ask.quoteId, restedMs: 0 };
-    return withPin({ ask, onRequestId: (id: string) => (call.requestId ??= id) }, () => parts.orders.payer.request(route, body, { signal: signal ?? null, onReceipt: (r) => call.onPaid?.(r) }));
+  }
+
+  /** A durable limit buy (`Orders.runWhenCheaper`); a stream is read from the fill as it starts. */
+  async #limit(parts: MarketParts, callId: string, settings: OrderSettings, body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<Bought> {
+    const { maxPrice } = settings;
+    if (maxPrice === undefined) throw new RoutstrConfigError('a limit order needs maxPrice');
+    const d = settings.deadline ?? DEFAULT_DEADLINE_MS;
+    const deadline = d instanceof Date ? d.getTime() : parts.orders.clock.now() + d;
+    let onStream: (paid: PaidResponse) => void = () => undefined;
+    const streamed = new Promise<PaidResponse>((resolve) => (onStream = resolve));
+    const reader = body['stream'] === true ? { onResponse: (paid: PaidResponse) => onStream(paid), ...(signal ? { signal } : {}) } : undefined;
+    const order = parts.orders.runWhenCheaper(body as Record<string, unknown> & { model: string }, { maxPrice, deadline, ...(reader ? { reader } : {}) });
+    const onAbort = (): void => void order.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const filling = (ask: PricedAsk): void => void this.emit('filling', { callId, model: order.model, ask });
+    // a book already at the limit fills while the order is placed
+    if (order.ask) filling(order.ask);
+    else order.once('filling', ({ ask }) => filling(ask));
+    if (order.state === 'resting') this.emit('resting', { callId, model: order.model, orderId: order.id });
+    if (signal?.aborted) onAbort();
+    try {
+      if (reader) {
+        // the order settles only once the stream was read: answer as soon as the fill streams (or the order ends unfilled)
+        const paid = await Promise.race([streamed, order.result.then(() => streamed)]);
+        return { response: paid.response, receipt: paid.receipt, fill: order.fill };
+      }
+      const result = await order.result;
+      return { response: new Response(JSON.stringify(result.response), { status: 200, headers: { 'content-type': 'application/json' } }), receipt: Promise.resolve(result.receipt), fill: result.fill };
+    } catch (error) {
+      if (error instanceof OrderCancelled && signal?.aborted) throw signal.reason;
+      throw error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   /** A market that just opened may not list the model yet: wait a little for its first ask. */
@@ -330,28 +252,4 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
     });
     signal?.throwIfAborted();
   }
-}
-
-/** Resolves with the first ask at or below `maxPrice` (now or on a later book change); rejects at the deadline or on abort. */
-function crossing(market: Market, model: string, maxPrice: MaxPrice, shape: RequestShape, deadline: number, id: string, signal: AbortSignal | undefined, onResting: () => void): Promise<PricedAsk> {
-  const find = (): PricedAsk | undefined => market.book.asks(model, shape).find((a) => withinLimit(a, maxPrice, shape) && market.registry.get(a.provider) !== undefined);
-  return new Promise<PricedAsk>((resolve, reject) => {
-    const now = find();
-    if (now) return resolve(now);
-    const finish = (fn: () => void): void => {
-      off();
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      fn();
-    };
-    const onAbort = (): void => finish(() => reject(signal?.reason));
-    const off = market.onAskChange(() => {
-      const ask = find();
-      if (ask) finish(() => resolve(ask));
-    });
-    const timer = setTimeout(() => finish(() => reject(new OrderExpired(`stream_${id}`))), Math.max(0, deadline - Date.now()));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    onResting();
-    if (signal?.aborted) onAbort();
-  });
 }

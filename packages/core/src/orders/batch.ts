@@ -6,10 +6,10 @@
  * and errors come back in OpenAI's Batch API output format; on the deadline the lines not run are
  * reported as `batch_expired`, with a summary.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Market, PricedAsk, RequestShape } from '../market/index.ts';
-import type { MaxPrice } from '../payments/payer/index.ts';
+import type { MaxPrice, Receipt } from '../payments/payer/index.ts';
 import type { Filler } from './fill.ts';
 import { withinLimit } from './limit-order.ts';
 import { atDeadline, type OrderClock } from './order-clock.ts';
@@ -54,7 +54,8 @@ export interface BatchEvents {
   progress: [BatchProgress];
   paused: [{ bestAsk: PricedAsk | undefined }];
   resumed: [{ bestAsk: PricedAsk }];
-  line: [{ customId: string; ok: boolean; output: Record<string, unknown> }];
+  /** A line ended; `receipt` is its request's own receipt when it was served. */
+  line: [{ customId: string; ok: boolean; output: Record<string, unknown>; receipt?: Receipt }];
   done: [BatchResult];
 }
 
@@ -206,15 +207,16 @@ export class Batch extends EventEmitter<BatchEvents> {
   }
 
   async #run(line: BatchLineRecord, ask: PricedAsk): Promise<void> {
-    const out = await this.#deps.filler.at(this.#deps.path, { ...line.body, model: line.body['model'] ?? this.model }, ask, (requestId) =>
-      this.#deps.store.setLineRequestId(this.id, line.customId, requestId),
-    );
+    // stored before the request goes out: recovery links the line to its tokens
+    const requestId = randomUUID();
+    this.#deps.store.setLineRequestId(this.id, line.customId, requestId);
+    const out = await this.#deps.filler.at(this.#deps.path, { ...line.body, model: line.body['model'] ?? this.model }, ask, requestId);
     this.#running -= 1;
     if (out.ok) {
       const output = { id: reqId(), custom_id: line.customId, response: { status_code: 200, request_id: out.requestId, body: out.response }, error: null };
       this.#deps.store.finishLine(this.id, line.customId, 'done', output, out.receipt.chargedMsat);
       this.#account({ ...line, chargedMsat: out.receipt.chargedMsat, priceMsat: ask.priceMsat }, true);
-      this.emit('line', { customId: line.customId, ok: true, output });
+      this.emit('line', { customId: line.customId, ok: true, output, receipt: out.receipt });
     } else {
       const tries = (this.#tries.get(line.customId) ?? 0) + 1;
       this.#tries.set(line.customId, tries);

@@ -1,14 +1,14 @@
 /**
  * One paid request at one ask (a limit fill, a batch line), and what a request id cost according
- * to the wallet journal — the one record that survives a crash. A fill goes to the pinned ask
- * only: a failed try is not retried elsewhere or at another price, so the order can go back to
- * resting knowing nothing was paid twice.
+ * to the wallet journal — the one record that survives a crash. A fill goes through the Payer with
+ * the ask pinned (`PayOptions.ask`): that provider at its quote only, no failover to another
+ * provider or price, so the order can go back to resting knowing nothing was paid twice. The
+ * caller stores the request id before the fill starts, so recovery can link order and tokens.
  */
-import type { Market, PricedAsk } from '../market/index.ts';
-import { PayerClosed, type AttemptRecord, type Payer, type Receipt } from '../payments/payer/index.ts';
+import type { PricedAsk } from '../market/index.ts';
+import { PayerClosed, type AttemptRecord, type PaidResponse, type Payer, type Receipt } from '../payments/payer/index.ts';
 import { parseCashuToken } from '../protocol/index.ts';
 import { WalletError, type EcashWallet } from '../wallet/index.ts';
-import { withPin } from './pinned-market.ts';
 
 export type FillOutcome =
   | { readonly ok: true; readonly response: Record<string, unknown>; readonly receipt: Receipt; readonly requestId: string }
@@ -18,7 +18,7 @@ export type FillOutcome =
       readonly final: boolean;
       /** Sats the failed request took (normally 0: the Payer takes tokens back or collects refunds). */
       readonly spentSat: number;
-      readonly requestId: string | undefined;
+      readonly requestId: string;
       readonly attempts: readonly AttemptRecord[];
       readonly error: unknown;
     };
@@ -26,44 +26,46 @@ export type FillOutcome =
 /** What the journal says a request id cost: nothing, a settled amount, or not settled yet. */
 export type SpendState = { readonly state: 'none'; readonly spentSat: 0 } | { readonly state: 'spent' | 'unsettled'; readonly spentSat: number };
 
+/**
+ * Who reads a streamed fill: it gets the provider's streaming answer as soon as the fill is paid;
+ * the fill counts as done once the stream was read and its receipt settled. Aborting `signal`
+ * breaks the stream off (the node bills what it generated, the change comes back).
+ */
+export interface StreamReader {
+  readonly signal?: AbortSignal;
+  readonly onResponse: (paid: PaidResponse) => void;
+}
+
+/** What a streamed fill records as its answer: the answer itself went to the stream's reader. */
+export const STREAMED_ANSWER = { object: 'chat.completion.streamed', streamed: true } as const;
+
 /** Sends requests pinned to an ask, through the orders' payer. */
 export class Filler {
   readonly payer: Payer;
-  readonly market: Market;
   readonly wallet: EcashWallet;
 
-  constructor(payer: Payer, market: Market, wallet: EcashWallet) {
+  constructor(payer: Payer, wallet: EcashWallet) {
     this.payer = payer;
-    this.market = market;
     this.wallet = wallet;
   }
 
-  /** Pays for `body` at `ask` (its quote, if a tick); `onRequestId` hears the request id before any token leaves. */
-  async at(path: string, body: Record<string, unknown>, ask: PricedAsk, onRequestId: (requestId: string) => void): Promise<FillOutcome> {
-    let requestId: string | undefined;
-    const attempts: AttemptRecord[] = [];
-    const abort = new AbortController();
-    const pin = {
-      ask,
-      abort,
-      attempts,
-      onRequestId: (id: string) => {
-        if (requestId === id) return;
-        requestId = id;
-        onRequestId(id);
-      },
-    };
+  /**
+   * Pays for `body` at `ask` (its quote, if a tick) under `requestId` (stored by the caller first).
+   * With a `reader` the request streams to it; without, the JSON answer comes back in the outcome.
+   */
+  async at(path: string, body: Record<string, unknown>, ask: PricedAsk, requestId: string, reader?: StreamReader): Promise<FillOutcome> {
     try {
-      const res = await withPin(pin, () => this.payer.request(path, { ...body, stream: false }, { signal: abort.signal }));
-      const text = await res.text();
-      const response = JSON.parse(text) as Record<string, unknown>;
-      const receipt = this.payer.receipts().find((r) => r.requestId === requestId) ?? this.payer.receipts()[this.payer.receipts().length - 1];
-      if (!receipt || requestId === undefined) throw new Error('the payer recorded no receipt for the fill');
-      return { ok: true, response, receipt, requestId };
+      const paid = await this.payer.send(path, { ...body, stream: reader !== undefined }, { ask, requestId, ...(reader?.signal ? { signal: reader.signal } : {}) });
+      if (reader) {
+        reader.onResponse(paid);
+        return { ok: true, response: { ...STREAMED_ANSWER }, receipt: await paid.receipt, requestId };
+      }
+      const response = JSON.parse(await paid.response.text()) as Record<string, unknown>;
+      return { ok: true, response, receipt: await paid.receipt, requestId };
     } catch (error) {
       const final = error instanceof PayerClosed || error instanceof WalletError;
-      const spent = requestId === undefined ? { spentSat: 0 } : this.spendOf(requestId);
-      return { ok: false, final, spentSat: spent.spentSat, requestId, attempts, error };
+      const attempts = (error as { attempts?: readonly AttemptRecord[] }).attempts ?? [];
+      return { ok: false, final, spentSat: this.spendOf(requestId).spentSat, requestId, attempts, error };
     }
   }
 

@@ -4,5 +4,4 @@ export { Batch, type BatchProgress, type BatchResult, type BatchSummary, type Ba
 export { OrderStore, type UnreadableOrderRow, type LimitOrderRecord, type LimitOrderState, type BatchLineRecord, type BatchLineState, type BatchRecord } from './order-store.ts';
 export { OrderError, OrderExpired, OrderCancelled, OrderFailed, InvalidBatch, UnreadableOrder } from './errors.ts';
 export { ManualOrderClock, systemOrderClock, atDeadline, MAX_TIMER_MS, type OrderClock } from './order-clock.ts';
-export { pinnableMarket, tappedWallet, withPin, currentPin, type FillPin } from './pinned-market.ts';
-export { Filler, type FillOutcome, type SpendState } from './fill.ts';
+export { Filler, STREAMED_ANSWER, type FillOutcome, type SpendState, type StreamReader } from './fill.ts';

@@ -4,13 +4,16 @@
  * book, no polling — then fills at that very ask, sending the tick's quote so that the price
  * that triggered the fill is the price billed. A fill that fails at that provider (and took
  * nothing) goes back to resting and skips that ask until the provider quotes again.
+ * A streamed buy rests the same way; its fill streams to the reader that placed it, or — resumed
+ * after a restart, when nobody is reading — fills as a plain JSON request like any other.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { priceForShape, type AskChange, type Market, type PricedAsk, type RequestShape } from '../market/index.ts';
 import type { MaxPrice, Receipt } from '../payments/payer/index.ts';
 import { failpoint } from '../wallet/failpoint.ts';
 import { OrderCancelled, OrderExpired, OrderFailed } from './errors.ts';
-import type { Filler } from './fill.ts';
+import type { Filler, StreamReader } from './fill.ts';
 import { atDeadline, type OrderClock } from './order-clock.ts';
 import type { LimitOrderRecord, LimitOrderState, OrderStore } from './order-store.ts';
 
@@ -26,7 +29,7 @@ export interface FillInfo {
 }
 
 export interface LimitOrderResult {
-  /** The provider's JSON answer (OpenAI chat.completion). */
+  /** The provider's JSON answer (OpenAI chat.completion); for a streamed fill `STREAMED_ANSWER` (the reader got the stream). */
   readonly response: Record<string, unknown>;
   readonly receipt: Receipt;
   readonly fill: FillInfo;
@@ -79,7 +82,11 @@ export class LimitOrder extends EventEmitter<LimitOrderEvents> {
   readonly result: Promise<LimitOrderResult>;
   /** Ms from the book change that crossed the limit to the fill's payment starting (undefined until then). */
   triggerLatencyMs: number | undefined;
+  /** The ask this order is filling or filled at, and where (set when a fill starts in this process). */
+  ask: PricedAsk | undefined;
+  fill: FillInfo | undefined;
   readonly #deps: Deps;
+  readonly #reader: StreamReader | undefined;
   readonly #key: string;
   readonly #skip = new Set<string>();
   #state: LimitOrderState;
@@ -89,9 +96,11 @@ export class LimitOrder extends EventEmitter<LimitOrderEvents> {
   #resolve: (r: LimitOrderResult) => void = () => undefined;
   #reject: (e: unknown) => void = () => undefined;
 
-  constructor(record: LimitOrderRecord, deps: Deps) {
+  /** `reader`: who reads a streamed fill (only in the process that placed the order). */
+  constructor(record: LimitOrderRecord, deps: Deps, reader?: StreamReader) {
     super();
     this.#deps = deps;
+    this.#reader = record.request['stream'] === true ? reader : undefined;
     this.id = record.id;
     this.request = record.request;
     this.model = String(record.request['model']);
@@ -167,16 +176,18 @@ export class LimitOrder extends EventEmitter<LimitOrderEvents> {
   #fill(ask: PricedAsk, triggeredAt: number): void {
     const startedAt = this.#deps.clock.now();
     const fill = { provider: ask.provider, quote: ask.quoteId, priceMsat: ask.priceMsat, prompt: ask.prompt, completion: ask.completion, source: ask.source, at: startedAt };
-    if (!this.#deps.store.moveLimit(this.id, ['resting'], 'filling', { fill, fillRequestId: null })) return;
+    // the request id is stored with the move to filling, before any token can leave: recovery links the order to its tokens
+    const requestId = randomUUID();
+    if (!this.#deps.store.moveLimit(this.id, ['resting'], 'filling', { fill, fillRequestId: requestId })) return;
     this.#state = 'filling';
+    const info: FillInfo = { price: { msat: ask.priceMsat, prompt: ask.prompt, completion: ask.completion }, provider: ask.provider, quote: ask.quoteId, restedMs: startedAt - this.placedAt };
+    this.ask = ask;
+    this.fill = info;
     this.emit('filling', { id: this.id, ask, at: startedAt });
     this.emit('state', 'filling');
     failpoint('orders:after-filling');
-    const info: FillInfo = { price: { msat: ask.priceMsat, prompt: ask.prompt, completion: ask.completion }, provider: ask.provider, quote: ask.quoteId, restedMs: startedAt - this.placedAt };
-    const run = this.#deps.filler.at(this.#deps.path, this.request, ask, (requestId) => {
-      this.triggerLatencyMs ??= performance.now() - triggeredAt;
-      this.#deps.store.setFillRequestId(this.id, requestId);
-    });
+    this.triggerLatencyMs ??= performance.now() - triggeredAt;
+    const run = this.#deps.filler.at(this.#deps.path, this.request, ask, requestId, this.#reader);
     void run.then((out) => {
       if (out.ok) {
         const result: LimitOrderResult = { response: out.response, receipt: out.receipt, fill: info };

@@ -1,21 +1,21 @@
 /**
- * `openOrders`: the three ways to buy — market buy, limit buy (`runWhenCheaper`), limit-buy
- * batch (`runBatch`) — over one Payer whose routing can be pinned to an ask. Opening it resumes
- * resting orders and reconciles fills a crash interrupted (against the wallet journal, after the
- * Payer's own recovery has settled the tokens), so every order ends in exactly one state.
+ * `openOrders`: the three ways to buy — market buy (`send`, `marketBuy`), limit buy
+ * (`runWhenCheaper`), limit-buy batch (`runBatch`) — over one Payer: a market buy is the Payer's
+ * selection under the caller's price limit, a fill pins the crossing ask (`PayOptions.ask`).
+ * Opening it resumes resting orders and reconciles fills a crash interrupted (against the wallet
+ * journal, after the Payer's own recovery has settled the tokens), so every order ends in exactly one state.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Market, RequestShape } from '../market/index.ts';
-import { Payer, PriceAboveLimit, requestShape, type MaxPrice, type PayerOptions, type Receipt } from '../payments/payer/index.ts';
+import { Payer, requestShape, type MaxPrice, type PaidResponse, type PayerOptions, type Receipt } from '../payments/payer/index.ts';
 import type { EcashWallet } from '../wallet/index.ts';
 import { Batch } from './batch.ts';
 import { InvalidBatch, OrderError } from './errors.ts';
-import { Filler } from './fill.ts';
+import { Filler, type StreamReader } from './fill.ts';
 import { LimitOrder, limitMsat } from './limit-order.ts';
 import { systemOrderClock, type OrderClock } from './order-clock.ts';
 import { OrderStore, type UnreadableOrderRow } from './order-store.ts';
-import { currentPin, pinnableMarket, tappedWallet, withPin } from './pinned-market.ts';
 
 /** An OpenAI chat completion request (the body `POST /v1/chat/completions` takes). */
 export type OrderRequest = Record<string, unknown> & { model: string };
@@ -71,57 +71,47 @@ export class Orders {
   readonly #batches = new Map<string, Batch>();
 
   constructor(options: OpenOrdersOptions) {
-    const { market, wallet, path, clock, onAttemptFailed, ...payerOptions } = options;
+    const { market, wallet, path, clock, ...payerOptions } = options;
     this.clock = clock ?? systemOrderClock;
     this.market = market;
     this.wallet = wallet;
     this.path = (path ?? 'v1/chat/completions').replace(/^\//, '');
     this.store = new OrderStore(wallet.store);
-    this.payer = new Payer({
-      ...payerOptions,
-      wallet: tappedWallet(wallet),
-      market: pinnableMarket(market),
-      onAttemptFailed: (attempt) => {
-        const pin = currentPin();
-        pin?.attempts?.push(attempt);
-        // a pinned fill goes to its ask only: no retry without the quote, no failover
-        pin?.abort?.abort();
-        onAttemptFailed?.(attempt);
-      },
-    });
-    this.#filler = new Filler(this.payer, market, wallet);
+    this.payer = new Payer({ ...payerOptions, wallet, market });
+    this.#filler = new Filler(this.payer, wallet);
   }
 
-  /** Buys now from the market (selection profile, failover); with `maxPrice`, refuses with PriceAboveLimit when the best ask is above it. */
+  /**
+   * Pays for one request to `path` now, at the market (the Payer's selection and failover); with `maxPrice`
+   * the Payer refuses every ask above it (PriceAboveLimit, nothing spent). The answer comes with its own receipt.
+   */
+  send(path: string, body: Record<string, unknown>, options: { maxPrice?: MaxPrice; signal?: AbortSignal } = {}): Promise<PaidResponse> {
+    const maxPriceMsat = options.maxPrice === undefined ? undefined : limitMsat(options.maxPrice, requestShape(body));
+    return this.payer.send(path, body, { ...(maxPriceMsat !== undefined ? { maxPriceMsat } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+  }
+
+  /** Buys now from the market (selection profile, failover) and reads the JSON answer; see `send`. */
   async marketBuy(request: OrderRequest, options: { maxPrice?: MaxPrice; signal?: AbortSignal } = {}): Promise<MarketBuyResult> {
-    const body = { ...request, stream: false };
-    let maxPriceMsat: number | undefined;
-    if (options.maxPrice !== undefined) {
-      const shape = requestShape(body);
-      const best = this.market.bestAsk(request.model, shape);
-      maxPriceMsat = limitMsat(options.maxPrice, shape);
-      if (best && best.priceMsat > maxPriceMsat) throw new PriceAboveLimit(request.model, best, maxPriceMsat);
-    }
-    let requestId: string | undefined;
-    const pin = { ...(maxPriceMsat !== undefined ? { maxPriceMsat } : {}), onRequestId: (id: string) => (requestId ??= id) };
-    const res = await withPin(pin, () => this.payer.request(this.path, body, { signal: options.signal ?? null, ...(maxPriceMsat !== undefined ? { maxPriceMsat } : {}) }));
-    const response = JSON.parse(await res.text()) as Record<string, unknown>;
-    const receipt = this.payer.receipts().find((r) => r.requestId === requestId) ?? this.payer.receipts()[this.payer.receipts().length - 1];
-    if (!receipt) throw new OrderError('no_receipt', 'the payer recorded no receipt');
-    return { response, receipt };
+    const paid = await this.send(this.path, { ...request, stream: false }, options);
+    const response = JSON.parse(await paid.response.text()) as Record<string, unknown>;
+    return { response, receipt: await paid.receipt };
   }
 
-  /** Places a durable limit buy: rests until an ask for the request's shape is at or below `maxPrice`, then fills at it. */
-  runWhenCheaper(request: OrderRequest, options: { maxPrice: MaxPrice; deadline: number | Date; shape?: RequestShape }): LimitOrder {
+  /**
+   * Places a durable limit buy: rests until an ask for the request's shape is at or below `maxPrice`, then fills at it.
+   * A request with `stream: true` streams its fill to `reader` (given by the caller that reads it); resumed after a
+   * restart, with nobody reading, it fills as a JSON request.
+   */
+  runWhenCheaper(request: OrderRequest, options: { maxPrice: MaxPrice; deadline: number | Date; shape?: RequestShape; reader?: StreamReader }): LimitOrder {
     if (typeof request.model !== 'string' || request.model === '') throw new OrderError('invalid_request', 'the request names no model');
-    const body = { ...request, stream: false };
+    const body = { ...request, stream: request['stream'] === true };
     const shape = options.shape ?? requestShape(body);
     // checked before anything is stored: a row that cannot be read back must never be written
     const deadline = checkOrderValues(options.maxPrice, +options.deadline);
     const id = `lo_${randomUUID()}`;
     this.store.insertLimit({ id, request: body, maxPrice: options.maxPrice, shape, deadline });
     this.#warm(request.model);
-    const order = this.#make(id);
+    const order = this.#make(id, options.reader);
     order.start('placed');
     return order;
   }
@@ -200,10 +190,10 @@ export class Orders {
     return { market: this.market, store: this.store, filler: this.#filler, path: this.path, clock: this.clock, onSettled: (o) => this.#live.delete(o.id) };
   }
 
-  #make(id: string): LimitOrder {
+  #make(id: string, reader?: StreamReader): LimitOrder {
     const record = this.store.limit(id);
     if (!record) throw new OrderError('unknown_order', `no order ${id}`);
-    const order = new LimitOrder(record, this.#deps());
+    const order = new LimitOrder(record, this.#deps(), reader);
     this.#live.set(id, order);
     return order;
   }
