@@ -235,7 +235,7 @@ describe('limit orders on the devnet', () => {
 
   describe('streamed limit buys', () => {
     it('a streamed limit buy rests as a durable order: reopened on the same store after a restart, the crossing tick fills it at exactly that quote', async () => {
-      const { wallet } = await net.newWallet(50, 'streamed-restart');
+      const { wallet } = await net.newWallet(50, { name: 'streamed-restart' });
       const held = net.providerHeldSat();
       const first = await openOrders({ wallet, market });
       const body = { ...chat('stream me, even after a restart'), stream: true };

@@ -128,6 +128,10 @@ describe.each(['xcashu', 'session'] as const)('Payer.send (%s)', (mode) => {
     expect(await readUntilBroken(reader)).toBe('broken');
     const receipt = await paid.receipt;
     expect(receipt).toMatchObject({ requestId: paid.requestId, stream: true, mode, changePending: false, provider: { id: net.idOf(market, 'cheap') } });
+    // regression: a broken-off stream has no usage; the node's honest bill for what it generated is not an overcharge
+    expect(receipt.problems).toContain('broken_off');
+    expect(receipt.verification.verdict).not.toBe('overcharged');
+    expect(payer.distrusted()).toEqual([]);
     if (mode === 'xcashu') {
       // the token's change came back (from the refund route): only what the node generated was kept
       expect(receipt.changeSat).toBeGreaterThan(0);

@@ -114,6 +114,9 @@ export function judgeUsage(t: ProviderTry, json: unknown, problems: readonly Rec
   const bounds = usageBounds(t.body);
   const all: ReceiptProblem[] = [...problems];
   if (isInflated(normalizeUsage(usage), bounds)) all.push('usage_inflated');
+  // a stream broken off before its usage arrived cannot be priced from usage: an honest node bills what it
+  // generated, so the most the request allows (its gate) is what the charge is held to
+  if (usage === undefined && problems.includes('broken_off')) return { usage, problems: all, expectedMsat: t.sizing.gateMsat };
   // inflated usage is priced as the most the request allows, never as reported
   return { usage, problems: all, expectedMsat: expectedCost(t.model, clampUsage(usage, bounds), t.sizing.gateMsat) };
 }

@@ -45,9 +45,10 @@ export interface Receipt {
 /**
  * What a receipt records as gone wrong: change the mint refused (`change_forged`, `change_spent`),
  * usage beyond what the request allows (`usage_inflated`), an answer past the size limit
- * (`response_too_large`) or a stream cut off by its time limits (`stream_timeout`).
+ * (`response_too_large`), a stream cut off by its time limits (`stream_timeout`), or a stream the caller
+ * broke off before the node's usage arrived (`broken_off`: the charge is held to the request's gate instead).
  */
-export type ReceiptProblem = 'change_forged' | 'change_spent' | 'usage_inflated' | 'response_too_large' | 'stream_timeout';
+export type ReceiptProblem = 'change_forged' | 'change_spent' | 'usage_inflated' | 'response_too_large' | 'stream_timeout' | 'broken_off';
 
 /** routstr-core's cost of `usage` at `model`'s sats pricing (0 without usage, as the node bills). */
 export function expectedCost(model: Model, usage: unknown, gateMsat: number): number {

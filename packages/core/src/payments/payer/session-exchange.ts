@@ -107,7 +107,13 @@ export class SessionExchange {
           throw error;
         }
       };
-      const response = heldAnswer(res, tap, (body) => this.#d.limitedStream(body, g.guard, problems), { settle, broken: () => void settle().catch(() => undefined) });
+      const response = heldAnswer(res, tap, (body) => this.#d.limitedStream(body, g.guard, problems), {
+        settle,
+        broken: () => {
+          if (!done) problems.push('broken_off');
+          void settle().catch(() => undefined);
+        },
+      });
       return { ok: true, response };
     }
     let text: string;

@@ -244,7 +244,7 @@ export class XCashuExchange {
         try {
           tap.end();
           // runs after the caller's last read (or its abort): bounded by the refund timeout alone, so change still comes back
-          const change = await this.#collectChange(t.url, token, tap.changeToken, problems.length > 0 ? undefined : tap.costMsat, undefined);
+          const change = await this.#collectChange(t.url, token, tap.changeToken, problems.some((p) => p !== 'broken_off') ? undefined : tap.costMsat, undefined);
           this.#complete(t, token, { usage: tap.usage }, tap.costMsat, change, problems);
         } catch (error) {
           t.ctx.receipt.reject(error); // the request's receipt settles either way
@@ -255,7 +255,13 @@ export class XCashuExchange {
         }
       })());
     // broken off (abort, network): the node bills what it generated; its refund route has the change
-    return heldAnswer(res, tap, (body) => this.#d.limitedStream(body, guard, problems), { settle: finish, broken: () => this.#d.track(finish()) });
+    return heldAnswer(res, tap, (body) => this.#d.limitedStream(body, guard, problems), {
+      settle: finish,
+      broken: () => {
+        if (!finished) problems.push('broken_off');
+        this.#d.track(finish());
+      },
+    });
   }
 
   #complete(t: ProviderTry, token: SentToken, json: unknown, reportedMsat: number | undefined, change: ChangeResult, problems: readonly ReceiptProblem[] = []): Receipt {
