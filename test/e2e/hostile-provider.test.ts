@@ -18,6 +18,8 @@ afterAll(async () => {
 const CHAT = '/v1/chat/completions';
 /** The buyer's limit in these scenarios: 40 sat a request. */
 const MAX_PRICE_MSAT = 40_000;
+/** The provider's answer of one paid request (the receipt, where a test needs it, comes from payer.receipts()). */
+const answerOf = async (payer: Payer, body: Record<string, unknown>, options: { signal?: AbortSignal } = {}): Promise<Response> => (await payer.send(CHAT, body, options)).response;
 const ask = (model: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ model, messages: [{ role: 'user', content: 'Say hi' }], max_tokens: 8, ...extra });
 
 async function buyer(fund: number, options: Partial<PayerOptions> = {}): Promise<{ wallet: EcashWallet; payer: Payer }> {
@@ -43,7 +45,7 @@ describe('a hostile provider', () => {
   it('overcharge: usage inflated 5000x past max_tokens is flagged overcharged, not undercharged', async () => {
     const { node, model } = await net.hostile('overcharge');
     const { wallet, payer } = await buyer(200);
-    await readAll(await payer.request(CHAT, ask(model)));
+    await readAll(await answerOf(payer, ask(model)));
     const [r] = payer.receipts() as Receipt[];
     expect(r?.usage?.outputTokens).toBe(8 * 5000);
     expect(r?.verification.verdict).toBe('overcharged');
@@ -55,7 +57,7 @@ describe('a hostile provider', () => {
   it('withhold-change: keeping the change is an overcharge; the loss is the token, within maxPrice', async () => {
     const { node, model } = await net.hostile('withhold-change');
     const { wallet, payer } = await buyer(200);
-    await readAll(await payer.request(CHAT, ask(model)));
+    await readAll(await answerOf(payer, ask(model)));
     const [r] = payer.receipts() as Receipt[];
     expect(r?.changeSat).toBe(0);
     expect(r?.verification.verdict).toBe('overcharged');
@@ -69,7 +71,7 @@ describe('a hostile provider', () => {
       let lost = 0;
       for (const stream of [false, true]) {
         const { wallet, payer } = await buyer(200);
-        await readAll(await payer.request(CHAT, ask(model, { stream })));
+        await readAll(await answerOf(payer, ask(model, { stream })));
         const [r] = payer.receipts() as Receipt[];
         expect(r?.stream).toBe(stream);
         expect(r?.changeSat).toBe(0);
@@ -89,7 +91,7 @@ describe('a hostile provider', () => {
   it('spent-change: change the provider already redeemed itself is not "already ours": verdict change_spent', async () => {
     const { node, model } = await net.hostile('spent-change');
     const { wallet, payer } = await buyer(200);
-    await readAll(await payer.request(CHAT, ask(model)));
+    await readAll(await answerOf(payer, ask(model)));
     const [r] = payer.receipts() as Receipt[];
     expect(r?.changeSat).toBe(0);
     expect(r?.verification.verdict).toBe('change_spent');
@@ -101,7 +103,7 @@ describe('a hostile provider', () => {
   it('hang-before-redeem: the request times out and the unredeemed token comes back whole', async () => {
     const { node, model } = await net.hostile('hang-before-redeem');
     const { wallet, payer } = await buyer(200, { timeouts: { requestMs: 300 } });
-    const err = await payer.request(CHAT, ask(model)).catch((e: unknown) => e);
+    const err = await answerOf(payer, ask(model)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AllProvidersFailed);
     const [a] = (err as AllProvidersFailed).attempts;
     expect(a?.code).toBe('timeout');
@@ -114,7 +116,7 @@ describe('a hostile provider', () => {
     const { node, model } = await net.hostile('hang-after-redeem');
     // long enough for the node to redeem first (a mint swap); the refund route then hangs too
     const { wallet, payer } = await buyer(200, { timeouts: { requestMs: 2_000, refundMs: 300 } });
-    const err = await payer.request(CHAT, ask(model)).catch((e: unknown) => e);
+    const err = await answerOf(payer, ask(model)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AllProvidersFailed);
     const [a] = (err as AllProvidersFailed).attempts;
     expect(a?.code).toBe('timeout');
@@ -129,7 +131,7 @@ describe('a hostile provider', () => {
     const { node, model } = await net.hostile('hang-after-redeem');
     const { wallet, payer } = await buyer(200);
     const caller = new AbortController();
-    const call = payer.request(CHAT, ask(model), { signal: caller.signal });
+    const call = answerOf(payer, ask(model), { signal: caller.signal });
     await node.redeemed;
     caller.abort(new Error('caller gave up'));
     await expect(call).rejects.toThrow('caller gave up');
@@ -140,7 +142,7 @@ describe('a hostile provider', () => {
   it('stall-stream: a silent stream ends at the idle limit; change still collected, receipt says stream_timeout', async () => {
     const { node, model } = await net.hostile('stall-stream');
     const { wallet, payer } = await buyer(200, { timeouts: { streamIdleMs: 300 } });
-    const res = await payer.request(CHAT, ask(model, { stream: true }));
+    const res = await answerOf(payer, ask(model, { stream: true }));
     const err = await readAll(res).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StreamLimitExceeded);
     expect((err as StreamLimitExceeded).limit).toBe('idle');
@@ -154,7 +156,7 @@ describe('a hostile provider', () => {
   it('stream-forever: an endless stream ends at its total limit with the change collected', async () => {
     const { node, model } = await net.hostile('stream-forever');
     const { wallet, payer } = await buyer(200, { timeouts: { streamTotalMs: 400 } });
-    const res = await payer.request(CHAT, ask(model, { stream: true }));
+    const res = await answerOf(payer, ask(model, { stream: true }));
     const err = await readAll(res).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StreamLimitExceeded);
     expect((err as StreamLimitExceeded).limit).toBe('total');
@@ -168,7 +170,7 @@ describe('a hostile provider', () => {
   it('huge-body: a 64 MiB answer is cut off at the body limit with a typed error; the rest is never read', async () => {
     const { node, model } = await net.hostile('huge-body');
     const { wallet, payer } = await buyer(200, { responseLimits: { maxBodyBytes: 1 << 20 } });
-    const err = await payer.request(CHAT, ask(model)).catch((e: unknown) => e);
+    const err = await answerOf(payer, ask(model)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ResponseTooLarge);
     const r = (err as ResponseTooLarge).receipt;
     expect(r?.problems).toContain('response_too_large');
@@ -183,7 +185,7 @@ describe('a hostile provider', () => {
   it('huge-body (stream): one endless SSE line is cut off at the line limit', async () => {
     const { node, model } = await net.hostile('huge-body');
     const { wallet, payer } = await buyer(200, { responseLimits: { maxLineBytes: 1 << 20 } });
-    const res = await payer.request(CHAT, ask(model, { stream: true }));
+    const res = await answerOf(payer, ask(model, { stream: true }));
     const err = await readAll(res).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ResponseTooLarge);
     const [r] = payer.receipts() as Receipt[];
@@ -198,24 +200,24 @@ describe('a hostile provider', () => {
     const { node, model } = await net.hostile('absurd-limits', { price: { prompt: 1_000_000, completion: 2_000_000 } });
     const { wallet, payer } = await buyer(21_000, { maxPrice: 5_000 });
     const journal = wallet.journal().length;
-    const refused = await payer.request(CHAT, ask(model, { max_tokens: undefined })).catch((e: unknown) => e);
+    const refused = await answerOf(payer, ask(model, { max_tokens: undefined })).catch((e: unknown) => e);
     // no token left (before the fix a 20 000 sat token did)
     expect(wallet.journal()).toHaveLength(journal);
     expect(wallet.balance()).toBe(21_000);
     // the one price refusal: the token its gate demands is above what maxPrice allows
     expect(refused).toBeInstanceOf(PriceAboveLimit);
     expect(refused).toMatchObject({ code: 'price_above_limit', limit: 'demand', maxPriceMsat: 5_000, provider: node.id });
-    await readAll(await payer.request(CHAT, ask(model)));
+    await readAll(await answerOf(payer, ask(model)));
     const [r] = payer.receipts() as Receipt[];
     expect(r?.paidSat).toBeLessThanOrEqual(5);
     for (const e of wallet.journal()) expect(e.amount).toBeLessThanOrEqual(5);
     expectLossWithin(wallet, 21_000, node, 5);
     // a buyer who set no limits at all is protected by the default per-request cap
     const { wallet: plain, payer: noLimits } = await buyer(21_000, { maxPrice: undefined });
-    await expect(noLimits.request(CHAT, ask(model, { max_tokens: undefined }))).rejects.toMatchObject({ code: 'budget_exceeded', cap: { kind: 'per_request', limit: 1_000 } });
+    await expect(answerOf(noLimits, ask(model, { max_tokens: undefined }))).rejects.toMatchObject({ code: 'budget_exceeded', cap: { kind: 'per_request', limit: 1_000 } });
     expect(plain.balance()).toBe(21_000);
     // refusals count as failures: after two the market cools the provider down for this model
-    await noLimits.request(CHAT, ask(model, { max_tokens: undefined })).catch(() => undefined);
+    await answerOf(noLimits, ask(model, { max_tokens: undefined })).catch(() => undefined);
     expect(net.market.select({ model }).providers.map((p) => p.provider)).not.toContain(node.id);
   });
   it('absurd-limits, market buy: the order\'s own maxPrice caps the token as well', async () => {
@@ -238,7 +240,7 @@ describe('buyer limits', () => {
   it('budget overshoot: 50 concurrent requests under totalSat 30 spend at most 30 (wallet and node agree)', async () => {
     const { node, model } = await net.hostile('honest');
     const { wallet, payer } = await buyer(500, { budget: { totalSat: 30 } });
-    const results = await Promise.allSettled(Array.from({ length: 50 }, () => payer.request(CHAT, ask(model)).then(readAll)));
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => answerOf(payer, ask(model)).then(readAll)));
     await payer.settled();
     const lost = 500 - wallet.balance();
     expect(lost).toBeLessThanOrEqual(30);
@@ -257,12 +259,12 @@ describe('buyer limits', () => {
     for (let i = 0; i < 3; i++) await net.hostile('honest', { model, mints: other });
     const dear = await net.hostile('honest', { model, price: { prompt: 5_000_000_000, completion: 50_000_000_000 } });
     const { wallet, payer } = await buyer(1_000, { maxPrice: undefined });
-    const err = await payer.request(CHAT, ask(model, { max_tokens: 1 })).catch((e: unknown) => e);
+    const err = await answerOf(payer, ask(model, { max_tokens: 1 })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PriceAboveLimit);
     expect((err as PriceAboveLimit).bestAsk.provider).toBe(dear.node.id);
     expect(wallet.balance()).toBe(1_000);
     const { payer: anyPrice } = await buyer(1_000, { maxPrice: undefined, maxAskOverMedian: 0 });
-    await readAll(await anyPrice.request(CHAT, ask(model, { max_tokens: 1 })));
+    await readAll(await answerOf(anyPrice, ask(model, { max_tokens: 1 })));
     expect(anyPrice.receipts()[0]?.provider.id).toBe(dear.node.id);
   });
 });

@@ -191,17 +191,6 @@ export class Payer {
     return { requestId: ctx.requestId, response, receipt: ctx.receipt.promise, attempts: [...ctx.attempts] };
   }
 
-  /**
-   * @deprecated Use `send()`: it returns the receipt with the response. Pays like `send()`; `onReceipt`
-   * hears this request's receipt (before a stream's end reaches the caller).
-   */
-  async request(path: string, body: Record<string, unknown>, init: { signal?: AbortSignal | null; onReceipt?: (receipt: Receipt) => void; maxPriceMsat?: number } = {}): Promise<Response> {
-    const paid = await this.send(path, body, { ...(init.signal ? { signal: init.signal } : {}), ...(init.maxPriceMsat !== undefined ? { maxPriceMsat: init.maxPriceMsat } : {}) });
-    const onReceipt = init.onReceipt;
-    if (onReceipt) paid.receipt.then(onReceipt, () => undefined);
-    return paid.response;
-  }
-
   /** Checks the per-request cap and reserves `amountSat` against the total budget (one synchronous step). */
   #reserve(amountSat: number): Reservation {
     const perRequest = this.#options.budget?.perRequestMaxSat;
