@@ -65,8 +65,9 @@ export {
   type PayingFetchOptions, type PaymentMode, type PayOptions, type Payout, PriceAboveLimit, type PriceLimitKind,
   quotedModel, type Receipt, type ReceiptProblem, redemptionError, type RefundLookup, refundRefused, requestShape,
   RequestTimeout, type ResponseLimits, ResponseTooLarge, retryAfterMs, type RoutstrClient, SessionFundingFailed,
-  type SessionOptions, sizeRequest, type Sizing, type SizingOptions, SseTap, StreamLimitExceeded, type Timeouts,
-  type TokenFacts, UnroutableRequest, type XCashuChange, type XCashuPayment, type XCashuRecord, type XCashuState,
+  type SessionOptions, type SettlementGroupOptions, sizeRequest, type Sizing, type SizingOptions, SseTap,
+  StreamLimitExceeded, type Timeouts, type TokenFacts, UnroutableRequest, type XCashuChange, type XCashuPayment,
+  type XCashuRecord, type XCashuState,
 } from './payments/index.ts';
 export {
   addressScope, type AddressScope, type Ask, type AskChange, type AskQuote, asksFromModels, type AskSource,

@@ -256,6 +256,8 @@ export class BatchRunner {
         store.markAnswered(batch.id, line.index, response, b.cost.total_msats);
         failpoint('batch:after-answer');
         const settled = payee.settle(reservationId, b.cost.total_msats);
+        // A line is marked done only once its charge is committed (a stored answer is not a sent one).
+        payee.flush();
         failpoint('batch:after-settle');
         store.markDone(batch.id, line.index, settled.chargedMsat);
         return;

@@ -10,6 +10,7 @@ export {
   type PayeeBalances,
   type Payout,
   type OpenPayeeOptions,
+  type SettlementGroupOptions,
   PayeeError,
   redemptionError,
   minimumBalanceError,

@@ -10,6 +10,7 @@ export type {
   Payout,
   OpenPayeeOptions,
 } from './payee-types.ts';
+export type { SettlementGroupOptions } from './settlement-group.ts';
 export {
   PayeeError,
   redemptionError,

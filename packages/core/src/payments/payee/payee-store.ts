@@ -229,11 +229,7 @@ export class PayeeStore extends DurableDatabase {
     this.run('DELETE FROM deposits WHERE token_hash = ?', tokenHash);
   }
 
-  // --- reservations -----------------------------------------------------------------------------
-
-  insertReservation(r: { id: string; apiKey: string; amountMsat: number }): void {
-    this.run("INSERT INTO reservations (id, api_key, amount_msat, state, created_at) VALUES (?, ?, ?, 'held', ?)", r.id, r.apiKey, r.amountMsat, Date.now());
-  }
+  // --- reservations and settlements ----------------------------------------------------------
 
   reservation(id: string): ReservationRecord | undefined {
     const r = this.get('SELECT * FROM reservations WHERE id = ?', id);
@@ -242,12 +238,40 @@ export class PayeeStore extends DurableDatabase {
       : undefined;
   }
 
+  /** Reservations an older version left held (this one keeps them in memory only). */
   heldReservations(): ReservationRecord[] {
     return this.all("SELECT id FROM reservations WHERE state = 'held'").map((r) => this.reservation(s(r['id'])) as ReservationRecord);
   }
 
   closeReservation(id: string, state: 'settled' | 'released', costMsat: number | null): void {
     this.run('UPDATE reservations SET state = ?, cost_msat = ? WHERE id = ?', state, costMsat, id);
+  }
+
+  /**
+   * Writes a group of settlements (call inside tx): each account debited once by the group's
+   * charges (a delta, so deposits committed meanwhile compose), each reservation recorded settled
+   * at its cost, each charge recorded as revenue.
+   */
+  writeSettlements(group: readonly { reservationId: string; apiKey: string; reservedMsat: number; chargedMsat: number }[]): void {
+    const now = Date.now();
+    const perAccount = new Map<string, { charged: number; requests: number }>();
+    for (const g of group) {
+      const t = perAccount.get(g.apiKey) ?? { charged: 0, requests: 0 };
+      t.charged += g.chargedMsat;
+      t.requests += 1;
+      perAccount.set(g.apiKey, t);
+      this.run(
+        "INSERT OR IGNORE INTO reservations (id, api_key, amount_msat, state, cost_msat, created_at) VALUES (?, ?, ?, 'settled', ?, ?)",
+        g.reservationId, g.apiKey, g.reservedMsat, g.chargedMsat, now,
+      );
+      if (g.chargedMsat > 0) this.insertCharge(`res:${g.reservationId}`, 'bearer', g.chargedMsat);
+    }
+    for (const [apiKey, t] of perAccount) {
+      this.run(
+        'UPDATE accounts SET balance_msat = balance_msat - ?, total_requests = total_requests + ?, total_spent_msat = total_spent_msat + ? WHERE api_key = ?',
+        t.charged, t.requests, t.charged, apiKey,
+      );
+    }
   }
 
   // --- charges (revenue) --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /** The payee's public shapes: token facts, X-Cashu payments and change, accounts, balances, payouts. */
 import type { Msat, Sat } from '../../money/index.ts';
 import type { EcashWallet } from '../../wallet/index.ts';
+import type { SettlementGroupOptions } from './settlement-group.ts';
 
 /** A token header read without a mint. */
 export interface TokenFacts {
@@ -79,6 +80,8 @@ export interface Payout {
 export interface OpenPayeeOptions {
   /** The node's wallet (open it with `reclaimOnOpen: false`). */
   readonly wallet: EcashWallet;
-  /** sqlite file of the payee's books. */
+  /** sqlite file of the payee's books (one open Payee per file: it keeps Bearer accounts in memory). */
   readonly dbPath: string;
+  /** How Bearer settlements are grouped into commits (default: up to 256 per commit, at most 10 ms apart). */
+  readonly groupCommit?: SettlementGroupOptions;
 }

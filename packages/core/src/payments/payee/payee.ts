@@ -13,6 +13,11 @@
  *   under `change:<token hash>`, or makes it again; refunds and payouts the same way.
  * The wallet must be opened with `reclaimOnOpen: false` so it does not take back change tokens
  * before this recovery adopts them (with it on, the change is simply made again: no loss).
+ *
+ * Bearer requests run in memory (session-ledger.ts): reservations are never written, settlements
+ * are committed in groups (settlement-group.ts, where the argument that a crash there only ever
+ * favours the buyer is written). Deposits, top-ups, refunds and payouts commit before they answer;
+ * refunds and payouts commit the pending settlements first. One process, one Payee per payee file.
  */
 import { randomUUID } from 'node:crypto';
 import { sat, type Msat, type Sat } from '../../money/index.ts';
@@ -20,12 +25,14 @@ import { xCashuChange } from '../../pricing/index.ts';
 import { apiKeyForToken } from '../../protocol/index.ts';
 import type { EcashWallet } from '../../wallet/index.ts';
 import { failpoint } from '../../wallet/failpoint.ts';
-import { deliverRefund, releaseReservation, reserveGate, settleReservation } from './account-book.ts';
+import { deliverRefund } from './account-book.ts';
 import { bolt11AmountSat } from './bolt11-amount.ts';
 import { changeRef, payoutRef, sendOnce } from './outgoing-tokens.ts';
 import { invalidRequestError, keyNotFoundError, minimumBalanceError, redemptionError, refundRefused } from './payee-errors.ts';
 import { recoverPayee } from './payee-recovery.ts';
 import { PayeeStore, type XCashuRecord } from './payee-store.ts';
+import { SessionLedger } from './session-ledger.ts';
+import type { SettlementGroupOptions } from './settlement-group.ts';
 import type {
   AccountInfo,
   AccountRefund,
@@ -44,14 +51,27 @@ export class Payee {
   readonly wallet: EcashWallet;
   readonly store: PayeeStore;
   private readonly inflight = new Map<string, Promise<unknown>>();
+  private readonly ledger: SessionLedger;
 
-  constructor(wallet: EcashWallet, store: PayeeStore) {
+  constructor(wallet: EcashWallet, store: PayeeStore, groupCommit: SettlementGroupOptions = {}) {
     this.wallet = wallet;
     this.store = store;
+    this.ledger = new SessionLedger(store, groupCommit);
   }
 
+  /** Commits the settlements charged in memory (one transaction); close() does it too. */
+  flush(): void {
+    this.ledger.flush();
+  }
+
+  /** Commits what is pending and closes the books. */
   close(): void {
-    this.store.close();
+    if (!this.store.db.isOpen) return;
+    try {
+      this.ledger.close();
+    } finally {
+      this.store.close();
+    }
   }
 
   // --- tokens -----------------------------------------------------------------------------------
@@ -171,18 +191,18 @@ export class Payee {
    */
   async accountFor(bearer: { kind: 'api_key'; apiKey: string } | { kind: 'cashu'; token: string }): Promise<string> {
     if (bearer.kind === 'api_key') {
-      if (!this.store.account(bearer.apiKey)) throw keyNotFoundError();
+      if (!this.ledger.account(bearer.apiKey)) throw keyNotFoundError();
       return bearer.apiKey;
     }
     const apiKey = apiKeyForToken(bearer.token.trim());
-    if (this.store.account(apiKey)) return apiKey;
+    if (this.ledger.account(apiKey)) return apiKey;
     await this.once(`d:${apiKey}`, () => this.deposit(bearer.token, apiKey, 'create'));
     return apiKey;
   }
 
   /** Redeems `token` into an existing account; returns the msats credited. */
   async topup(apiKey: string, token: string): Promise<Msat> {
-    if (!this.store.account(apiKey)) throw keyNotFoundError();
+    if (!this.ledger.account(apiKey)) throw keyNotFoundError();
     return this.deposit(token, apiKey, 'topup');
   }
 
@@ -208,32 +228,34 @@ export class Payee {
       this.store.finishDeposit(facts.hash, msats);
       this.store.credit(apiKey, msats);
     });
+    this.ledger.adjust(apiKey, msats);
     return msats as Msat;
   }
 
   /** `/v1/balance/info` figures; 401 key_not_found for an unknown key. */
   info(apiKey: string): AccountInfo {
-    const a = this.store.account(apiKey);
+    const a = this.ledger.account(apiKey);
     if (!a) throw keyNotFoundError();
     return { apiKey, availableMsat: a.balanceMsat - a.reservedMsat, reservedMsat: a.reservedMsat, totalRequests: a.totalRequests, totalSpentMsat: a.totalSpentMsat };
   }
 
   /** Reserves the gate from the account's available balance (402 insufficient_balance); returns the reservation id. */
   reserve(apiKey: string, gateMsat: number): string {
-    return reserveGate(this.store, apiKey, gateMsat);
+    return this.ledger.reserve(apiKey, gateMsat);
   }
 
   /**
    * Settles a reservation at the real cost (at most the balance), charging it as revenue; returns
-   * what was charged and what remains available.
+   * what was charged and what remains available. The charge is committed with its group, possibly
+   * after this returns (a crash before that favours the buyer: settlement-group.ts); flush() commits now.
    */
   settle(reservationId: string, costMsat: number): { chargedMsat: number; remainingMsat: number } {
-    return settleReservation(this.store, reservationId, costMsat);
+    return this.ledger.settle(reservationId, costMsat);
   }
 
   /** Releases a reservation without charging (the upstream failed). */
   release(reservationId: string): void {
-    releaseReservation(this.store, reservationId);
+    this.ledger.release(reservationId);
   }
 
   /**
@@ -243,16 +265,21 @@ export class Payee {
    */
   async refund(apiKey: string): Promise<AccountRefund> {
     return this.once(`r:${apiKey}`, async () => {
+      const putBack = (deltaMsat: number): void => this.ledger.adjust(apiKey, deltaMsat);
       const pending = this.store.pendingRefunds(apiKey)[0];
-      if (pending) return deliverRefund(this.store, this.wallet, pending.id, apiKey, pending.sat);
+      if (pending) return deliverRefund(this.store, this.wallet, pending.id, apiKey, pending.sat, putBack);
+      // Charges made in memory are committed first: the books then hold the live balance, and
+      // money already charged is never refunded.
+      this.ledger.flush();
       const plan = this.store.tx(() => {
         const a = this.store.account(apiKey);
-        if (!a) throw keyNotFoundError();
-        const wholeSat = Math.floor((a.balanceMsat - a.reservedMsat) / 1000);
+        const live = this.ledger.account(apiKey);
+        if (!a || !live) throw keyNotFoundError();
+        const wholeSat = Math.floor((live.balanceMsat - live.reservedMsat) / 1000);
         if (wholeSat <= 0) {
           if (a.refundToken !== null) return { kind: 'cached' as const, refund: { token: a.refundToken, sat: sat(a.refundSat ?? 0) } };
-          if (a.reservedMsat > 0) throw refundRefused('Cannot refund key. There are ongoing requests using this key.');
-          throw refundRefused(a.balanceMsat > 0 ? 'Balance too small to refund' : 'No balance to refund');
+          if (live.reservedMsat > 0) throw refundRefused('Cannot refund key. There are ongoing requests using this key.');
+          throw refundRefused(live.balanceMsat > 0 ? 'Balance too small to refund' : 'No balance to refund');
         }
         const id = randomUUID();
         this.store.updateAccount(apiKey, { balanceMsat: a.balanceMsat - wholeSat * 1000 });
@@ -260,8 +287,9 @@ export class Payee {
         return { kind: 'new' as const, id, wholeSat };
       });
       if (plan.kind === 'cached') return plan.refund;
+      this.ledger.adjust(apiKey, -plan.wholeSat * 1000);
       failpoint('payee:refund-after-debit');
-      return deliverRefund(this.store, this.wallet, plan.id, apiKey, plan.wholeSat);
+      return deliverRefund(this.store, this.wallet, plan.id, apiKey, plan.wholeSat, putBack);
     });
   }
 
@@ -270,13 +298,15 @@ export class Payee {
   /** Held, earned, owed and withdrawable amounts. */
   balances(): PayeeBalances {
     const heldSat = this.wallet.balance();
-    const revenueMsat = this.store.revenueMsat();
+    // Charges made in memory count as earned, and no longer as owed, at once (the live truth).
+    const pendingChargedMsat = this.ledger.pendingChargedMsat;
+    const revenueMsat = this.store.revenueMsat() + pendingChargedMsat;
     const paidOutMsat = this.store.paidOutMsat();
     let owedChange = 0;
     for (const state of ['redeemed', 'charged'] as const) {
       for (const r of this.store.xcashuByState(state)) owedChange += (state === 'redeemed' ? r.faceSat : (r.changeSat ?? 0)) * 1000;
     }
-    const liabilitiesMsat = this.store.accountLiabilitiesMsat() + owedChange;
+    const liabilitiesMsat = this.store.accountLiabilitiesMsat() - pendingChargedMsat + owedChange;
     const withdrawableSat = Math.max(0, Math.min(Math.floor((revenueMsat - paidOutMsat) / 1000), heldSat - Math.ceil(liabilitiesMsat / 1000)));
     return { heldSat, pendingSat: this.wallet.pendingBalance(), revenueMsat, paidOutMsat, liabilitiesMsat, withdrawableSat };
   }
@@ -284,6 +314,8 @@ export class Payee {
   /** Pays revenue out as a Cashu token (`amountSat`) or to a bolt11 invoice; never more than is withdrawable. */
   async withdraw(request: { amountSat: number } | { invoice: string }): Promise<Payout> {
     return this.once('payout', async () => {
+      // Only committed revenue is paid out: a charge a crash could still lose never leaves as a payout.
+      this.ledger.flush();
       const { withdrawableSat } = this.balances();
       const id = randomUUID();
       if ('invoice' in request) {
@@ -343,7 +375,7 @@ export class Payee {
 
 /** Opens the payee's books over a wallet and finishes whatever a crash interrupted. */
 export async function openPayee(options: OpenPayeeOptions): Promise<Payee> {
-  const payee = new Payee(options.wallet, new PayeeStore(options.dbPath));
+  const payee = new Payee(options.wallet, new PayeeStore(options.dbPath), options.groupCommit);
   try {
     await payee.recover();
   } catch (error) {
