@@ -31,11 +31,14 @@ import { bill, choiceChars, countCompletionTokens, countPromptTokens, generatedC
 import { boundedUpstreamBody, invalidOutputFields, outputLimit } from './output-bound.ts';
 import { InvalidJson, baseHeaders, header, readJson, sendError, sendJson, sendPayeeError } from './responses.ts';
 import { sseLines } from './sse-lines.ts';
+import { postUpstream, readText, type UpstreamAgents, type UpstreamResponse } from './upstream-request.ts';
 
 /** What a paid request needs from the node. */
 export interface PaidProxyDeps {
   readonly upstream: string;
   readonly upstreamApiKey?: string;
+  /** Kept-alive connections to the engine. */
+  readonly upstreamAgents: UpstreamAgents;
   readonly payee: Payee;
   readonly admission: Admission;
   /** The advertised Model at current prices. */
@@ -173,31 +176,26 @@ async function forward(deps: PaidProxyDeps, res: ServerResponse, job: Job): Prom
   res.on('close', () => {
     if (!res.writableFinished) abort.abort();
   });
-  let upstreamRes: Response;
+  let upstreamRes: UpstreamResponse;
   try {
-    upstreamRes = await fetch(`${deps.upstream}${job.upstreamPath}`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: stream ? 'text/event-stream' : 'application/json',
-        ...(deps.upstreamApiKey ? { authorization: `Bearer ${deps.upstreamApiKey}` } : {}),
-      },
-      body: JSON.stringify(upstreamBody),
-      signal: abort.signal,
-    });
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: stream ? 'text/event-stream' : 'application/json',
+      ...(deps.upstreamApiKey ? { authorization: `Bearer ${deps.upstreamApiKey}` } : {}),
+    };
+    upstreamRes = await postUpstream(deps.upstreamAgents, `${deps.upstream}${job.upstreamPath}`, headers, JSON.stringify(upstreamBody), abort.signal);
   } catch {
     return upstreamFailed(deps, res, payer, requestId, 502, undefined);
   }
-  if (!upstreamRes.ok) {
-    const text = await upstreamRes.text().catch(() => '');
+  if (upstreamRes.status < 200 || upstreamRes.status > 299) {
+    const text = await readText(upstreamRes.body).catch(() => '');
     return upstreamFailed(deps, res, payer, requestId, upstreamRes.status, text);
   }
-  const isSse = (upstreamRes.headers.get('content-type') ?? '').includes('text/event-stream');
-  if (stream && isSse && upstreamRes.body) return relayStream(deps, res, job, upstreamRes.body, { abort, limit: outputLimit(bound) });
+  if (stream && upstreamRes.contentType.includes('text/event-stream')) return relayStream(deps, res, job, upstreamRes.body, { abort, limit: outputLimit(bound) });
 
   let json: Record<string, unknown>;
   try {
-    const parsed = (await upstreamRes.json()) as unknown;
+    const parsed = JSON.parse(await readText(upstreamRes.body)) as unknown;
     json = isObject(parsed) ? parsed : {};
   } catch {
     return upstreamFailed(deps, res, payer, requestId, 502, undefined);
@@ -236,7 +234,7 @@ async function upstreamFailed(deps: PaidProxyDeps, res: ServerResponse, payer: P
  * output events than the paid bound allows (an engine that ignores `max_tokens`, e.g. under a grammar).
  */
 async function relayStream(
-  deps: PaidProxyDeps, res: ServerResponse, job: Job, upstreamBody: ReadableStream<Uint8Array>, guard: { abort: AbortController; limit: number | undefined },
+  deps: PaidProxyDeps, res: ServerResponse, job: Job, upstreamBody: AsyncIterable<Uint8Array>, guard: { abort: AbortController; limit: number | undefined },
 ): Promise<void> {
   const incremental = job.payer.kind === 'bearer' || job.sseChange;
   const buffered: string[] = [];

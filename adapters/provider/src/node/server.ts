@@ -14,6 +14,7 @@ import { balanceRoute, handleBalanceRoute } from './balance-routes.ts';
 import { catalog, modelFor, type CatalogOptions, type EngineModel } from './catalog.ts';
 import { handlePaidRequest, type PaidProxyDeps } from './paid-proxy.ts';
 import { baseHeaders, sendError, sendJson } from './responses.ts';
+import { destroyUpstreamAgents, upstreamAgents } from './upstream-request.ts';
 
 export interface NodeServerOptions {
   /** Engine base URL without `/v1`. */
@@ -40,8 +41,10 @@ const PAID_PATHS = new Set(['/chat/completions', '/completions', '/embeddings'])
 export function createNodeServer(options: NodeServerOptions): Server {
   const upstream = options.upstream.replace(/\/+$/, '');
   const models = (): Model[] => catalog(options.engineModels, options.board.current(), options.catalog);
+  const agents = upstreamAgents();
   const proxyDeps: PaidProxyDeps = {
     upstream,
+    upstreamAgents: agents,
     ...(options.upstreamApiKey ? { upstreamApiKey: options.upstreamApiKey } : {}),
     payee: options.payee,
     admission: options.admission,
@@ -58,7 +61,7 @@ export function createNodeServer(options: NodeServerOptions): Server {
   const priceInputs = options.priceInputs ?? (() => ({ prices: [...options.board.current().values()] }));
   const adminDeps = { payee: options.payee, adminToken: options.adminToken, allowRemote: options.allowRemoteAdmin ?? false, priceInputs };
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     const requestId = randomUUID();
     const url = new URL(req.url ?? '/', 'http://node');
     const path = url.pathname;
@@ -97,4 +100,6 @@ export function createNodeServer(options: NodeServerOptions): Server {
       sendError(res, 500, 'api_error', 'internal_error', 'Internal error', requestId);
     });
   });
+  server.on('close', () => destroyUpstreamAgents(agents));
+  return server;
 }

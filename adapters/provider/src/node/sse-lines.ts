@@ -1,5 +1,5 @@
 /** Lines of a server-sent-events body as they arrive (no buffering beyond the current line). */
-export async function* sseLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+export async function* sseLines(body: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let pending = '';
   for await (const chunk of body) {
