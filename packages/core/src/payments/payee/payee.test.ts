@@ -17,7 +17,7 @@ import { openPayee, type Payee } from './payee.ts';
 const driver = fileURLToPath(new URL('./crash-driver.ts', import.meta.url));
 const face = (token: string): number => Number(getTokenMetadata(token).amount.toString());
 
-function runChild(args: Record<string, unknown>, failpointName: string | null): Promise<{ signal: NodeJS.Signals | null; result: unknown }> {
+function runChild(args: Record<string, unknown>, failpointName: string | null): Promise<{ signal: NodeJS.Signals | null; result: unknown; lines: unknown[] }> {
   return new Promise((resolve, reject) => {
     const env = failpointEnv(failpointName);
     const child = spawn(process.execPath, [driver, JSON.stringify(args)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -26,9 +26,10 @@ function runChild(args: Record<string, unknown>, failpointName: string | null): 
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('close', (code, signal) => {
-      const line = out.trim().split('\n').pop();
+      const lines = out.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as unknown);
+      const last = lines.at(-1) as { result?: unknown } | undefined;
       if (signal === null && code !== 0) reject(new Error(`driver failed (${code}): ${err}`));
-      else resolve({ signal, result: line ? (JSON.parse(line) as { result: unknown }).result : undefined });
+      else resolve({ signal, result: signal === null ? last?.result : undefined, lines });
     });
   });
 }
@@ -245,4 +246,84 @@ describe('payee recovery: double refund of a token the client reclaimed (issue 1
       await mint.stop();
     }
   });
+});
+
+describe('Bearer settlements in memory, committed in groups (issue 16)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'payee-groups-'));
+  let mint: RunningMint;
+  let client: EcashWallet;
+  let n = 0;
+  const path = (name: string): string => join(dir, `${name}-${n++}.db`);
+  beforeAll(async () => {
+    mint = await startMint();
+    client = await openWallet({ path: path('client'), mints: [mint.url] });
+    await (await client.fund(sat(1000))).complete();
+  });
+  afterAll(async () => {
+    client.close();
+    await mint.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('settle answers from memory before its group commits; info and balances read the live figures; a refund never returns money already charged', async () => {
+    const nodeWallet = await openWallet({ path: path('node'), mints: [mint.url], reclaimOnOpen: false });
+    const p = await openPayee({ wallet: nodeWallet, dbPath: path('payee'), groupCommit: { intervalMs: 60_000 } });
+    try {
+      const key = await p.accountFor({ kind: 'cashu', token: (await client.send(sat(10), { purpose: 'deposit' })).token });
+      const held = p.reserve(key, 4000);
+      expect(p.info(key)).toMatchObject({ availableMsat: 6000, reservedMsat: 4000 });
+      expect(p.store.account(key)?.reservedMsat).toBe(0); // reservations are never written
+      expect(p.settle(p.reserve(key, 3000), 2500)).toEqual({ chargedMsat: 2500, remainingMsat: 3500 });
+      expect(p.store.revenueMsat()).toBe(0); // not committed yet
+      expect(p.info(key)).toMatchObject({ availableMsat: 3500, reservedMsat: 4000, totalRequests: 1, totalSpentMsat: 2500 });
+      expect(p.balances()).toMatchObject({ revenueMsat: 2500, liabilitiesMsat: 7500 });
+      p.release(held);
+      const refund = await p.refund(key);
+      expect(refund.sat).toBe(7); // 7 500 msat left: the 2 500 charged in memory are not refunded
+      expect(p.store.revenueMsat()).toBe(2500); // the refund committed the pending charge first
+      expect(p.info(key)).toMatchObject({ availableMsat: 500, reservedMsat: 0, totalSpentMsat: 2500 });
+      expect(await client.receive(refund.token)).toBe(7);
+    } finally {
+      p.close();
+      nodeWallet.close();
+    }
+  });
+
+  const points = ['payee:group-commit:before-write', 'payee:group-commit:before-commit', 'payee:group-commit:after-commit'];
+  for (const commit of ['timer', 'flush'] as const) {
+    for (const point of points) {
+      it(`killed at ${point} (${commit} commit): the buyer is charged at most for the answers it got, value conserved to the sat, no payout beyond what the node holds`, { timeout: 60_000 }, async () => {
+        const walletPath = path('crash-node');
+        const dbPath = path('crash-payee');
+        const deposit = 20;
+        const setup = await runChild({ walletPath, dbPath, mint: mint.url, action: 'deposit', token: (await client.send(sat(deposit), { purpose: 'deposit' })).token }, null);
+        const apiKey = setup.result as string;
+        const child = await runChild({ walletPath, dbPath, mint: mint.url, action: 'session', apiKey, requests: 3, commit }, point);
+        expect(child.signal).toBe('SIGKILL');
+        const answered = (child.lines as Array<{ chargedMsat?: number }>).reduce((sum, l) => sum + (l.chargedMsat ?? 0), 0);
+        expect(answered).toBeGreaterThan(0); // answers left before the crash
+
+        const w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
+        const p = await openPayee({ wallet: w, dbPath });
+        try {
+          const info = p.info(apiKey);
+          expect(info.totalSpentMsat).toBeLessThanOrEqual(answered);
+          expect(info.totalSpentMsat).toBe(point === 'payee:group-commit:after-commit' ? answered : 0);
+          expect(info.reservedMsat).toBe(0);
+          expect(info.availableMsat + p.balances().revenueMsat).toBe(deposit * 1000); // to the msat
+          // The node pays out at most its committed revenue, and the buyer gets the rest back.
+          const { withdrawableSat } = p.balances();
+          expect(withdrawableSat).toBe(Math.floor(info.totalSpentMsat / 1000));
+          const payout = withdrawableSat > 0 ? await client.receive((await p.withdraw({ amountSat: withdrawableSat })).token as string) : 0;
+          const refund = await client.receive((await p.refund(apiKey)).token);
+          expect(refund).toBe(Math.floor(info.availableMsat / 1000));
+          expect(payout + refund + w.balance()).toBe(deposit); // conserved to the sat
+          expect(w.balance() * 1000).toBeGreaterThanOrEqual(p.balances().liabilitiesMsat);
+        } finally {
+          p.close();
+          w.close();
+        }
+      });
+    }
+  }
 });
