@@ -60,6 +60,8 @@ export class BatchRunner {
   private readonly unsubscribe: Array<() => void> = [];
   private running = 0;
   private scheduled = false;
+  // No batch is active: interactive requests' admission changes do not wake the scheduler (a query each).
+  private idle = false;
   private started = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
@@ -75,7 +77,9 @@ export class BatchRunner {
     if (this.started) return;
     this.started = true;
     this.recover();
-    this.unsubscribe.push(priceChanges(() => this.kick()), this.deps.admission.onChange(() => this.kick()));
+    this.unsubscribe.push(priceChanges(() => this.kick()), this.deps.admission.onChange(() => {
+      if (!this.idle) this.kick();
+    }));
     this.kick();
   }
 
@@ -93,6 +97,7 @@ export class BatchRunner {
 
   /** Asks for a scheduling pass soon (coalesced). */
   kick(): void {
+    this.idle = false;
     if (this.scheduled || this.stopped || !this.started) return;
     this.scheduled = true;
     setImmediate(() => {
@@ -151,7 +156,9 @@ export class BatchRunner {
     const nowMs = Date.now();
     let nextExpiry = Infinity;
     const open: BatchRecord[] = [];
-    for (const b of store.activeBatches()) {
+    const active = store.activeBatches();
+    this.idle = active.length === 0;
+    for (const b of active) {
       const busy = this.busy.get(b.id) ?? 0;
       if (b.status === 'validating') {
         store.updateBatch(b.id, { status: 'in_progress', inProgressAt: nowS() });

@@ -50,20 +50,40 @@ export class InvalidJson extends Error {
 
 /** Reads a request body as JSON (empty body → `{}`), at most `limitBytes`. */
 export async function readJson(req: IncomingMessage, limitBytes = 8 * 1024 * 1024): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limitBytes) throw new InvalidJson('Request body too large');
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = await readBody(req, limitBytes);
   if (text.trim() === '') return {};
   try {
     return JSON.parse(text) as unknown;
   } catch {
     throw new InvalidJson('Invalid JSON in request body');
   }
+}
+
+/** A request body as text, at most `limitBytes` (events, not an async iterator: one promise per body, not per chunk). */
+function readBody(req: IncomingMessage, limitBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limitBytes) {
+        req.off('data', onData);
+        req.resume(); // drain what is left; the answer is the 400
+        return reject(new InvalidJson('Request body too large'));
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    let ended = false;
+    req.once('end', () => {
+      ended = true;
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.once('error', reject);
+    req.once('close', () => {
+      if (!ended) reject(new InvalidJson('Request body cut off'));
+    });
+  });
 }
 
 /** The first value of a request header. */

@@ -40,7 +40,17 @@ const PAID_PATHS = new Set(['/chat/completions', '/completions', '/embeddings'])
 /** The node's HTTP server (not listening yet). */
 export function createNodeServer(options: NodeServerOptions): Server {
   const upstream = options.upstream.replace(/\/+$/, '');
-  const models = (): Model[] => catalog(options.engineModels, options.board.current(), options.catalog);
+  // The catalog is rebuilt only when the board's prices change (a board replaces its map on every change).
+  let priced: { prices: ReadonlyMap<string, unknown>; models: Model[]; byId: Map<string, Model> } | undefined;
+  const catalogNow = (): NonNullable<typeof priced> => {
+    const prices = options.board.current();
+    if (priced?.prices !== prices) {
+      const list = catalog(options.engineModels, prices, options.catalog);
+      priced = { prices, models: list, byId: new Map(list.map((m) => [m.id, m])) };
+    }
+    return priced;
+  };
+  const models = (): Model[] => catalogNow().models;
   const agents = upstreamAgents();
   const proxyDeps: PaidProxyDeps = {
     upstream,
@@ -48,7 +58,7 @@ export function createNodeServer(options: NodeServerOptions): Server {
     ...(options.upstreamApiKey ? { upstreamApiKey: options.upstreamApiKey } : {}),
     payee: options.payee,
     admission: options.admission,
-    model: (id) => models().find((m) => m.id === id),
+    model: (id) => catalogNow().byId.get(id),
     quotedModel(quoteId, modelId) {
       const lookup = options.board.quote(quoteId, modelId);
       if (!lookup.ok) return lookup;
