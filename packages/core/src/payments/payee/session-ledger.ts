@@ -12,7 +12,7 @@
  * reservations are released on open).
  */
 import { randomUUID } from 'node:crypto';
-import { insufficientBalanceError, keyNotFoundError, refundRefused } from './payee-errors.ts';
+import { insufficientBalanceError, invalidRequestError, keyNotFoundError } from './payee-errors.ts';
 import type { PayeeStore } from './payee-store.ts';
 import { SettlementGroup, type SettlementGroupOptions } from './settlement-group.ts';
 
@@ -53,7 +53,7 @@ export class SessionLedger {
   reserve(apiKey: string, gateMsat: number): string {
     const a = this.account(apiKey);
     if (!a) throw keyNotFoundError();
-    if (this.#settlements.backlogged) throw refundRefused('The node cannot write its books now; try again later', 503);
+    if (this.#settlements.backlogged) throw invalidRequestError('books_unavailable', 'The node cannot write its books now; try again later', 503);
     const available = a.balanceMsat - a.reservedMsat;
     if (available < gateMsat) throw insufficientBalanceError(gateMsat, available, a.reservedMsat);
     const id = randomUUID();
