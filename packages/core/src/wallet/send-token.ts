@@ -36,7 +36,7 @@ export async function sendOnce(host: OperationHost, amount: Sat, options: SendOp
       store.setProofState(exact.send.map((p) => p.secret), 'spent', journalId);
       store.insertJournal({
         id: journalId, kind: 'token', mint: ctx.url, amount: face, purpose: options.purpose,
-        requestId: options.requestId ?? null, token, status: 'outstanding', opId: null, owner: host.owner,
+        requestId: options.requestId ?? null, token, status: options.settled ? 'settled' : 'outstanding', opId: null, owner: host.owner,
       });
       return { kind: 'offline' as const, ctx, journalId, token };
     }
@@ -100,7 +100,7 @@ export async function sendOnce(host: OperationHost, amount: Sat, options: SendOp
     store.setProofState([...used], 'spent', opId);
     store.insertProofs(ctx.url, result.keep, 'unspent', opId);
     store.updateOperation(opId, { state: 'done', fee: toSats(preview.fees) });
-    store.updateJournal(journalId, { status: 'outstanding', token, amount: face });
+    store.updateJournal(journalId, { status: options.settled ? 'settled' : 'outstanding', token, amount: face });
   });
   host.afterSend(ctx.url);
   failpoint('send:after-store');

@@ -32,6 +32,8 @@ export interface SendOptions {
   requestId?: string;
   /** Add the recipient's input fee for redeeming the token on top of `amount`. */
   includeFees?: boolean;
+  /** Handed over for good: journaled 'settled' in the same commit (no settle() call, never reclaimed). */
+  settled?: boolean;
 }
 
 /** A token that has left the wallet, with the journal entry written before it was returned. */
