@@ -49,10 +49,11 @@ export {
   utilisationFromDemand, verifyCharge, xCashuChange,
 } from './pricing/index.ts';
 export {
-  type BudgetCap, BudgetExceeded, type Budgets, checkTotalBudget, EcashWallet, type Funding, InsufficientFunds,
-  type JournalEntry, type JournalStatus, MintRefused, MnemonicMismatch, openWallet, type OpenWalletOptions,
-  PaymentFailed, ProofsAlreadySpent, type ProofState, type RecoveryReport, type SendOptions, type SentToken,
-  TOTAL_BUDGET, UnknownJournalEntry, UnknownMint, UnreadableToken, WalletError, walletFileIsEmpty, type Withdrawal,
+  type BudgetCap, BudgetExceeded, type Budgets, checkTotalBudget, DEFAULT_INVENTORY_POLICY, EcashWallet, type Funding,
+  InsufficientFunds, type InventoryPolicy, type InventoryStats, type JournalEntry, type JournalStatus, MintRefused,
+  MnemonicMismatch, openWallet, type OpenWalletOptions, PaymentFailed, ProofsAlreadySpent, type ProofState,
+  type RecoveryReport, type SendOptions, type SentToken, TOTAL_BUDGET, UnknownJournalEntry, UnknownMint,
+  UnreadableToken, WalletError, walletFileIsEmpty, type Withdrawal,
 } from './wallet/index.ts';
 export {
   type AccountInfo, type AccountRecord, type AccountRefund, AllProvidersFailed, type AttemptRecord, bolt11AmountSat,

@@ -24,6 +24,7 @@ import {
   type CostResult,
   type Model,
   type Payee,
+  type TokenFacts,
 } from '@routstr-kit/core';
 import type { QuoteLookup } from '../market-maker/price-board.ts';
 import { QueueFull, type Admission } from './admission.ts';
@@ -48,7 +49,7 @@ export interface PaidProxyDeps {
 }
 
 type Payer =
-  | { readonly kind: 'xcashu'; readonly token: string; tokenHash?: string }
+  | { readonly kind: 'xcashu'; readonly token: string; readonly facts: TokenFacts; tokenHash?: string }
   | { readonly kind: 'bearer'; readonly apiKey: string; readonly reservationId: string };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -91,7 +92,7 @@ export async function handlePaidRequest(deps: PaidProxyDeps, req: IncomingMessag
       // Cheap checks first: nothing is redeemed for a token that cannot pay.
       const facts = deps.payee.describeToken(xCashu);
       if (facts.faceMsat < gateMsat) throw minimumBalanceError(gateMsat, model.id);
-      payer = { kind: 'xcashu', token: xCashu };
+      payer = { kind: 'xcashu', token: xCashu, facts };
     } else if (authorization) {
       let credential;
       try {
@@ -122,7 +123,7 @@ export async function handlePaidRequest(deps: PaidProxyDeps, req: IncomingMessag
   try {
     if (payer.kind === 'xcashu') {
       try {
-        const payment = await deps.payee.beginXCashu(payer.token, { gateMsat, model: model.id, requestId });
+        const payment = await deps.payee.beginXCashu(payer.token, { gateMsat, model: model.id, requestId }, payer.facts);
         payer.tokenHash = payment.tokenHash;
       } catch (error) {
         if (error instanceof PayeeError) return sendPayeeError(res, error, requestId, echo(xCashu, error));

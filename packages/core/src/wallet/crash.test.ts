@@ -45,8 +45,8 @@ describe('crash safety: SIGKILL at each step, reopen, nothing lost (input fees o
   let n = 0;
   const freshPath = (): string => join(dir, `w${n++}.db`);
 
-  async function funded(path: string, amount: number): Promise<EcashWallet> {
-    const w = await openWallet({ path, mints: [mint.url] });
+  async function funded(path: string, amount: number, inventory: false | undefined = undefined): Promise<EcashWallet> {
+    const w = await openWallet({ path, mints: [mint.url], ...(inventory === false ? { inventory } : {}) });
     await (await w.fund(sat(amount))).complete();
     return w;
   }
@@ -62,8 +62,9 @@ describe('crash safety: SIGKILL at each step, reopen, nothing lost (input fees o
   for (const step of ['send:after-reserve', 'send:before-swap', 'send:after-swap', 'send:after-store', null]) {
     it(`send, killed at ${step ?? 'no step (completes)'}`, async () => {
       const path = freshPath();
-      (await funded(path, 300)).close();
-      const child = await runChild({ path, mint: mint.url, action: 'send', amount: 100 }, step);
+      // No inventory: the send swaps, so every send:* step is on its path.
+      (await funded(path, 300, false)).close();
+      const child = await runChild({ path, mint: mint.url, action: 'send', amount: 100, inventory: false }, step);
       expect(child.signal).toBe(step ? 'SIGKILL' : null);
 
       const recipient = await openWallet({ path: freshPath(), mints: [mint.url] });
@@ -75,6 +76,47 @@ describe('crash safety: SIGKILL at each step, reopen, nothing lost (input fees o
       if (!step) expect(recipient.balance()).toBe(100 - recipient.feesPaid());
       wallet.close();
       recipient.close();
+    });
+  }
+
+  for (const step of ['send:after-store', null]) {
+    it(`exact send from the inventory, killed at ${step ?? 'no step (completes)'}`, async () => {
+      const path = freshPath();
+      (await funded(path, 300)).close(); // funding outputs fill the inventory: 100 is paid from exact proofs
+      const swaps = mint.stats().swaps;
+      const child = await runChild({ path, mint: mint.url, action: 'send', amount: 100 }, step);
+      expect(child.signal).toBe(step ? 'SIGKILL' : null);
+      const wallet = await openWallet({ path, mints: [mint.url], reclaimOnOpen: false });
+      expect(mint.stats().swaps).toBe(swaps);
+      const [entry] = wallet.journal();
+      expect(entry).toMatchObject({ amount: 100, status: 'outstanding' });
+      const recipient = await openWallet({ path: freshPath(), mints: [mint.url] });
+      await recipient.receive(entry?.token ?? '');
+      expect(accounted(wallet) + accounted(recipient)).toBe(300);
+      wallet.close();
+      recipient.close();
+    });
+  }
+
+  for (const step of ['inventory:after-reserve', 'inventory:before-swap', 'inventory:after-swap', 'inventory:after-store', null]) {
+    it(`inventory refill, killed at ${step ?? 'no step (completes)'}`, async () => {
+      const path = freshPath();
+      (await funded(path, 300, false)).close(); // 256 + 32 + 8 + 4: no 1s or 2s
+      const inventory = { upTo: 3, perDenomination: 2, refillWithFees: true };
+      const child = await runChild({ path, mint: mint.url, action: 'refill', inventory }, step);
+      expect(child.signal).toBe(step ? 'SIGKILL' : null);
+      // Reopening finishes the refill (the mint signed its outputs) or undoes it (the inputs are still ours).
+      const wallet = await openWallet({ path, mints: [mint.url], inventory });
+      expect(accounted(wallet)).toBe(300);
+      expect(wallet.pendingBalance()).toBe(0);
+      expect(wallet.journal()).toEqual([]);
+      // Whatever the crash left, the inventory can be filled and pays 3 exactly.
+      await wallet.refillInventory();
+      const swaps = mint.stats().swaps;
+      await wallet.send(sat(3), { purpose: 'exact' });
+      expect(mint.stats().swaps).toBe(swaps);
+      expect(accounted(wallet) + 3).toBe(300);
+      wallet.close();
     });
   }
 

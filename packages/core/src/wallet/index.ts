@@ -2,6 +2,8 @@ export { EcashWallet } from './wallet.ts';
 export { openWallet, walletFileIsEmpty } from './open-wallet.ts';
 export type { OpenWalletOptions, SendOptions, SentToken, Funding, Withdrawal, RecoveryReport } from './wallet-types.ts';
 export type { Budgets } from './budget.ts';
+export { DEFAULT_INVENTORY_POLICY } from './denomination-inventory.ts';
+export type { InventoryPolicy, InventoryStats } from './denomination-inventory.ts';
 export { TOTAL_BUDGET, checkTotalBudget } from './budget.ts';
 export type { JournalEntry, JournalStatus, ProofState } from './store.ts';
 export {

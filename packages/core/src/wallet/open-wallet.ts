@@ -10,6 +10,7 @@ import { generateMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/b
 import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { sat } from '../money/index.ts';
 import { StoreCounterSource } from './counter-source.ts';
+import { DenominationInventory, resolveInventoryPolicy } from './denomination-inventory.ts';
 import { MnemonicMismatch, WalletError } from './errors.ts';
 import type { MintContext } from './mint-context.ts';
 import { WalletStore } from './store.ts';
@@ -33,6 +34,7 @@ export async function openWallet(options: OpenWalletOptions): Promise<EcashWalle
   if (options.mnemonic !== undefined && !validateMnemonic(options.mnemonic.trim(), wordlist)) {
     throw new WalletError('invalid_mnemonic', 'not a valid BIP-39 English mnemonic');
   }
+  const policy = resolveInventoryPolicy(options.inventory);
   const store = new WalletStore(options.path);
   let wallet: EcashWallet | undefined;
   try {
@@ -67,6 +69,7 @@ export async function openWallet(options: OpenWalletOptions): Promise<EcashWalle
       budgets: options.budgets,
       mnemonic,
       pollIntervalMs: options.pollIntervalMs ?? 250,
+      inventory: policy ? new DenominationInventory(policy, store.db) : null,
     });
     wallet.markLive();
     const restored = wasEmpty && options.mnemonic !== undefined ? await wallet.restoreFromSeed(options.restoreGapLimit ?? 100) : sat(0);

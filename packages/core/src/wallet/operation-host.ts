@@ -1,6 +1,7 @@
 /** What the wallet's operation flows (send, withdraw) share with the wallet, passed explicitly. */
 import type { Budgets } from './budget.ts';
 import { UnknownJournalEntry } from './errors.ts';
+import type { DenominationInventory, InventoryStats } from './denomination-inventory.ts';
 import type { MintContext } from './mint-context.ts';
 import type { JournalEntry, OperationRecord, WalletStore } from './store.ts';
 
@@ -13,6 +14,12 @@ export interface OperationHost {
   readonly budgets: Budgets | undefined;
   /** After a failed mint call: settle the operation now if the mint answers, else leave it for recover(). */
   tryResolve(opId: string): Promise<void>;
+  /** The exact-change inventory (null: turned off, every send selects from all proofs as before). */
+  readonly inventory: DenominationInventory | null;
+  /** Exact and swap sends counted since open. */
+  readonly stats: InventoryStats;
+  /** After a send took proofs from `mint`: start a background refill if its inventory runs short. */
+  afterSend(mint: string): void;
 }
 
 /** The operation `id`; it was written by this process, so its absence is a bug. */

@@ -4,9 +4,10 @@
  * reserved and journaled (write-ahead) before the mint is called, so recovery can finish it.
  */
 import { randomUUID } from 'node:crypto';
-import { getEncodedToken } from '@cashu/cashu-ts';
+import { getEncodedToken, normalizeProofAmounts, type ProofLike } from '@cashu/cashu-ts';
 import { sat, type Sat } from '../money/index.ts';
 import { checkBudget } from './budget.ts';
+import { exactPlan } from './denomination-inventory.ts';
 import { InsufficientFunds, UnknownMint } from './errors.ts';
 import { failpoint } from './failpoint.ts';
 import { asProofLike, collect, contextFor, mapMintError, sumOf, toSats, type MintContext } from './mint-context.ts';
@@ -20,11 +21,13 @@ export async function sendOnce(host: OperationHost, amount: Sat, options: SendOp
   const includeFees = options.includeFees ?? false;
   const reservation = store.tx(() => {
     const ctx = pickMint(host, options.mint, amount);
-    const all = store.proofs(ctx.url, 'unspent').map(asProofLike);
-    const available = sat(sumOf(all));
-    const exact = ctx.cashu.selectProofsToSend(all, amount, includeFees, true);
-    const exactFee = includeFees ? toSats(ctx.cashu.getFeesForProofs(exact.send)) : 0;
     const journalId = randomUUID();
+    // The inventory's exact proofs, found from per-denomination counts: no proof rows loaded, no selection search.
+    const fromInventory = exactFromInventory(host, ctx, amount, includeFees);
+    const all = fromInventory ? [] : store.proofs(ctx.url, 'unspent').map(asProofLike);
+    const available = sat(sumOf(all));
+    const exact = fromInventory ? { send: normalizeProofAmounts(fromInventory) } : ctx.cashu.selectProofsToSend(all, amount, includeFees, true);
+    const exactFee = includeFees ? toSats(ctx.cashu.getFeesForProofs(exact.send)) : 0;
     if (exact.send.length > 0 && sumOf(exact.send) === amount + exactFee) {
       // Exact match: no swap, so the token is complete and journaled in this one transaction.
       const face = sat(amount + exactFee);
@@ -33,7 +36,7 @@ export async function sendOnce(host: OperationHost, amount: Sat, options: SendOp
       store.setProofState(exact.send.map((p) => p.secret), 'spent', journalId);
       store.insertJournal({
         id: journalId, kind: 'token', mint: ctx.url, amount: face, purpose: options.purpose,
-        requestId: options.requestId ?? null, token, status: 'outstanding', opId: null, owner: host.owner,
+        requestId: options.requestId ?? null, token, status: options.settled ? 'settled' : 'outstanding', opId: null, owner: host.owner,
       });
       return { kind: 'offline' as const, ctx, journalId, token };
     }
@@ -56,11 +59,14 @@ export async function sendOnce(host: OperationHost, amount: Sat, options: SendOp
   });
 
   if (reservation.kind === 'offline') {
+    host.stats.exactSends++;
+    host.afterSend(reservation.ctx.url);
     failpoint('send:after-store');
     return { token: reservation.token, amount: requireEntry(store, reservation.journalId).amount, entry: requireEntry(store, reservation.journalId) };
   }
 
   const { ctx, opId, journalId, inputs } = reservation;
+  host.stats.swapSends++;
   failpoint('send:after-reserve');
   const counters: CounterRangeRecord[] = [];
   let preview;
@@ -94,10 +100,21 @@ export async function sendOnce(host: OperationHost, amount: Sat, options: SendOp
     store.setProofState([...used], 'spent', opId);
     store.insertProofs(ctx.url, result.keep, 'unspent', opId);
     store.updateOperation(opId, { state: 'done', fee: toSats(preview.fees) });
-    store.updateJournal(journalId, { status: 'outstanding', token, amount: face });
+    store.updateJournal(journalId, { status: options.settled ? 'settled' : 'outstanding', token, amount: face });
   });
+  host.afterSend(ctx.url);
   failpoint('send:after-store');
   return { token, amount: face, entry: requireEntry(store, journalId) };
+}
+
+/** Proofs of the inventory that pay `amount` exactly (fee-free: with `includeFees` only where inputs cost nothing), or null. */
+function exactFromInventory(host: OperationHost, ctx: MintContext, amount: number, includeFees: boolean): ProofLike[] | null {
+  if (!host.inventory) return null;
+  const plan = exactPlan(amount, host.inventory.queries.counts(ctx.url));
+  if (!plan) return null;
+  const proofs = host.inventory.queries.take(ctx.url, plan).map(asProofLike);
+  if (includeFees && toSats(ctx.cashu.getFeesForProofs(proofs)) > 0) return null;
+  return proofs;
 }
 
 /** The mint asked for, else the first that can cover `amount`, else the one holding the most. */

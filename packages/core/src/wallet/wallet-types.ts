@@ -1,6 +1,7 @@
 /** The wallet's public shapes: how to open it, what a send or withdrawal returns, what recovery did. */
 import type { Sat } from '../money/index.ts';
 import type { Budgets } from './budget.ts';
+import type { InventoryPolicy } from './denomination-inventory.ts';
 import type { JournalEntry } from './store.ts';
 
 /** How `openWallet` opens (or creates) a wallet. */
@@ -18,6 +19,8 @@ export interface OpenWalletOptions {
   restoreGapLimit?: number;
   /** How often `Funding.complete` polls the mint quote (default 250 ms). */
   pollIntervalMs?: number;
+  /** Exact-change inventory kept per mint (default DEFAULT_INVENTORY_POLICY); false: none, every send selects from all proofs. */
+  inventory?: InventoryPolicy | false;
 }
 
 /** How `send` makes a token. */
@@ -29,6 +32,8 @@ export interface SendOptions {
   requestId?: string;
   /** Add the recipient's input fee for redeeming the token on top of `amount`. */
   includeFees?: boolean;
+  /** Handed over for good: journaled 'settled' in the same commit (no settle() call, never reclaimed). */
+  settled?: boolean;
 }
 
 /** A token that has left the wallet, with the journal entry written before it was returned. */

@@ -23,8 +23,9 @@ for (const inputFeePpk of [0, 100]) {
 
     beforeAll(async () => {
       mint = await startMint({ inputFeePpk });
-      alice = await openWallet({ path: join(dir, 'alice.db'), mints: [mint.url] });
-      bob = await openWallet({ path: join(dir, 'bob.db'), mints: [`${mint.url}/`] });
+      // No exact-change inventory: these flows pin the swap path and its fees (denomination-inventory.test.ts covers it).
+      alice = await openWallet({ path: join(dir, 'alice.db'), mints: [mint.url], inventory: false });
+      bob = await openWallet({ path: join(dir, 'bob.db'), mints: [`${mint.url}/`], inventory: false });
     });
     afterAll(async () => {
       alice.close();
@@ -207,7 +208,7 @@ describe('mint outage in the middle of a send', () => {
     const dbPath = join(dir, 'mint.db');
     let mint = await startMint({ dbPath });
     const port = Number(new URL(mint.url).port);
-    const wallet = await openWallet({ path: join(dir, 'w.db'), mints: [mint.url] });
+    const wallet = await openWallet({ path: join(dir, 'w.db'), mints: [mint.url], inventory: false }); // a send that swaps
     await (await wallet.fund(sat(100))).complete();
     await mint.stop();
 
@@ -233,7 +234,7 @@ describe('mint outage in the middle of a send', () => {
     let mint = await startMint({ dbPath });
     const port = Number(new URL(mint.url).port);
     const path = join(dir, 'shared.db');
-    const first = await openWallet({ path, mints: [mint.url] });
+    const first = await openWallet({ path, mints: [mint.url], inventory: false }); // a send that swaps
     await (await first.fund(sat(100))).complete();
     await mint.stop();
     await first.send(sat(30), { purpose: 'during outage' }).catch(() => undefined);
@@ -241,7 +242,7 @@ describe('mint outage in the middle of a send', () => {
     expect(held).toBeGreaterThan(0);
 
     mint = await startMint({ dbPath, port });
-    const second = await openWallet({ path, mints: [mint.url] });
+    const second = await openWallet({ path, mints: [mint.url], inventory: false });
     expect(second.lastRecovery?.operationsResolved).toBe(0);
     expect(second.pendingBalance()).toBe(held);
     first.close();

@@ -15,6 +15,8 @@ import {
 import { InvalidAmount, sat, type Sat } from '../money/index.ts';
 import { OwnerRegistry } from '../storage/owner-liveness.ts';
 import type { Budgets } from './budget.ts';
+import { arrivingOutputs, type DenominationInventory, type InventoryStats } from './denomination-inventory.ts';
+import { refillOnce } from './inventory-refill.ts';
 import { InsufficientFunds, MintRefused, ProofsAlreadySpent, UnknownJournalEntry, UnreadableToken } from './errors.ts';
 import { failpoint } from './failpoint.ts';
 import { collect, contextFor, mapMintError, sumOf, toSats, type MintContext } from './mint-context.ts';
@@ -49,15 +51,13 @@ export class EcashWallet {
   private waiters: Array<() => void> = [];
   private readonly mintingQuotes = new Map<string, Promise<Sat>>();
   private closed = false;
+  private readonly inventory: DenominationInventory | null;
+  private readonly stats: InventoryStats = { exactSends: 0, swapSends: 0, refills: 0 };
 
   /** Use openWallet(). */
   constructor(args: {
-    store: WalletStore;
-    instanceId: string;
-    contexts: Map<string, MintContext>;
-    budgets: Budgets | undefined;
-    mnemonic: string;
-    pollIntervalMs: number;
+    store: WalletStore; instanceId: string; contexts: Map<string, MintContext>; budgets: Budgets | undefined;
+    mnemonic: string; pollIntervalMs: number; inventory: DenominationInventory | null;
   }) {
     this.store = args.store;
     this.owners = new OwnerRegistry(args.store);
@@ -66,7 +66,11 @@ export class EcashWallet {
     this.budgets = args.budgets;
     this.mnemonicPhrase = args.mnemonic;
     this.pollIntervalMs = args.pollIntervalMs;
+    this.inventory = args.inventory;
     this.host = {
+      inventory: this.inventory,
+      stats: this.stats,
+      afterSend: (mint) => this.scheduleRefill(mint),
       store: this.store,
       contexts: this.contexts,
       owner: this.owner,
@@ -129,10 +133,7 @@ export class EcashWallet {
     return this.store.journal({ status: 'spent' });
   }
 
-  /**
-   * Marks a journal entry settled: the payments layer got what it paid for (and any change), or a
-   * token was handed over for good (a settled token is never reclaimed on open).
-   */
+  /** Marks a journal entry settled: paid for and done, or handed over for good (never reclaimed on open). */
   settle(entryId: string): void {
     this.store.tx(() => {
       const e = this.store.journalEntry(entryId);
@@ -205,7 +206,8 @@ export class EcashWallet {
 
   private async mintQuoteOnce(ctx: MintContext, quote: MintQuoteBolt11Response, amount: Sat): Promise<Sat> {
     const counters: CounterRangeRecord[] = [];
-    const preview = await ctx.cashu.prepareMint('bolt11', amount, quote, { onCountersReserved: collect(counters) });
+    const outputs = arrivingOutputs(this.inventory, ctx.url, amount);
+    const preview = await ctx.cashu.prepareMint('bolt11', amount, quote, { onCountersReserved: collect(counters) }, outputs);
     const opId = randomUUID();
     this.store.tx(() => {
       this.store.insertOperation({
@@ -263,7 +265,9 @@ export class EcashWallet {
     const counters: CounterRangeRecord[] = [];
     let preview;
     try {
-      preview = await ctx.cashu.prepareSwapToReceive(inputs, { onCountersReserved: collect(counters) });
+      // Outputs chosen to top the exact-change inventory up, so refill swaps are rarely needed.
+      const outputs = arrivingOutputs(this.inventory, ctx.url, sumOf(inputs) - toSats(ctx.cashu.getFeesForProofs(inputs)));
+      preview = await ctx.cashu.prepareSwapToReceive(inputs, { onCountersReserved: collect(counters) }, outputs);
     } catch (error) {
       throw new UnreadableToken(`cannot receive token: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
@@ -352,6 +356,36 @@ export class EcashWallet {
   /** Pays a bolt11 invoice from the wallet (melt); change from the fee reserve comes back. */
   async withdraw(invoice: string, options: { mint?: string; purpose?: string; requestId?: string } = {}): Promise<Withdrawal> {
     return this.runOperation(() => withdrawOnce(this.host, invoice, options));
+  }
+
+  // --- inventory ------------------------------------------------------------------------------
+
+  /** Exact sends, swap sends and refill swaps since this wallet was opened. */
+  inventoryStats(): InventoryStats {
+    return { ...this.stats };
+  }
+
+  /** Refills the exact-change inventory of every mint now (what the background does after sends); returns the swaps made. */
+  async refillInventory(): Promise<number> {
+    let swaps = 0; // each swap fills what its inputs allow; a few rounds reach the policy from any surplus
+    for (const ctx of this.contexts.values()) for (let round = 0; round < 4 && (await this.refillAt(ctx)); round++) swaps++;
+    return swaps;
+  }
+
+  private async refillAt(ctx: MintContext): Promise<boolean> {
+    const inv = this.inventory;
+    if (!inv || this.closed) return false;
+    const done = await this.runOperation(() => refillOnce(this.host, inv, ctx, () => this.closed));
+    if (done) this.stats.refills++;
+    return done;
+  }
+
+  /** Starts one background refill at `mint` when its inventory is short and surplus exists (never on the caller's path). */
+  private scheduleRefill(mint: string): void {
+    const inv = this.inventory;
+    if (!inv || this.closed || inv.refilling.has(mint) || !inv.refillPlan(mint)) return;
+    inv.refilling.add(mint); // a failed refill leaves its operation to tryResolve/recover(); the next send tries again
+    this.refillAt(this.context(mint)).catch(() => false).finally(() => inv.refilling.delete(mint));
   }
 
   // --- recovery -------------------------------------------------------------------------------

@@ -13,12 +13,24 @@ export const refundRef = (id: string): string => `refund:${id}`;
 /** The journal reference of an admin payout. */
 export const payoutRef = (id: string): string => `payout:${id}`;
 
-/** A token journaled under `ref`: the one already made (a crash before it was stored) or a new one. */
-export async function sendOnce(wallet: EcashWallet, ref: string, amountSat: number, purpose: string): Promise<{ token: string; entryId: string }> {
-  const made = wallet.journal({ requestId: ref }).find(
+/** The token already journaled under `ref` (made before a crash cut its storing off), if any. */
+export function madeToken(wallet: EcashWallet, ref: string): JournalEntry | undefined {
+  return wallet.journal({ requestId: ref }).find(
     (e: JournalEntry) => e.kind === 'token' && e.token !== null && ['outstanding', 'spent', 'settled'].includes(e.status),
   );
-  if (made?.token) return { token: made.token, entryId: made.id };
-  const sent = await wallet.send(sat(amountSat), { purpose, requestId: ref });
+}
+
+/**
+ * A token journaled under `ref`: the one already made (a crash before it was stored) or a new one.
+ * `settled`: the new token is journaled as handed over in the commit that makes it (one fsync fewer
+ * than a settle() afterwards; the payee never takes its own change back).
+ */
+export async function sendOnce(wallet: EcashWallet, ref: string, amountSat: number, purpose: string, settled = false): Promise<{ token: string; entryId: string }> {
+  const made = madeToken(wallet, ref);
+  if (made?.token) {
+    if (settled && made.status !== 'settled') wallet.settle(made.id);
+    return { token: made.token, entryId: made.id };
+  }
+  const sent = await wallet.send(sat(amountSat), { purpose, requestId: ref, settled });
   return { token: sent.token, entryId: sent.entry.id };
 }

@@ -8,7 +8,7 @@
 import { UnknownMint, UnreadableToken, type EcashWallet } from '../../wallet/index.ts';
 import type { PayeeStore } from './payee-store.ts';
 import { deliverRefund, releaseReservation } from './account-book.ts';
-import { payoutRef, sendOnce } from './outgoing-tokens.ts';
+import { changeRef, madeToken, payoutRef, sendOnce } from './outgoing-tokens.ts';
 
 /** What recovery needs of the payee: its books, its wallet, and how an X-Cashu request is finished. */
 export interface PayeeRecoveryHost {
@@ -39,6 +39,20 @@ export async function recoverPayee(host: PayeeRecoveryHost): Promise<{ resolved:
         if (ours.state === 'received') store.updateXCashu(r.tokenHash, { state: 'redeemed', creditedMsat: ours.creditedSat * 1000 });
         else store.deleteXCashu(r.tokenHash);
       });
+    });
+  }
+  // A request whose change the wallet journaled before the crash was billed: face − change (the
+  // payee commits its bill together with the change, after the wallet's commit of the change token).
+  for (const r of store.xcashuByState('redeemed')) {
+    const change = madeToken(wallet, changeRef(r.tokenHash));
+    if (!change?.token) continue;
+    await step(() => {
+      const changeSat = Math.min(change.amount, r.faceSat);
+      store.tx(() => {
+        store.updateXCashu(r.tokenHash, { state: 'done', costMsat: (r.faceSat - changeSat) * 1000, changeSat, changeToken: change.token });
+        store.insertCharge(r.requestId, 'xcashu', (r.faceSat - changeSat) * 1000);
+      });
+      if (change.status !== 'settled') wallet.settle(change.id);
     });
   }
   // A request cut off before it was billed is refunded in full: the client may not have got its answer.

@@ -52,6 +52,11 @@ export class Payee {
   readonly store: PayeeStore;
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly ledger: SessionLedger;
+  /**
+   * X-Cashu requests of this process redeemed and not yet billed (their record still says
+   * 'redeeming'; see beginXCashu). One entry per request being served: removed when it is billed.
+   */
+  private readonly redeemed = new Map<string, { creditedSat: number; faceSat: number }>();
 
   constructor(wallet: EcashWallet, store: PayeeStore, groupCommit: SettlementGroupOptions = {}) {
     this.wallet = wallet;
@@ -85,10 +90,11 @@ export class Payee {
 
   /**
    * Checks the face value against the gate (402 minimum_balance_required before anything is
-   * redeemed), records the request as pending under sha256(token), and redeems the token.
+   * redeemed), records the request as pending under sha256(token), and redeems the token: the one
+   * mint call on the request's path (change comes from the wallet's exact-change inventory).
+   * `facts`: this token's describeToken(), when the caller already read it (saves a second decode).
    */
-  async beginXCashu(raw: string, request: { gateMsat: number; model: string; requestId: string }): Promise<XCashuPayment> {
-    const facts = this.describeToken(raw);
+  async beginXCashu(raw: string, request: { gateMsat: number; model: string; requestId: string }, facts: TokenFacts = this.describeToken(raw)): Promise<XCashuPayment> {
     if (facts.faceMsat < request.gateMsat) throw minimumBalanceError(request.gateMsat, request.model);
     const fresh = this.store.tx(() =>
       this.store.insertXCashu({
@@ -106,29 +112,42 @@ export class Payee {
       throw failure.error;
     }
     failpoint('payee:after-redeem');
-    this.store.tx(() => this.store.updateXCashu(facts.hash, { state: 'redeemed', creditedMsat: credited * 1000 }));
+    // No commit of 'redeemed' here: the record stays 'redeeming' until it is billed. After a crash,
+    // recovery finds the wallet's own finished swap and refunds the request in full — exactly what a
+    // durable 'redeemed' would lead to — so that fsync bought nothing on the request's path.
+    this.redeemed.set(facts.hash, { creditedSat: credited, faceSat: facts.faceSat });
     return { tokenHash: facts.hash, requestId: request.requestId, faceSat: facts.faceSat, creditedSat: credited };
   }
 
   /**
    * Bills `costMsat` (at most the face value) and makes the change `face − ceil(cost/1000)` sats,
    * stored before it is returned. Idempotent: a repeat returns the same change token.
+   *
+   * Commits on the path (why each): the change token is journaled by the wallet, 'settled', in the
+   * commit that takes its exact proofs (stored before it leaves; recovery adopts it under
+   * `change:<token hash>` and reads the bill from it: face − change); then one payee commit records
+   * the charge and the change together. The bill is made durable on its own only when the change
+   * cannot be made now (the mint is down and the inventory short), so the refund route can retry it.
+   * Why the payee's books stay in their own file rather than in the wallet's (AttachedTables, one
+   * commit for both): it would save one fsync of the six on this path (payee 'redeeming', the
+   * wallet's counters and swap journal, its received proofs, the change, the bill), at the price of
+   * moving every running node's payee.db (Bearer accounts included) into its wallet file; the order
+   * above already makes each crash point safe across the two files.
    */
   async finishXCashu(tokenHash: string, costMsat: number): Promise<XCashuChange> {
     return this.once(`x:${tokenHash}`, async () => {
       const rec = this.requireXCashu(tokenHash);
-      if (rec.state === 'redeeming') throw new Error('finishXCashu before the token was redeemed');
-      if (rec.state === 'redeemed') {
+      const live = this.redeemed.get(tokenHash);
+      if (rec.state === 'redeeming' && !live) throw new Error('finishXCashu before the token was redeemed');
+      if (rec.state === 'redeeming' || rec.state === 'redeemed') {
         // The change cannot go below zero: at most the face value is billed (routstr-core).
         const cost = Math.min(Math.max(0, Math.ceil(costMsat)), rec.faceSat * 1000);
         const changeSat = xCashuChange({ amount: rec.faceSat, unit: 'sat' }, cost);
-        this.store.tx(() => {
-          this.store.updateXCashu(tokenHash, { state: 'charged', costMsat: cost, changeSat });
-          this.store.insertCharge(rec.requestId, 'xcashu', (rec.faceSat - changeSat) * 1000);
-        });
-        failpoint('payee:after-charge');
+        const creditedMsat = live ? live.creditedSat * 1000 : rec.creditedMsat;
+        failpoint('payee:after-charge'); // billed in memory only: a crash here refunds in full
+        return this.deliverChange({ ...rec, state: 'charged', creditedMsat, costMsat: cost, changeSat }, true);
       }
-      return this.deliverChange(this.requireXCashu(tokenHash));
+      return this.deliverChange(rec, false);
     });
   }
 
@@ -167,20 +186,34 @@ export class Payee {
     return rec;
   }
 
-  private async deliverChange(rec: XCashuRecord): Promise<XCashuChange> {
+  /** Makes and stores the change of a billed request; `billNow`: the bill is not durable yet and is recorded in the same commit. */
+  private async deliverChange(rec: XCashuRecord, billNow: boolean): Promise<XCashuChange> {
     const costMsat = (rec.costMsat ?? 0) as Msat;
     if (rec.state === 'done') return { changeSat: sat(rec.changeSat ?? 0), token: rec.changeToken ?? undefined, costMsat };
     const changeSat = rec.changeSat ?? 0;
-    if (changeSat === 0) {
-      this.store.tx(() => this.store.updateXCashu(rec.tokenHash, { state: 'done' }));
-      return { changeSat: sat(0), token: undefined, costMsat };
+    const bill = (): void => {
+      this.store.updateXCashu(rec.tokenHash, { state: 'charged', creditedMsat: rec.creditedMsat, costMsat, changeSat });
+      this.store.insertCharge(rec.requestId, 'xcashu', (rec.faceSat - changeSat) * 1000);
+    };
+    let token: string | undefined;
+    if (changeSat > 0) {
+      try {
+        token = (await sendOnce(this.wallet, changeRef(rec.tokenHash), changeSat, 'x-cashu change', true)).token;
+      } catch (error) {
+        // The change cannot be made now: the bill becomes durable so the refund route can retry the change.
+        if (billNow) this.store.tx(bill);
+        this.redeemed.delete(rec.tokenHash);
+        throw error;
+      }
+      failpoint('payee:after-change');
     }
-    const sent = await sendOnce(this.wallet, changeRef(rec.tokenHash), changeSat, 'x-cashu change');
-    failpoint('payee:after-change');
-    this.store.tx(() => this.store.updateXCashu(rec.tokenHash, { state: 'done', changeToken: sent.token }));
-    this.wallet.settle(sent.entryId);
+    this.store.tx(() => {
+      if (billNow) bill();
+      this.store.updateXCashu(rec.tokenHash, { state: 'done', ...(token ? { changeToken: token } : {}) });
+    });
+    this.redeemed.delete(rec.tokenHash);
     failpoint('payee:after-store');
-    return { changeSat: sat(changeSat), token: sent.token, costMsat };
+    return { changeSat: sat(changeSat), token, costMsat };
   }
 
   // --- Bearer accounts ----------------------------------------------------------------------------
@@ -303,6 +336,7 @@ export class Payee {
     const revenueMsat = this.store.revenueMsat() + pendingChargedMsat;
     const paidOutMsat = this.store.paidOutMsat();
     let owedChange = 0;
+    for (const r of this.redeemed.values()) owedChange += r.faceSat * 1000;
     for (const state of ['redeemed', 'charged'] as const) {
       for (const r of this.store.xcashuByState(state)) owedChange += (state === 'redeemed' ? r.faceSat : (r.changeSat ?? 0)) * 1000;
     }
