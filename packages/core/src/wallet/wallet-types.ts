@@ -18,6 +18,12 @@ export interface OpenWalletOptions {
   restoreGapLimit?: number;
   /** How often `Funding.complete` polls the mint quote (default 250 ms). */
   pollIntervalMs?: number;
+  /**
+   * Worker threads for the curve maths of swaps (blinding, unblinding, DLEQ checks), so a busy
+   * wallet uses more than one core; started on first use, ended by `close()`. 0 runs them on the
+   * calling thread. Default: one per spare core, at most 4.
+   */
+  curveWorkers?: number;
 }
 
 /** How `send` makes a token. */
