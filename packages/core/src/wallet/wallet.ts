@@ -11,8 +11,6 @@ import {
   type MintQuoteBolt11Response,
   type Proof,
   type ProofLike,
-  normalizeProofAmounts,
-  stripDleq,
 } from '@cashu/cashu-ts';
 import { InvalidAmount, sat, type Sat } from '../money/index.ts';
 import { OwnerRegistry } from '../storage/owner-liveness.ts';
@@ -271,10 +269,9 @@ export class EcashWallet {
     const counters: CounterRangeRecord[] = [];
     let preview;
     try {
-      // The inputs' DLEQ proofs are not checked: they let a receiver trust proofs offline, and this swap
-      // asks the mint itself, which refuses any proof it did not sign. That is one verification (four
-      // point multiplications) less per incoming proof; the outputs' DLEQ proofs are still checked.
-      preview = await ctx.swaps.prepareSwapToReceive(stripDleq(normalizeProofAmounts(inputs)), { onCountersReserved: collect(counters) });
+      // cashu-ts checks the inputs' DLEQ proofs here (in the curve pool): a token whose DLEQ does not
+      // match is refused as unreadable before any mint call, which the payee's error codes rely on.
+      preview = await ctx.swaps.prepareSwapToReceive(inputs, { onCountersReserved: collect(counters) });
     } catch (error) {
       throw new UnreadableToken(`cannot receive token: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
