@@ -75,6 +75,12 @@ interface PoolWorker {
   knownMints: Set<string>;
 }
 
+/** A mint as the pool names it to its workers: its URL, and how to describe it to a worker that has not met it. */
+interface MintRef {
+  url: string;
+  describe: () => WireMint;
+}
+
 /** Output types whose data cannot cross a thread boundary (factories, prebuilt OutputData) run in this thread. */
 const portable = (type: OutputType | undefined): boolean => type === undefined || ['random', 'deterministic', 'p2pk'].includes(type.type);
 
@@ -102,7 +108,8 @@ export class CurvePool {
   /** The swap calls of the mint `cashu` talks to, run in this pool (onCountersReserved still fires in this thread). */
   swapsFor(cashu: CashuWallet): SwapMaths {
     const local = inThreadSwaps(cashu);
-    const mint = (): WireMint => ({ url: cashu.mint.mintUrl, info: cashu.getMintInfo().cache, keys: cashu.keyChain.cache });
+    // Keys and mint info are copied to a worker once, on its first call for this mint.
+    const mint: MintRef = { url: cashu.mint.mintUrl, describe: () => ({ url: cashu.mint.mintUrl, info: cashu.getMintInfo().cache, keys: cashu.keyChain.cache }) };
     const prepare = async (call: SwapCall, onCounters: ReceiveConfig['onCountersReserved']): Promise<SwapPreview> => {
       const wire = (await this.call(mint, call)) as WirePrepared;
       // The reservations themselves were made (durably) by our counter source; the caller journals them here.
@@ -139,17 +146,22 @@ export class CurvePool {
     }
   }
 
-  private call(mint: () => WireMint, call: SwapCall): Promise<unknown> {
+  private call(mint: MintRef, call: SwapCall): Promise<unknown> {
     if (this.closed) return Promise.reject(new WalletError('wallet_closed', 'the wallet is closed'));
     const worker = this.pick();
-    const url = mint().url;
     const id = this.nextCall++;
-    const message: ToWorker = { kind: 'call', id, mint: url, call, ...(worker.knownMints.has(url) ? {} : { mintData: mint() }) };
-    worker.knownMints.add(url);
+    const message: ToWorker = { kind: 'call', id, mint: mint.url, call, ...(worker.knownMints.has(mint.url) ? {} : { mintData: mint.describe() }) };
     return new Promise((resolve, reject) => {
+      try {
+        worker.thread.postMessage(message);
+      } catch (error) {
+        reject(error instanceof Error ? error : new Error(String(error))); // e.g. a value that cannot be cloned
+        return;
+      }
+      worker.knownMints.add(mint.url);
+      // A worker keeps the process alive only while it has calls to answer.
       if (worker.pending.size === 0) worker.thread.ref();
       worker.pending.set(id, { resolve, reject });
-      worker.thread.postMessage(message);
     });
   }
 
