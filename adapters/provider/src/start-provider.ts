@@ -49,6 +49,8 @@ export interface StartProviderOptions {
   /** Wallet file (default `<dataDir>/wallet.db`). */
   walletPath?: string;
   mnemonic?: string;
+  /** Worker threads for the wallet's swap curve maths (openWallet's `curveWorkers`; 0 = on the event loop). */
+  curveWorkers?: number;
   /** Announcement key (nsec1… or 64 hex); default: generated once and kept in dataDir. Never logged. */
   nsec?: string;
   /** Bearer token of `/admin/api/*`; without it the admin API is off. Never logged. */
@@ -114,6 +116,7 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
     path: options.walletPath ?? join(options.dataDir, 'wallet.db'),
     mints: options.mints,
     ...(options.mnemonic ? { mnemonic: options.mnemonic } : {}),
+    ...(options.curveWorkers !== undefined ? { curveWorkers: options.curveWorkers } : {}),
     // The payee adopts change tokens a crash left journaled; the wallet must not take them back first.
     reclaimOnOpen: false,
   });

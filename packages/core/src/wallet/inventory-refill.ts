@@ -37,7 +37,7 @@ export async function refillOnce(host: OperationHost, inventory: DenominationInv
   const counters: CounterRangeRecord[] = [];
   let preview;
   try {
-    preview = await ctx.cashu.prepareSwapToReceive(inputs, { onCountersReserved: collect(counters) }, {
+    preview = await ctx.swaps.prepareSwapToReceive(inputs, { onCountersReserved: collect(counters) }, {
       type: 'deterministic', counter: 0, denominations: toppingUp(net, missing),
     });
   } catch (error) {
@@ -50,7 +50,7 @@ export async function refillOnce(host: OperationHost, inventory: DenominationInv
   if (isClosed()) return false;
   let proofs: Proof[];
   try {
-    const result = await ctx.cashu.completeSwap(preview);
+    const result = await ctx.swaps.completeSwap(preview);
     proofs = [...result.keep, ...result.send];
   } catch (error) {
     await host.tryResolve(opId);

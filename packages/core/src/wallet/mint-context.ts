@@ -4,16 +4,19 @@
  * failures to the wallet's typed errors.
  */
 import { isMintOperationError, normalizeMintUrl, type OperationCounters, type ProofLike, type Wallet as CashuWallet } from '@cashu/cashu-ts';
+import type { SwapMaths } from './curve-pool.ts';
 import { MintRefused, ProofsAlreadySpent, UnknownMint, WalletError } from './errors.ts';
 import type { CounterRangeRecord, StoredProof } from './store.ts';
 
 /** NUT error code for "proofs already spent". */
 const MINT_CODE_ALREADY_SPENT = 11001;
 
-/** One configured mint: its normalised URL and the cashu-ts wallet bound to it. */
+/** One configured mint: its normalised URL, the cashu-ts wallet bound to it, and where its swaps' curve maths run. */
 export interface MintContext {
   url: string;
   cashu: CashuWallet;
+  /** cashu-ts's swap calls for this mint, in the wallet's curve pool (or in this thread when curveWorkers is 0). */
+  swaps: SwapMaths;
 }
 
 /** The context of a configured mint (any spelling of its URL); UnknownMint otherwise. */

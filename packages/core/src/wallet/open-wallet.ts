@@ -10,6 +10,7 @@ import { generateMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/b
 import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { sat } from '../money/index.ts';
 import { StoreCounterSource } from './counter-source.ts';
+import { CurvePool, defaultCurveWorkers, inThreadSwaps } from './curve-pool.ts';
 import { DenominationInventory, resolveInventoryPolicy } from './denomination-inventory.ts';
 import { MnemonicMismatch, WalletError } from './errors.ts';
 import type { MintContext } from './mint-context.ts';
@@ -31,12 +32,17 @@ export function walletFileIsEmpty(path: string): boolean {
 /** Opens (or creates) a wallet store, connects its mints, restores from the seed if empty, and recovers. */
 export async function openWallet(options: OpenWalletOptions): Promise<EcashWallet> {
   if (options.mints.length === 0) throw new WalletError('no_mints', 'openWallet needs at least one mint');
+  const curveWorkers = options.curveWorkers ?? defaultCurveWorkers();
+  if (!Number.isSafeInteger(curveWorkers) || curveWorkers < 0) {
+    throw new WalletError('invalid_option', `curveWorkers must be a whole number ≥ 0, got ${String(options.curveWorkers)}`);
+  }
   if (options.mnemonic !== undefined && !validateMnemonic(options.mnemonic.trim(), wordlist)) {
     throw new WalletError('invalid_mnemonic', 'not a valid BIP-39 English mnemonic');
   }
   const policy = resolveInventoryPolicy(options.inventory);
   const store = new WalletStore(options.path);
   let wallet: EcashWallet | undefined;
+  let pool: CurvePool | undefined;
   try {
     const wasEmpty = store.isEmpty();
     const mnemonic = store.tx(() => {
@@ -52,6 +58,8 @@ export async function openWallet(options: OpenWalletOptions): Promise<EcashWalle
     });
     const seed = mnemonicToSeedSync(mnemonic);
     const counterSource = new StoreCounterSource(store);
+    // No thread starts here: the pool starts its first worker when the first swap needs it.
+    pool = curveWorkers > 0 ? new CurvePool({ size: curveWorkers, seed, counterSource }) : undefined;
     const contexts = new Map<string, MintContext>();
     for (const raw of options.mints) {
       const url = normalizeMintUrl(raw);
@@ -60,12 +68,13 @@ export async function openWallet(options: OpenWalletOptions): Promise<EcashWalle
       store.saveKeysets(cashu.keyChain.getKeysets().map((k) => ({
         mint: url, id: k.id, unit: k.unit, active: k.isActive, inputFeePpk: k.fee,
       })));
-      contexts.set(url, { url, cashu });
+      contexts.set(url, { url, cashu, swaps: pool ? pool.swapsFor(cashu) : inThreadSwaps(cashu) });
     }
     wallet = new EcashWallet({
       store,
       instanceId: randomUUID(),
       contexts,
+      curvePool: pool,
       budgets: options.budgets,
       mnemonic,
       pollIntervalMs: options.pollIntervalMs ?? 250,
@@ -79,7 +88,10 @@ export async function openWallet(options: OpenWalletOptions): Promise<EcashWalle
   } catch (error) {
     // closing the wallet also releases its owner row: what it left in flight becomes recoverable
     if (wallet) wallet.close();
-    else store.close();
+    else {
+      pool?.close();
+      store.close();
+    }
     throw error;
   }
 }

@@ -71,7 +71,7 @@ export async function sendOnce(host: OperationHost, amount: Sat, options: SendOp
   const counters: CounterRangeRecord[] = [];
   let preview;
   try {
-    preview = await ctx.cashu.prepareSwapToSend(amount, inputs, { includeFees, onCountersReserved: collect(counters) });
+    preview = await ctx.swaps.prepareSwapToSend(amount, inputs, { includeFees, onCountersReserved: collect(counters) });
   } catch (error) {
     await host.tryResolve(opId);
     throw error instanceof Error && /Not enough funds/.test(error.message)
@@ -88,7 +88,7 @@ export async function sendOnce(host: OperationHost, amount: Sat, options: SendOp
   failpoint('send:before-swap');
   let result;
   try {
-    result = await ctx.cashu.completeSwap(preview);
+    result = await ctx.swaps.completeSwap(preview);
   } catch (error) {
     await host.tryResolve(opId);
     throw mapMintError(error, 'send');

@@ -21,6 +21,12 @@ export interface OpenWalletOptions {
   pollIntervalMs?: number;
   /** Exact-change inventory kept per mint (default DEFAULT_INVENTORY_POLICY); false: none, every send selects from all proofs. */
   inventory?: InventoryPolicy | false;
+  /**
+   * Worker threads for the curve maths of swaps (blinding, unblinding, DLEQ checks), so a busy
+   * wallet uses more than one core; started on first use, ended by `close()`. 0 runs them on the
+   * calling thread. Default: one per spare core, at most 4.
+   */
+  curveWorkers?: number;
 }
 
 /** How `send` makes a token. */

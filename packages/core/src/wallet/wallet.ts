@@ -15,6 +15,7 @@ import {
 import { InvalidAmount, sat, type Sat } from '../money/index.ts';
 import { OwnerRegistry } from '../storage/owner-liveness.ts';
 import type { Budgets } from './budget.ts';
+import type { CurvePool } from './curve-pool.ts';
 import { arrivingOutputs, type DenominationInventory, type InventoryStats } from './denomination-inventory.ts';
 import { refillOnce } from './inventory-refill.ts';
 import { InsufficientFunds, MintRefused, ProofsAlreadySpent, UnknownJournalEntry, UnreadableToken } from './errors.ts';
@@ -40,6 +41,8 @@ export class EcashWallet {
   readonly owners: OwnerRegistry;
   private readonly owner: string;
   private readonly contexts: Map<string, MintContext>;
+  /** Worker threads for swap curve maths (none when curveWorkers is 0); closed with the wallet. */
+  private readonly curvePool: CurvePool | undefined;
   private readonly budgets: Budgets | undefined;
   private readonly mnemonicPhrase: string;
   private readonly pollIntervalMs: number;
@@ -56,13 +59,14 @@ export class EcashWallet {
 
   /** Use openWallet(). */
   constructor(args: {
-    store: WalletStore; instanceId: string; contexts: Map<string, MintContext>; budgets: Budgets | undefined;
-    mnemonic: string; pollIntervalMs: number; inventory: DenominationInventory | null;
+    store: WalletStore; instanceId: string; contexts: Map<string, MintContext>; curvePool?: CurvePool | undefined;
+    budgets: Budgets | undefined; mnemonic: string; pollIntervalMs: number; inventory: DenominationInventory | null;
   }) {
     this.store = args.store;
     this.owners = new OwnerRegistry(args.store);
     this.owner = `${process.pid}:${args.instanceId}`;
     this.contexts = args.contexts;
+    this.curvePool = args.curvePool;
     this.budgets = args.budgets;
     this.mnemonicPhrase = args.mnemonic;
     this.pollIntervalMs = args.pollIntervalMs;
@@ -147,6 +151,7 @@ export class EcashWallet {
     if (this.closed) return;
     this.closed = true;
     this.owners.releaseAll();
+    this.curvePool?.close();
     this.store.close();
   }
 
@@ -267,7 +272,9 @@ export class EcashWallet {
     try {
       // Outputs chosen to top the exact-change inventory up, so refill swaps are rarely needed.
       const outputs = arrivingOutputs(this.inventory, ctx.url, sumOf(inputs) - toSats(ctx.cashu.getFeesForProofs(inputs)));
-      preview = await ctx.cashu.prepareSwapToReceive(inputs, { onCountersReserved: collect(counters) }, outputs);
+      // cashu-ts checks the inputs' DLEQ proofs here (in the curve pool): a token whose DLEQ does not
+      // match is refused as unreadable before any mint call, which the payee's error codes rely on.
+      preview = await ctx.swaps.prepareSwapToReceive(inputs, { onCountersReserved: collect(counters) }, outputs);
     } catch (error) {
       throw new UnreadableToken(`cannot receive token: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
@@ -280,7 +287,7 @@ export class EcashWallet {
     if (live) failpoint('receive:before-swap');
     let result;
     try {
-      result = await ctx.cashu.completeSwap(preview);
+      result = await ctx.swaps.completeSwap(preview);
     } catch (error) {
       await this.tryResolve(opId);
       throw mapMintError(error, 'receive');
