@@ -48,12 +48,18 @@ export interface PaymentRig {
 export async function startPaymentRig(options: RigOptions, log: (line: string) => void): Promise<PaymentRig> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-payment-'));
   let provider: RunningProvider | undefined;
+  // The node's last log lines, shown when a request fails (a 500 says nothing by itself).
+  const nodeLog: string[] = [];
   try {
     const { upstream } = options;
     provider = await startProvider({
       engine: 'vllm', upstream: upstream.url, mints: [options.proxyUrl], dataDir, contextLength: upstream.contextSize,
       board: createFixedPriceBoard([{ model: upstream.model, prompt: msatPerMtok(options.price.prompt), completion: msatPerMtok(options.price.completion) }]),
-      maxConcurrency: options.slots, queueSize: 4 * options.slots, log: () => {},
+      maxConcurrency: options.slots, queueSize: 4 * options.slots,
+      log: (line) => {
+        nodeLog.push(line);
+        if (nodeLog.length > 20) nodeLog.shift();
+      },
     });
     const node = provider;
     const pool = new TokenPool(options.proxyUrl, options.tokenSat);
@@ -77,7 +83,10 @@ export async function startPaymentRig(options: RigOptions, log: (line: string) =
       provider: node,
       pool,
       proxyUrl: options.proxyUrl,
-      send: (path, mode, body) => (mode === 'complete' ? complete : stream)(path === 'direct' ? upstream.url : node.url, headers(path), body),
+      send: (path, mode, body) =>
+        (mode === 'complete' ? complete : stream)(path === 'direct' ? upstream.url : node.url, headers(path), body).catch((error: unknown) => {
+          throw new Error(`${path} ${mode}: ${(error as Error).message}${nodeLog.length ? `\n  node log: ${nodeLog.join('\n  node log: ')}` : ''}`);
+        }),
       // i16-change adds `wallet.inventoryStats()`; until it lands there is nothing to read.
       inventoryStats: () =>
         typeof wallet.inventoryStats === 'function' ? (wallet.inventoryStats as () => { exactSends: number; swapSends: number; refills: number }).call(node.payee.wallet) : undefined,
