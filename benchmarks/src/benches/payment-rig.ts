@@ -177,10 +177,13 @@ export async function measureTtft(rig: PaymentRig, rounds: number, body: string)
       run.got[path].push(t.ms);
       if (path === 'direct') run.directEnd.push(t.totalMs!);
       if (path !== 'xcashu') continue;
-      // Only the redeem precedes the first token; change is made after the last one.
-      const before = callsWithin(await takeMintCalls(rig.proxyUrl), t.startAt, t.firstAt!);
-      run.redeem.push(busyMs(before));
-      run.lessMint.push(t.ms - busyMs(before));
+      // Only the redeem precedes the first token (change is made after the last one). It is the first
+      // call the request makes: a background refill that happens to fall in the window must not be
+      // counted as mint time, which would flatter the node.
+      const before = callsWithin(await takeMintCalls(rig.proxyUrl), t.startAt, t.firstAt!).sort((a, b) => a.start - b.start);
+      const redeemMs = before.length > 0 ? busyMs(before.slice(0, 1)) : 0;
+      run.redeem.push(redeemMs);
+      run.lessMint.push(t.ms - redeemMs);
     }
   }
   return run;
