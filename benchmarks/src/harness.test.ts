@@ -39,9 +39,29 @@ describe('benchmark harness', () => {
     expect(formatTable(report)).toContain('NOT met');
   });
 
-  it('runs every registered benchmark at tiny scale and writes JSON with samples, machine and commit', async () => {
+  it('checks an exact-count target (==) against the median', async () => {
+    const bench: Benchmark = {
+      name: 'counted',
+      description: 'mint calls per request',
+      async run() {
+        return {
+          name: 'counted',
+          description: 'mint calls per request',
+          series: [
+            { name: 'one', unit: 'calls', samples: [1, 1, 2], better: 'lower', target: { op: '==', value: 1, of: 'median' } },
+            { name: 'two', unit: 'calls', samples: [2, 2, 1], better: 'lower', target: { op: '==', value: 1, of: 'median' } },
+          ],
+        };
+      },
+    };
+    const report = await runBenchmark(bench, 'tiny');
+    expect(report.series.map((s) => s.target?.met)).toEqual([true, false]);
+  });
+
+  // One test per benchmark, each with its own timeout: the payment benches take tens of seconds even at tiny scale.
+  it.each(BENCHMARKS.map((b) => [b.name, b] as const))('runs %s at tiny scale and writes JSON with samples, machine and commit', async (_name, bench) => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-'));
-    for (const bench of BENCHMARKS) {
+    {
       const report = await runBenchmark(bench, 'tiny');
       const written = JSON.parse(readFileSync(writeReport(report, dir), 'utf8'));
       expect(written.name).toBe(bench.name);

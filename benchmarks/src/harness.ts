@@ -10,14 +10,14 @@ export type Scale = 'full' | 'tiny';
 /** One measured series: its raw samples and what they are compared with. */
 export interface Series {
   name: string;
-  unit: 'ms' | 'ops/s' | 'bytes' | 'MiB';
+  unit: 'ms' | 'ops/s' | 'bytes' | 'MiB' | 'calls' | '%';
   samples: number[];
   /** Name of the series in the same benchmark that this one is divided by (the baseline). */
   baseline?: string;
   /** Whether a smaller value is better (latencies) or a larger one (throughput). */
   better: 'lower' | 'higher';
   /** A target stated by the issue, checked against the median (or the ratio when `ratio: true`). */
-  target?: { op: '<=' | '>='; value: number; of: 'median' | 'ratio' | 'delta-median'; note?: string };
+  target?: { op: '<=' | '>=' | '=='; value: number; of: 'median' | 'ratio' | 'delta-median'; note?: string };
   note?: string;
 }
 
@@ -81,7 +81,7 @@ export async function runBenchmark(bench: Benchmark, scale: Scale, log: (line: s
     const ratio = base ? summary.median / base.median : undefined;
     const deltaMedian = base ? summary.median - base.median : undefined;
     const measured = s.target ? (s.target.of === 'ratio' ? ratio : s.target.of === 'delta-median' ? deltaMedian : summary.median) : undefined;
-    const met = s.target && measured !== undefined ? (s.target.op === '<=' ? measured <= s.target.value : measured >= s.target.value) : undefined;
+    const met = s.target && measured !== undefined ? compare(measured, s.target.op, s.target.value) : undefined;
     return {
       name: s.name,
       unit: s.unit,
@@ -130,6 +130,10 @@ export function formatTable(report: BenchmarkReport): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [`## ${report.name} — ${report.description}`, line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), ...report.notes.map((n) => `  note: ${n}`)].join('\n');
+}
+
+function compare(measured: number, op: NonNullable<Series['target']>['op'], value: number): boolean {
+  return op === '<=' ? measured <= value : op === '>=' ? measured >= value : measured === value;
 }
 
 function machine(): BenchmarkReport['machine'] {

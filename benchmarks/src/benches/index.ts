@@ -3,6 +3,7 @@ import { marketIngest } from './market-ingest.ts';
 import { marketMemory } from './market-memory.ts';
 import { pricePropagation } from './price-propagation.ts';
 import { paymentOverhead } from './payment-overhead.ts';
+import { paymentOverheadEngine } from './payment-overhead-engine.ts';
 import { dynamicPricingReaction } from './dynamic-pricing-reaction.ts';
 import { buyerOverhead } from './buyer-overhead.ts';
 import { limitOrderReaction } from './limit-order-reaction.ts';
@@ -10,4 +11,4 @@ import { marketDataIngest } from './market-data-ingest.ts';
 import { marketDataApi } from './market-data-api.ts';
 
 /** Every benchmark `pnpm bench` knows, in the order it runs them. */
-export const BENCHMARKS: Benchmark[] = [marketIngest, marketMemory, pricePropagation, paymentOverhead, dynamicPricingReaction, buyerOverhead, limitOrderReaction, marketDataIngest, marketDataApi];
+export const BENCHMARKS: Benchmark[] = [marketIngest, marketMemory, pricePropagation, paymentOverhead, paymentOverheadEngine, dynamicPricingReaction, buyerOverhead, limitOrderReaction, marketDataIngest, marketDataApi];

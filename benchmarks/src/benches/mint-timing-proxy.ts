@@ -77,3 +77,24 @@ export async function startMintTimingProxy(mintUrl: string): Promise<MintTimingP
 export async function takeMintCalls(proxyUrl: string): Promise<MintCall[]> {
   return (await (await fetch(`${proxyUrl}${TIMINGS_PATH}`)).json()) as MintCall[];
 }
+
+/** Mint time of some calls added up (calls that overlap count twice: busy time, not wall time). */
+export function busyMs(calls: readonly MintCall[]): number {
+  return calls.reduce((a, c) => a + (c.end - c.start), 0);
+}
+
+/** Calls that lie wholly inside [start, end] (epoch ms): the ones on a request's path at c1. */
+export function callsWithin(calls: readonly MintCall[], start: number, end: number): MintCall[] {
+  return calls.filter((c) => c.start >= start && c.end <= end);
+}
+
+/** Adds each call to a per-path tally (`/v1/swap`, `/v1/melt`, `/v1/checkstate`…). */
+export function tallyByPath(tally: Map<string, number>, calls: readonly MintCall[]): void {
+  for (const c of calls) tally.set(c.path, (tally.get(c.path) ?? 0) + 1);
+}
+
+/** `/v1/swap 1.00, /v1/checkstate 0.02` per request, from a tally over `requests` requests. */
+export function perRequestByPath(tally: ReadonlyMap<string, number>, requests: number): string {
+  if (tally.size === 0) return 'none';
+  return [...tally].sort((a, b) => b[1] - a[1]).map(([path, n]) => `${path} ${(n / Math.max(1, requests)).toFixed(2)}`).join(', ');
+}

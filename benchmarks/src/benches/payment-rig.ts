@@ -1,0 +1,216 @@
+/**
+ * What the payment benches share: a provider node in the bench process in front of some upstream
+ * (the fast canned one or the devnet engine), a mint behind its timing proxy, a funded Bearer
+ * session and a pool of X-Cashu tokens; and the measurements, each interleaving the three paths
+ * (direct at the upstream, session and X-Cashu through the node) round-robin with a rotating start,
+ * so machine noise hits every path alike.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { msatPerMtok } from '@routstr-kit/core';
+import { createFixedPriceBoard, startProvider, type RunningProvider } from '@routstr-kit/provider';
+import { busyMs, callsWithin, takeMintCalls, tallyByPath } from './mint-timing-proxy.ts';
+import { complete, stream, TokenPool, type Timed } from './paid-requests.ts';
+
+/** The paths a request can take to the same upstream. */
+export type PathName = 'direct' | 'session' | 'xcashu';
+export const PATHS: readonly PathName[] = ['direct', 'session', 'xcashu'];
+export type Mode = 'complete' | 'stream';
+
+/** What the rig is started on. */
+export interface RigOptions {
+  upstream: { url: string; model: string; contextSize: number };
+  /** The mint's timing proxy (the URL the node and the wallets use). */
+  proxyUrl: string;
+  /** Slots on the node (and the upstream): enough for the highest concurrency, so nothing queues in the node. */
+  slots: number;
+  /** msat/Mtok. */
+  price: { prompt: number; completion: number };
+  /** Face value of each X-Cashu token (one proof): above the gate, so the node makes change. */
+  tokenSat: number;
+  /** X-Cashu tokens to pre-mint. */
+  tokens: number;
+}
+
+export interface PaymentRig {
+  provider: RunningProvider;
+  pool: TokenPool;
+  proxyUrl: string;
+  /** Sends one request on a path; `body` is the JSON body as a string. */
+  send(path: PathName, mode: Mode, body: string): Promise<Timed>;
+  /** Counts the node wallet keeps of its sends, when the wallet has them (`inventoryStats`). */
+  inventoryStats(): { exactSends: number; swapSends: number; refills: number } | undefined;
+  stop(): Promise<void>;
+}
+
+/** Starts the node on the upstream, funds a session and mints the token pool. */
+export async function startPaymentRig(options: RigOptions, log: (line: string) => void): Promise<PaymentRig> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-payment-'));
+  let provider: RunningProvider | undefined;
+  // The node's last log lines, shown when a request fails (a 500 says nothing by itself).
+  const nodeLog: string[] = [];
+  try {
+    const { upstream } = options;
+    provider = await startProvider({
+      engine: 'vllm', upstream: upstream.url, mints: [options.proxyUrl], dataDir, contextLength: upstream.contextSize,
+      board: createFixedPriceBoard([{ model: upstream.model, prompt: msatPerMtok(options.price.prompt), completion: msatPerMtok(options.price.completion) }]),
+      maxConcurrency: options.slots, queueSize: 4 * options.slots,
+      log: (line) => {
+        nodeLog.push(line);
+        if (nodeLog.length > 20) nodeLog.shift();
+      },
+    });
+    const node = provider;
+    const pool = new TokenPool(options.proxyUrl, options.tokenSat);
+    const minting = performance.now();
+    await pool.fill(options.tokens);
+    const created = await fetch(`${node.url}/v1/balance/create`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ initial_balance_token: await pool.big(100_000) }),
+    });
+    if (created.status !== 200) throw new Error(`balance/create: HTTP ${created.status} ${await created.text()}`);
+    const apiKey = ((await created.json()) as { api_key: string }).api_key;
+    log(`${options.tokens} tokens of ${options.tokenSat} sat minted in ${((performance.now() - minting) / 1000).toFixed(1)} s; session ${apiKey.slice(0, 10)}…`);
+    const headers = (path: PathName): Record<string, string> =>
+      path === 'direct'
+        ? {}
+        : path === 'session'
+          ? { authorization: `Bearer ${apiKey}` }
+          // the opt-in to incremental X-Cashu streams (without it the node buffers them as routstr-core does)
+          : { 'X-Cashu': pool.take(), 'X-Routstr-Stream-Change': 'sse' };
+    const wallet = node.payee.wallet as unknown as { inventoryStats?: unknown };
+    return {
+      provider: node,
+      pool,
+      proxyUrl: options.proxyUrl,
+      send: (path, mode, body) =>
+        (mode === 'complete' ? complete : stream)(path === 'direct' ? upstream.url : node.url, headers(path), body).catch((error: unknown) => {
+          throw new Error(`${path} ${mode}: ${(error as Error).message}${nodeLog.length ? `\n  node log: ${nodeLog.join('\n  node log: ')}` : ''}`);
+        }),
+      // i16-change adds `wallet.inventoryStats()`; until it lands there is nothing to read.
+      inventoryStats: () =>
+        typeof wallet.inventoryStats === 'function' ? (wallet.inventoryStats as () => { exactSends: number; swapSends: number; refills: number }).call(node.payee.wallet) : undefined,
+      stop: async () => {
+        await node.stop();
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await provider?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** A chat body for the upstream's model with `maxTokens` of output. */
+export function chatBody(model: string, maxTokens: number, mode: Mode): string {
+  const base: Record<string, unknown> = { model, messages: [{ role: 'user', content: 'Say hi to the market' }], max_tokens: maxTokens, temperature: 0, seed: 7 };
+  return JSON.stringify(mode === 'stream' ? { ...base, stream: true, stream_options: { include_usage: true } } : base);
+}
+
+/** Whole-answer latency at concurrency `c`, per path; X-Cashu's mint time split out. */
+export interface LatencyRun {
+  got: Record<PathName, number[]>;
+  /** Mint time per X-Cashu request (at c > 1: the round's mint busy time ÷ c, approximate). */
+  mintWork: number[];
+  /** X-Cashu latency − its mint time. */
+  lessMint: number[];
+  /** c1 only: mint calls inside each X-Cashu request's window. */
+  onPathCalls: number[];
+  /** c1 only: per mint path, calls inside the X-Cashu requests' windows and outside them (background). */
+  onPathByPath: Map<string, number>;
+  backgroundByPath: Map<string, number>;
+}
+
+/** `rounds` rounds of `c` concurrent whole requests on each path. */
+export async function measureLatency(rig: PaymentRig, c: number, rounds: number, body: string): Promise<LatencyRun> {
+  const run: LatencyRun = { got: { direct: [], session: [], xcashu: [] }, mintWork: [], lessMint: [], onPathCalls: [], onPathByPath: new Map(), backgroundByPath: new Map() };
+  await takeMintCalls(rig.proxyUrl);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < PATHS.length; k++) {
+      const path = PATHS[(r + k) % PATHS.length]!;
+      // Background mint calls of earlier rounds (refills) are not this round's.
+      if (path === 'xcashu' && c > 1) await takeMintCalls(rig.proxyUrl);
+      const results = await Promise.all(Array.from({ length: c }, () => rig.send(path, 'complete', body)));
+      for (const t of results) run.got[path].push(t.ms);
+      if (path !== 'xcashu') continue;
+      const calls = await takeMintCalls(rig.proxyUrl);
+      if (c === 1) {
+        const t = results[0]!;
+        const inside = callsWithin(calls, t.startAt, t.endAt);
+        run.onPathCalls.push(inside.length);
+        tallyByPath(run.onPathByPath, inside);
+        tallyByPath(run.backgroundByPath, calls.filter((call) => !inside.includes(call)));
+        run.mintWork.push(busyMs(inside));
+        run.lessMint.push(t.ms - busyMs(inside));
+      } else {
+        // Mint calls overlap under concurrency: per request, the round's mint busy time ÷ c.
+        const perRequest = busyMs(calls) / c;
+        for (const t of results) {
+          run.mintWork.push(perRequest);
+          run.lessMint.push(t.ms - perRequest);
+        }
+      }
+    }
+  }
+  return run;
+}
+
+/** First content token at c1, per path; the direct stream's end; X-Cashu's redeem split out. */
+export interface TtftRun {
+  got: Record<PathName, number[]>;
+  /** The direct stream's end: routstr-core's first token, as it buffers the whole stream. */
+  directEnd: number[];
+  /** Mint time before X-Cashu's first token (the redeem swap). */
+  redeem: number[];
+  lessMint: number[];
+}
+
+/** `rounds` streamed requests on each path, one at a time. */
+export async function measureTtft(rig: PaymentRig, rounds: number, body: string): Promise<TtftRun> {
+  const run: TtftRun = { got: { direct: [], session: [], xcashu: [] }, directEnd: [], redeem: [], lessMint: [] };
+  await takeMintCalls(rig.proxyUrl);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < PATHS.length; k++) {
+      const path = PATHS[(r + k) % PATHS.length]!;
+      const t = await rig.send(path, 'stream', body);
+      run.got[path].push(t.ms);
+      if (path === 'direct') run.directEnd.push(t.totalMs!);
+      if (path !== 'xcashu') continue;
+      // Only the redeem precedes the first token (change is made after the last one). It is the first
+      // call the request makes: a background refill that happens to fall in the window must not be
+      // counted as mint time, which would flatter the node.
+      const before = callsWithin(await takeMintCalls(rig.proxyUrl), t.startAt, t.firstAt!).sort((a, b) => a.start - b.start);
+      const redeemMs = before.length > 0 ? busyMs(before.slice(0, 1)) : 0;
+      run.redeem.push(redeemMs);
+      run.lessMint.push(t.ms - redeemMs);
+    }
+  }
+  return run;
+}
+
+/**
+ * Requests/s at saturation: `clients` closed-loop clients per path sending back to back for a
+ * window; requests/s = completed ÷ time until the last one answered. X-Cashu windows end early
+ * once `tokenBudget` tokens are spent.
+ */
+export async function measureRps(rig: PaymentRig, rounds: number, clients: number, windowMs: number, tokenBudget: number, body: string): Promise<Record<PathName, number[]>> {
+  const rps: Record<PathName, number[]> = { direct: [], session: [], xcashu: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < PATHS.length; k++) {
+      const path = PATHS[(r + k) % PATHS.length]!;
+      const start = performance.now();
+      let done = 0;
+      let budget = tokenBudget;
+      await Promise.all(Array.from({ length: clients }, async () => {
+        while (performance.now() - start < windowMs && (path !== 'xcashu' || budget-- > 0)) {
+          await rig.send(path, 'complete', body);
+          done += 1;
+        }
+      }));
+      rps[path].push(done / ((performance.now() - start) / 1000));
+    }
+  }
+  await takeMintCalls(rig.proxyUrl);
+  return rps;
+}
