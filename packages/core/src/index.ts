@@ -49,7 +49,8 @@ export {
   utilisationFromDemand, verifyCharge, xCashuChange,
 } from './pricing/index.ts';
 export {
-  type BudgetCap, BudgetExceeded, type Budgets, checkTotalBudget, EcashWallet, type Funding, InsufficientFunds,
+  type BudgetCap, BudgetExceeded, type Budgets, checkTotalBudget, EcashWallet, type Funding, type IncomingEntry,
+  type IncomingOutcome, type IncomingProblem, type IncomingRecord, type IncomingStatus, InsufficientFunds,
   type JournalEntry, type JournalStatus, MintRefused, MnemonicMismatch, openWallet, type OpenWalletOptions,
   PaymentFailed, ProofsAlreadySpent, type ProofState, type RecoveryReport, type SendOptions, type SentToken,
   TOTAL_BUDGET, UnknownJournalEntry, UnknownMint, UnreadableToken, WalletError, walletFileIsEmpty, type Withdrawal,

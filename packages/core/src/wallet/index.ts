@@ -4,6 +4,8 @@ export type { OpenWalletOptions, SendOptions, SentToken, Funding, Withdrawal, Re
 export type { Budgets } from './budget.ts';
 export { TOTAL_BUDGET, checkTotalBudget } from './budget.ts';
 export type { JournalEntry, JournalStatus, ProofState } from './store.ts';
+export type { IncomingEntry, IncomingOutcome } from './incoming.ts';
+export type { IncomingProblem, IncomingRecord, IncomingStatus } from './incoming-store.ts';
 export {
   WalletError,
   InsufficientFunds,
