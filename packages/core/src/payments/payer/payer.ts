@@ -26,7 +26,7 @@ import { SessionBook, type LiveSession } from './session-book.ts';
 import { quotedModel, requestShape, sizeRequest, type Sizing } from './sizing.ts';
 import { XCashuExchange } from './xcashu-exchange.ts';
 import { chooseProviders, pinnedProvider, withinLimits } from './provider-choice.ts';
-import { buildReceipt, RecentReceipts } from './receipt-book.ts';
+import { buildReceipt, RecentReceipts, refusedChangeReceipt } from './receipt-book.ts';
 import { emptyReport, recoverPayments } from './payment-recovery.ts';
 import { failover } from './failover.ts';
 
@@ -100,6 +100,7 @@ export class Payer {
       limitedStream,
       finish,
       track: (p) => this.#track(p),
+      changeRefused: (provider, receipt, problem) => this.#changeRefused(provider, receipt, problem),
     });
     this.#session = new SessionExchange({
       sessions: this.#sessions,
@@ -212,6 +213,18 @@ export class Payer {
   #distrust(provider: string, reason: string): void {
     this.#distrusted.add(provider);
     this.market.reportFailure(provider, { wholeProvider: true, reason });
+  }
+
+  /**
+   * Change a provider sent that the mint refused, found by the wallet's background redeem after the
+   * request was done: its receipt is amended (nothing returned, the verdict), the provider distrusted.
+   */
+  #changeRefused(provider: string, receipt: Receipt | undefined, problem: 'change_forged' | 'change_spent'): void {
+    this.#distrust(provider, problem);
+    if (!receipt) return;
+    const amended = refusedChangeReceipt(receipt, problem);
+    this.#recent.replace(receipt, amended);
+    this.#options.onOvercharge?.(amended);
   }
 
   /** The caller's signal joined with a timeout (for refund-route lookups after a try ended). */
