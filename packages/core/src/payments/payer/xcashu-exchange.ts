@@ -44,6 +44,13 @@ export interface XCashuDeps {
   changeRefused(provider: string, receipt: Receipt | undefined, problem: 'change_forged' | 'change_spent', changeSat: number): void;
 }
 
+/** What taking a token back returned: sats back (change kept counts at face value until `verdict` says otherwise). */
+export interface TakenBack {
+  returnedSat: number;
+  pending: boolean;
+  verdict?: ChangeResult['verdict'];
+}
+
 /** Pays and settles X-Cashu requests for a Payer. */
 export class XCashuExchange {
   readonly #d: XCashuDeps;
@@ -134,6 +141,7 @@ export class XCashuExchange {
       const back = await this.takeBack(token, t.url, t.ctx);
       returned = back.returnedSat;
       pending = back.pending;
+      this.#watch(t.candidate.provider, { changeSat: back.returnedSat, pending: back.pending, verdict: back.verdict }, undefined);
     }
     // what the provider kept of a token it did not serve counts against the budget
     if (!carry) this.#settle(token, returned, verdict);
@@ -164,13 +172,13 @@ export class XCashuExchange {
    * Takes a token back: unspent proofs are swapped back into the wallet; if the node redeemed it,
    * its refund route is asked for the change; what cannot be settled now stays for recovery.
    */
-  async takeBack(token: SentToken, url: string | undefined, ctx?: RequestContext): Promise<{ returnedSat: number; pending: boolean }> {
+  async takeBack(token: SentToken, url: string | undefined, ctx?: RequestContext): Promise<TakenBack> {
     const out = await this.#takeBackOnce(token, url, ctx);
-    this.#d.settleHold(token.entry.id, token.amount - out.returnedSat);
+    this.#settle(token, out.returnedSat, out.verdict);
     return out;
   }
 
-  async #takeBackOnce(token: SentToken, url: string | undefined, ctx: RequestContext | undefined): Promise<{ returnedSat: number; pending: boolean }> {
+  async #takeBackOnce(token: SentToken, url: string | undefined, ctx: RequestContext | undefined): Promise<TakenBack> {
     let back: number;
     try {
       back = await this.#d.wallet.reclaim(token.entry);
@@ -188,7 +196,7 @@ export class XCashuExchange {
     const look = await changeByRefundRoute(at, token.token, { fetch: this.#d.fetch, maxPolls: 3, signal: this.#d.refundSignal(ctx) });
     if (look.state === 'token') {
       const got = this.receiveChange(token, look.token);
-      return { returnedSat: got.changeSat, pending: got.pending };
+      return { returnedSat: got.changeSat, pending: got.pending, verdict: got.verdict };
     }
     if (look.state === 'none') {
       this.#d.wallet.settle(token.entry.id);
@@ -229,7 +237,7 @@ export class XCashuExchange {
    * Settles a token's budget hold: what the provider kept counts as spent, the change is released
    * — once the mint took it (until then it stays reserved: refused change counts as kept).
    */
-  #settle(token: SentToken, changeSat: number, verdict: ChangeResult['verdict']): void {
+  #settle(token: Pick<SentToken, 'entry' | 'amount'>, changeSat: number, verdict: ChangeResult['verdict']): void {
     const kept = token.amount - Math.min(token.amount, changeSat);
     if (!verdict) this.#d.settleHold(token.entry.id, kept);
     else this.#d.track(verdict.then((o) => this.#d.settleHold(token.entry.id, changeProblem(o) ? token.amount : kept)));
