@@ -149,6 +149,7 @@ export class Payer {
     await this.settled();
     await this.#sessions.refundAll();
     await this.settled();
+    this.#ledger.flush();
     this.wallet.owners.release(this.#owner);
   }
 
