@@ -46,7 +46,7 @@ export interface PayerOptions {
   onOvercharge?: (receipt: Receipt) => void;
   onAttemptFailed?: (attempt: AttemptRecord) => void;
   sizing?: SizingOptions;
-  /** Per-provider limits (a Bottleneck per host): concurrent requests (default 4) and ms between starts (default 0). */
+  /** Per-provider limits (a queue per host): concurrent requests (default 4) and ms between starts (default 0: one start per `minTimeMs` window otherwise). */
   limits?: { maxConcurrent?: number; minTimeMs?: number };
   /** Most providers tried for one request (default 4). */
   maxAttempts?: number;
