@@ -53,10 +53,13 @@ export interface IncomingHost {
 /** Keeps incoming tokens and redeems them in the background (one redeem per entry at a time). */
 export class IncomingJournal {
   readonly #host: IncomingHost;
+  /** The journal's table (in the wallet's file). */
+  readonly store: IncomingStore;
   readonly #running = new Map<string, Promise<IncomingOutcome>>();
 
   constructor(host: IncomingHost) {
     this.#host = host;
+    this.store = host.incoming;
   }
 
   /** Redeems running now. */

@@ -40,7 +40,6 @@ export class EcashWallet {
   readonly owners: OwnerRegistry;
   /** Tokens handed to this wallet, kept as strings until redeemed (see incoming.ts). */
   private readonly incoming: IncomingJournal;
-  private readonly incomingStore: IncomingStore;
   private readonly owner: string;
   private readonly contexts: Map<string, MintContext>;
   private readonly budgets: Budgets | undefined;
@@ -71,7 +70,7 @@ export class EcashWallet {
     this.budgets = args.budgets;
     this.mnemonicPhrase = args.mnemonic;
     this.pollIntervalMs = args.pollIntervalMs;
-    this.incomingStore = new IncomingStore(args.store);
+    const incoming = new IncomingStore(args.store);
     this.host = {
       store: this.store,
       contexts: this.contexts,
@@ -80,14 +79,14 @@ export class EcashWallet {
       tryResolve: (opId) => this.tryResolve(opId),
       orphaned: (owner) => this.owners.gone(owner),
       idleSelf: (owner) => owner === this.owner && this.inflight === 0,
-      incoming: this.incomingStore,
+      incoming,
       receiveProofs: (ctx, inputs, reclaimOf) => this.receiveProofs(ctx, inputs, { reclaimOf }, null),
       mintQuote: (ctx, quote, amount) => this.mintQuote(ctx, quote, amount),
       reclaim: (entry) => this.reclaim(entry),
     };
     this.incoming = new IncomingJournal({
       store: this.store,
-      incoming: this.incomingStore,
+      incoming,
       contexts: this.contexts,
       owner: this.owner,
       orphaned: (owner) => this.owners.gone(owner),
@@ -256,11 +255,7 @@ export class EcashWallet {
     return this.runOperation(() => this.receiveProofs(ctx, proofs, {}, 'receive'));
   }
 
-  /**
-   * Keeps a token handed to this wallet (change, a refund) durably as a string — synchronous, one
-   * transaction — and redeems it in the background (and on open, if a crash came first). Throws
-   * UnreadableToken/UnknownMint, keeping nothing, for a token that is not ecash of a configured mint.
-   */
+  /** Keeps a handed-over token durably (sync, one transaction), redeemed in the background and on open; see incoming.ts. */
   keepIncoming(token: string, meta: { purpose: string; requestId?: string }): IncomingEntry {
     if (this.closed) throw new WalletError('wallet_closed', 'the wallet is closed');
     return this.incoming.keep(token, meta);
@@ -273,7 +268,7 @@ export class EcashWallet {
 
   /** The incoming-token journal, oldest first. */
   incomingEntries(status?: IncomingStatus): IncomingRecord[] {
-    return this.incomingStore.list(status);
+    return this.incoming.store.list(status);
   }
 
   /** Redeems every kept incoming token now (waits for redeems already running). */
@@ -289,15 +284,6 @@ export class EcashWallet {
    */
   receivedToken(token: string): ReceivedState {
     return receivedState(this.store, decodeToken(this.contexts, token).proofs);
-  }
-
-  /** True when this wallet itself redeemed `token` earlier (a repeat after a crash), not someone else. */
-  redeemedByUs(token: string): boolean {
-    try {
-      return this.receivedToken(token).state === 'received';
-    } catch {
-      return false;
-    }
   }
 
   /** Swaps foreign (or reclaimed) proofs into our own; `reclaimOf` names the journal entry being taken back. */
@@ -338,7 +324,7 @@ export class EcashWallet {
       // The fee is what the keyset charges (NUT-02), not a residual, so a lost output shows as a shortfall.
       this.store.updateOperation(opId, { state: 'done', fee: toSats(preview.fees) });
       if (reclaimOf) this.store.updateJournal(reclaimOf, { status: 'reclaimed' });
-      if (incomingOf) this.incomingStore.decide(incomingOf, { status: 'redeemed', credited });
+      if (incomingOf) this.incoming.store.decide(incomingOf, { status: 'redeemed', credited });
     });
     if (points) failpoint(`${points}:after-store`);
     return sat(credited);

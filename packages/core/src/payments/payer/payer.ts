@@ -137,6 +137,11 @@ export class Payer {
     return this.#sessions.live();
   }
 
+  /** Session mode: how often a request waited for a top-up (the key could not cover it) and how many top-ups ran ahead in the background. */
+  sessionFunding(): { readonly topUpsWaited: number; readonly topUpsAhead: number } {
+    return this.#sessions.stats();
+  }
+
   /** Waits for background work: change still being collected, top-ups, idle refunds. */
   async settled(): Promise<void> {
     while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
