@@ -124,6 +124,14 @@ export class BudgetLedger {
   /** Checks and reserves `amountSat` in one step. */
   reserve(amountSat: number): Reservation {
     this.check(amountSat);
+    return this.hold(amountSat);
+  }
+
+  /**
+   * Reserves `amountSat` without a check: for sats already at risk under another reservation that
+   * is settled right after (change kept but not yet redeemed, moved out of its token's reservation).
+   */
+  hold(amountSat: number): Reservation {
     this.#reservedSat += amountSat;
     let open = true;
     return {

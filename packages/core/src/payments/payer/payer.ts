@@ -95,6 +95,7 @@ export class Payer {
       maxRetryAfterMs,
       inflight: this.#inflight,
       settleHold: (id, kept) => this.#settleHold(id, kept),
+      holdChange: (amount) => this.#ledger.hold(amount),
       distrust: (provider, reason) => this.#distrust(provider, reason),
       refundSignal: (ctx) => this.#refundSignal(ctx),
       limitedStream,

@@ -13,6 +13,7 @@ import { readBounded } from './bounded-body.ts';
 import type { ResponseLimits, Timeouts } from './buyer-guards.ts';
 import { changeProblem, unusableChange } from './change-check.ts';
 import { ResponseTooLarge } from './errors.ts';
+import type { Reservation } from './budget-ledger.ts';
 import type { PayerStore } from './payer-store.ts';
 import { errorMessage, type ChangeResult, type Outcome, type ProviderTry, type ReceiptInput, type RequestContext, safeCost } from './payer-types.ts';
 import type { ProviderDirectory } from './provider-directory.ts';
@@ -35,6 +36,8 @@ export interface XCashuDeps {
   /** Journal ids of tokens in flight (recovery leaves them alone). */
   readonly inflight: Set<string>;
   settleHold(journalId: string, keptSat: number): void;
+  /** Keeps `sat` reserved against the budgets (no check: they were at risk already) until settled. */
+  holdChange(sat: number): Reservation;
   distrust(provider: string, reason: string): void;
   refundSignal(ctx: RequestContext | undefined): AbortSignal;
   limitedStream(body: ReadableStream<Uint8Array>, guard: AbortController, problems: ReceiptProblem[]): ReadableStream<Uint8Array>;
@@ -234,13 +237,16 @@ export class XCashuExchange {
   }
 
   /**
-   * Settles a token's budget hold: what the provider kept counts as spent, the change is released
-   * — once the mint took it (until then it stays reserved: refused change counts as kept).
+   * Settles a token's budget hold: what the provider kept counts as spent now; kept change stays
+   * reserved until the mint took it (refused change then counts as spent too).
    */
   #settle(token: Pick<SentToken, 'entry' | 'amount'>, changeSat: number, verdict: ChangeResult['verdict']): void {
-    const kept = token.amount - Math.min(token.amount, changeSat);
-    if (!verdict) this.#d.settleHold(token.entry.id, kept);
-    else this.#d.track(verdict.then((o) => this.#d.settleHold(token.entry.id, changeProblem(o) ? token.amount : kept)));
+    const change = Math.min(token.amount, changeSat);
+    if (verdict && change > 0) {
+      const held = this.#d.holdChange(change);
+      this.#d.track(verdict.then((o) => held.settle(changeProblem(o) ? change : 0)));
+    }
+    this.#d.settleHold(token.entry.id, token.amount - change);
   }
 
   /** Reports kept change the mint refuses when the background redeem decides (the request is long done). */
