@@ -250,7 +250,7 @@ export async function buyConcurrently(
   }
   return {
     outcomes,
-    spentSat: run.fundSat - wallet.balance() - wallet.feesPaid(),
+    spentSat: run.fundSat - (wallet.balance() + wallet.incomingBalance()) - wallet.feesPaid(),
     earnedMsat: net.revenueMsat() - revenueBefore,
     nodesGainedSat: net.providerHeldSat() - heldBefore,
     pendingSat: wallet.pendingBalance(),

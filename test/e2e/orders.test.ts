@@ -56,7 +56,7 @@ describe('limit orders on the devnet', () => {
     const shape = requestShape(body);
     return Math.floor((priceForShape(a, shape) + priceForShape(b, shape)) / 2);
   };
-  const valueHeld = (): number => orders.wallet.balance() + orders.wallet.feesPaid() + net.providerHeldSat();
+  const valueHeld = (): number => (orders.wallet.balance() + orders.wallet.incomingBalance()) + orders.wallet.feesPaid() + net.providerHeldSat();
 
   const bookAt = async (price: Price): Promise<void> => void (await tickIntoBook(node, market, net.model, price));
 
@@ -124,18 +124,18 @@ describe('limit orders on the devnet', () => {
   it('a deadline expires a resting order with nothing spent', async () => {
     const body = chat('never cheap enough');
     const spent = orders.payer.spentSat();
-    const balance = orders.wallet.balance();
+    const balance = (orders.wallet.balance() + orders.wallet.incomingBalance());
     const order = orders.runWhenCheaper(body, { maxPrice: limitBetween(LOW, MID, body), deadline: Date.now() + 300 });
     await expect(order.result).rejects.toBeInstanceOf(OrderExpired);
     expect(order.state).toBe('expired');
     expect(orders.payer.spentSat()).toBe(spent);
-    expect(orders.wallet.balance()).toBe(balance);
+    expect((orders.wallet.balance() + orders.wallet.incomingBalance())).toBe(balance);
     expect(orders.store.limit(order.id)?.state).toBe('expired');
   });
 
   it('cancel() stops a resting order with nothing spent; a later crossing tick does not fill it', async () => {
     const body = chat('cancel me');
-    const balance = orders.wallet.balance();
+    const balance = (orders.wallet.balance() + orders.wallet.incomingBalance());
     const order = orders.runWhenCheaper(body, { maxPrice: limitBetween(LOW, MID, body), deadline: Date.now() + 60_000 });
     expect(order.cancel()).toBe(true);
     await expect(order.result).rejects.toBeInstanceOf(OrderCancelled);
@@ -145,18 +145,18 @@ describe('limit orders on the devnet', () => {
     expect(order.state).toBe('cancelled');
     expect(orders.store.limit(order.id)?.state).toBe('cancelled');
     expect(orders.payer.receipts().filter((r) => r.requestId === orders.store.limit(order.id)?.fillRequestId)).toHaveLength(0);
-    expect(orders.wallet.balance()).toBeLessThan(balance); // the witness paid, the cancelled one did not
+    expect((orders.wallet.balance() + orders.wallet.incomingBalance())).toBeLessThan(balance); // the witness paid, the cancelled one did not
     expect(valueHeld()).toBe(funded);
   });
 
   it('marketBuy refuses at once above maxPrice (with the best ask) and buys below it', async () => {
     const body = chat('market buy');
     const limit = limitBetween(LOW, MID, body);
-    const balance = orders.wallet.balance();
+    const balance = (orders.wallet.balance() + orders.wallet.incomingBalance());
     const error = await orders.marketBuy(body, { maxPrice: limit }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PriceAboveLimit);
     expect((error as PriceAboveLimit).bestAsk.completion).toBe(HIGH.completion);
-    expect(orders.wallet.balance()).toBe(balance);
+    expect((orders.wallet.balance() + orders.wallet.incomingBalance())).toBe(balance);
     const { receipt, response } = await orders.marketBuy(body);
     expect(response['object']).toBe('chat.completion');
     expect(receipt.price.completion).toBe(HIGH.completion);
@@ -264,7 +264,7 @@ describe('limit orders on the devnet', () => {
       } finally {
         await second.close();
       }
-      expect(wallet.balance() + wallet.feesPaid() + (net.providerHeldSat() - held)).toBe(50);
+      expect((wallet.balance() + wallet.incomingBalance()) + wallet.feesPaid() + (net.providerHeldSat() - held)).toBe(50);
       wallet.close();
     });
   });
@@ -326,7 +326,7 @@ describe('limit orders on the devnet', () => {
         expect(result.summary).toMatchObject({ status: 'completed', done: LINES, failed: 0, expired: 0 });
         expect(result.summary.pauses).toBeGreaterThanOrEqual(2);
         expect(result.summary.spentMsat).toBe(batcher.payer.receipts().reduce((s, r) => s + r.chargedMsat, 0));
-        expect(wallet.balance() + wallet.feesPaid() + (net.providerHeldSat() - held)).toBe(1000);
+        expect((wallet.balance() + wallet.incomingBalance()) + wallet.feesPaid() + (net.providerHeldSat() - held)).toBe(1000);
       } finally {
         await batcher.close();
       }
@@ -350,7 +350,7 @@ describe('limit orders on the devnet', () => {
         }
         expect(result.summary).toMatchObject({ status: 'expired', done: 0, expired: 3, spentMsat: 0 });
         expect(result.summary.text).toContain('expired');
-        expect(wallet.balance()).toBe(50);
+        expect((wallet.balance() + wallet.incomingBalance())).toBe(50);
       } finally {
         await batcher.close();
       }

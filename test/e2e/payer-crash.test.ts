@@ -50,6 +50,10 @@ const cases: Array<{ mode: 'xcashu' | 'session'; stream: boolean; step: string |
   { mode: 'xcashu', stream: true, step: 'payer:mid-stream' },
   { mode: 'xcashu', stream: true, step: 'payer:before-change-stored' },
   { mode: 'xcashu', stream: true, step: null },
+  // issue 16: change kept as a string (incoming journal), redeemed in the background after the answer
+  { mode: 'xcashu', stream: false, step: 'incoming:before-swap' },
+  { mode: 'xcashu', stream: true, step: 'incoming:after-swap' },
+  { mode: 'xcashu', stream: false, step: 'incoming:after-store' },
   { mode: 'session', stream: false, step: 'payer:session-before-deposit' },
   { mode: 'session', stream: false, step: 'payer:session-after-deposit' },
   { mode: 'session', stream: true, step: 'payer:mid-stream' },
@@ -76,6 +80,7 @@ describe('buyer killed at each step, restarted, nothing lost', () => {
       await pf.close();
       market.close();
 
+      expect(reopened.incomingBalance()).toBe(0);
       expect(reopened.balance() * 1000 + (nodeValueMsat() - before)).toBe(FUNDED * 1000);
       expect(reopened.pendingBalance()).toBe(0);
       expect(reopened.unsettled()).toEqual([]);

@@ -63,12 +63,15 @@ async function readUntilBroken(reader: ReadableStreamDefaultReader<Uint8Array>):
   }
 }
 
-/** A funded wallet and a payer over it; `spent()`: sats that left the wallet, `earned()`: msats the nodes earned since. */
+/**
+ * A funded wallet and a payer over it; `spent()`: sats that left the wallet (change kept in its
+ * incoming journal, not yet redeemed, is still the wallet's), `earned()`: msats the nodes earned since.
+ */
 async function buyer(mode: PaymentMode, fund: number, options: Partial<PayerOptions> = {}) {
   const { wallet } = await net.newWallet(fund, { name: `${mode}-${Math.random().toString(36).slice(2)}` });
   const revenueBefore = net.revenueMsat();
   const payer = new Payer({ wallet, market: wide, mode, session: { minDepositSat: 50 }, ...options });
-  return { wallet, payer, spent: () => fund - wallet.balance(), earned: () => net.revenueMsat() - revenueBefore };
+  return { wallet, payer, spent: () => fund - wallet.balance() - wallet.incomingBalance(), earned: () => net.revenueMsat() - revenueBefore };
 }
 
 /** Wallet and nodes agree to the sat: X-Cashu exactly; a session may leave each key's sub-sat rest on the node. */

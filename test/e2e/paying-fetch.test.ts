@@ -226,6 +226,8 @@ describe('a provider that overcharges', () => {
       expect(r.provider.id).not.toBe(greedyId);
       expect(r.verification.verdict).toBe('ok');
     }
+    // the change is the wallet's once kept; its redeem runs in the background
+    await pf.settled();
     expect((500 - wallet.balance()) * 1000).toBe(totalCharged(receipts));
     await pf.close();
   });
@@ -284,7 +286,8 @@ describe('cheapest-first with failover and cooldown', () => {
     const all = pf.receipts();
     expect(all).toHaveLength(15);
     expect(all.every((r) => r.verification.ok && !r.changePending)).toBe(true);
-    // no double payment, nothing lost: the wallet paid exactly what the nodes earned
+    // no double payment, nothing lost: the wallet paid exactly what the nodes earned (change redeemed)
+    await pf.settled();
     expect((2000 - wallet.balance()) * 1000).toBe(totalCharged(all));
     expect(net.revenueMsat() - revenueBefore).toBe(totalCharged(all));
     expect(wallet.unsettled()).toEqual([]);

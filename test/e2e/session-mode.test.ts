@@ -75,3 +75,26 @@ it('serves the same requests with verified receipts, fewer mint operations, and 
   const cheap = net.providers.get('cheap');
   expect(cheap?.payee.balances().liabilitiesMsat).toBeLessThan(1000);
 });
+
+it('top-ups run ahead of requests (issue 16): a burst no larger than one before never waits for a top-up', async () => {
+  const { wallet } = await net.newWallet(1000, { name: 'fund-ahead' });
+  // the smallest first deposit: the key runs low after a request or two, so it is topped up over and over
+  const pf = createPayingFetch({ wallet, market: market, mode: 'session', profile: 'cheapest', session: { minDepositSat: 7 }, limits: { maxConcurrent: 4 } });
+  const client = new OpenAI({ baseURL: 'http://routstr.invalid/v1', apiKey: 'unused', fetch: pf, maxRetries: 0 });
+  const burst = (k: number): Promise<unknown> =>
+    Promise.all(Array.from({ length: 4 }, (_, i) => client.chat.completions.create({ model: net.model, messages: [{ role: 'user', content: `burst ${k}.${i}` }], max_tokens: 8 })));
+  await burst(0);
+  await pf.settled();
+  const first = pf.payer.sessionFunding();
+  for (let k = 1; k <= 3; k++) {
+    await burst(k);
+    await pf.settled();
+  }
+  const after = pf.payer.sessionFunding();
+  // the first burst opened the key and may have outrun it; every later one found the key funded ahead
+  expect(after.topUpsWaited).toBe(first.topUpsWaited);
+  expect(after.topUpsAhead).toBeGreaterThan(first.topUpsAhead);
+  expect(pf.receipts()).toHaveLength(16);
+  await pf.close();
+  expect(wallet.unsettled()).toEqual([]);
+});

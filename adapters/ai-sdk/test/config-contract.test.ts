@@ -52,13 +52,13 @@ describe('createRoutstr and the config contract on the devnet', () => {
     const env = kit.env();
     const held = await openWallet({ path: env['ROUTSTR_KIT_WALLET']!, mints: [net.devnet.mintUrl] });
     const mnemonic = held.mnemonic();
-    const balance = held.balance();
+    const balance = (held.balance() + held.incomingBalance());
     held.close();
     expect(balance).toBeGreaterThan(0);
     const restored = createRoutstr({ walletPath: join(net.tmp(), 'restored.db') }, { ...env, ROUTSTR_KIT_MNEMONIC: mnemonic });
     expect(JSON.stringify(restored.market.settings)).not.toContain(mnemonic);
     const { wallet } = await restored.market.open();
-    expect(wallet.balance()).toBe(balance);
+    expect((wallet.balance() + wallet.incomingBalance())).toBe(balance);
     expect(wallet.mnemonic()).toBe(mnemonic);
     await restored.close();
   });

@@ -36,7 +36,7 @@ describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('createRoutstr on 
   let model: string;
   let funded: number;
   const costs: number[] = [];
-  const spent = (): number => funded - (wallet.balance() + wallet.feesPaid());
+  const spent = (): number => funded - ((wallet.balance() + wallet.incomingBalance()) + wallet.feesPaid());
 
   beforeAll(async () => {
     net = await startPricedDevnet({ flavour });
@@ -45,7 +45,7 @@ describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('createRoutstr on 
     await node.tick(PRICE);
     const market = await net.openMarket();
     ({ wallet } = await net.newWallet(300));
-    funded = wallet.balance() + wallet.feesPaid();
+    funded = (wallet.balance() + wallet.incomingBalance()) + wallet.feesPaid();
     routstr = createRoutstr({ wallet, market });
   });
   afterAll(async () => {

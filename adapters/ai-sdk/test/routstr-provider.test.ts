@@ -33,7 +33,7 @@ describe('createRoutstr on the devnet', () => {
   let wallet: EcashWallet;
   let routstr: RoutstrProvider;
   let model: string;
-  const spent = (): number => wallet.balance() + wallet.feesPaid();
+  const spent = (): number => (wallet.balance() + wallet.incomingBalance()) + wallet.feesPaid();
 
   const bookAt = (price: Price): Promise<string> => tickIntoBook(node, market, model, price);
 

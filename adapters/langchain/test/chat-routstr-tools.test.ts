@@ -43,7 +43,7 @@ describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('ChatRoutstr on a 
   let chat: ChatRoutstr;
   let receipts: Receipt[];
   let funded: number;
-  const spent = (): number => funded - (wallet.balance() + wallet.feesPaid());
+  const spent = (): number => funded - ((wallet.balance() + wallet.incomingBalance()) + wallet.feesPaid());
   /** Keeps each paid answer's receipt so the test can check the wallet against their sum. */
   const paid = <T extends BaseMessage>(m: T): T => {
     receipts.push(receiptOf(m));
@@ -56,7 +56,7 @@ describe.each<EngineFlavour>(['llama.cpp', 'vllm', 'ollama'])('ChatRoutstr on a 
     await node.tick(PRICE);
     market = await net.openMarket();
     ({ wallet } = await net.newWallet(400));
-    funded = wallet.balance() + wallet.feesPaid();
+    funded = (wallet.balance() + wallet.incomingBalance()) + wallet.feesPaid();
     // room for a whole tool call: an engine stops at the bound, and usage past it is flagged as inflated
     chat = new ChatRoutstr({ model: net.model, maxTokens: 256, wallet, market });
     receipts = [];

@@ -34,7 +34,7 @@ describe('ChatRoutstr on the devnet', () => {
   let wallet: EcashWallet;
   let chat: ChatRoutstr;
   let model: string;
-  const spent = (): number => wallet.balance() + wallet.feesPaid();
+  const spent = (): number => (wallet.balance() + wallet.incomingBalance()) + wallet.feesPaid();
   const longer = (): ChatRoutstr => new ChatRoutstr({ model, maxTokens: 40, marketFetch: chat.marketFetch });
 
   const bookAt = async (price: Price): Promise<void> => void (await tickIntoBook(node, market, model, price));

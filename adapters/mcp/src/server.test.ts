@@ -165,7 +165,7 @@ describe('mcp server on the devnet (in-memory client)', () => {
 
   describe('chat_completion', () => {
     it('buys at the market and returns the answer with its receipt', async () => {
-      const before = wallet.balance();
+      const before = (wallet.balance() + wallet.incomingBalance());
       const r = await call('chat_completion', { model: net.model, messages: messages('hello market'), max_tokens: 2 });
       expect(r.isError).toBeFalsy();
       const s = structured(r);
@@ -175,30 +175,30 @@ describe('mcp server on the devnet (in-memory client)', () => {
       expect(s['receipt']['charged_msat']).toBeGreaterThan(0);
       expect(s['receipt']['verdict']).not.toBe('overcharged');
       // what left the wallet is what the receipt says was paid and not returned
-      expect(before - wallet.balance()).toBe(s['receipt']['paid_sat'] - s['receipt']['change_sat']);
+      expect(before - (wallet.balance() + wallet.incomingBalance())).toBe(s['receipt']['paid_sat'] - s['receipt']['change_sat']);
     });
 
     it('concurrent calls of one model each get their own receipt (through the same market-fetch as the framework adapters)', async () => {
-      const before = wallet.balance();
+      const before = (wallet.balance() + wallet.incomingBalance());
       const bounds = [1, 2, 3, 4, 5, 6];
       const results = await Promise.all(bounds.map((n) => call('chat_completion', { model: net.model, messages: messages(`count to ${n}`), max_tokens: n })));
       const receipts = results.map((r) => structured(r)['receipt'] as Record<string, number | string>);
       // a receipt swapped between calls would show a usage above its own call's bound
       receipts.forEach((r, i) => expect(Number(r['output_tokens'])).toBeLessThanOrEqual(bounds[i]!));
       expect(new Set(receipts.map((r) => r['request_id'])).size).toBe(bounds.length);
-      expect(before - wallet.balance()).toBe(receipts.reduce((sum, r) => sum + Number(r['paid_sat']) - Number(r['change_sat']), 0));
+      expect(before - (wallet.balance() + wallet.incomingBalance())).toBe(receipts.reduce((sum, r) => sum + Number(r['paid_sat']) - Number(r['change_sat']), 0));
     });
 
     it('refuses above max_price with nothing spent', async () => {
-      const before = wallet.balance();
+      const before = (wallet.balance() + wallet.incomingBalance());
       const r = await call('chat_completion', { model: net.model, messages: messages('too dear'), max_tokens: 2, max_price: priceOf(LOW, 'too dear') });
       expect(r.isError).toBe(true);
       expect(text(r)).toMatch(/price_above_limit: .*nothing was spent/);
-      expect(wallet.balance()).toBe(before);
+      expect((wallet.balance() + wallet.incomingBalance())).toBe(before);
     });
 
     it('bad input is a tool error with nothing spent', async () => {
-      const before = wallet.balance();
+      const before = (wallet.balance() + wallet.incomingBalance());
       const cases: Array<[Record<string, unknown>, RegExp]> = [
         [{ model: 'no-such-model', messages: messages('x') }, /unknown_model/],
         [{ model: net.model, messages: messages('x'), max_price: -10 }, /Input validation error/],
@@ -211,7 +211,7 @@ describe('mcp server on the devnet (in-memory client)', () => {
         expect(r.isError, JSON.stringify(args)).toBe(true);
         expect(text(r)).toMatch(message);
       }
-      expect(wallet.balance()).toBe(before);
+      expect((wallet.balance() + wallet.incomingBalance())).toBe(before);
     });
   });
 
@@ -233,7 +233,7 @@ describe('mcp server on the devnet (in-memory client)', () => {
       const r = await cc.client.callTool({ name: 'chat_completion', arguments: { model: net.model, messages: messages('over budget'), max_tokens: 2 } });
       expect(r.isError).toBe(true);
       expect(text(r)).toMatch(/budget_exceeded: payment exceeds the per-request cap of 1 sat .*nothing was spent/);
-      expect(cappedWallet.balance()).toBe(40);
+      expect((cappedWallet.balance() + cappedWallet.incomingBalance())).toBe(40);
     });
 
     it('a limit order the cap could never pay is refused at placement', async () => {
@@ -268,12 +268,12 @@ describe('mcp server on the devnet (in-memory client)', () => {
           timeout: 120_000,
         },
       );
-      const before = wallet.balance();
+      const before = (wallet.balance() + wallet.incomingBalance());
       await isResting;
       // a tick that does not cross leaves it resting, nothing spent
       await bookAt({ prompt: HIGH.prompt - 1, completion: HIGH.completion - 1 });
       expect(progress.every((m) => m.includes('resting'))).toBe(true);
-      expect(wallet.balance()).toBe(before);
+      expect((wallet.balance() + wallet.incomingBalance())).toBe(before);
       await node.tick(LOW);
       const r = await pending;
       expect(r.isError).toBeFalsy();
@@ -289,7 +289,7 @@ describe('mcp server on the devnet (in-memory client)', () => {
     });
 
     it('returns the handle at once; cancel_order ends it with nothing spent', async () => {
-      const before = wallet.balance();
+      const before = (wallet.balance() + wallet.incomingBalance());
       const r = await call('run_when_cheaper', { model: net.model, messages: messages('cancel me'), max_tokens: 2, max_price: between(MID, HIGH, 'cancel me'), deadline: new Date(Date.now() + 120_000).toISOString() });
       const placed = structured(r);
       expect(placed['state']).toBe('resting');
@@ -302,13 +302,13 @@ describe('mcp server on the devnet (in-memory client)', () => {
       // a later crossing tick does nothing
       await bookAt(LOW);
       expect(structured(await call('get_order', { id: placed['id'] }))['state']).toBe('cancelled');
-      expect(wallet.balance()).toBe(before);
+      expect((wallet.balance() + wallet.incomingBalance())).toBe(before);
       // cancelling again is idempotent
       expect(structured(await call('cancel_order', { id: placed['id'] }))).toMatchObject({ state: 'cancelled', spent_sat: 0 });
     });
 
     it('expires with nothing spent; the order resource announces it', async () => {
-      const before = wallet.balance();
+      const before = (wallet.balance() + wallet.incomingBalance());
       const placed = structured(await call('run_when_cheaper', { model: net.model, messages: messages('expire me'), max_tokens: 2, max_price: between(MID, HIGH, 'expire me'), deadline: 1 }));
       const uri = `market://orders/${placed['id']}`;
       const updated = c.nextUpdate(uri);
@@ -318,7 +318,7 @@ describe('mcp server on the devnet (in-memory client)', () => {
       expect(s).toMatchObject({ state: 'expired', spent_sat: 0 });
       const read = await readJson(c, uri) as Structured;
       expect(read['state']).toBe('expired');
-      expect(wallet.balance()).toBe(before);
+      expect((wallet.balance() + wallet.incomingBalance())).toBe(before);
       const cancel = await call('cancel_order', { id: placed['id'] });
       expect(cancel.isError).toBe(true);
       expect(text(cancel)).toMatch(/order_final: order lo_\S+ already ended \(expired\)/);
@@ -365,7 +365,7 @@ describe('mcp server on the devnet (in-memory client)', () => {
         const s = structured(await c2.client.callTool({ name: 'get_order', arguments: { id: placed['id'] } }));
         expect(s['state']).toBe('filled');
         expect(s['fill']['price_msat']).toBe(priceOf(LOW, 'outlive me'));
-        expect(w2.balance()).toBe(30 - s['spent_sat']);
+        expect((w2.balance() + w2.incomingBalance())).toBe(30 - s['spent_sat']);
       } finally {
         await c2.close();
         await ctx2.close();
@@ -377,15 +377,15 @@ describe('mcp server on the devnet (in-memory client)', () => {
   describe('wallet tools', () => {
     it('wallet_balance reports sats by mint', async () => {
       const s = structured(await call('wallet_balance'));
-      expect(s['balance_sat']).toBe(wallet.balance());
-      expect(s['by_mint']).toEqual({ [net.devnet.mintUrl]: wallet.balance() });
+      expect(s['balance_sat']).toBe((wallet.balance() + wallet.incomingBalance()));
+      expect(s['by_mint']).toEqual({ [net.devnet.mintUrl]: (wallet.balance() + wallet.incomingBalance()) });
       expect(s['budget']['spent_sat']).toBe(ctx.orders.payer.spentSat());
     });
 
     it('wallet_receive redeems a token; a bad token is a tool error', async () => {
       const other = (await net.newWallet(10, { name: 'giver' })).wallet;
       const { token } = await other.send(sat(4), { purpose: 'gift' });
-      const before = wallet.balance();
+      const before = (wallet.balance() + wallet.incomingBalance());
       const s = structured(await call('wallet_receive', { token }));
       expect(s['received_sat']).toBeGreaterThan(0);
       expect(s['received_sat']).toBeLessThanOrEqual(4);
@@ -395,18 +395,18 @@ describe('mcp server on the devnet (in-memory client)', () => {
       expect(text(spent)).toMatch(/could not receive the token/);
       const bad = await call('wallet_receive', { token: 'cashuBnotatokenatall' });
       expect(bad.isError).toBe(true);
-      expect(wallet.balance()).toBe(before + s['received_sat']);
+      expect((wallet.balance() + wallet.incomingBalance())).toBe(before + s['received_sat']);
     });
 
     it('wallet_fund sends the invoice as progress and completes when paid', async () => {
-      const before = wallet.balance();
+      const before = (wallet.balance() + wallet.incomingBalance());
       const progress: string[] = [];
       const r = await c.client.callTool({ name: 'wallet_fund', arguments: { amount_sat: 20, wait_s: 60 } }, undefined, { onprogress: (p) => void progress.push(p.message ?? '') });
       const s = structured(r);
       expect(s['state']).toBe('paid');
       expect(s['invoice']).toMatch(/^ln/);
       expect(progress[0]).toContain(s['invoice']);
-      expect(wallet.balance()).toBe(before + 20);
+      expect((wallet.balance() + wallet.incomingBalance())).toBe(before + 20);
       expect((await call('wallet_fund', { amount_sat: 0 })).isError).toBe(true);
     });
   });

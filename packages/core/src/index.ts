@@ -50,6 +50,7 @@ export {
 } from './pricing/index.ts';
 export {
   type BudgetCap, BudgetExceeded, type Budgets, checkTotalBudget, DEFAULT_INVENTORY_POLICY, EcashWallet, type Funding,
+  type IncomingEntry, type IncomingOutcome, type IncomingProblem, type IncomingRecord, type IncomingStatus,
   InsufficientFunds, type InventoryPolicy, type InventoryStats, type JournalEntry, type JournalStatus, MintRefused,
   MnemonicMismatch, openWallet, type OpenWalletOptions, PaymentFailed, ProofsAlreadySpent, type ProofState,
   type RecoveryReport, type SendOptions, type SentToken, TOTAL_BUDGET, UnknownJournalEntry, UnknownMint,

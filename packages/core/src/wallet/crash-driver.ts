@@ -1,6 +1,6 @@
 // Test fixture for crash-safety tests: a child process that holds a wallet and does one thing.
 // The parent sets ROUTSTR_KIT_FAILPOINT so that the wallet SIGKILLs itself at a named step.
-// Usage: node crash-driver.ts '<json: { path, mint, action, amount?, token?, invoice?, inventory? }>'
+// Usage: node crash-driver.ts '<json: { path, mint, action, amount?, token?, invoice?, inventory? }>' (action keep: keepIncoming)
 import { sat } from '../money/index.ts';
 import type { InventoryPolicy } from './denomination-inventory.ts';
 import { openWallet } from './open-wallet.ts';
@@ -8,7 +8,7 @@ import { openWallet } from './open-wallet.ts';
 interface DriverArgs {
   path: string;
   mint: string;
-  action: 'send' | 'receive' | 'fund' | 'withdraw' | 'refill';
+  action: 'send' | 'receive' | 'keep' | 'fund' | 'withdraw' | 'refill';
   inventory?: InventoryPolicy | false;
   amount?: number;
   token?: string;
@@ -23,6 +23,9 @@ async function run(): Promise<unknown> {
       return (await wallet.send(sat(args.amount ?? 0), { purpose: 'crash test', requestId: 'crash-1' })).token;
     case 'receive':
       return wallet.receive(args.token ?? '');
+    case 'keep':
+      // kept durably, then redeemed in the background: the answer is the redeem's outcome
+      return (await wallet.keepIncoming(args.token ?? '', { purpose: 'crash test', requestId: 'crash-1' }).redeemed).status;
     case 'fund':
       return (await wallet.fund(sat(args.amount ?? 0))).complete();
     case 'withdraw':

@@ -139,6 +139,28 @@ describe('crash safety: SIGKILL at each step, reopen, nothing lost (input fees o
     });
   }
 
+  for (const step of ['incoming:after-keep', 'incoming:before-swap', 'incoming:after-swap', 'incoming:after-store', null]) {
+    it(`incoming token kept then redeemed in the background, killed at ${step ?? 'no step (completes)'}`, async () => {
+      const sender = await funded(freshPath(), 300);
+      const { token } = await sender.send(sat(100), { purpose: 'change for the crashing receiver' });
+      const path = freshPath();
+      const child = await runChild({ path, mint: mint.url, action: 'keep', token }, step);
+      expect(child.signal).toBe(step ? 'SIGKILL' : null);
+      if (!step) expect(child.result).toBe('redeemed');
+
+      // Reopening redeems what was kept (or finishes the swap the kill cut off): credited once, fee paid once.
+      const receiver = await openWallet({ path, mints: [mint.url] });
+      expect(receiver.incomingBalance()).toBe(0);
+      expect(receiver.incomingEntries().map((e) => e.status)).toEqual(['redeemed']);
+      expect(receiver.balance()).toBe(100 - receiver.feesPaid());
+      expect(receiver.balance()).toBeGreaterThan(0);
+      expect(accounted(sender) + accounted(receiver)).toBe(300);
+      expect(receiver.pendingBalance()).toBe(0);
+      sender.close();
+      receiver.close();
+    });
+  }
+
   for (const step of ['fund:before-mint', 'fund:after-mint']) {
     it(`fund, killed at ${step}`, async () => {
       const path = freshPath();

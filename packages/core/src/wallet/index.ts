@@ -6,6 +6,8 @@ export { DEFAULT_INVENTORY_POLICY } from './denomination-inventory.ts';
 export type { InventoryPolicy, InventoryStats } from './denomination-inventory.ts';
 export { TOTAL_BUDGET, checkTotalBudget } from './budget.ts';
 export type { JournalEntry, JournalStatus, ProofState } from './store.ts';
+export type { IncomingEntry, IncomingOutcome } from './incoming.ts';
+export type { IncomingProblem, IncomingRecord, IncomingStatus } from './incoming-store.ts';
 export {
   WalletError,
   InsufficientFunds,

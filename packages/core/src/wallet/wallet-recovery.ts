@@ -8,6 +8,7 @@
 import { CheckStateEnum, MeltQuoteState, MintQuoteState, type MintQuoteBolt11Response, type Proof, type ProofLike } from '@cashu/cashu-ts';
 import { sat, type Sat } from '../money/index.ts';
 import { asProofLike, contextFor, sumOf, toSats, type MintContext } from './mint-context.ts';
+import type { IncomingStore } from './incoming-store.ts';
 import type { JournalEntry, OperationRecord, WalletStore } from './store.ts';
 import type { RecoveryReport } from './wallet-types.ts';
 
@@ -17,6 +18,8 @@ const STALE_QUOTE_MS = 24 * 3600_000;
 /** What recovery needs of the wallet: its books, its mints, who owns what, and the operations it re-runs. */
 export interface RecoveryHost {
   readonly store: WalletStore;
+  /** The incoming-token journal (a receive swap of a kept token records its fate there). */
+  readonly incoming: IncomingStore;
   readonly contexts: ReadonlyMap<string, MintContext>;
   /** True when the owner that wrote a record is gone (its process died, or it was closed). */
   orphaned(owner: string): boolean;
@@ -118,6 +121,7 @@ export async function resolveOperation(host: RecoveryHost, op: OperationRecord, 
   const unspent = inputs.filter((_, i) => inputStates[i]?.state === CheckStateEnum.UNSPENT);
   const journalId = typeof op.data['journalId'] === 'string' ? op.data['journalId'] : null;
   const reclaimOf = typeof op.data['reclaimOf'] === 'string' ? op.data['reclaimOf'] : null;
+  const incomingOf = typeof op.data['incomingOf'] === 'string' ? op.data['incomingOf'] : null;
 
   if (op.kind === 'melt') {
     const quoteId = String(op.data['quoteId']);
@@ -147,6 +151,7 @@ export async function resolveOperation(host: RecoveryHost, op: OperationRecord, 
       if (op.kind === 'send' && journalId) store.updateJournal(journalId, { status: 'aborted' });
       if (op.kind === 'mint') markQuoteIssued(store, ctx.url, String(op.data['quoteId']));
       if (reclaimOf) store.updateJournal(reclaimOf, { status: 'reclaimed' });
+      if (incomingOf) host.incoming.decide(incomingOf, { status: 'redeemed', credited: sumOf(restored) });
     });
     return { returned: 0, restored: restored.length };
   }
@@ -160,7 +165,11 @@ export async function resolveOperation(host: RecoveryHost, op: OperationRecord, 
     store.updateOperation(op.id, { state: 'aborted' });
     if (journalId) store.updateJournal(journalId, { status: 'aborted' });
     if (reclaimOf && spent.length > 0) store.updateJournal(reclaimOf, { status: 'spent' });
+    // our swap did not act and the token is spent: someone else redeemed it (a kept token still unspent
+    // stays kept: the incoming journal redeems it again after recovery)
+    if (incomingOf && spent.length > 0) host.incoming.decide(incomingOf, { status: 'refused', problem: 'spent' });
   });
+  if (incomingOf) return { returned: 0, restored: 0 };
   if (op.kind === 'receive' && options.retry && unspent.length === inputs.length && inputs.length > 0) {
     await host.receiveProofs(ctx, inputs, reclaimOf);
     return { returned: 0, restored: inputs.length };

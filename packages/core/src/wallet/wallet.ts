@@ -18,8 +18,10 @@ import type { Budgets } from './budget.ts';
 import type { CurvePool } from './curve-pool.ts';
 import { arrivingOutputs, type DenominationInventory, type InventoryStats } from './denomination-inventory.ts';
 import { refillOnce } from './inventory-refill.ts';
-import { InsufficientFunds, MintRefused, ProofsAlreadySpent, UnknownJournalEntry, UnreadableToken } from './errors.ts';
+import { InsufficientFunds, MintRefused, WalletError, ProofsAlreadySpent, UnknownJournalEntry, UnreadableToken } from './errors.ts';
 import { failpoint } from './failpoint.ts';
+import { IncomingJournal, type IncomingEntry } from './incoming.ts';
+import { IncomingStore, type IncomingRecord, type IncomingStatus } from './incoming-store.ts';
 import { collect, contextFor, mapMintError, sumOf, toSats, type MintContext } from './mint-context.ts';
 import { requireEntry, requireOperation, type OperationHost } from './operation-host.ts';
 import { sendOnce } from './send-token.ts';
@@ -39,6 +41,8 @@ export class EcashWallet {
   readonly store: WalletStore;
   /** Live owners of this wallet's file: a Payer over this wallet registers its owner here too. */
   readonly owners: OwnerRegistry;
+  /** Tokens handed to this wallet, kept as strings until redeemed (see incoming.ts). */
+  private readonly incoming: IncomingJournal;
   private readonly owner: string;
   private readonly contexts: Map<string, MintContext>;
   /** Worker threads for swap curve maths (none when curveWorkers is 0); closed with the wallet. */
@@ -71,6 +75,7 @@ export class EcashWallet {
     this.mnemonicPhrase = args.mnemonic;
     this.pollIntervalMs = args.pollIntervalMs;
     this.inventory = args.inventory;
+    const incoming = new IncomingStore(args.store);
     this.host = {
       inventory: this.inventory,
       stats: this.stats,
@@ -82,10 +87,21 @@ export class EcashWallet {
       tryResolve: (opId) => this.tryResolve(opId),
       orphaned: (owner) => this.owners.gone(owner),
       idleSelf: (owner) => owner === this.owner && this.inflight === 0,
-      receiveProofs: (ctx, inputs, reclaimOf) => this.receiveProofs(ctx, inputs, reclaimOf, false),
+      incoming,
+      receiveProofs: (ctx, inputs, reclaimOf) => this.receiveProofs(ctx, inputs, { reclaimOf }, null),
       mintQuote: (ctx, quote, amount) => this.mintQuote(ctx, quote, amount),
       reclaim: (entry) => this.reclaim(entry),
     };
+    this.incoming = new IncomingJournal({
+      store: this.store,
+      incoming,
+      contexts: this.contexts,
+      owner: this.owner,
+      orphaned: (owner) => this.owners.gone(owner),
+      redeemSwap: (ctx, inputs, incomingOf) => this.runOperation(() => this.receiveProofs(ctx, inputs, { incomingOf }, 'incoming')),
+      tryResolve: (opId) => this.tryResolve(opId),
+      isOpen: () => !this.closed,
+    });
   }
 
   /** Configured mint URLs (normalised). */
@@ -243,7 +259,28 @@ export class EcashWallet {
   /** Redeems a token from a configured mint into fresh proofs; returns the sats credited (net of mint fees). */
   async receive(token: string): Promise<Sat> {
     const { ctx, proofs } = decodeToken(this.contexts, token);
-    return this.runOperation(() => this.receiveProofs(ctx, proofs, null, true));
+    return this.runOperation(() => this.receiveProofs(ctx, proofs, {}, 'receive'));
+  }
+
+  /** Keeps a handed-over token durably (sync, one transaction), redeemed in the background and on open; see incoming.ts. */
+  keepIncoming(token: string, meta: { purpose: string; requestId?: string }): IncomingEntry {
+    if (this.closed) throw new WalletError('wallet_closed', 'the wallet is closed');
+    return this.incoming.keep(token, meta);
+  }
+
+  /** Sats kept as incoming tokens and not yet redeemed (face value; the redeem swap pays the mint's input fee). */
+  incomingBalance(mint?: string): Sat {
+    return this.incoming.balance(mint === undefined ? undefined : this.context(mint).url);
+  }
+
+  /** The incoming-token journal, oldest first. */
+  incomingEntries(status?: IncomingStatus): IncomingRecord[] {
+    return this.incoming.store.list(status);
+  }
+
+  /** Redeems every kept incoming token now (waits for redeems already running). */
+  async redeemIncoming(): Promise<void> {
+    await this.incoming.redeemAll();
   }
 
   /**
@@ -256,17 +293,15 @@ export class EcashWallet {
     return receivedState(this.store, decodeToken(this.contexts, token).proofs);
   }
 
-  /** True when this wallet itself redeemed `token` earlier (a repeat after a crash), not someone else. */
-  redeemedByUs(token: string): boolean {
-    try {
-      return this.receivedToken(token).state === 'received';
-    } catch {
-      return false;
-    }
-  }
-
   /** Swaps foreign (or reclaimed) proofs into our own; `reclaimOf` names the journal entry being taken back. */
-  private async receiveProofs(ctx: MintContext, inputs: ProofLike[], reclaimOf: string | null, live: boolean): Promise<Sat> {
+  private async receiveProofs(
+    ctx: MintContext,
+    inputs: ProofLike[],
+    link: { reclaimOf?: string | null; incomingOf?: string },
+    points: 'receive' | 'incoming' | null,
+  ): Promise<Sat> {
+    const reclaimOf = link.reclaimOf ?? null;
+    const incomingOf = link.incomingOf ?? null;
     const counters: CounterRangeRecord[] = [];
     let preview;
     try {
@@ -282,9 +317,9 @@ export class EcashWallet {
     // Write-ahead: the incoming proofs and our output counters are durable before the swap.
     this.store.insertOperation({
       id: opId, kind: 'receive', mint: ctx.url, state: 'prepared', owner: this.owner, amount: sumOf(inputs), fee: 0, counters,
-      data: { inputs: inputs.map((p) => ({ ...p, amount: toSats(p.amount) })), reclaimOf },
+      data: { inputs: inputs.map((p) => ({ ...p, amount: toSats(p.amount) })), reclaimOf, ...(incomingOf ? { incomingOf } : {}) },
     });
-    if (live) failpoint('receive:before-swap');
+    if (points) failpoint(`${points}:before-swap`);
     let result;
     try {
       result = await ctx.swaps.completeSwap(preview);
@@ -292,7 +327,7 @@ export class EcashWallet {
       await this.tryResolve(opId);
       throw mapMintError(error, 'receive');
     }
-    if (live) failpoint('receive:after-swap');
+    if (points) failpoint(`${points}:after-swap`);
     const proofs = [...result.keep, ...result.send];
     const credited = sumOf(proofs);
     this.store.tx(() => {
@@ -300,8 +335,9 @@ export class EcashWallet {
       // The fee is what the keyset charges (NUT-02), not a residual, so a lost output shows as a shortfall.
       this.store.updateOperation(opId, { state: 'done', fee: toSats(preview.fees) });
       if (reclaimOf) this.store.updateJournal(reclaimOf, { status: 'reclaimed' });
+      if (incomingOf) this.incoming.store.decide(incomingOf, { status: 'redeemed', credited });
     });
-    if (live) failpoint('receive:after-store');
+    if (points) failpoint(`${points}:after-store`);
     return sat(credited);
   }
 
@@ -317,7 +353,7 @@ export class EcashWallet {
           return await sendOnce(this.host, value, options);
         } catch (error) {
           // Proofs held by our own sends in flight come back as change: wait for them, then retry.
-          if (error instanceof InsufficientFunds && this.inflight > 1 && this.pendingBalance() > 0) {
+          if (error instanceof InsufficientFunds && this.inflight > 1 && (this.pendingBalance() > 0 || this.incoming.running > 0)) {
             await this.nextSettlement();
             continue;
           }
@@ -346,7 +382,7 @@ export class EcashWallet {
     }
     if (unspent.length < proofs.length) this.store.tx(() => this.store.updateJournal(id, { status: 'spent' }));
     try {
-      return await this.runOperation(() => this.receiveProofs(ctx, unspent, unspent.length === proofs.length ? id : null, false));
+      return await this.runOperation(() => this.receiveProofs(ctx, unspent, { reclaimOf: unspent.length === proofs.length ? id : null }, null));
     } catch (error) {
       // The recipient redeemed it between the state check and our swap: it is spent, not ours to take back.
       if (!(error instanceof ProofsAlreadySpent)) throw error;
@@ -404,6 +440,8 @@ export class EcashWallet {
    */
   async recover(options: { reclaimOutstanding?: boolean } = {}): Promise<RecoveryReport> {
     const report = await recoverWallet(this.host, options);
+    // tokens kept but not redeemed (a crash, an outage): redeemed now that open swaps are settled
+    await this.incoming.redeemAll();
     this.lastRecovery = report;
     return report;
   }

@@ -1,27 +1,18 @@
 /**
- * Change is money only once the mint takes it: why a change token the wallet could not redeem
- * counts as nothing (forged, spent by someone else) or as stored (this wallet redeemed it before).
+ * Change is money only once the mint takes it. The buyer keeps a change token durably the moment it
+ * arrives (the wallet's incoming journal) and the mint's verdict comes from the background redeem:
+ * a token the mint refuses counts as nothing returned — `change_forged` (not valid ecash of a
+ * mint we use) or `change_spent` (someone else, e.g. the node itself, redeemed it first).
  */
-import { parseCashuToken } from '../../protocol/index.ts';
-import { UnknownMint, UnreadableToken, MintRefused, ProofsAlreadySpent, type EcashWallet } from '../../wallet/index.ts';
+import { MintRefused, UnknownMint, UnreadableToken, type IncomingOutcome } from '../../wallet/index.ts';
 
-/** Face value of a change token (0 when unreadable). */
-export function changeFace(change: string): number {
-  try {
-    return parseCashuToken(change).amount;
-  } catch {
-    return 0;
-  }
+/** The receipt problem of change the mint refused in the background redeem (undefined: redeemed, or still kept for a retry). */
+export function changeProblem(outcome: IncomingOutcome): 'change_forged' | 'change_spent' | undefined {
+  if (outcome.status !== 'refused') return undefined;
+  return outcome.problem === 'spent' ? 'change_spent' : 'change_forged';
 }
 
-/**
- * Why the wallet could not redeem a change token: `stored` (this wallet redeemed it already),
- * `change_spent` (spent by someone else), `change_forged` (the mint refused its proofs, or it is
- * not a token of a mint we use), or undefined (the mint did not answer: worth another try).
- */
-export function refusedChange(error: unknown, wallet: EcashWallet, change: string): 'stored' | 'change_spent' | 'change_forged' | undefined {
-  if (error instanceof ProofsAlreadySpent) return wallet.redeemedByUs(change) ? 'stored' : 'change_spent';
-  if (error instanceof UnreadableToken || error instanceof UnknownMint) return 'change_forged';
-  if (error instanceof MintRefused && error.mintCode !== undefined) return 'change_forged';
-  return undefined;
+/** Whether `error` from keeping a change token says it is not ecash of a mint we use (nothing was kept). */
+export function unusableChange(error: unknown): boolean {
+  return error instanceof UnreadableToken || error instanceof UnknownMint || (error instanceof MintRefused && error.mintCode !== undefined);
 }

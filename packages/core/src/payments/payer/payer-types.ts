@@ -1,7 +1,7 @@
 /** The payer's options and the shapes its parts pass between them (request, try, outcome, change, receipt input). */
 import type { FailureReport, PricedAsk, RankedProvider, RequestShape, Selection, SelectionProfile, SelectionRequest } from '../../market/index.ts';
 import { readReportedCost, type Model } from '../../protocol/index.ts';
-import type { BudgetExceeded, EcashWallet, SentToken } from '../../wallet/index.ts';
+import type { BudgetExceeded, EcashWallet, IncomingOutcome, SentToken } from '../../wallet/index.ts';
 import type { MaxPrice, ResponseLimits, Timeouts } from './buyer-guards.ts';
 import type { AttemptRecord, PriceAboveLimit } from './errors.ts';
 import type { PaymentMode, Receipt } from './receipt.ts';
@@ -46,7 +46,7 @@ export interface PayerOptions {
   onOvercharge?: (receipt: Receipt) => void;
   onAttemptFailed?: (attempt: AttemptRecord) => void;
   sizing?: SizingOptions;
-  /** Per-provider limits (a Bottleneck per host): concurrent requests (default 4) and ms between starts (default 0). */
+  /** Per-provider limits (a queue per host): concurrent requests (default 4) and ms between starts (default 0: one start per `minTimeMs` window otherwise). */
   limits?: { maxConcurrent?: number; minTimeMs?: number };
   /** Most providers tried for one request (default 4). */
   maxAttempts?: number;
@@ -151,10 +151,13 @@ export type Outcome =
 
 /** What came of a request's change. */
 export interface ChangeResult {
+  /** Face value of the change kept (durable in the wallet's incoming journal), sats. */
   changeSat: number;
   pending: boolean;
-  /** The change the provider sent was refused by the mint. */
+  /** The change the provider sent is not ecash of a mint we use (known before anything was kept). */
   problem?: 'change_forged' | 'change_spent';
+  /** The mint's verdict on kept change, from the wallet's background redeem (never rejects). */
+  verdict?: Promise<IncomingOutcome>;
 }
 
 /** What a finished request's receipt is made of (the rest comes from the try). */

@@ -9,7 +9,7 @@
  * (payer store), so `recover()` on the next start finds anything a crash left behind.
  */
 import { randomUUID } from 'node:crypto';
-import Bottleneck from 'bottleneck';
+import PQueue from 'p-queue';
 import { sat, satsPerTokenToMsatPerMtok } from '../../money/index.ts';
 import type { RankedProvider } from '../../market/index.ts';
 import { BudgetExceeded, type EcashWallet, type SentToken } from '../../wallet/index.ts';
@@ -26,7 +26,7 @@ import { SessionBook, type LiveSession } from './session-book.ts';
 import { quotedModel, requestShape, sizeRequest, type Sizing } from './sizing.ts';
 import { XCashuExchange } from './xcashu-exchange.ts';
 import { chooseProviders, pinnedProvider, withinLimits } from './provider-choice.ts';
-import { buildReceipt, RecentReceipts } from './receipt-book.ts';
+import { buildReceipt, RecentReceipts, refusedChangeReceipt } from './receipt-book.ts';
 import { emptyReport, recoverPayments } from './payment-recovery.ts';
 import { failover } from './failover.ts';
 
@@ -44,7 +44,8 @@ export class Payer {
   readonly #options: PayerOptions;
   readonly #owner = `${process.pid}:${randomUUID()}`;
   readonly #fetch: typeof fetch;
-  readonly #group: Bottleneck.Group;
+  /** One queue per provider host: its concurrency limit (a request holds its slot until its stream ends). */
+  readonly #slots = new Map<string, PQueue>();
   readonly #sessions: SessionBook;
   readonly #background = new Set<Promise<unknown>>();
   readonly #inflight = new Set<string>();
@@ -70,7 +71,6 @@ export class Payer {
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.store = new PayerStore(options.wallet.store);
     this.directory = new ProviderDirectory({ fetch: this.#fetch });
-    this.#group = new Bottleneck.Group({ maxConcurrent: options.limits?.maxConcurrent ?? 4, minTime: options.limits?.minTimeMs ?? 0 });
     this.wallet.owners.register(this.#owner);
     this.#sessions = new SessionBook({
       wallet: this.wallet,
@@ -95,11 +95,13 @@ export class Payer {
       maxRetryAfterMs,
       inflight: this.#inflight,
       settleHold: (id, kept) => this.#settleHold(id, kept),
+      holdChange: (amount) => this.#ledger.hold(amount),
       distrust: (provider, reason) => this.#distrust(provider, reason),
       refundSignal: (ctx) => this.#refundSignal(ctx),
       limitedStream,
       finish,
       track: (p) => this.#track(p),
+      changeRefused: (provider, receipt, problem) => this.#changeRefused(provider, receipt, problem),
     });
     this.#session = new SessionExchange({
       sessions: this.#sessions,
@@ -136,6 +138,11 @@ export class Payer {
     return this.#sessions.live();
   }
 
+  /** Session mode: how often a request waited for a top-up (the key could not cover it) and how many top-ups ran ahead in the background. */
+  sessionFunding(): { readonly topUpsWaited: number; readonly topUpsAhead: number } {
+    return this.#sessions.stats();
+  }
+
   /** Waits for background work: change still being collected, top-ups, idle refunds. */
   async settled(): Promise<void> {
     while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
@@ -148,6 +155,7 @@ export class Payer {
     await this.settled();
     await this.#sessions.refundAll();
     await this.settled();
+    this.#ledger.flush();
     this.wallet.owners.release(this.#owner);
   }
 
@@ -212,6 +220,18 @@ export class Payer {
   #distrust(provider: string, reason: string): void {
     this.#distrusted.add(provider);
     this.market.reportFailure(provider, { wholeProvider: true, reason });
+  }
+
+  /**
+   * Change a provider sent that the mint refused, found by the wallet's background redeem after the
+   * request was done: its receipt is amended (nothing returned, the verdict), the provider distrusted.
+   */
+  #changeRefused(provider: string, receipt: Receipt | undefined, problem: 'change_forged' | 'change_spent'): void {
+    this.#distrust(provider, problem);
+    if (!receipt) return;
+    const amended = refusedChangeReceipt(receipt, problem);
+    this.#recent.replace(receipt, amended);
+    this.#options.onOvercharge?.(amended);
   }
 
   /** The caller's signal joined with a timeout (for refund-route lookups after a try ended). */
@@ -291,12 +311,22 @@ export class Payer {
     return this.#limited(url, (release) => this.#xcashu.exchange(t, paid, carry === paid, release));
   }
 
-  /** Runs `fn` in the provider's Bottleneck slot; the slot is held until `release` (stream end). */
+  /**
+   * Runs `fn` in a slot of the provider's queue; the slot is held until `release` (stream end). A
+   * free slot starts `fn` in the same turn (p-queue; Bottleneck waited a timer turn, ~4 ms, per request).
+   */
   #limited(url: string, fn: (release: () => void) => Promise<Outcome>): Promise<Outcome> {
-    const limiter = this.#group.key(new URL(url).host);
+    const host = new URL(url).host;
+    let queue = this.#slots.get(host);
+    if (!queue) {
+      const minTimeMs = this.#options.limits?.minTimeMs ?? 0;
+      queue = new PQueue({ concurrency: this.#options.limits?.maxConcurrent ?? 4, ...(minTimeMs > 0 ? { interval: minTimeMs, intervalCap: 1 } : {}) });
+      this.#slots.set(host, queue);
+    }
+    const slots = queue;
     return new Promise<Outcome>((resolve, reject) => {
-      limiter
-        .schedule(
+      slots
+        .add(
           () =>
             new Promise<void>((done) => {
               let released = false;

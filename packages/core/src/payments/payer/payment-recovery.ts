@@ -42,8 +42,11 @@ export async function recoverPayments(parts: RecoveryParts): Promise<PayerRecove
     }
     const token: SentToken = { token: entry.token ?? '', amount: entry.amount, entry };
     try {
-      const got = row.changeToken ? await parts.xcashu.receiveChange(token, row.changeToken) : await parts.xcashu.takeBack(token, row.providerUrl);
-      report.recoveredSat += 'changeSat' in got ? got.changeSat : got.returnedSat;
+      const got = row.changeToken ? parts.xcashu.receiveChange(token, row.changeToken) : await parts.xcashu.takeBack(token, row.providerUrl);
+      // change kept now is redeemed before recovery reports (what the mint refused came back as nothing)
+      const outcome = got.verdict ? await got.verdict : undefined;
+      const back = 'changeSat' in got ? got.changeSat : got.returnedSat;
+      report.recoveredSat += outcome?.status === 'refused' ? 0 : back;
       if (got.pending) report.pending++;
       else report.xcashuResolved++;
     } catch {

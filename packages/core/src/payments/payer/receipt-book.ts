@@ -7,7 +7,7 @@
 import { normalizeUsage } from '../../pricing/index.ts';
 import type { AttemptRecord } from './errors.ts';
 import type { ProviderTry, ReceiptInput } from './payer-types.ts';
-import type { PaymentMode, Receipt } from './receipt.ts';
+import { checkCharge, type PaymentMode, type Receipt } from './receipt.ts';
 
 /** How many receipts `Payer.receipts()` keeps (the most recent ones). */
 export const RECENT_RECEIPTS = 1_000;
@@ -40,6 +40,21 @@ export function buildReceipt(t: ProviderTry, r: ReceiptInput, mode: PaymentMode)
   };
 }
 
+/** `receipt` once the mint refused its change: nothing came back, the whole token was taken, the verdict says how. */
+export function refusedChangeReceipt(receipt: Receipt, problem: 'change_forged' | 'change_spent'): Receipt {
+  const paidMsat = receipt.paidSat * 1000;
+  const problems = receipt.problems.includes(problem) ? receipt.problems : [...receipt.problems, problem];
+  const served = receipt.attempts.length - 1;
+  return {
+    ...receipt,
+    changeSat: 0,
+    chargedMsat: paidMsat,
+    verification: checkCharge(receipt.expectedCostMsat, paidMsat, 0, problems),
+    attempts: receipt.attempts.map((a, i) => (i === served ? { ...a, returnedSat: 0 } : a)),
+    problems,
+  };
+}
+
 /** The last `capacity` receipts, oldest first (a ring: memory stays bounded however many requests run). */
 export class RecentReceipts {
   readonly #capacity: number;
@@ -54,6 +69,12 @@ export class RecentReceipts {
     if (this.#ring.length < this.#capacity) this.#ring.push(receipt);
     else this.#ring[this.#next] = receipt;
     this.#next = (this.#next + 1) % this.#capacity;
+  }
+
+  /** Puts `replacement` where `receipt` is kept (a receipt amended after the fact); gone from the window: nothing. */
+  replace(receipt: Receipt, replacement: Receipt): void {
+    const i = this.#ring.indexOf(receipt);
+    if (i >= 0) this.#ring[i] = replacement;
   }
 
   /** The kept receipts, oldest first. */

@@ -51,6 +51,8 @@ export interface LiveSession {
   /** Gates of this process's requests in flight on the key, msats. */
   reservedMsat: number;
   inflight: number;
+  /** Most requests this process has had in flight on the key at once (top-ups cover that many ahead). */
+  peakInflight: number;
   topup: Promise<void> | undefined;
   idleTimer: { cancel(): void } | undefined;
   closing: Promise<number> | undefined;
@@ -78,6 +80,7 @@ export class SessionBook {
   /** Called before a deposit leaves (budgets). */
   readonly #beforeDeposit: (amountSat: number) => void;
   readonly #background: (p: Promise<unknown>) => void;
+  readonly #stats = { topUpsWaited: 0, topUpsAhead: 0 };
 
   constructor(args: {
     wallet: EcashWallet;
@@ -125,13 +128,37 @@ export class SessionBook {
     for (let i = 0; s.balanceMsat - s.reservedMsat < gateMsat; i++) {
       signal?.throwIfAborted();
       if (i >= 3) throw new SessionFundingFailed(`session at ${url} stays below the gate after top-ups`);
+      // the key cannot cover this request: the one case a request waits for a top-up (fundAhead keeps it rare)
+      if (i === 0) this.#stats.topUpsWaited++;
       await this.topUp(s, Math.max(this.depositFor(requiredSat), Math.ceil((gateMsat - (s.balanceMsat - s.reservedMsat)) / 1000)));
     }
     s.reservedMsat += gateMsat;
     s.inflight += 1;
+    s.peakInflight = Math.max(s.peakInflight, s.inflight);
     s.idleTimer?.cancel();
     s.idleTimer = undefined;
+    this.#fundAhead(s, requiredSat);
     return s;
+  }
+
+  /** How often requests waited for a top-up, and how many ran ahead in the background, since this book was made. */
+  stats(): { readonly topUpsWaited: number; readonly topUpsAhead: number } {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Tops the key up in the background while it still covers what runs on it: when what is free
+   * would not cover, with headroom, one more request like this one for each request the key has
+   * had in flight at once (and the next). So a top-up never sits on a request's path unless a
+   * burst larger than any before outruns it.
+   */
+  #fundAhead(s: LiveSession, requiredSat: number): void {
+    if (s.closing || s.topup) return;
+    const wantMsat = (Math.max(s.inflight, s.peakInflight) + 1) * requiredSat * 1000 * (this.#options.headroom ?? 1.4);
+    const freeMsat = s.balanceMsat - s.reservedMsat;
+    if (freeMsat >= wantMsat) return;
+    this.#stats.topUpsAhead++;
+    this.#background(this.topUp(s, Math.max(this.depositFor(requiredSat), Math.ceil((wantMsat - freeMsat) / 1000))).catch(() => undefined));
   }
 
   /** Ends a request on the session: `costMsat` debited (undefined: unknown, re-read the balance). */
@@ -140,10 +167,7 @@ export class SessionBook {
     s.inflight -= 1;
     if (costMsat !== undefined) s.balanceMsat -= costMsat;
     else this.#background(this.refreshBalance(s));
-    // top up ahead of need, in the background, while the key still covers the next request
-    if (s.balanceMsat - s.reservedMsat < requiredSat * 1000 * (this.#options.headroom ?? 1.4) && !s.closing) {
-      this.#background(this.topUp(s, this.depositFor(requiredSat)).catch(() => undefined));
-    }
+    this.#fundAhead(s, requiredSat);
     this.#armIdle(s);
   }
 
@@ -230,7 +254,7 @@ export class SessionBook {
     const info = parseBalanceInfo(JSON.parse(text) as unknown);
     this.#store.setApiKey(id, info.api_key);
     const s: LiveSession = {
-      id, url, mint, apiKey: info.api_key, balanceMsat: info.balance, reservedMsat: 0, inflight: 0, topup: undefined, idleTimer: undefined, closing: undefined,
+      id, url, mint, apiKey: info.api_key, balanceMsat: info.balance, reservedMsat: 0, inflight: 0, peakInflight: 0, topup: undefined, idleTimer: undefined, closing: undefined,
     };
     this.#live.set(url, s);
     return s;

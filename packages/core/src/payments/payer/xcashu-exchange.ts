@@ -1,15 +1,19 @@
 /**
  * The X-Cashu side of a paid request: a token per request in the `X-Cashu` header, the answer read
  * within the buyer's limits (size, time), the change collected (response header, the final
- * `: x-cashu` SSE comment, or the refund route) and verified at the mint before it counts, and a
- * token a node did not serve taken back (or carried to the next try when it came back unspent).
+ * `: x-cashu` SSE comment, or the refund route) and kept durably in the wallet's incoming journal
+ * — the request is done then, not when the mint has swapped it — and a token a node did not serve
+ * taken back (or carried to the next try when it came back unspent). The mint's verdict on the
+ * change comes from the wallet's background redeem: change it refuses is reported then
+ * (`changeRefused`: the receipt amended, the provider distrusted, the budget charged).
  */
 import { failpoint } from '../../wallet/failpoint.ts';
 import type { EcashWallet, SentToken } from '../../wallet/index.ts';
 import { readBounded } from './bounded-body.ts';
 import type { ResponseLimits, Timeouts } from './buyer-guards.ts';
-import { changeFace, refusedChange } from './change-check.ts';
+import { changeProblem, unusableChange } from './change-check.ts';
 import { ResponseTooLarge } from './errors.ts';
+import type { Reservation } from './budget-ledger.ts';
 import type { PayerStore } from './payer-store.ts';
 import { errorMessage, type ChangeResult, type Outcome, type ProviderTry, type ReceiptInput, type RequestContext, safeCost } from './payer-types.ts';
 import type { ProviderDirectory } from './provider-directory.ts';
@@ -32,11 +36,22 @@ export interface XCashuDeps {
   /** Journal ids of tokens in flight (recovery leaves them alone). */
   readonly inflight: Set<string>;
   settleHold(journalId: string, keptSat: number): void;
+  /** Keeps `sat` reserved against the budgets (no check: they were at risk already) until settled. */
+  holdChange(sat: number): Reservation;
   distrust(provider: string, reason: string): void;
   refundSignal(ctx: RequestContext | undefined): AbortSignal;
   limitedStream(body: ReadableStream<Uint8Array>, guard: AbortController, problems: ReceiptProblem[]): ReadableStream<Uint8Array>;
   finish(t: ProviderTry, r: ReceiptInput): Receipt;
   track(p: Promise<unknown>): void;
+  /** Kept change the mint refused (background redeem): `receipt` is the request's, when it was served. */
+  changeRefused(provider: string, receipt: Receipt | undefined, problem: 'change_forged' | 'change_spent', changeSat: number): void;
+}
+
+/** What taking a token back returned: sats back (change kept counts at face value until `verdict` says otherwise). */
+export interface TakenBack {
+  returnedSat: number;
+  pending: boolean;
+  verdict?: ChangeResult['verdict'];
 }
 
 /** Pays and settles X-Cashu requests for a Payer. */
@@ -114,21 +129,25 @@ export class XCashuExchange {
     let carry: SentToken | undefined;
     let returned = 0;
     let pending = false;
+    let verdict: ChangeResult['verdict'];
     if (f.header !== undefined && f.header === token.token) {
       carry = token; // the node did not redeem it (routstr-core echoes the unspent original)
       returned = token.amount;
     } else if (f.header ?? f.refundToken) {
-      const got = await this.receiveChange(token, (f.header ?? f.refundToken) as string);
+      const got = this.receiveChange(token, (f.header ?? f.refundToken) as string);
       returned = got.changeSat;
       pending = got.pending;
+      verdict = got.verdict;
       if (got.problem) this.#d.distrust(t.candidate.provider, got.problem);
+      this.#watch(t.candidate.provider, got, undefined);
     } else {
       const back = await this.takeBack(token, t.url, t.ctx);
       returned = back.returnedSat;
       pending = back.pending;
+      this.#watch(t.candidate.provider, { changeSat: back.returnedSat, pending: back.pending, verdict: back.verdict }, undefined);
     }
     // what the provider kept of a token it did not serve counts against the budget
-    if (!carry) this.#d.settleHold(token.entry.id, token.amount - returned);
+    if (!carry) this.#settle(token, returned, verdict);
     // a provider that took the token and then did not answer in time is not asked again
     if (f.code === 'timeout') this.#d.distrust(t.candidate.provider, 'timeout');
     const retry = f.retry;
@@ -156,13 +175,13 @@ export class XCashuExchange {
    * Takes a token back: unspent proofs are swapped back into the wallet; if the node redeemed it,
    * its refund route is asked for the change; what cannot be settled now stays for recovery.
    */
-  async takeBack(token: SentToken, url: string | undefined, ctx?: RequestContext): Promise<{ returnedSat: number; pending: boolean }> {
+  async takeBack(token: SentToken, url: string | undefined, ctx?: RequestContext): Promise<TakenBack> {
     const out = await this.#takeBackOnce(token, url, ctx);
-    this.#d.settleHold(token.entry.id, token.amount - out.returnedSat);
+    this.#settle(token, out.returnedSat, out.verdict);
     return out;
   }
 
-  async #takeBackOnce(token: SentToken, url: string | undefined, ctx: RequestContext | undefined): Promise<{ returnedSat: number; pending: boolean }> {
+  async #takeBackOnce(token: SentToken, url: string | undefined, ctx: RequestContext | undefined): Promise<TakenBack> {
     let back: number;
     try {
       back = await this.#d.wallet.reclaim(token.entry);
@@ -179,8 +198,8 @@ export class XCashuExchange {
     if (!at) return { returnedSat: 0, pending: true };
     const look = await changeByRefundRoute(at, token.token, { fetch: this.#d.fetch, maxPolls: 3, signal: this.#d.refundSignal(ctx) });
     if (look.state === 'token') {
-      const got = await this.receiveChange(token, look.token);
-      return { returnedSat: got.changeSat, pending: got.pending };
+      const got = this.receiveChange(token, look.token);
+      return { returnedSat: got.changeSat, pending: got.pending, verdict: got.verdict };
     }
     if (look.state === 'none') {
       this.#d.wallet.settle(token.entry.id);
@@ -191,29 +210,53 @@ export class XCashuExchange {
   }
 
   /**
-   * Stores a change token: kept in the payer table first, then redeemed, then the payment settled.
-   * Change counts only once the mint took it: a token the mint refuses (forged proofs, unknown
-   * keyset, spent by someone else) is recorded as such and counts as nothing returned.
+   * Stores a change token: kept as a string in the wallet's incoming journal, the payment settled
+   * and the payer's record closed, in one transaction — then it is the buyer's money whatever
+   * happens to this process; the wallet redeems it in the background (`verdict`). A token that is
+   * not ecash of a mint we use is refused at once: nothing kept, nothing returned.
    */
-  async receiveChange(token: Pick<SentToken, 'entry'>, change: string): Promise<ChangeResult> {
-    this.#d.store.saveChange(token.entry.id, change);
+  receiveChange(token: Pick<SentToken, 'entry'>, change: string): ChangeResult {
     failpoint('payer:before-change-stored');
-    let credited: number;
+    const done = (): void => {
+      this.#d.wallet.settle(token.entry.id);
+      this.#d.store.markDone(token.entry.id);
+    };
     try {
-      credited = await this.#d.wallet.receive(change);
+      const kept = this.#d.store.tx(() => {
+        this.#d.store.saveChange(token.entry.id, change);
+        const entry = this.#d.wallet.keepIncoming(change, { purpose: 'x-cashu change', requestId: token.entry.requestId ?? undefined });
+        done();
+        return entry;
+      });
+      return { changeSat: kept.amount, pending: false, verdict: kept.redeemed };
     } catch (error) {
-      const problem = refusedChange(error, this.#d.wallet, change);
-      if (problem === 'stored') credited = changeFace(change); // redeemed by this wallet before a crash
-      else if (problem === undefined) return { changeSat: 0, pending: true }; // mint unreachable: try again at recovery
-      else {
-        this.#d.wallet.settle(token.entry.id);
-        this.#d.store.markDone(token.entry.id);
-        return { changeSat: 0, pending: false, problem };
-      }
+      if (!unusableChange(error)) throw error;
+      this.#d.store.tx(done);
+      return { changeSat: 0, pending: false, problem: 'change_forged' };
     }
-    this.#d.wallet.settle(token.entry.id);
-    this.#d.store.markDone(token.entry.id);
-    return { changeSat: credited, pending: false };
+  }
+
+  /**
+   * Settles a token's budget hold: what the provider kept counts as spent now; kept change stays
+   * reserved until the mint took it (refused change then counts as spent too).
+   */
+  #settle(token: Pick<SentToken, 'entry' | 'amount'>, changeSat: number, verdict: ChangeResult['verdict']): void {
+    const change = Math.min(token.amount, changeSat);
+    if (verdict && change > 0) {
+      const held = this.#d.holdChange(change);
+      this.#d.track(verdict.then((o) => held.settle(changeProblem(o) ? change : 0)));
+    }
+    this.#d.settleHold(token.entry.id, token.amount - change);
+  }
+
+  /** Reports kept change the mint refuses when the background redeem decides (the request is long done). */
+  #watch(provider: string, change: ChangeResult, receipt: Receipt | undefined): void {
+    const verdict = change.verdict;
+    if (!verdict) return;
+    this.#d.track(verdict.then((outcome) => {
+      const problem = changeProblem(outcome);
+      if (problem) this.#d.changeRefused(provider, receipt, problem, change.changeSat);
+    }));
   }
 
   /**
@@ -228,15 +271,17 @@ export class XCashuExchange {
       if (look.state === 'token') return this.receiveChange(token, look.token);
       if (look.state !== 'none') return { changeSat: 0, pending: true };
     }
-    this.#d.wallet.settle(token.entry.id);
-    this.#d.store.markDone(token.entry.id);
+    this.#d.store.tx(() => {
+      this.#d.wallet.settle(token.entry.id);
+      this.#d.store.markDone(token.entry.id);
+    });
     return { changeSat: 0, pending: false };
   }
 
   /** Passes an X-Cashu stream through as it arrives; the change is stored before the caller sees its end. */
   #stream(t: ProviderTry, token: SentToken, res: Response & { body: ReadableStream<Uint8Array> }, release: () => void, guard: AbortController): Response {
+    // the change comment is the stream's last event: it is kept (one transaction) when the stream ends
     const tap = new SseTap();
-    tap.onChange = (change) => this.#d.store.saveChange(token.entry.id, change);
     const problems: ReceiptProblem[] = [];
     let finished: Promise<void> | undefined;
     const finish = (): Promise<void> =>
@@ -268,9 +313,8 @@ export class XCashuExchange {
     const judged = judgeUsage(t, json, change.problem ? [...problems, change.problem] : problems);
     const paidMsat = token.amount * 1000;
     const verification = checkCharge(judged.expectedMsat, paidMsat, change.changeSat * 1000, judged.problems);
-    // what the provider kept of the token counts against the budget, the rest is released
-    this.#d.settleHold(token.entry.id, token.amount - Math.min(token.amount, change.changeSat));
-    return this.#d.finish(t, {
+    this.#settle(token, change.changeSat, change.verdict);
+    const receipt = this.#d.finish(t, {
       paidSat: token.amount,
       changeSat: change.changeSat,
       chargedMsat: paidMsat - Math.min(paidMsat, change.changeSat * 1000),
@@ -281,5 +325,7 @@ export class XCashuExchange {
       changePending: change.pending,
       problems: judged.problems,
     });
+    this.#watch(t.candidate.provider, change, receipt);
+    return receipt;
   }
 }
