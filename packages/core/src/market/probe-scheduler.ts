@@ -1,9 +1,9 @@
 /**
- * Where every probe of a market waits its turn: at most `maxConcurrent` run at once (Bottleneck),
+ * Where every probe of a market waits its turn: at most `maxConcurrent` run at once (p-queue),
  * and a URL already queued or probing is not probed twice (its callers share the one result). A
  * flood of announcements thus costs a bounded number of connections, whatever its size.
  */
-import Bottleneck from 'bottleneck';
+import PQueue from 'p-queue';
 import { probeProvider, type ProbeOptions, type ProbeResult } from './provider-probe.ts';
 
 export interface ProbeSchedulerOptions {
@@ -13,11 +13,13 @@ export interface ProbeSchedulerOptions {
 
 /** A concurrency-limited, de-duplicating probe queue. */
 export class ProbeScheduler {
-  readonly #limiter: Bottleneck;
+  readonly #limiter: PQueue;
+  /** Aborted by stop(): queued probes reject instead of waiting forever. */
+  readonly #stopping = new AbortController();
   readonly #pending = new Map<string, Promise<ProbeResult>>();
 
   constructor(options: ProbeSchedulerOptions = {}) {
-    this.#limiter = new Bottleneck({ maxConcurrent: options.maxConcurrent ?? 16 });
+    this.#limiter = new PQueue({ concurrency: options.maxConcurrent ?? 16 });
   }
 
   /**
@@ -28,10 +30,10 @@ export class ProbeScheduler {
     const pending = this.#pending.get(url);
     if (pending) return pending;
     const run = this.#limiter
-      .schedule(() => {
+      .add(() => {
         if (!stillWanted()) return Promise.reject(new SkippedProbe(url));
         return probeProvider(url, options);
-      })
+      }, { signal: this.#stopping.signal })
       .finally(() => this.#pending.delete(url));
     this.#pending.set(url, run);
     return run;
@@ -39,13 +41,13 @@ export class ProbeScheduler {
 
   /** Probes waiting for a slot and running now. */
   counts(): { queued: number; running: number } {
-    const c = this.#limiter.counts();
-    return { queued: c.QUEUED + c.RECEIVED, running: c.RUNNING + c.EXECUTING };
+    return { queued: this.#limiter.size, running: this.#limiter.pending };
   }
 
   /** Drops what is queued; running probes end through their own abort signal. */
   stop(): void {
-    void this.#limiter.stop({ dropWaitingJobs: true }).catch(() => undefined);
+    this.#stopping.abort(new Error('probe scheduler stopped'));
+    this.#limiter.clear();
   }
 }
 
