@@ -166,6 +166,7 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
       allowRemoteAdmin: options.allowRemoteAdmin ?? false,
       batches,
       priceInputs: () => (marketMaker ? marketMaker.state() : { prices: [...lazyBoard.current().values()] }),
+      ...(options.log ? { log: options.log } : {}),
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

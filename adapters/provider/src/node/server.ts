@@ -32,6 +32,8 @@ export interface NodeServerOptions {
   priceInputs?(): unknown;
   /** OpenAI Files + Batch API (`/v1/files`, `/v1/batches`); absent: those routes are 404. */
   readonly batches?: Pick<BatchService, 'handles' | 'handle'>;
+  /** Where an unexpected error (answered 500 internal_error) is reported for the operator (default: stderr). */
+  readonly log?: (message: string) => void;
 }
 
 /** Inference routes forwarded to the engine (with or without the `/v1` prefix). */
@@ -52,6 +54,7 @@ export function createNodeServer(options: NodeServerOptions): Server {
   };
   const models = (): Model[] => catalogNow().models;
   const agents = upstreamAgents();
+  const log = options.log ?? ((message: string) => void process.stderr.write(`${message}\n`));
   const proxyDeps: PaidProxyDeps = {
     upstream,
     upstreamAgents: agents,
@@ -104,8 +107,9 @@ export function createNodeServer(options: NodeServerOptions): Server {
       }
       return sendError(res, 404, 'invalid_request_error', 'not_found', `${method} ${path} not found`, requestId);
     };
-    route().catch(() => {
-      // Internal details (which could include secrets from a wallet error) stay out of the answer.
+    route().catch((error: unknown) => {
+      // Internal details (which could include secrets from a wallet error) stay out of the answer, but the operator sees them.
+      log(`internal error on ${method} ${path} (request ${requestId}): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       if (res.headersSent) return void res.end();
       sendError(res, 500, 'api_error', 'internal_error', 'Internal error', requestId);
     });

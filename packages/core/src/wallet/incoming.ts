@@ -56,10 +56,17 @@ export class IncomingJournal {
   /** The journal's table (in the wallet's file). */
   readonly store: IncomingStore;
   readonly #running = new Map<string, Promise<IncomingOutcome>>();
+  /** Redeems started by keep() that have not ended (scheduled ones included). */
+  readonly #background = new Set<Promise<IncomingOutcome>>();
 
   constructor(host: IncomingHost) {
     this.#host = host;
     this.store = host.incoming;
+  }
+
+  /** The background redeems not yet ended (what `EcashWallet.idle()` waits for). */
+  background(): Promise<IncomingOutcome>[] {
+    return [...this.#background, ...this.#running.values()];
   }
 
   /** Redeems running now. */
@@ -86,6 +93,8 @@ export class IncomingJournal {
     failpoint('incoming:after-keep');
     // setImmediate: the caller (an answer on its way out) goes first; the swap is not on its path
     const redeemed = new Promise<IncomingOutcome>((resolve) => setImmediate(() => resolve(this.redeem(entry.id))));
+    this.#background.add(redeemed);
+    void redeemed.finally(() => this.#background.delete(redeemed));
     return { id: entry.id, mint: entry.mint, amount: entry.amount, purpose: entry.purpose, requestId: entry.requestId, redeemed };
   }
 

@@ -60,6 +60,8 @@ export class EcashWallet {
   private closed = false;
   private readonly inventory: DenominationInventory | null;
   private readonly stats: InventoryStats = { exactSends: 0, swapSends: 0, refills: 0 };
+  /** Background refills running now (see idle()). */
+  private readonly refills = new Set<Promise<boolean>>();
 
   /** Use openWallet(). */
   constructor(args: {
@@ -428,7 +430,23 @@ export class EcashWallet {
     const inv = this.inventory;
     if (!inv || this.closed || inv.refilling.has(mint) || !inv.refillPlan(mint)) return;
     inv.refilling.add(mint); // a failed refill leaves its operation to tryResolve/recover(); the next send tries again
-    this.refillAt(this.context(mint)).catch(() => false).finally(() => inv.refilling.delete(mint));
+    const refill = this.refillAt(this.context(mint)).catch(() => false).finally(() => {
+      inv.refilling.delete(mint);
+      this.refills.delete(refill);
+    });
+    this.refills.add(refill);
+  }
+
+  /**
+   * Resolves once the background work running now has ended: inventory refills and redeems of kept
+   * tokens (and whatever they started). For tests, benchmarks and orderly shutdowns; never needed for safety.
+   */
+  async idle(): Promise<void> {
+    for (;;) {
+      const running = [...this.refills, ...this.incoming.background()];
+      if (running.length === 0) return;
+      await Promise.allSettled(running);
+    }
   }
 
   // --- recovery -------------------------------------------------------------------------------
