@@ -1,9 +1,9 @@
 /**
- * Where every probe of a market waits its turn: at most `maxConcurrent` run at once (p-queue),
+ * Where every probe of a market waits its turn: at most `maxConcurrent` run at once (Bottleneck),
  * and a URL already queued or probing is not probed twice (its callers share the one result). A
  * flood of announcements thus costs a bounded number of connections, whatever its size.
  */
-import PQueue from 'p-queue';
+import Bottleneck from 'bottleneck';
 import { probeProvider, type ProbeOptions, type ProbeResult } from './provider-probe.ts';
 
 export interface ProbeSchedulerOptions {
@@ -13,13 +13,11 @@ export interface ProbeSchedulerOptions {
 
 /** A concurrency-limited, de-duplicating probe queue. */
 export class ProbeScheduler {
-  readonly #limiter: PQueue;
-  /** Aborted by stop(): queued probes reject instead of waiting forever. */
-  readonly #stopping = new AbortController();
+  readonly #limiter: Bottleneck;
   readonly #pending = new Map<string, Promise<ProbeResult>>();
 
   constructor(options: ProbeSchedulerOptions = {}) {
-    this.#limiter = new PQueue({ concurrency: options.maxConcurrent ?? 16 });
+    this.#limiter = new Bottleneck({ maxConcurrent: options.maxConcurrent ?? 16 });
   }
 
   /**
@@ -30,10 +28,10 @@ export class ProbeScheduler {
     const pending = this.#pending.get(url);
     if (pending) return pending;
     const run = this.#limiter
-      .add(() => {
+      .schedule(() => {
         if (!stillWanted()) return Promise.reject(new SkippedProbe(url));
         return probeProvider(url, options);
-      }, { signal: this.#stopping.signal })
+      })
       .finally(() => this.#pending.delete(url));
     this.#pending.set(url, run);
     return run;
@@ -41,13 +39,13 @@ export class ProbeScheduler {
 
   /** Probes waiting for a slot and running now. */
   counts(): { queued: number; running: number } {
-    return { queued: this.#limiter.size, running: this.#limiter.pending };
+    const c = this.#limiter.counts();
+    return { queued: c.QUEUED + c.RECEIVED, running: c.RUNNING + c.EXECUTING };
   }
 
   /** Drops what is queued; running probes end through their own abort signal. */
   stop(): void {
-    this.#stopping.abort(new Error('probe scheduler stopped'));
-    this.#limiter.clear();
+    void this.#limiter.stop({ dropWaitingJobs: true }).catch(() => undefined);
   }
 }
 
