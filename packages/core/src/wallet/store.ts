@@ -264,6 +264,17 @@ export class WalletStore extends DurableDatabase {
     return out;
   }
 
+  /** Per mint, the proofs an inventory refill swap holds pending (still this wallet's value: the refill only re-splits them). */
+  refillingSums(): Map<string, number> {
+    const out = new Map<string, number>();
+    const rows = this.all(
+      `SELECT p.mint AS mint, SUM(p.amount) AS total FROM proofs p JOIN operations o ON o.id = p.op_id
+       WHERE p.state = 'pending' AND json_extract(o.data, '$.refill') = 1 GROUP BY p.mint`,
+    );
+    for (const r of rows) out.set(str(r, 'mint'), num(r, 'total'));
+    return out;
+  }
+
   // --- operations ---------------------------------------------------------------------------
 
   insertOperation(op: Omit<OperationRecord, 'createdAt'>): void {

@@ -116,28 +116,38 @@ export class EcashWallet {
     return this.mnemonicPhrase;
   }
 
-  /** Spendable sats at one mint, or in total. */
+  /**
+   * Sats at one mint, or in total: the unspent proofs, and those a background inventory refill is
+   * re-splitting right now (still ours; without them the balance would dip while a refill runs).
+   */
   balance(mint?: string): Sat {
-    const sums = this.store.sums('unspent');
+    const sums = this.heldSums();
     if (mint !== undefined) return sat(sums.get(this.context(mint).url) ?? 0);
     let total = 0;
     for (const url of this.contexts.keys()) total += sums.get(url) ?? 0;
     return sat(total);
   }
 
-  /** Spendable sats per configured mint. */
+  /** Sats per configured mint (as balance()). */
   balances(): Record<string, Sat> {
-    const sums = this.store.sums('unspent');
+    const sums = this.heldSums();
     const out: Record<string, Sat> = {};
     for (const url of this.contexts.keys()) out[url] = sat(sums.get(url) ?? 0);
     return out;
   }
 
-  /** Sats reserved by operations in flight (or awaiting recovery). */
+  /** Sats reserved by operations in flight (or awaiting recovery); a refill's proofs count in balance() instead. */
   pendingBalance(): Sat {
     let total = 0;
     for (const v of this.store.sums('pending').values()) total += v;
+    for (const v of this.store.refillingSums().values()) total -= v;
     return sat(total);
+  }
+
+  private heldSums(): Map<string, number> {
+    const sums = this.store.sums('unspent');
+    for (const [url, v] of this.store.refillingSums()) sums.set(url, (sums.get(url) ?? 0) + v);
+    return sums;
   }
 
   /** Fees paid to mints (swap input fees, Lightning fees of withdrawals). */

@@ -54,6 +54,8 @@ export interface LiveSession {
   /** Most requests this process has had in flight on the key at once (top-ups cover that many ahead). */
   peakInflight: number;
   topup: Promise<void> | undefined;
+  /** A request size whose fund-ahead check found a top-up running: checked again when that top-up ends. */
+  recheckSat: number | undefined;
   idleTimer: { cancel(): void } | undefined;
   closing: Promise<number> | undefined;
 }
@@ -153,7 +155,9 @@ export class SessionBook {
    * burst larger than any before outruns it.
    */
   #fundAhead(s: LiveSession, requiredSat: number): void {
-    if (s.closing || s.topup) return;
+    if (s.closing) return;
+    // A running top-up may be too small for what ran since it started: look again when it ends.
+    if (s.topup) return void (s.recheckSat = requiredSat);
     const wantMsat = (Math.max(s.inflight, s.peakInflight) + 1) * requiredSat * 1000 * (this.#options.headroom ?? 1.4);
     const freeMsat = s.balanceMsat - s.reservedMsat;
     if (freeMsat >= wantMsat) return;
@@ -185,6 +189,9 @@ export class SessionBook {
     if (s.topup) return s.topup;
     const run = this.#topUp(s, amountSat).finally(() => {
       s.topup = undefined;
+      const again = s.recheckSat;
+      s.recheckSat = undefined;
+      if (again !== undefined) this.#fundAhead(s, again);
     });
     s.topup = run;
     return run;
@@ -254,7 +261,7 @@ export class SessionBook {
     const info = parseBalanceInfo(JSON.parse(text) as unknown);
     this.#store.setApiKey(id, info.api_key);
     const s: LiveSession = {
-      id, url, mint, apiKey: info.api_key, balanceMsat: info.balance, reservedMsat: 0, inflight: 0, peakInflight: 0, topup: undefined, idleTimer: undefined, closing: undefined,
+      id, url, mint, apiKey: info.api_key, balanceMsat: info.balance, reservedMsat: 0, inflight: 0, peakInflight: 0, topup: undefined, recheckSat: undefined, idleTimer: undefined, closing: undefined,
     };
     this.#live.set(url, s);
     return s;
