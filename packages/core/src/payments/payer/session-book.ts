@@ -51,6 +51,8 @@ export interface LiveSession {
   /** Gates of this process's requests in flight on the key, msats. */
   reservedMsat: number;
   inflight: number;
+  /** Requests of this process waiting for the key to cover them (they count towards the peak). */
+  waiting: number;
   /** Most requests this process has had in flight on the key at once (top-ups cover that many ahead). */
   peakInflight: number;
   topup: Promise<void> | undefined;
@@ -127,20 +129,35 @@ export class SessionBook {
       }
       s = await opening;
     }
-    for (let i = 0; s.balanceMsat - s.reservedMsat < gateMsat; i++) {
-      signal?.throwIfAborted();
-      if (i >= 3) throw new SessionFundingFailed(`session at ${url} stays below the gate after top-ups`);
-      // the key cannot cover this request: the one case a request waits for a top-up (fundAhead keeps it rare)
-      if (i === 0) this.#stats.topUpsWaited++;
-      await this.topUp(s, Math.max(this.depositFor(requiredSat), Math.ceil((gateMsat - (s.balanceMsat - s.reservedMsat)) / 1000)));
+    // Held on the key with headroom: a node bills the real cost even past its gate (as far as the
+    // balance goes), and the prompt estimate behind the gate can be low; a key run dry would leave
+    // a charge the node could not collect although the receipt counts it.
+    const heldMsat = this.#held(gateMsat);
+    s.waiting += 1;
+    s.peakInflight = Math.max(s.peakInflight, s.inflight + s.waiting);
+    try {
+      for (let i = 0; s.balanceMsat - s.reservedMsat < heldMsat; i++) {
+        signal?.throwIfAborted();
+        if (i >= 3) throw new SessionFundingFailed(`session at ${url} stays below the gate after top-ups`);
+        // the key cannot cover this request: the one case a request waits for a top-up (fundAhead keeps it rare)
+        if (i === 0) this.#stats.topUpsWaited++;
+        await this.topUp(s, Math.max(this.depositFor(requiredSat), Math.ceil((heldMsat - (s.balanceMsat - s.reservedMsat)) / 1000)));
+      }
+    } finally {
+      s.waiting -= 1;
     }
-    s.reservedMsat += gateMsat;
+    s.reservedMsat += heldMsat;
     s.inflight += 1;
     s.peakInflight = Math.max(s.peakInflight, s.inflight);
     s.idleTimer?.cancel();
     s.idleTimer = undefined;
     this.#fundAhead(s, requiredSat);
     return s;
+  }
+
+  /** What a request whose gate is `gateMsat` holds of its key's balance while it runs (the gate with headroom). */
+  #held(gateMsat: number): number {
+    return Math.ceil(gateMsat * Math.max(1, this.#options.headroom ?? 1.4));
   }
 
   /** How often requests waited for a top-up, and how many ran ahead in the background, since this book was made. */
@@ -167,7 +184,7 @@ export class SessionBook {
 
   /** Ends a request on the session: `costMsat` debited (undefined: unknown, re-read the balance). */
   release(s: LiveSession, gateMsat: number, costMsat: number | undefined, requiredSat: number): void {
-    s.reservedMsat -= gateMsat;
+    s.reservedMsat -= this.#held(gateMsat);
     s.inflight -= 1;
     if (costMsat !== undefined) s.balanceMsat -= costMsat;
     else this.#background(this.refreshBalance(s));
@@ -261,7 +278,7 @@ export class SessionBook {
     const info = parseBalanceInfo(JSON.parse(text) as unknown);
     this.#store.setApiKey(id, info.api_key);
     const s: LiveSession = {
-      id, url, mint, apiKey: info.api_key, balanceMsat: info.balance, reservedMsat: 0, inflight: 0, peakInflight: 0, topup: undefined, recheckSat: undefined, idleTimer: undefined, closing: undefined,
+      id, url, mint, apiKey: info.api_key, balanceMsat: info.balance, reservedMsat: 0, inflight: 0, waiting: 0, peakInflight: 0, topup: undefined, recheckSat: undefined, idleTimer: undefined, closing: undefined,
     };
     this.#live.set(url, s);
     return s;
