@@ -21,7 +21,7 @@ import { batchObject, errorLine, newFileId, outputLine } from './batch-objects.t
 import type { BatchRecord, BatchStore, LineRecord } from './batch-store.ts';
 import { toJsonl } from './jsonl.ts';
 
-/** Bottleneck priority of batch lines (interactive requests use 5: they go first). */
+/** Admission priority of batch lines (interactive requests use 5: they go first). */
 export const BATCH_PRIORITY = 9;
 
 /** What the runner needs from the node. */
