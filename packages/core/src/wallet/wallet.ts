@@ -317,8 +317,10 @@ export class EcashWallet {
     const counters: CounterRangeRecord[] = [];
     let preview;
     try {
-      // Outputs chosen to top the exact-change inventory up, so refill swaps are rarely needed.
-      const outputs = arrivingOutputs(this.inventory, ctx.url, sumOf(inputs) - toSats(ctx.cashu.getFeesForProofs(inputs)));
+      // Background receives (kept tokens, reclaims) choose outputs that top the exact-change inventory up. A
+      // receive someone waits on (a node redeeming before it serves) keeps the fewest outputs: each output is a
+      // blind signature at the mint and curve maths here on the request's path; background refills fill the gaps.
+      const outputs = points === 'receive' ? undefined : arrivingOutputs(this.inventory, ctx.url, sumOf(inputs) - toSats(ctx.cashu.getFeesForProofs(inputs)));
       // cashu-ts checks the inputs' DLEQ proofs here (in the curve pool): a token whose DLEQ does not
       // match is refused as unreadable before any mint call, which the payee's error codes rely on.
       preview = await ctx.swaps.prepareSwapToReceive(inputs, { onCountersReserved: collect(counters) }, outputs);
