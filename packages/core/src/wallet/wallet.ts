@@ -1,31 +1,30 @@
 /**
  * A Cashu wallet over cashu-ts 4 with a durable node:sqlite store: balances, fund (mint), receive,
- * send, reclaim, withdraw (melt). The flows too long to read inline live beside it — sending
- * (send-token.ts), withdrawing (withdrawal.ts), reading tokens (token-decoding.ts), recovery
- * (wallet-recovery.ts), opening (open-wallet.ts) — and get what they need as an explicit host.
+ * send, reclaim, withdraw (melt). The flows too long to read inline live beside it — minting
+ * (minting.ts), receiving (receive-swap.ts), sending (send-token.ts), withdrawing (withdrawal.ts),
+ * reading tokens (token-decoding.ts), recovery (wallet-recovery.ts), opening (open-wallet.ts) — and get what they need as an explicit host.
  */
-import { randomUUID } from 'node:crypto';
 import {
   CheckStateEnum,
   MintQuoteState,
   type MintQuoteBolt11Response,
-  type Proof,
   type ProofLike,
 } from '@cashu/cashu-ts';
 import { InvalidAmount, sat, type Sat } from '../money/index.ts';
 import { OwnerRegistry } from '../storage/owner-liveness.ts';
 import type { Budgets } from './budget.ts';
 import type { CurvePool } from './curve-pool.ts';
-import { arrivingOutputs, type DenominationInventory, type InventoryStats } from './denomination-inventory.ts';
+import type { DenominationInventory, InventoryStats } from './denomination-inventory.ts';
 import { refillOnce } from './inventory-refill.ts';
-import { InsufficientFunds, MintRefused, WalletError, ProofsAlreadySpent, UnknownJournalEntry, UnreadableToken } from './errors.ts';
-import { failpoint } from './failpoint.ts';
+import { InsufficientFunds, MintRefused, WalletError, ProofsAlreadySpent, UnknownJournalEntry } from './errors.ts';
 import { IncomingJournal, type IncomingEntry } from './incoming.ts';
 import { IncomingStore, type IncomingRecord, type IncomingStatus } from './incoming-store.ts';
-import { collect, contextFor, mapMintError, sumOf, toSats, type MintContext } from './mint-context.ts';
+import { contextFor, mapMintError, type MintContext } from './mint-context.ts';
+import { mintOnce } from './minting.ts';
 import { requireEntry, requireOperation, type OperationHost } from './operation-host.ts';
+import { receiveSwap, type ReceiveLink, type ReceivePoints } from './receive-swap.ts';
 import { sendOnce } from './send-token.ts';
-import type { CounterRangeRecord, JournalEntry, WalletStore } from './store.ts';
+import type { JournalEntry, WalletStore } from './store.ts';
 import { decodeToken, receivedState, type ReceivedState } from './token-decoding.ts';
 import { recoverWallet, resolveOperation, restoreFromSeed, type RecoveryHost } from './wallet-recovery.ts';
 import type { Funding, RecoveryReport, SendOptions, SentToken, Withdrawal } from './wallet-types.ts';
@@ -232,38 +231,9 @@ export class EcashWallet {
     const key = `${ctx.url} ${quote.quote}`;
     const running = this.mintingQuotes.get(key);
     if (running) return running;
-    const p = this.runOperation(() => this.mintQuoteOnce(ctx, quote, amount)).finally(() => this.mintingQuotes.delete(key));
+    const p = this.runOperation(() => mintOnce(this.host, ctx, quote, amount)).finally(() => this.mintingQuotes.delete(key));
     this.mintingQuotes.set(key, p);
     return p;
-  }
-
-  private async mintQuoteOnce(ctx: MintContext, quote: MintQuoteBolt11Response, amount: Sat): Promise<Sat> {
-    const counters: CounterRangeRecord[] = [];
-    const outputs = arrivingOutputs(this.inventory, ctx.url, amount);
-    const preview = await ctx.cashu.prepareMint('bolt11', amount, quote, { onCountersReserved: collect(counters) }, outputs);
-    const opId = randomUUID();
-    this.store.tx(() => {
-      this.store.insertOperation({
-        id: opId, kind: 'mint', mint: ctx.url, state: 'prepared', owner: this.owner, amount, fee: 0, counters,
-        data: { quoteId: quote.quote },
-      });
-      this.store.upsertMintQuote({ id: quote.quote, mint: ctx.url, amount, request: quote.request, state: 'paid' });
-    });
-    failpoint('fund:before-mint');
-    let proofs: Proof[];
-    try {
-      proofs = await ctx.cashu.completeMint(preview);
-    } catch (error) {
-      await this.tryResolve(opId);
-      throw mapMintError(error, 'mint');
-    }
-    failpoint('fund:after-mint');
-    this.store.tx(() => {
-      this.store.insertProofs(ctx.url, proofs, 'unspent', opId);
-      this.store.updateOperation(opId, { state: 'done' });
-      this.store.upsertMintQuote({ id: quote.quote, mint: ctx.url, amount, request: quote.request, state: 'issued' });
-    });
-    return sat(sumOf(proofs));
   }
 
   // --- receive --------------------------------------------------------------------------------
@@ -305,54 +275,9 @@ export class EcashWallet {
     return receivedState(this.store, decodeToken(this.contexts, token).proofs);
   }
 
-  /** Swaps foreign (or reclaimed) proofs into our own; `reclaimOf` names the journal entry being taken back. */
-  private async receiveProofs(
-    ctx: MintContext,
-    inputs: ProofLike[],
-    link: { reclaimOf?: string | null; incomingOf?: string },
-    points: 'receive' | 'incoming' | null,
-  ): Promise<Sat> {
-    const reclaimOf = link.reclaimOf ?? null;
-    const incomingOf = link.incomingOf ?? null;
-    const counters: CounterRangeRecord[] = [];
-    let preview;
-    try {
-      // Background receives (kept tokens, reclaims) choose outputs that top the exact-change inventory up. A
-      // receive someone waits on (a node redeeming before it serves) keeps the fewest outputs: each output is a
-      // blind signature at the mint and curve maths here on the request's path; background refills fill the gaps.
-      const outputs = points === 'receive' ? undefined : arrivingOutputs(this.inventory, ctx.url, sumOf(inputs) - toSats(ctx.cashu.getFeesForProofs(inputs)));
-      // cashu-ts checks the inputs' DLEQ proofs here (in the curve pool): a token whose DLEQ does not
-      // match is refused as unreadable before any mint call, which the payee's error codes rely on.
-      preview = await ctx.swaps.prepareSwapToReceive(inputs, { onCountersReserved: collect(counters) }, outputs);
-    } catch (error) {
-      throw new UnreadableToken(`cannot receive token: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-    }
-    const opId = randomUUID();
-    // Write-ahead: the incoming proofs and our output counters are durable before the swap.
-    this.store.insertOperation({
-      id: opId, kind: 'receive', mint: ctx.url, state: 'prepared', owner: this.owner, amount: sumOf(inputs), fee: 0, counters,
-      data: { inputs: inputs.map((p) => ({ ...p, amount: toSats(p.amount) })), reclaimOf, ...(incomingOf ? { incomingOf } : {}) },
-    });
-    if (points) failpoint(`${points}:before-swap`);
-    let result;
-    try {
-      result = await ctx.swaps.completeSwap(preview);
-    } catch (error) {
-      await this.tryResolve(opId);
-      throw mapMintError(error, 'receive');
-    }
-    if (points) failpoint(`${points}:after-swap`);
-    const proofs = [...result.keep, ...result.send];
-    const credited = sumOf(proofs);
-    this.store.tx(() => {
-      this.store.insertProofs(ctx.url, proofs, 'unspent', opId);
-      // The fee is what the keyset charges (NUT-02), not a residual, so a lost output shows as a shortfall.
-      this.store.updateOperation(opId, { state: 'done', fee: toSats(preview.fees) });
-      if (reclaimOf) this.store.updateJournal(reclaimOf, { status: 'reclaimed' });
-      if (incomingOf) this.incoming.store.decide(incomingOf, { status: 'redeemed', credited });
-    });
-    if (points) failpoint(`${points}:after-store`);
-    return sat(credited);
+  /** Swaps foreign (or reclaimed) proofs into our own (receive-swap.ts). */
+  private receiveProofs(ctx: MintContext, inputs: ProofLike[], link: ReceiveLink, points: ReceivePoints): Promise<Sat> {
+    return receiveSwap(this.host, this.incoming.store, ctx, inputs, link, points);
   }
 
   // --- send -----------------------------------------------------------------------------------
