@@ -14,9 +14,8 @@
  * simply keeps what it can. At a mint that charges input fees a refill swap costs sats every time,
  * so by default refills run only at fee-free mints; receives still top the inventory up for free.
  */
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { OutputType } from '@cashu/cashu-ts';
-import type { StoredProof } from './store.ts';
+import type { WalletStore } from './store.ts';
 
 /** How much exact-change inventory a wallet keeps per mint (`openWallet({ inventory })`). */
 export interface InventoryPolicy {
@@ -142,60 +141,26 @@ export function refillInputs(policy: InventoryPolicy, counts: ReadonlyMap<number
   return take;
 }
 
-/** The inventory's reads of the wallet's store: proof counts per denomination and proofs of one denomination. */
-export class InventoryQueries {
-  readonly #counts: StatementSync;
-  readonly #ofAmount: StatementSync;
-
-  constructor(db: DatabaseSync) {
-    this.#counts = db.prepare("SELECT amount, COUNT(*) AS n FROM proofs WHERE mint = ? AND state = 'unspent' GROUP BY amount");
-    this.#ofAmount = db.prepare("SELECT * FROM proofs WHERE mint = ? AND state = 'unspent' AND amount = ? ORDER BY secret LIMIT ?");
-  }
-
-  /** Unspent proofs per denomination at `mint` (one indexed query, no proof rows loaded). */
-  counts(mint: string): Map<number, number> {
-    const out = new Map<number, number>();
-    for (const r of this.#counts.all(mint)) out.set(Number(r['amount']), Number(r['n']));
-    return out;
-  }
-
-  /** The proofs a plan names (`denomination → count`), read from the store. */
-  take(mint: string, plan: ReadonlyMap<number, number>): StoredProof[] {
-    const out: StoredProof[] = [];
-    for (const [d, k] of plan) {
-      for (const r of this.#ofAmount.all(mint, d, k)) {
-        const dleq = r['dleq'];
-        out.push({
-          secret: String(r['secret']), mint: String(r['mint']), id: String(r['keyset_id']), amount: Number(r['amount']), C: String(r['c']),
-          ...(typeof dleq === 'string' ? { dleq: JSON.parse(dleq) as StoredProof['dleq'] } : {}),
-          state: 'unspent', opId: null,
-        });
-      }
-    }
-    return out;
-  }
-}
-
-/** A wallet's inventory: its policy, its store reads, and what it counted since open. */
+/** A wallet's inventory: its policy over the wallet's store. */
 export class DenominationInventory {
   readonly policy: InventoryPolicy;
-  readonly queries: InventoryQueries;
+  readonly store: WalletStore;
   /** Mints with a refill running in this process (one at a time per mint). */
   readonly refilling = new Set<string>();
 
-  constructor(policy: InventoryPolicy, db: DatabaseSync) {
+  constructor(policy: InventoryPolicy, store: WalletStore) {
     this.policy = policy;
-    this.queries = new InventoryQueries(db);
+    this.store = store;
   }
 
   /** The refill a mint needs now, if its inventory is short and it holds surplus to swap (cheap: one count query). */
   refillPlan(mint: string): Map<number, number> | null {
-    return refillInputs(this.policy, this.queries.counts(mint));
+    return refillInputs(this.policy, this.store.denominationCounts(mint));
   }
 
   /** Output denominations for `amount` sats arriving at `mint` that top its inventory up (see toppingUp). */
   outputsFor(mint: string, amount: number): number[] {
-    return toppingUp(amount, deficits(this.policy, this.queries.counts(mint)));
+    return toppingUp(amount, deficits(this.policy, this.store.denominationCounts(mint)));
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Proof } from '@cashu/cashu-ts';
-import { deficits, toppingUp, type DenominationInventory } from './denomination-inventory.ts';
+import { deficits, refillInputs, toppingUp, type DenominationInventory } from './denomination-inventory.ts';
 import { failpoint } from './failpoint.ts';
 import { asProofLike, collect, mapMintError, sumOf, toSats, type MintContext } from './mint-context.ts';
 import type { OperationHost } from './operation-host.ts';
@@ -17,10 +17,10 @@ import type { CounterRangeRecord } from './store.ts';
 export async function refillOnce(host: OperationHost, inventory: DenominationInventory, ctx: MintContext, isClosed: () => boolean): Promise<boolean> {
   const { store } = host;
   const reservation = store.tx(() => {
-    const counts = inventory.queries.counts(ctx.url);
-    const plan = inventory.refillPlan(ctx.url);
+    const counts = store.denominationCounts(ctx.url);
+    const plan = refillInputs(inventory.policy, counts);
     if (!plan) return null;
-    const inputs = inventory.queries.take(ctx.url, plan).map(asProofLike);
+    const inputs = store.unspentByPlan(ctx.url, plan).map(asProofLike);
     if (toSats(ctx.cashu.getFeesForProofs(inputs)) > 0 && !(inventory.policy.refillWithFees ?? false)) return null;
     const opId = randomUUID();
     store.insertOperation({

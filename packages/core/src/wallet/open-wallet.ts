@@ -78,7 +78,7 @@ export async function openWallet(options: OpenWalletOptions): Promise<EcashWalle
       budgets: options.budgets,
       mnemonic,
       pollIntervalMs: options.pollIntervalMs ?? 250,
-      inventory: policy ? new DenominationInventory(policy, store.db) : null,
+      inventory: policy ? new DenominationInventory(policy, store) : null,
     });
     wallet.markLive();
     const restored = wasEmpty && options.mnemonic !== undefined ? await wallet.restoreFromSeed(options.restoreGapLimit ?? 100) : sat(0);

@@ -110,9 +110,9 @@ export async function sendOnce(host: OperationHost, amount: Sat, options: SendOp
 /** Proofs of the inventory that pay `amount` exactly (fee-free: with `includeFees` only where inputs cost nothing), or null. */
 function exactFromInventory(host: OperationHost, ctx: MintContext, amount: number, includeFees: boolean): ProofLike[] | null {
   if (!host.inventory) return null;
-  const plan = exactPlan(amount, host.inventory.queries.counts(ctx.url));
+  const plan = exactPlan(amount, host.store.denominationCounts(ctx.url));
   if (!plan) return null;
-  const proofs = host.inventory.queries.take(ctx.url, plan).map(asProofLike);
+  const proofs = host.store.unspentByPlan(ctx.url, plan).map(asProofLike);
   if (includeFees && toSats(ctx.cashu.getFeesForProofs(proofs)) > 0) return null;
   return proofs;
 }

@@ -1,87 +1,17 @@
-import type { SQLInputValue } from 'node:sqlite';
 import { DurableDatabase } from '../storage/index.ts';
-import type { ProofLike, SerializedDLEQ } from '@cashu/cashu-ts';
-import { sat, type Sat } from '../money/index.ts';
+import type { ProofLike } from '@cashu/cashu-ts';
+import {
+  num, str, toJournal, toOperation, toProof,
+  type ProofState,
+  type StoredProof,
+  type OperationRecord,
+  type JournalStatus,
+  type JournalEntry,
+  type MintQuoteRecord,
+  type KeysetRecord,
+} from './store-records.ts';
 
-/** Where a proof is in its life: spendable, reserved by an operation in flight, or gone. */
-export type ProofState = 'unspent' | 'pending' | 'spent';
-
-/** A proof as the store keeps it (amount as a plain integer of the keyset's unit). */
-export interface StoredProof {
-  secret: string;
-  mint: string;
-  id: string;
-  amount: number;
-  C: string;
-  dleq?: SerializedDLEQ;
-  state: ProofState;
-  opId: string | null;
-}
-
-export type OperationKind = 'send' | 'receive' | 'melt' | 'mint';
-/** prepared: inputs reserved and outputs journaled, the mint may or may not have acted; done/aborted: final. */
-export type OperationState = 'prepared' | 'done' | 'aborted';
-
-/** A range of NUT-13 counters an operation's outputs were derived from (enough for a NUT-09 restore). */
-export interface CounterRangeRecord {
-  keysetId: string;
-  start: number;
-  count: number;
-}
-
-export interface OperationRecord {
-  id: string;
-  kind: OperationKind;
-  mint: string;
-  state: OperationState;
-  owner: string;
-  amount: number;
-  fee: number;
-  counters: CounterRangeRecord[];
-  data: Record<string, unknown>;
-  createdAt: number;
-}
-
-/**
- * pending: being prepared, has not left; outstanding: handed out, the recipient may redeem it;
- * spent: the recipient redeemed it, the payments layer has not settled it yet; settled: done;
- * reclaimed: taken back; aborted: never left the process.
- */
-export type JournalStatus = 'pending' | 'outstanding' | 'spent' | 'settled' | 'reclaimed' | 'aborted';
-
-/** One record of value leaving the wallet: a token, or a Lightning withdrawal (melt). */
-export interface JournalEntry {
-  id: string;
-  kind: 'token' | 'melt';
-  mint: string;
-  /** Face value in sats (for a melt: the invoice amount). */
-  amount: Sat;
-  purpose: string;
-  requestId: string | null;
-  token: string | null;
-  status: JournalStatus;
-  opId: string | null;
-  /** `pid:instance` of the wallet that wrote it (a live owner's tokens are never reclaimed by another). */
-  owner: string;
-  createdAt: number;
-}
-
-export interface MintQuoteRecord {
-  id: string;
-  mint: string;
-  amount: number;
-  request: string;
-  state: 'unpaid' | 'paid' | 'issued' | 'expired';
-  createdAt: number;
-}
-
-export interface KeysetRecord {
-  mint: string;
-  id: string;
-  unit: string;
-  active: boolean;
-  inputFeePpk: number;
-}
+export type { ProofState, StoredProof, OperationKind, OperationState, CounterRangeRecord, OperationRecord, JournalStatus, JournalEntry, MintQuoteRecord, KeysetRecord } from './store-records.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -94,6 +24,7 @@ CREATE TABLE IF NOT EXISTS proofs (
   c TEXT NOT NULL, dleq TEXT, state TEXT NOT NULL CHECK (state IN ('unspent','pending','spent')),
   op_id TEXT, updated_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS proofs_by_state ON proofs (mint, state);
+CREATE INDEX IF NOT EXISTS proofs_by_denomination ON proofs (mint, state, amount);
 CREATE INDEX IF NOT EXISTS proofs_by_op ON proofs (op_id);
 CREATE TABLE IF NOT EXISTS operations (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, mint TEXT NOT NULL, state TEXT NOT NULL, owner TEXT NOT NULL,
@@ -113,19 +44,6 @@ CREATE TABLE IF NOT EXISTS melt_quotes (
   id TEXT NOT NULL, mint TEXT NOT NULL, amount INTEGER NOT NULL, fee_reserve INTEGER NOT NULL,
   request TEXT NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (mint, id));
 `;
-
-type Row = Record<string, SQLInputValue>;
-
-function str(row: Row, key: string): string {
-  return String(row[key]);
-}
-function num(row: Row, key: string): number {
-  return Number(row[key]);
-}
-function strOrNull(row: Row, key: string): string | null {
-  const v = row[key];
-  return v === null || v === undefined ? null : String(v);
-}
 
 /**
  * The wallet's durable state in one node:sqlite file. Every multi-step change runs in a
@@ -260,6 +178,24 @@ export class WalletStore extends DurableDatabase {
     const out = new Map<string, number>();
     for (const r of this.all('SELECT mint, SUM(amount) AS total FROM proofs WHERE state = ? GROUP BY mint', state)) {
       out.set(str(r, 'mint'), num(r, 'total'));
+    }
+    return out;
+  }
+
+  /** Unspent proofs per denomination at `mint` (one grouped, indexed query; no proof rows loaded). */
+  denominationCounts(mint: string): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const r of this.all("SELECT amount, COUNT(*) AS n FROM proofs WHERE mint = ? AND state = 'unspent' GROUP BY amount", mint)) {
+      out.set(num(r, 'amount'), num(r, 'n'));
+    }
+    return out;
+  }
+
+  /** The unspent proofs a plan names (`denomination → count`) at `mint`. */
+  unspentByPlan(mint: string, plan: ReadonlyMap<number, number>): StoredProof[] {
+    const out: StoredProof[] = [];
+    for (const [amount, count] of plan) {
+      out.push(...this.all("SELECT * FROM proofs WHERE mint = ? AND state = 'unspent' AND amount = ? ORDER BY secret LIMIT ?", mint, amount, count).map(toProof));
     }
     return out;
   }
@@ -408,49 +344,4 @@ export class WalletStore extends DurableDatabase {
   setMeltQuoteState(mint: string, id: string, state: string): void {
     this.run('UPDATE melt_quotes SET state = ? WHERE mint = ? AND id = ?', state, mint, id);
   }
-}
-
-function toProof(r: Row): StoredProof {
-  const dleq = strOrNull(r, 'dleq');
-  return {
-    secret: str(r, 'secret'),
-    mint: str(r, 'mint'),
-    id: str(r, 'keyset_id'),
-    amount: num(r, 'amount'),
-    C: str(r, 'c'),
-    ...(dleq ? { dleq: JSON.parse(dleq) as SerializedDLEQ } : {}),
-    state: str(r, 'state') as ProofState,
-    opId: strOrNull(r, 'op_id'),
-  };
-}
-
-function toOperation(r: Row): OperationRecord {
-  return {
-    id: str(r, 'id'),
-    kind: str(r, 'kind') as OperationKind,
-    mint: str(r, 'mint'),
-    state: str(r, 'state') as OperationState,
-    owner: str(r, 'owner'),
-    amount: num(r, 'amount'),
-    fee: num(r, 'fee'),
-    counters: JSON.parse(str(r, 'counters')) as CounterRangeRecord[],
-    data: JSON.parse(str(r, 'data')) as Record<string, unknown>,
-    createdAt: num(r, 'created_at'),
-  };
-}
-
-function toJournal(r: Row): JournalEntry {
-  return {
-    id: str(r, 'id'),
-    kind: str(r, 'kind') as JournalEntry['kind'],
-    mint: str(r, 'mint'),
-    amount: sat(num(r, 'amount')),
-    purpose: str(r, 'purpose'),
-    requestId: strOrNull(r, 'request_id'),
-    token: strOrNull(r, 'token'),
-    status: str(r, 'status') as JournalStatus,
-    opId: strOrNull(r, 'op_id'),
-    owner: str(r, 'owner'),
-    createdAt: num(r, 'created_at'),
-  };
 }
