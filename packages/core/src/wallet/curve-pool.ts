@@ -51,15 +51,6 @@ export function defaultCurveWorkers(): number {
   return Math.max(1, Math.min(4, availableParallelism() - 1));
 }
 
-/** cashu-ts's swap calls on `cashu`, in this thread (curveWorkers: 0). */
-export function inThreadSwaps(cashu: CashuWallet): SwapMaths {
-  return {
-    prepareSwapToReceive: (inputs, config, outputType) => cashu.prepareSwapToReceive(inputs, config, outputType),
-    prepareSwapToSend: (amount, inputs, config, outputConfig) => cashu.prepareSwapToSend(amount, inputs, config, outputConfig),
-    completeSwap: (preview) => cashu.completeSwap(preview),
-  };
-}
-
 /** The worker file beside this module: .ts in the workspace (Node strips the types), .js in the built package. */
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './curve-worker.ts' : './curve-worker.js', import.meta.url);
 
@@ -107,7 +98,7 @@ export class CurvePool {
 
   /** The swap calls of the mint `cashu` talks to, run in this pool (onCountersReserved still fires in this thread). */
   swapsFor(cashu: CashuWallet): SwapMaths {
-    const local = inThreadSwaps(cashu);
+    const local: SwapMaths = cashu; // cashu-ts's own calls, in this thread
     // Keys and mint info are copied to a worker once, on its first call for this mint.
     const mint: MintRef = { url: cashu.mint.mintUrl, describe: () => ({ url: cashu.mint.mintUrl, info: cashu.getMintInfo().cache, keys: cashu.keyChain.cache }) };
     const prepare = async (call: SwapCall, onCounters: ReceiveConfig['onCountersReserved']): Promise<SwapPreview> => {
@@ -179,8 +170,9 @@ export class CurvePool {
     thread.unref();
     const worker: PoolWorker = { thread, pending: new Map(), knownMints: new Set() };
     thread.on('message', (message: FromWorker) => this.onMessage(worker, message));
-    thread.on('error', (error) => this.lose(worker, error));
-    thread.on('exit', (code) => this.lose(worker, new Error(`curve worker exited (code ${code})`)));
+    // A lost worker is the wallet's trouble, not the token's: callers must not read it as an unreadable token.
+    thread.on('error', (error) => this.lose(worker, new WalletError('curve_worker_lost', `curve worker failed: ${error.message}`, { cause: error })));
+    thread.on('exit', (code) => this.lose(worker, new WalletError('curve_worker_lost', `curve worker exited (code ${code})`)));
     this.workers.push(worker);
     return worker;
   }

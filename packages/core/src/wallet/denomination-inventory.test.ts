@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMint, type RunningMint } from '@routstr-kit/devnet/mint';
 import { sat } from '../money/index.ts';
 import {
@@ -90,8 +90,9 @@ describe('denomination inventory on the devnet mint', () => {
     }
     expect(w.inventoryStats()).toMatchObject({ exactSends: 6, swapSends: 0 });
     // Every swap the mint saw was a background refill, none a send's.
-    await vi.waitFor(() => expect(mint.stats().swaps - swapsBefore).toBe(w.inventoryStats().refills));
-    await vi.waitFor(() => expect(w.pendingBalance()).toBe(0));
+    await w.idle();
+    expect(mint.stats().swaps - swapsBefore).toBe(w.inventoryStats().refills);
+    expect(w.pendingBalance()).toBe(0);
     expect(w.balance()).toBe(6000 - sent);
   });
 
@@ -119,8 +120,9 @@ describe('denomination inventory on the devnet mint', () => {
     const sent = await w.send(sat(3), { purpose: 'short' });
     expect(sent.amount).toBe(3);
     expect(w.inventoryStats()).toMatchObject({ exactSends: 0, swapSends: 1 });
-    await vi.waitFor(() => expect(w.inventoryStats().refills).toBeGreaterThanOrEqual(1));
-    await vi.waitFor(() => expect(w.pendingBalance()).toBe(0));
+    await w.idle();
+    expect(w.inventoryStats().refills).toBeGreaterThanOrEqual(1);
+    expect(w.pendingBalance()).toBe(0);
     const swapsBefore = mint.stats().swaps;
     await w.send(sat(3), { purpose: 'exact now' });
     expect(mint.stats().swaps).toBe(swapsBefore);

@@ -10,7 +10,7 @@ import { generateMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/b
 import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { sat } from '../money/index.ts';
 import { StoreCounterSource } from './counter-source.ts';
-import { CurvePool, defaultCurveWorkers, inThreadSwaps } from './curve-pool.ts';
+import { CurvePool, defaultCurveWorkers } from './curve-pool.ts';
 import { DenominationInventory, resolveInventoryPolicy } from './denomination-inventory.ts';
 import { MnemonicMismatch, WalletError } from './errors.ts';
 import type { MintContext } from './mint-context.ts';
@@ -68,7 +68,7 @@ export async function openWallet(options: OpenWalletOptions): Promise<EcashWalle
       store.saveKeysets(cashu.keyChain.getKeysets().map((k) => ({
         mint: url, id: k.id, unit: k.unit, active: k.isActive, inputFeePpk: k.fee,
       })));
-      contexts.set(url, { url, cashu, swaps: pool ? pool.swapsFor(cashu) : inThreadSwaps(cashu) });
+      contexts.set(url, { url, cashu, swaps: pool ? pool.swapsFor(cashu) : cashu });
     }
     wallet = new EcashWallet({
       store,

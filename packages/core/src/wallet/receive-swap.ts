@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { ProofLike } from '@cashu/cashu-ts';
 import { sat, type Sat } from '../money/index.ts';
 import { arrivingOutputs } from './denomination-inventory.ts';
-import { UnreadableToken } from './errors.ts';
+import { UnreadableToken, WalletError } from './errors.ts';
 import { failpoint } from './failpoint.ts';
 import type { IncomingStore } from './incoming-store.ts';
 import { collect, mapMintError, sumOf, toSats, type MintContext } from './mint-context.ts';
@@ -46,6 +46,9 @@ export async function receiveSwap(
     // match is refused as unreadable before any mint call, which the payee's error codes rely on.
     preview = await ctx.swaps.prepareSwapToReceive(inputs, { onCountersReserved: collect(counters) }, outputs);
   } catch (error) {
+    // Only the token's own faults (bad DLEQ, unknown keyset, malformed proofs) make it unreadable; the
+    // wallet's (closed, a lost curve worker, a busy store) leave the token as it was, to be tried again.
+    if (error instanceof WalletError || isStorageError(error)) throw error;
     throw new UnreadableToken(`cannot receive token: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   const opId = randomUUID();
@@ -74,4 +77,9 @@ export async function receiveSwap(
   });
   if (points) failpoint(`${points}:after-store`);
   return sat(credited);
+}
+
+/** An error of node:sqlite (the counter reservation's write failed), not of the token. */
+function isStorageError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'ERR_SQLITE_ERROR';
 }

@@ -291,8 +291,9 @@ export class EcashWallet {
         try {
           return await sendOnce(this.host, value, options);
         } catch (error) {
-          // Proofs held by our own sends in flight come back as change: wait for them, then retry.
-          if (error instanceof InsufficientFunds && this.inflight > 1 && (this.pendingBalance() > 0 || this.incoming.running > 0)) {
+          // Proofs held by our own operations in flight (sends' change, a refill's re-split, a kept token's
+          // redeem) come back spendable: wait for them, then retry.
+          if (error instanceof InsufficientFunds && this.inflight > 1 && (this.pendingBalance() > 0 || this.refills.size > 0 || this.incoming.running > 0)) {
             await this.nextSettlement();
             continue;
           }
@@ -365,12 +366,16 @@ export class EcashWallet {
   /** Starts one background refill at `mint` when its inventory is short and surplus exists (never on the caller's path). */
   private scheduleRefill(mint: string): void {
     const inv = this.inventory;
-    if (!inv || this.closed || inv.refilling.has(mint) || !inv.refillPlan(mint)) return;
+    if (!inv || this.closed || inv.refilling.has(mint)) return;
     inv.refilling.add(mint); // a failed refill leaves its operation to tryResolve/recover(); the next send tries again
-    const refill = this.refillAt(this.context(mint)).catch(() => false).finally(() => {
-      inv.refilling.delete(mint);
-      this.refills.delete(refill);
-    });
+    // Even the check (a grouped count) waits for the sender's turn to end: nothing of it sits on a send's path.
+    const refill = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => inv.refillPlan(mint) !== null && this.refillAt(this.context(mint)))
+      .catch(() => false)
+      .finally(() => {
+        inv.refilling.delete(mint);
+        this.refills.delete(refill);
+      });
     this.refills.add(refill);
   }
 
