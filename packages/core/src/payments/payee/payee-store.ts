@@ -6,6 +6,7 @@
  */
 import type { SQLInputValue } from 'node:sqlite';
 import { DurableDatabase } from '../../storage/index.ts';
+import type { Settlement } from './settlement-group.ts';
 
 /** redeeming: the token may be in our wallet; redeemed: ours, not yet billed; charged: cost fixed, change not stored; done: change stored. */
 export type XCashuState = 'redeeming' | 'redeemed' | 'charged' | 'done';
@@ -270,18 +271,21 @@ export class PayeeStore extends DurableDatabase {
    * charges (a delta, so deposits committed meanwhile compose), each reservation recorded settled
    * at its cost, each charge recorded as revenue.
    */
-  writeSettlements(group: readonly { reservationId: string; apiKey: string; reservedMsat: number; chargedMsat: number }[]): void {
+  writeSettlements(group: readonly Settlement[]): void {
     const now = Date.now();
     const perAccount = new Map<string, { charged: number; requests: number }>();
     for (const g of group) {
+      // The settled reservation row is the settlement's receipt: a group written again (its first commit
+      // landed, the step after it failed) finds the rows there and debits nothing twice.
+      const fresh = this.run(
+        "INSERT OR IGNORE INTO reservations (id, api_key, amount_msat, state, cost_msat, created_at) VALUES (?, ?, ?, 'settled', ?, ?)",
+        g.reservationId, g.apiKey, g.reservedMsat, g.chargedMsat, now,
+      ) === 1;
+      if (!fresh) continue;
       const t = perAccount.get(g.apiKey) ?? { charged: 0, requests: 0 };
       t.charged += g.chargedMsat;
       t.requests += 1;
       perAccount.set(g.apiKey, t);
-      this.run(
-        "INSERT OR IGNORE INTO reservations (id, api_key, amount_msat, state, cost_msat, created_at) VALUES (?, ?, ?, 'settled', ?, ?)",
-        g.reservationId, g.apiKey, g.reservedMsat, g.chargedMsat, now,
-      );
       if (g.chargedMsat > 0) this.insertCharge(`res:${g.reservationId}`, 'bearer', g.chargedMsat);
     }
     for (const [apiKey, t] of perAccount) {

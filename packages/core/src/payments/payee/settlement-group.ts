@@ -101,12 +101,13 @@ export class SettlementGroup {
     if (synced) this.#store.tx(write);
     else this.#store.txUnsynced(write);
     failpoint('payee:group-commit:after-commit');
-    if (!synced) this.#syncLog();
-    // Settlements added while the write ran (none today: it is synchronous) stay for the next group.
+    // Committed: out of memory before anything else can fail. Settlements added while the write ran
+    // (none today: it is synchronous) stay for the next group.
     for (const s of group) {
       this.#pending.delete(s.reservationId);
       this.#pendingChargedMsat -= s.chargedMsat;
     }
+    if (!synced) this.#syncLog();
   }
 
   /** Flushes and stops the timer (the payee is closing). */
@@ -127,7 +128,11 @@ export class SettlementGroup {
   // One fsync of the log at a time, off the event loop; commits made while it runs get the next one.
   #syncLog(): void {
     if (this.#store.walPath === '') return;
-    this.#wal ??= { fd: openSync(this.#store.walPath, 'r'), syncing: false, again: false, closed: false };
+    try {
+      this.#wal ??= { fd: openSync(this.#store.walPath, 'r'), syncing: false, again: false, closed: false };
+    } catch {
+      return; // no descriptor now (EMFILE…): the next ordinary commit syncs the log, as after a failed sync
+    }
     const wal = this.#wal;
     if (wal.syncing) return void (wal.again = true);
     wal.syncing = true;
