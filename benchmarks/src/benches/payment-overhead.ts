@@ -115,15 +115,11 @@ export const paymentOverhead: Benchmark = {
       ctx.log(`saturation: ${tput.rounds} rounds × ${PATHS.length} paths`);
 
       const inventory = rig.inventoryStats();
-      if (inventory && inventoryBefore) {
-        const exact = inventory.exactSends - inventoryBefore.exactSends;
-        const swapped = inventory.swapSends - inventoryBefore.swapSends;
-        const rate = exact + swapped > 0 ? (100 * swapped) / (exact + swapped) : 0;
-        series.push({ name: 'xcashu-inventory-fallback', unit: '%', samples: [rate], better: 'lower', note: 'node change sends that found the inventory short and swapped (wallet.inventoryStats, measured part of the run)' });
-        notes.push(`node inventory over the measured part: ${exact} exact sends, ${swapped} swap sends (fallback ${rate.toFixed(1)} %), ${inventory.refills - inventoryBefore.refills} refills`);
-      } else {
-        notes.push('inventory fallback rate: n/a (the node wallet has no inventoryStats() yet)');
-      }
+      const exact = inventory.exactSends - inventoryBefore.exactSends;
+      const swapped = inventory.swapSends - inventoryBefore.swapSends;
+      const rate = exact + swapped > 0 ? (100 * swapped) / (exact + swapped) : 0;
+      series.push({ name: 'xcashu-inventory-fallback', unit: '%', samples: [rate], better: 'lower', note: 'node change sends that found the inventory short and swapped (wallet.inventoryStats, measured part of the run)' });
+      notes.push(`node inventory over the measured part: ${exact} exact sends, ${swapped} swap sends (fallback ${rate.toFixed(1)} %), ${inventory.refills - inventoryBefore.refills} refills`);
       notes.push(
         `upstream: the fast canned server (fast-upstream.ts) in its own process: answers at once, usage fixed (prompt ${upstream.promptTokens}, completion = max_tokens), one SSE chunk per output token; mint (devnet) behind its timing proxy in another child process; node: ${SLOTS} slots, queue ${4 * SLOTS}`,
         'X-Cashu tokens are pre-minted one-proof 8-sat tokens (client wallet work not timed); the node→proxy hop counts as node overhead; X-Cashu streams use the incremental mode (X-Routstr-Stream-Change: sse)',

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { msatPerMtok } from '@routstr-kit/core';
+import { msatPerMtok, type InventoryStats } from '@routstr-kit/core';
 import { createFixedPriceBoard, startProvider, type RunningProvider } from '@routstr-kit/provider';
 import { busyMs, callsWithin, takeMintCalls, tallyByPath } from './mint-timing-proxy.ts';
 import { complete, stream, TokenPool, type Timed } from './paid-requests.ts';
@@ -39,8 +39,8 @@ export interface PaymentRig {
   proxyUrl: string;
   /** Sends one request on a path; `body` is the JSON body as a string. */
   send(path: PathName, mode: Mode, body: string): Promise<Timed>;
-  /** Counts the node wallet keeps of its sends, when the wallet has them (`inventoryStats`). */
-  inventoryStats(): { exactSends: number; swapSends: number; refills: number } | undefined;
+  /** The node wallet's exact-change inventory counts (exact sends, swap sends, refills). */
+  inventoryStats(): InventoryStats;
   stop(): Promise<void>;
 }
 
@@ -78,7 +78,6 @@ export async function startPaymentRig(options: RigOptions, log: (line: string) =
           ? { authorization: `Bearer ${apiKey}` }
           // the opt-in to incremental X-Cashu streams (without it the node buffers them as routstr-core does)
           : { 'X-Cashu': pool.take(), 'X-Routstr-Stream-Change': 'sse' };
-    const wallet = node.payee.wallet as unknown as { inventoryStats?: unknown };
     return {
       provider: node,
       pool,
@@ -87,9 +86,7 @@ export async function startPaymentRig(options: RigOptions, log: (line: string) =
         (mode === 'complete' ? complete : stream)(path === 'direct' ? upstream.url : node.url, headers(path), body).catch((error: unknown) => {
           throw new Error(`${path} ${mode}: ${(error as Error).message}${nodeLog.length ? `\n  node log: ${nodeLog.join('\n  node log: ')}` : ''}`);
         }),
-      // i16-change adds `wallet.inventoryStats()`; until it lands there is nothing to read.
-      inventoryStats: () =>
-        typeof wallet.inventoryStats === 'function' ? (wallet.inventoryStats as () => { exactSends: number; swapSends: number; refills: number }).call(node.payee.wallet) : undefined,
+      inventoryStats: () => node.payee.wallet.inventoryStats(),
       stop: async () => {
         await node.stop();
         rmSync(dataDir, { recursive: true, force: true });

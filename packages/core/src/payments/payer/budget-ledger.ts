@@ -59,17 +59,18 @@ export function walletTotalSpend(
     scheduled = false;
     if (unwritten === 0) return;
     const amount = unwritten;
-    unwritten = 0;
     known = store.tx(() => {
       store.addBudgetSpent(TOTAL_BUDGET, amount);
       return store.budgetSpent(TOTAL_BUDGET);
     });
+    unwritten -= amount; // only once written: a failed write keeps the count for the next try
   };
   const later = (): void => {
     try {
       flush();
     } catch {
-      // the wallet was closed under a payer that was not: as after a crash, this turn's count is lost
+      // the store refused (busy, full, or closed under a payer that was not): the count stays
+      // unwritten and the next spend schedules another try; close() writes it too
     }
   };
   return {

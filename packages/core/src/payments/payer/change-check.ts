@@ -4,7 +4,7 @@
  * a token the mint refuses counts as nothing returned — `change_forged` (not valid ecash of a
  * mint we use) or `change_spent` (someone else, e.g. the node itself, redeemed it first).
  */
-import { MintRefused, UnknownMint, UnreadableToken, type IncomingOutcome } from '../../wallet/index.ts';
+import { UnknownMint, UnreadableToken, type IncomingOutcome } from '../../wallet/index.ts';
 
 /** The receipt problem of change the mint refused in the background redeem (undefined: redeemed, or still kept for a retry). */
 export function changeProblem(outcome: IncomingOutcome): 'change_forged' | 'change_spent' | undefined {
@@ -12,7 +12,7 @@ export function changeProblem(outcome: IncomingOutcome): 'change_forged' | 'chan
   return outcome.problem === 'spent' ? 'change_spent' : 'change_forged';
 }
 
-/** Whether `error` from keeping a change token says it is not ecash of a mint we use (nothing was kept). */
+/** Whether `error` from keeping a change token says it is not ecash of a mint we use (nothing was kept; keeping only decodes). */
 export function unusableChange(error: unknown): boolean {
-  return error instanceof UnreadableToken || error instanceof UnknownMint || (error instanceof MintRefused && error.mintCode !== undefined);
+  return error instanceof UnreadableToken || error instanceof UnknownMint;
 }

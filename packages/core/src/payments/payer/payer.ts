@@ -152,11 +152,14 @@ export class Payer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.settled();
-    await this.#sessions.refundAll();
-    await this.settled();
-    this.#ledger.flush();
-    this.wallet.owners.release(this.#owner);
+    try {
+      await this.settled();
+      await this.#sessions.refundAll();
+      await this.settled();
+    } finally {
+      this.#ledger.flush(); // the counted spend is written even when a refund failed
+      this.wallet.owners.release(this.#owner);
+    }
   }
 
   /**

@@ -175,7 +175,7 @@ export class SessionBook {
     if (s.closing) return;
     // A running top-up may be too small for what ran since it started: look again when it ends.
     if (s.topup) return void (s.recheckSat = requiredSat);
-    const wantMsat = (Math.max(s.inflight, s.peakInflight) + 1) * requiredSat * 1000 * (this.#options.headroom ?? 1.4);
+    const wantMsat = (s.peakInflight + 1) * requiredSat * 1000 * (this.#options.headroom ?? 1.4);
     const freeMsat = s.balanceMsat - s.reservedMsat;
     if (freeMsat >= wantMsat) return;
     this.#stats.topUpsAhead++;

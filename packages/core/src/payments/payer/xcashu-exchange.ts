@@ -280,8 +280,10 @@ export class XCashuExchange {
 
   /** Passes an X-Cashu stream through as it arrives; the change is stored before the caller sees its end. */
   #stream(t: ProviderTry, token: SentToken, res: Response & { body: ReadableStream<Uint8Array> }, release: () => void, guard: AbortController): Response {
-    // the change comment is the stream's last event: it is kept (one transaction) when the stream ends
+    // the change comment is the stream's last event: stored the moment it arrives (a crash before the
+    // caller reads to the end leaves it for recovery), and kept in the wallet (one transaction) when the stream ends
     const tap = new SseTap();
+    tap.onChange = (change) => this.#d.store.saveChange(token.entry.id, change);
     const problems: ReceiptProblem[] = [];
     let finished: Promise<void> | undefined;
     const finish = (): Promise<void> =>
