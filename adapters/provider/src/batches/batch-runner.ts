@@ -5,10 +5,10 @@
  * admission priority, on at most `slots` slots), paid from the owner's Bearer balance exactly
  * like an interactive Bearer request: reserve the gate → run → settle the billed cost.
  *
- * Crash rule (each step is durable before the next): reserve (payee.db) → line `running`
- * (batches.db) → engine → line `answered` with response and cost → settle (payee.db) → line
- * `done`. On restart, `running` lines and `answered` lines whose reservation was not settled
- * were never charged: they run again; an `answered` line whose reservation is settled is done.
+ * Crash rule: reserve (in memory) → line `running` (batches.db) → engine → line `answered` with
+ * response and cost → settle, flushed to payee.db (its settled reservation row) → line `done`. On
+ * restart, `running` lines and `answered` lines whose reservation was not settled were never
+ * charged: they run again; an `answered` line whose reservation is settled is done.
  */
 import { randomUUID } from 'node:crypto';
 import { PayeeError, attachCostMetadata, requestGate, type Model, type Payee } from '@routstr-kit/core';
@@ -136,10 +136,7 @@ export class BatchRunner {
     for (const l of store.linesIn('answered')) {
       const r = l.reservationId ? payee.store.reservation(l.reservationId) : undefined;
       if (r?.state === 'settled') store.markDone(l.batchId, l.index, r.costMsat ?? 0);
-      else {
-        if (r) payee.release(r.id);
-        store.resetPending(l.batchId, l.index); // never charged: it runs again
-      }
+      else store.resetPending(l.batchId, l.index); // never charged (an older version's held reservation is released on open): it runs again
     }
   }
 

@@ -61,7 +61,7 @@ export class Admission implements NodeLoad {
    */
   acquire(priority = 5): Promise<() => void> {
     // No room: every slot taken and the queue full (or stopped), refused at once.
-    if (this.stopping.signal.aborted || (this.running + this.waiting >= this.capacity && this.waiting >= this.queueSize)) return Promise.reject(this.reject());
+    if (this.stopping.signal.aborted || this.running + this.waiting >= this.capacity + this.queueSize) return Promise.reject(this.reject());
     this.waiting++;
     this.emit();
     return new Promise((resolve, reject) => {

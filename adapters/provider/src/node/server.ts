@@ -108,8 +108,9 @@ export function createNodeServer(options: NodeServerOptions): Server {
       return sendError(res, 404, 'invalid_request_error', 'not_found', `${method} ${path} not found`, requestId);
     };
     route().catch((error: unknown) => {
-      // Internal details (which could include secrets from a wallet error) stay out of the answer, but the operator sees them.
-      log(`internal error on ${method} ${path} (request ${requestId}): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      // Internal details stay out of the answer; the operator's log gets them with any Cashu token cut out.
+      const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      log(`internal error on ${method} ${path} (request ${requestId}): ${detail.replace(/cashu[AB][\w-]+=*/g, 'cashu…')}`);
       if (res.headersSent) return void res.end();
       sendError(res, 500, 'api_error', 'internal_error', 'Internal error', requestId);
     });

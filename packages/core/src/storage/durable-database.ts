@@ -16,6 +16,8 @@ export interface DurableDatabaseOptions {
  */
 export class DurableDatabase {
   readonly db: DatabaseSync;
+  /** The file's write-ahead log ('' for a database in memory): a caller of txUnsynced() syncs it. */
+  readonly walPath: string;
   readonly #statements = new Map<string, StatementSync>();
   #depth = 0;
 
@@ -25,6 +27,7 @@ export class DurableDatabase {
     // these files hold mnemonics, proofs and tokens: created 0600 before sqlite opens them
     // (node:sqlite creates with the umask, 0644 by default; the -wal and -shm files copy the main file's mode)
     if (onDisk) closeSync(openSync(path, 'a', 0o600));
+    this.walPath = onDisk ? `${path}-wal` : '';
     this.db = new DatabaseSync(path, { timeout: busyTimeoutMs });
     this.db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
     this.db.exec('PRAGMA journal_mode = WAL');
@@ -51,6 +54,23 @@ export class DurableDatabase {
       throw error;
     } finally {
       this.#depth--;
+    }
+  }
+
+  /**
+   * Runs fn in one transaction committed without waiting for the disk (WAL `synchronous = NORMAL`):
+   * it survives a process crash at once, and a power cut once the log is synced — by the next
+   * ordinary commit (every one syncs the whole log), a checkpoint, or the caller's own fdatasync of
+   * walPath. Only for writes whose loss can favour nobody but the other party (see settlement-group.ts).
+   * Not inside another transaction (SQLite cannot change the sync level there).
+   */
+  txUnsynced<T>(fn: () => T): T {
+    if (this.#depth > 0) throw new Error('txUnsynced inside a transaction');
+    this.db.exec('PRAGMA synchronous = NORMAL');
+    try {
+      return this.tx(fn);
+    } finally {
+      this.db.exec('PRAGMA synchronous = FULL');
     }
   }
 

@@ -128,27 +128,8 @@ function toDeposit(r: Row): DepositRecord {
 
 /** The payee's durable books (see module doc). */
 export class PayeeStore extends DurableDatabase {
-  /** The file's write-ahead log ('' in memory): settlement groups are fsynced through it (settlement-group.ts). */
-  readonly walPath: string;
-
   constructor(path: string) {
     super(path, SCHEMA);
-    this.walPath = path === '' || path === ':memory:' || path.startsWith('file:') ? '' : `${path}-wal`;
-  }
-
-  /**
-   * Runs fn in one transaction committed without waiting for the disk (WAL `synchronous = NORMAL`):
-   * it survives a process crash at once, and a power cut once the log is synced — by the next
-   * ordinary commit (every one syncs the whole log), a checkpoint, or the caller's own sync.
-   * Only for writes whose loss favours the buyer (settlement-group.ts).
-   */
-  txUnsynced<T>(fn: () => T): T {
-    this.db.exec('PRAGMA synchronous = NORMAL');
-    try {
-      return this.tx(fn);
-    } finally {
-      this.db.exec('PRAGMA synchronous = FULL');
-    }
   }
 
   // --- X-Cashu requests ------------------------------------------------------------------------
