@@ -248,9 +248,13 @@ export async function buyConcurrently(
     // a session buyer refunds its keys here; only then is the wallet's spend final
     await buyer.close();
   }
+  // kept change is redeemed in the background: the spend is final once the wallet is idle, and a
+  // change the mint refused must not pass as returned
+  await wallet.idle();
+  if (wallet.incomingBalance() !== 0) throw new Error(`${wallet.incomingBalance()} sat of change still kept (not redeemed) after idle()`);
   return {
     outcomes,
-    spentSat: run.fundSat - (wallet.balance() + wallet.incomingBalance()) - wallet.feesPaid(),
+    spentSat: run.fundSat - wallet.balance() - wallet.feesPaid(),
     earnedMsat: net.revenueMsat() - revenueBefore,
     nodesGainedSat: net.providerHeldSat() - heldBefore,
     pendingSat: wallet.pendingBalance(),

@@ -136,11 +136,20 @@ export class SessionBook {
     s.waiting += 1;
     s.peakInflight = Math.max(s.peakInflight, s.inflight + s.waiting);
     try {
-      for (let i = 0; s.balanceMsat - s.reservedMsat < heldMsat; i++) {
+      for (let own = 0, waited = 0; s.balanceMsat - s.reservedMsat < heldMsat; ) {
         signal?.throwIfAborted();
-        if (i >= 3) throw new SessionFundingFailed(`session at ${url} stays below the gate after top-ups`);
+        if (own >= 3 || waited >= 6) throw new SessionFundingFailed(`session at ${url} stays below the gate after top-ups`);
         // the key cannot cover this request: the one case a request waits for a top-up (fundAhead keeps it rare)
-        if (i === 0) this.#stats.topUpsWaited++;
+        if (own + waited === 0) this.#stats.topUpsWaited++;
+        const running = s.topup;
+        if (running) {
+          // A top-up already under way (often one funding ahead, sized for a burst): wait for it and look
+          // again. Its failure is not this request's: one funding ahead may ask for more than the wallet has.
+          waited++;
+          await running.catch(() => undefined);
+          continue;
+        }
+        own++;
         await this.topUp(s, Math.max(this.depositFor(requiredSat), Math.ceil((heldMsat - (s.balanceMsat - s.reservedMsat)) / 1000)));
       }
     } finally {
