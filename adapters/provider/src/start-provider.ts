@@ -1,6 +1,6 @@
 /**
- * `startProvider`: sells a vLLM, Ollama, llama.cpp (or any OpenAI-compatible) engine on the
- * Routstr market. Opens the node's wallet and payee books (recovering anything a crash left),
+ * `startProvider`: sells a vLLM, Ollama, llama.cpp (or any OpenAI-compatible) engine, or several
+ * replicas of one, on the Routstr market. Opens the node's wallet and payee books (recovering anything a crash left),
  * reads the engine's models, prices them (a market maker over a fixed or dynamic board, or a
  * board given by the caller), and serves the routstr-core compatible HTTP API.
  */
@@ -21,17 +21,21 @@ import {
 } from './market-maker/index.ts';
 import { openBatches, type BatchService } from './batches/index.ts';
 import { Admission } from './node/admission.ts';
-import { fetchEngineModels } from './node/catalog.ts';
+import { ReplicaPool, replicaUrls, type ProbePolicy } from './node/replica-pool.ts';
 import { createNodeServer } from './node/server.ts';
 
 /** The node's version string in `/v1/info` and the announcement. */
 export const PROVIDER_VERSION = '0.1.0';
 
 export interface StartProviderOptions {
-  /** Kind of engine behind `upstream` (becomes `upstream_provider_id`). */
+  /** Kind of engine behind `upstream` (becomes `upstream_provider_id`); vllm and ollama replicas are read for load. */
   engine: 'vllm' | 'ollama' | 'openai' | 'llama.cpp';
-  /** Engine base URL (without `/v1`). */
-  upstream: string;
+  /**
+   * Engine base URL (without `/v1`), or the URLs of several replicas of that engine: each request
+   * goes to the least loaded replica serving its model, a failed one is probed back, and the load
+   * for pricing is read from every one (vLLM `/metrics`, Ollama `/api/ps`).
+   */
+  upstream: string | readonly string[];
   /** Key the engine wants, if any (never logged). */
   upstreamApiKey?: string;
   /** Trusted mints: tokens from others are refused; the first is where change is made. */
@@ -57,7 +61,7 @@ export interface StartProviderOptions {
   adminToken?: string;
   /** Let non-loopback callers use the admin API (default false). */
   allowRemoteAdmin?: boolean;
-  /** Requests run on the engine at once (default 2). */
+  /** Requests run on the engine at once, over all replicas together (default 2). */
   maxConcurrency?: number;
   /** Requests that may wait for a slot; beyond that 429 (default 8). */
   queueSize?: number;
@@ -73,7 +77,10 @@ export interface StartProviderOptions {
   contextLength?: number;
   /** Output tokens a request may ask for (default: half the context). */
   maxCompletionTokens?: number;
-  telemetry?: TelemetryOptions;
+  /** GPU telemetry of this host (`nvidia-smi`); the engines' own telemetry follows from `engine` and `upstream`. */
+  telemetry?: Pick<TelemetryOptions, 'nvidiaSmi'>;
+  /** How a failed replica is probed back (default: first after 250 ms, doubling to 10 s). */
+  replicaProbe?: ProbePolicy;
   tick?: { heartbeatS?: number; expirationS?: number; intervalMs?: number; keep?: number };
   log?: (message: string) => void;
 }
@@ -86,6 +93,8 @@ export interface RunningProvider {
   npub: string;
   board: PriceBoard;
   load: NodeLoad;
+  /** The engine replicas: their health and the requests in flight on each. */
+  replicas: Pick<ReplicaPool, 'state' | 'onChange'>;
   payee: Payee;
   marketMaker: MarketMaker | undefined;
   /** The Batch API (store, runner, progress events). */
@@ -111,7 +120,7 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const secretKey = secretKeyFrom(options);
   const pubkey = getPublicKey(secretKey);
-  const upstream = options.upstream.replace(/\/+$/, '');
+  const upstreams = replicaUrls(options.upstream);
   const wallet = await openWallet({
     path: options.walletPath ?? join(options.dataDir, 'wallet.db'),
     mints: options.mints,
@@ -127,7 +136,13 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
   try {
     const payee = await openPayee({ wallet, dbPath: join(options.dataDir, 'payee.db') });
     cleanup.push(() => payee.close());
-    const fetched = await fetchEngineModels(upstream, options.contextLength ?? 4096, options.upstreamApiKey);
+    const replicas = new ReplicaPool(upstreams, {
+      ...(options.upstreamApiKey ? { apiKey: options.upstreamApiKey } : {}),
+      ...(options.replicaProbe ? { probe: options.replicaProbe } : {}),
+      ...(options.log ? { log: options.log } : {}),
+    });
+    cleanup.push(() => replicas.stop());
+    const fetched = await replicas.open(options.contextLength ?? 4096);
     const engineModels = options.contextLength ? fetched.map((m) => ({ ...m, contextLength: options.contextLength as number })) : fetched;
     if (engineModels.length === 0) throw new Error('the engine serves no models');
     const admission = new Admission({ maxConcurrency: options.maxConcurrency ?? 2, queueSize: options.queueSize ?? 8 });
@@ -147,14 +162,14 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
       onChange: (l) => boardRef?.onChange(l) ?? (() => undefined),
     };
     const batches = openBatches({
-      dbPath: join(options.dataDir, 'batches.db'), payee, admission, board: lazyBoard, engineModels, catalog: catalogOptions, upstream,
+      dbPath: join(options.dataDir, 'batches.db'), payee, admission, board: lazyBoard, engineModels, catalog: catalogOptions, replicas,
       ...(options.upstreamApiKey ? { upstreamApiKey: options.upstreamApiKey } : {}),
     });
     cleanup.push(() => batches.close());
     const npub = nip19.npubEncode(pubkey);
     const info = { name: options.name ?? 'routstr-kit provider', about: options.about ?? 'A routstr-kit provider node', version: PROVIDER_VERSION, npub, mints, httpUrl: options.publicUrl ?? '' };
     const server = createNodeServer({
-      upstream,
+      replicas,
       ...(options.upstreamApiKey ? { upstreamApiKey: options.upstreamApiKey } : {}),
       payee,
       admission,
@@ -165,7 +180,7 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
       ...(options.adminToken ? { adminToken: options.adminToken } : {}),
       allowRemoteAdmin: options.allowRemoteAdmin ?? false,
       batches,
-      priceInputs: () => (marketMaker ? marketMaker.state() : { prices: [...lazyBoard.current().values()] }),
+      priceInputs: () => ({ ...(marketMaker ? marketMaker.state() : { prices: [...lazyBoard.current().values()] }), replicas: replicas.state() }),
       ...(options.log ? { log: options.log } : {}),
     });
     await new Promise<void>((resolve, reject) => {
@@ -197,7 +212,11 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
         board: options.pricing ?? { mode: 'fixed', prices: fixed },
         models: modelIds,
         load: admission,
-        ...(options.telemetry ? { telemetry: options.telemetry } : {}),
+        telemetry: {
+          ...(options.engine === 'vllm' ? { vllmMetricsUrls: upstreams.map((u) => `${u}/metrics`) } : {}),
+          ...(options.engine === 'ollama' ? { ollamaUrls: upstreams } : {}),
+          ...(options.telemetry?.nvidiaSmi !== undefined ? { nvidiaSmi: options.telemetry.nvidiaSmi } : {}),
+        },
         ...(options.relays && options.relays.length > 0
           ? { nostr: { relays: options.relays, secretKey, urls: [info.httpUrl], mints: [...mints], version: PROVIDER_VERSION, name: info.name, about: info.about } }
           : {}),
@@ -212,7 +231,7 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
     boardRef = board;
     batches.start();
     let stopped: Promise<void> | undefined;
-    return { url, pubkey, npub, board, load: admission, payee, marketMaker, batches, stop: () => (stopped ??= stopAll()) };
+    return { url, pubkey, npub, board, load: admission, replicas, payee, marketMaker, batches, stop: () => (stopped ??= stopAll()) };
   } catch (error) {
     await stopAll().catch(() => undefined);
     throw error;

@@ -25,7 +25,6 @@ beforeAll(async () => {
     mints: [mint.url],
     dataDir: mkdtempSync(join(tmpdir(), 'dynamic-node-')),
     pricing: { mode: 'dynamic', electricityMsatPerKwh: 100_000, tokensPerSecond: 50, margin: 1_000, powerWatts: 300, measureThroughput: false },
-    telemetry: { vllmMetricsUrl: `${engine.url}/metrics` },
     tick: { intervalMs: 0, heartbeatS: 0 },
     maxConcurrency: 2,
     queueSize: 8,

@@ -50,7 +50,6 @@ export const dynamicPricingReaction: Benchmark = {
         maxConcurrency: ENGINE_SLOTS,
         // The cost basis of the market-maker test: 300 W × 1.2 ÷ 20 tok/s at 100 000 msat/kWh = a 500 000 msat/Mtok floor.
         pricing: { mode: 'dynamic', powerWatts: 300, pue: 1.2, electricityMsatPerKwh: 100_000, tokensPerSecond: 20, measureThroughput: false, margin: 100_000 },
-        telemetry: { vllmMetricsUrl: `${engineUrl}/metrics` },
         log: () => {},
       });
       const maker = provider.marketMaker as MarketMaker;

@@ -70,7 +70,6 @@ export async function demoCommand(_argv: string[]): Promise<number> {
       name: 'dynamic',
       dataDir: join(dir, 'dynamic'),
       pricing: { mode: 'dynamic', powerWatts: 360, pue: 1, electricityMsatPerKwh: 1_000_000, tokensPerSecond: 1, measureThroughput: false, margin: 200_000_000, alpha: 0.6, hysteresis: 0.05, maxStep: 0.3 },
-      telemetry: { vllmMetricsUrl: `${engine.url}/metrics` },
       tick: { intervalMs: 200, heartbeatS: 0, expirationS: 120 },
     });
     nodes.push({ name: 'dynamic', node: dynamic });

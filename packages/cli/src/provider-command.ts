@@ -7,8 +7,10 @@ import { waitForShutdownSignal } from './shutdown-signal.ts';
 
 type EngineKind = (typeof ENGINES)[number];
 
-export const PROVIDER_USAGE = `usage: routstr-kit provider --engine <vllm|ollama|openai|llama.cpp> (--upstream <url> | --model <file.gguf>)
+export const PROVIDER_USAGE = `usage: routstr-kit provider --engine <vllm|ollama|openai|llama.cpp> (--upstream <url>... | --model <file.gguf>)
          [--mint <url>...] [--relay <url>...]
+         --upstream repeated: replicas of one engine serving the same models; each request goes to the least loaded,
+            a failed one is probed back, and the price follows the load of all of them
          [--price fixed:<prompt>,<completion>]            limit sell, msat per million tokens
          [--price dynamic --electricity <msat/kWh> --tokens-per-second <n> --margin <msat/Mtok>
             [--power <W>] [--pue <x>] [--floor <msat/Mtok>] [--max <msat/Mtok>] [--nvidia-smi [<binary>]]]
@@ -55,12 +57,12 @@ function checkNsec(value: string): void {
 }
 
 /** Turns resolved settings into startProvider options (minus the upstream when --model starts an engine). */
-export function providerOptions(settings: ProviderSettings): Omit<StartProviderOptions, 'upstream'> & { upstream?: string; modelPath?: string } {
+export function providerOptions(settings: ProviderSettings): Omit<StartProviderOptions, 'upstream'> & { upstream?: string[]; modelPath?: string } {
   const v = settings.resolved.values;
   const get = <T>(key: string): T | undefined => v.get(key) as T | undefined;
   const engine = get<EngineKind>('provider.engine');
   if (!engine) throw missing('provider.engine', 'not set');
-  const upstream = get<string>('provider.upstream');
+  const upstream = get<string[]>('provider.upstream');
   const modelPath = get<string>('provider.model');
   if (!upstream === !modelPath) throw missing('provider.upstream', 'give exactly one of --upstream <url> (a running engine) or --model <file.gguf> (start one here)');
   // each value was checked against its setting's schema, which matches the option's type
@@ -108,11 +110,8 @@ export function providerOptions(settings: ProviderSettings): Omit<StartProviderO
     } as NonNullable<typeof options.pricing>;
   }
   const nvidiaSmi = get<string>('provider.nvidiaSmi');
-  options.telemetry = {
-    ...(engine === 'vllm' && upstream ? { vllmMetricsUrl: `${upstream.replace(/\/$/, '')}/metrics` } : {}),
-    ...(engine === 'ollama' && upstream ? { ollamaUrl: upstream.replace(/\/$/, '') } : {}),
-    ...(nvidiaSmi ? { nvidiaSmi } : {}),
-  };
+  // the engines' own telemetry (vLLM /metrics, Ollama /api/ps of every replica) follows from engine and upstream
+  if (nvidiaSmi) options.telemetry = { nvidiaSmi };
   return options;
 }
 
@@ -139,20 +138,19 @@ export async function providerCommand(argv: string[], env: Env = process.env): P
   if (modelPath) {
     const { startEngine } = await loadLlamaEngine('provider --model');
     engine = await startEngine({ flavour: FLAVOUR_OF[rest.engine], modelPath, maxConcurrency: rest.maxConcurrency ?? 2 });
-    if (rest.engine === 'vllm') rest.telemetry = { ...rest.telemetry, vllmMetricsUrl: `${engine.url}/metrics` };
-    if (rest.engine === 'ollama') rest.telemetry = { ...rest.telemetry, ollamaUrl: engine.url };
   }
   const json = settings.json;
-  const provider = await startProvider({ ...rest, upstream: upstream ?? engine!.url, log: json ? () => {} : (m) => process.stderr.write(`${m}\n`) });
+  const upstreams = upstream ?? [engine!.url];
+  const provider = await startProvider({ ...rest, upstream: upstreams, log: json ? () => {} : (m) => process.stderr.write(`${m}\n`) });
   const prices = [...provider.board.current().values()].map((p) => ({ model: p.model, prompt: p.prompt, completion: p.completion }));
   if (json) {
-    process.stdout.write(JSON.stringify({ url: provider.url, npub: provider.npub, pubkey: provider.pubkey, models: prices, relays: rest.relays, mints: rest.mints, engine: upstream ?? engine!.url }) + '\n');
+    process.stdout.write(JSON.stringify({ url: provider.url, npub: provider.npub, pubkey: provider.pubkey, models: prices, relays: rest.relays, mints: rest.mints, engine: upstreams }) + '\n');
   } else {
     process.stdout.write(
       [
         `routstr-kit provider is selling on ${provider.url}`,
         `  npub    ${provider.npub}`,
-        `  engine  ${rest.engine} at ${upstream ?? engine!.url}`,
+        `  engine  ${rest.engine} at ${upstreams.join(', ')}`,
         ...prices.map((p) => `  model   ${p.model}: ${p.prompt} msat/Mtok prompt, ${p.completion} msat/Mtok completion (${rest.pricing ? 'dynamic' : 'fixed'})`),
         `  mints   ${rest.mints.join(', ')}`,
         `  relays  ${rest.relays?.length ? rest.relays.join(', ') : '(none: not announced)'}`,

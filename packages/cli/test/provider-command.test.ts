@@ -22,21 +22,36 @@ const options = (argv: string[], env: Record<string, string> = {}) => providerOp
 describe('provider configuration', () => {
   const base = ['--engine', 'vllm', '--upstream', 'http://127.0.0.1:9', '--mint', 'http://127.0.0.1:8'];
 
-  it('reads fixed and dynamic prices, telemetry for the engine kind, and secrets from the environment only', () => {
+  it('reads fixed and dynamic prices, GPU telemetry, and secrets from the environment only', () => {
     const fixed = options([...base, '--price', 'fixed:1000,2000'], { ROUTSTR_KIT_ADMIN_TOKEN: 'adm', ROUTSTR_KIT_NSEC: 'a'.repeat(64) });
     expect(fixed).toMatchObject({ engine: 'vllm', price: { prompt: 1000, completion: 2000 }, adminToken: 'adm', nsec: 'a'.repeat(64) });
-    expect(fixed.telemetry).toEqual({ vllmMetricsUrl: 'http://127.0.0.1:9/metrics' });
+    expect(fixed.upstream).toEqual(['http://127.0.0.1:9']);
+    // the engines' own telemetry follows from engine and upstream inside startProvider
+    expect(fixed.telemetry).toBeUndefined();
     const dynamic = options([...base, '--price', 'dynamic', '--electricity', '100000', '--tokens-per-second', '50', '--margin', '1000', '--power', '300', '--nvidia-smi']);
     expect(dynamic.pricing).toEqual({ mode: 'dynamic', electricityMsatPerKwh: 100000, tokensPerSecond: 50, margin: 1000, powerWatts: 300 });
-    expect(dynamic.telemetry).toMatchObject({ nvidiaSmi: 'nvidia-smi' });
+    expect(dynamic.telemetry).toEqual({ nvidiaSmi: 'nvidia-smi' });
+  });
+
+  it('takes several engine replicas: --upstream repeated, a list in the file, comma-separated in the environment', () => {
+    const flags = options(['--engine', 'vllm', '--upstream', 'http://127.0.0.1:9', '--upstream', 'http://127.0.0.1:10', '--mint', 'http://127.0.0.1:8']);
+    expect(flags.upstream).toEqual(['http://127.0.0.1:9', 'http://127.0.0.1:10']);
+    const env = options(['--engine', 'vllm', '--mint', 'http://127.0.0.1:8'], { ROUTSTR_KIT_PROVIDER_UPSTREAM: 'http://a:1, http://b:2' });
+    expect(env.upstream).toEqual(['http://a:1', 'http://b:2']);
+    const file = join(HOME, 'replicas.json');
+    writeFileSync(file, JSON.stringify({ mints: ['http://m'], provider: { engine: 'vllm', upstream: ['http://a:1', 'http://b:2'] } }));
+    expect(options(['--config', file]).upstream).toEqual(['http://a:1', 'http://b:2']);
+    // one way in the file: a list, also for one engine
+    writeFileSync(file, JSON.stringify({ mints: ['http://m'], provider: { engine: 'vllm', upstream: 'http://a:1' } }));
+    expect(() => options(['--config', file])).toThrow(/"provider.upstream" from .*replicas.json.*expected http:\/\/ or https:\/\/ URLs/);
   });
 
   it('layers file < environment < flags, under the kit-wide names (ROUTSTR_KIT_MINTS, ROUTSTR_KIT_RELAYS)', () => {
     const file = join(HOME, 'provider.json');
-    writeFileSync(file, JSON.stringify({ mints: ['http://file-mint'], relays: ['ws://file-relay'], provider: { engine: 'ollama', upstream: 'http://127.0.0.1:7', name: 'from-file', price: 'fixed:1,2' } }));
+    writeFileSync(file, JSON.stringify({ mints: ['http://file-mint'], relays: ['ws://file-relay'], provider: { engine: 'ollama', upstream: ['http://127.0.0.1:7'], name: 'from-file', price: 'fixed:1,2' } }));
     const o = options(['--config', file, '--name', 'from-flag'], { ROUTSTR_KIT_MINTS: 'http://env-mint-a,http://env-mint-b' });
     expect(o).toMatchObject({ engine: 'ollama', name: 'from-flag', mints: ['http://env-mint-a', 'http://env-mint-b'], relays: ['ws://file-relay'], price: { prompt: 1, completion: 2 } });
-    expect(o.telemetry).toEqual({ ollamaUrl: 'http://127.0.0.1:7' });
+    expect(o.upstream).toEqual(['http://127.0.0.1:7']);
   });
 
   it('refuses incomplete or malformed settings with a ConfigError naming the setting and its source', () => {

@@ -17,6 +17,8 @@ import type { ModelPrice } from '../market-maker/price-board.ts';
 import type { Admission } from '../node/admission.ts';
 import { bill, countCompletionTokens, countPromptTokens, generatedChars } from '../node/billing.ts';
 import { boundedUpstreamBody } from '../node/output-bound.ts';
+import type { ReplicaPool } from '../node/replica-pool.ts';
+import { destroyUpstreamAgents, postToReplica, readText, upstreamAgents, type UpstreamAgents } from '../node/upstream-request.ts';
 import { batchObject, errorLine, newFileId, outputLine } from './batch-objects.ts';
 import type { BatchRecord, BatchStore, LineRecord } from './batch-store.ts';
 import { toJsonl } from './jsonl.ts';
@@ -31,8 +33,8 @@ export interface BatchRunnerDeps {
   readonly admission: Admission;
   /** The price in force and the billing Model of a served model (undefined: not for sale now). */
   priced(modelId: string): { price: ModelPrice; model: Model } | undefined;
-  /** Engine base URL without `/v1`. */
-  readonly upstream: string;
+  /** The engine replicas (a line goes to the least loaded serving its model). */
+  readonly replicas: ReplicaPool;
   readonly upstreamApiKey?: string;
   /** Engine slots batch lines may hold at once (default: capacity − 1, at least 1). */
   readonly slots?: number;
@@ -57,6 +59,7 @@ export class BatchRunner {
   private readonly inflight = new Set<Promise<void>>();
   private readonly listeners = new Set<(batch: Record<string, unknown>) => void>();
   private readonly abort = new AbortController();
+  private readonly agents: UpstreamAgents = upstreamAgents();
   private readonly unsubscribe: Array<() => void> = [];
   private running = 0;
   private scheduled = false;
@@ -125,6 +128,7 @@ export class BatchRunner {
     if (this.timer) clearTimeout(this.timer);
     for (const u of this.unsubscribe.splice(0)) u();
     await Promise.allSettled([...this.inflight]);
+    destroyUpstreamAgents(this.agents);
   }
 
   private recover(): void {
@@ -285,20 +289,16 @@ export class BatchRunner {
     delete upstreamBody['stream'];
     delete upstreamBody['stream_options'];
     try {
-      const res = await fetch(`${this.deps.upstream}${endpoint}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json', ...(this.deps.upstreamApiKey ? { authorization: `Bearer ${this.deps.upstreamApiKey}` } : {}) },
-        body: JSON.stringify(upstreamBody),
-        signal: this.abort.signal,
-      });
-      const text = await res.text();
+      const headers = { 'content-type': 'application/json', accept: 'application/json', ...(this.deps.upstreamApiKey ? { authorization: `Bearer ${this.deps.upstreamApiKey}` } : {}) };
+      const res = await postToReplica(this.deps.replicas, this.agents, model.id, endpoint, headers, JSON.stringify(upstreamBody), this.abort.signal);
+      const text = await readText(res.body);
       let parsed: unknown;
       try {
         parsed = JSON.parse(text) as unknown;
       } catch {
         parsed = undefined;
       }
-      if (!res.ok) return { kind: 'http', status: res.status, body: parsed ?? { error: { message: text || `engine answered ${res.status}`, type: 'upstream_error', code: res.status } } };
+      if (res.status < 200 || res.status > 299) return { kind: 'http', status: res.status, body: parsed ?? { error: { message: text || `engine answered ${res.status}`, type: 'upstream_error', code: res.status } } };
       if (!isObject(parsed)) return { kind: 'unreachable', message: 'The engine answered with something other than a JSON object' };
       return { kind: 'ok', json: parsed };
     } catch {

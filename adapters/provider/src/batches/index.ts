@@ -7,6 +7,7 @@ import type { Model, Payee } from '@routstr-kit/core';
 import type { ModelPrice, PriceBoard } from '../market-maker/price-board.ts';
 import type { Admission } from '../node/admission.ts';
 import { modelFor, type CatalogOptions, type EngineModel } from '../node/catalog.ts';
+import type { ReplicaPool } from '../node/replica-pool.ts';
 import { handleBatchRoute, isBatchPath } from './batch-routes.ts';
 import { BatchRunner } from './batch-runner.ts';
 import { BatchStore } from './batch-store.ts';
@@ -28,8 +29,8 @@ export interface BatchServiceOptions {
   readonly board: PriceBoard;
   readonly engineModels: readonly EngineModel[];
   readonly catalog: CatalogOptions;
-  /** Engine base URL without `/v1`. */
-  readonly upstream: string;
+  /** The engine replicas batch lines go to. */
+  readonly replicas: ReplicaPool;
   readonly upstreamApiKey?: string;
   /** Engine slots batch lines may hold at once (default: capacity − 1, at least 1). */
   readonly slots?: number;
@@ -61,7 +62,7 @@ export function openBatches(options: BatchServiceOptions): BatchService {
     return price && engineModel ? { price, model: modelFor(engineModel, price, options.catalog) } : undefined;
   };
   const runner = new BatchRunner({
-    store, payee: options.payee, admission: options.admission, priced, upstream: options.upstream.replace(/\/+$/, ''),
+    store, payee: options.payee, admission: options.admission, priced, replicas: options.replicas,
     ...(options.upstreamApiKey ? { upstreamApiKey: options.upstreamApiKey } : {}),
     ...(options.slots !== undefined ? { slots: options.slots } : {}),
   });

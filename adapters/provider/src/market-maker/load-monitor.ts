@@ -1,8 +1,12 @@
 /**
- * Samples what the node knows about its load: its own counters, vLLM `/metrics`, Ollama `/api/ps`
- * and nvidia-smi, and blends them into one utilisation figure. A source that fails is reported
- * (once per distinct failure) and left out of that sample; a missing nvidia-smi is reported once
- * and never tried again.
+ * Samples what the node knows about its load: its own counters, vLLM `/metrics` and Ollama
+ * `/api/ps` of every engine replica, and nvidia-smi, and blends them into one utilisation figure.
+ * Replicas are combined as one engine with the sum of their slots: running and waiting requests
+ * are summed (the node's capacity is the total over replicas, so busy ÷ capacity is total-busy ÷
+ * total-capacity), KV-cache usage is the mean over the replicas that report it. A max instead
+ * would price the whole node as saturated when one replica is while the router sends the next
+ * request to an idle one. A source that fails is reported (once per distinct failure) and left out
+ * of that sample; a missing nvidia-smi is reported once and never tried again.
  */
 import {
   blendUtilisation,
@@ -21,12 +25,19 @@ export type TelemetrySource = 'vllm' | 'ollama' | 'nvidia-smi';
 
 /** Where to read telemetry from. */
 export interface TelemetryOptions {
-  /** vLLM's Prometheus endpoint, e.g. `http://127.0.0.1:8000/metrics`. */
-  vllmMetricsUrl?: string;
-  /** Ollama's base URL (`/api/ps` is appended). */
-  ollamaUrl?: string;
-  /** true runs `nvidia-smi` from PATH; a string names the binary. */
+  /** vLLM's Prometheus endpoints, one per engine replica, e.g. `http://127.0.0.1:8000/metrics`. */
+  vllmMetricsUrls?: readonly string[];
+  /** Ollama base URLs, one per replica (`/api/ps` is appended). */
+  ollamaUrls?: readonly string[];
+  /** true runs `nvidia-smi` from PATH (the GPUs of the node's own host); a string names the binary. */
   nvidiaSmi?: boolean | string;
+}
+
+/** One replica's engine reading in a sample (absent fields: that read failed). */
+export interface ReplicaReading {
+  url: string;
+  vllm?: VllmLoad;
+  ollama?: OllamaLoad;
 }
 
 /** One sample of everything the monitor read. */
@@ -34,20 +45,24 @@ export interface LoadReading {
   /** Unix ms. */
   at: number;
   node: { capacity: number; inFlight: number; queued: number; rejectedRecently: number };
+  /** The replicas' vLLM readings combined (see the module doc). */
   vllm?: VllmLoad;
+  /** The replicas' Ollama readings combined. */
   ollama?: OllamaLoad;
+  /** Each replica's own reading, in configuration order. */
+  replicas?: ReplicaReading[];
   gpus?: GpuReading[];
   utilisation: Utilisation;
   /** Whether anything was being generated (node or engine). */
   busy: boolean;
-  /** Generation tokens/s since the previous reading, from vLLM's counter, when the engine was busy. */
+  /** Generation tokens/s since the previous reading, from vLLM's counters (summed over replicas), when busy. */
   tokensPerSecond?: number;
   /** Sum of the GPUs' power draw, watts. */
   powerWatts?: number;
   /** Sum of the GPUs' power limits, watts. */
   powerLimitWatts?: number;
   /** Sources that failed in this sample. */
-  errors: { source: TelemetrySource; message: string }[];
+  errors: { source: TelemetrySource; url?: string; message: string }[];
 }
 
 export interface LoadMonitorOptions {
@@ -78,8 +93,10 @@ export class LoadMonitor {
   private readonly clock: () => number;
   private readonly log: (message: string) => void;
   private nvidiaSmiDisabled = false;
-  private readonly lastReported = new Map<TelemetrySource, string>();
-  private previousCounter: { at: number; generated: number; busy: boolean } | undefined;
+  /** Last failure reported per source and URL (`vllm http://…`), so a lasting one is logged once. */
+  private readonly lastReported = new Map<string, string>();
+  /** vLLM's generation counter at the previous reading, per metrics URL. */
+  private readonly previousCounters = new Map<string, { at: number; generated: number; busy: boolean }>();
 
   constructor(options: LoadMonitorOptions) {
     this.options = options;
@@ -92,33 +109,36 @@ export class LoadMonitor {
     const { load, telemetry = {} } = this.options;
     const timeoutMs = this.options.timeoutMs ?? 2_000;
     const errors: LoadReading['errors'] = [];
-    const attempt = async <T>(source: TelemetrySource, read: () => Promise<T>): Promise<T | undefined> => {
+    const attempt = async <T>(source: TelemetrySource, url: string, read: () => Promise<T>): Promise<T | undefined> => {
+      const key = `${source} ${url}`;
       try {
         const value = await read();
-        this.lastReported.delete(source);
+        this.lastReported.delete(key);
         return value;
       } catch (error) {
         const message = messageOf(error);
-        errors.push({ source, message });
-        if (this.lastReported.get(source) !== message) {
-          this.lastReported.set(source, message);
-          this.log(`market maker: ${source} telemetry failed: ${message}`);
+        errors.push({ source, url, message });
+        if (this.lastReported.get(key) !== message) {
+          this.lastReported.set(key, message);
+          this.log(`market maker: ${source} telemetry of ${url} failed: ${message}`);
         }
         return undefined;
       }
     };
-
     const smi = telemetry.nvidiaSmi;
-    const [vllm, ollama, gpus] = await Promise.all([
-      telemetry.vllmMetricsUrl
-        ? attempt('vllm', async () => parseVllmMetrics(await fetchText(telemetry.vllmMetricsUrl as string, timeoutMs)))
-        : undefined,
-      telemetry.ollamaUrl
-        ? attempt('ollama', async () => parseOllamaPs(JSON.parse(await fetchText(new URL('/api/ps', telemetry.ollamaUrl).href, timeoutMs))))
-        : undefined,
+    const vllmUrls = telemetry.vllmMetricsUrls ?? [];
+    const ollamaUrls = telemetry.ollamaUrls ?? [];
+    const [vllms, ollamas, gpus] = await Promise.all([
+      Promise.all(vllmUrls.map((url) => attempt('vllm', url, async () => parseVllmMetrics(await fetchText(url, timeoutMs))))),
+      Promise.all(ollamaUrls.map((url) => attempt('ollama', url, async () => parseOllamaPs(JSON.parse(await fetchText(new URL('/api/ps', url).href, timeoutMs)))))),
       smi && !this.nvidiaSmiDisabled ? this.readGpus(typeof smi === 'string' ? smi : undefined, timeoutMs, errors) : undefined,
     ]);
-
+    const vllm = combineVllm(vllms);
+    const ollama = combineOllama(ollamas);
+    const replicas: ReplicaReading[] = [
+      ...vllmUrls.map((url, i) => ({ url, ...(vllms[i] ? { vllm: vllms[i] } : {}) })),
+      ...ollamaUrls.map((url, i) => ({ url, ...(ollamas[i] ? { ollama: ollamas[i] } : {}) })),
+    ];
     const at = this.clock();
     const node = {
       capacity: load.capacity,
@@ -132,7 +152,7 @@ export class LoadMonitor {
       ...(gpus ? { gpus } : {}),
     };
     const busy = node.inFlight > 0 || (vllm?.running ?? 0) > 0;
-    const tokensPerSecond = vllm ? this.throughput(at, vllm.generationTokensTotal, busy) : undefined;
+    const tokensPerSecond = this.throughput(at, vllmUrls, vllms, node.inFlight > 0);
     const powerWatts = gpus ? sum(gpus.map((g) => g.powerDrawW)) : undefined;
     const powerLimitWatts = gpus ? sum(gpus.map((g) => g.powerLimitW)) : undefined;
     return {
@@ -140,6 +160,7 @@ export class LoadMonitor {
       node,
       ...(vllm ? { vllm } : {}),
       ...(ollama ? { ollama } : {}),
+      ...(replicas.length > 0 ? { replicas } : {}),
       ...(gpus ? { gpus } : {}),
       utilisation: blendUtilisation(signals),
       busy,
@@ -170,22 +191,59 @@ export class LoadMonitor {
     }
   }
 
-  /** Tokens/s since the previous counter reading; only counted when busy at both ends, so idle time does not read as slowness. */
-  private throughput(at: number, generated: number, busy: boolean): number | undefined {
-    const previous = this.previousCounter;
-    this.previousCounter = { at, generated, busy };
-    if (!previous || !busy || !previous.busy) return undefined;
-    const seconds = (at - previous.at) / 1000;
-    const tokens = generated - previous.generated;
-    // a counter that went back means the engine restarted
-    if (!(seconds > 0) || !(tokens > 0)) return undefined;
-    return tokens / seconds;
+  /**
+   * Tokens/s since the previous reading, summed over the replicas that generated in between; a
+   * replica counts only when busy at both ends, so idle time does not read as slowness.
+   */
+  private throughput(at: number, urls: readonly string[], readings: readonly (VllmLoad | undefined)[], nodeBusy: boolean): number | undefined {
+    let total: number | undefined;
+    urls.forEach((url, i) => {
+      const reading = readings[i];
+      if (!reading) return;
+      const busy = nodeBusy || reading.running > 0;
+      const previous = this.previousCounters.get(url);
+      this.previousCounters.set(url, { at, generated: reading.generationTokensTotal, busy });
+      if (!previous || !busy || !previous.busy) return;
+      const seconds = (at - previous.at) / 1000;
+      const tokens = reading.generationTokensTotal - previous.generated;
+      // a counter that went back means the engine restarted
+      if (!(seconds > 0) || !(tokens > 0)) return;
+      total = (total ?? 0) + tokens / seconds;
+    });
+    return total;
   }
 
   /** Whether nvidia-smi was found missing and is no longer run. */
   get nvidiaSmiOff(): boolean {
     return this.nvidiaSmiDisabled;
   }
+}
+
+/** The replicas' vLLM loads as one engine: counts summed, KV-cache usage averaged, asleep when all are. */
+function combineVllm(readings: readonly (VllmLoad | undefined)[]): VllmLoad | undefined {
+  const known = readings.filter((r): r is VllmLoad => r !== undefined);
+  if (known.length === 0) return undefined;
+  if (known.length === 1) return known[0];
+  const kv = known.map((r) => r.kvCacheUsage).filter((v): v is number => v !== undefined);
+  return {
+    running: known.reduce((a, r) => a + r.running, 0),
+    waiting: known.reduce((a, r) => a + r.waiting, 0),
+    ...(kv.length > 0 ? { kvCacheUsage: kv.reduce((a, b) => a + b, 0) / kv.length } : {}),
+    promptTokensTotal: known.reduce((a, r) => a + r.promptTokensTotal, 0),
+    generationTokensTotal: known.reduce((a, r) => a + r.generationTokensTotal, 0),
+    asleep: known.every((r) => r.asleep),
+  };
+}
+
+/** The replicas' Ollama loads as one: every loaded model, the GPU share over all their bytes. */
+function combineOllama(readings: readonly (OllamaLoad | undefined)[]): OllamaLoad | undefined {
+  const known = readings.filter((r): r is OllamaLoad => r !== undefined);
+  if (known.length === 0) return undefined;
+  if (known.length === 1) return known[0];
+  const loaded = known.flatMap((r) => r.loaded);
+  const size = loaded.reduce((a, m) => a + m.sizeBytes, 0);
+  const vram = loaded.reduce((a, m) => a + m.vramBytes, 0);
+  return { loaded, gpuFraction: size === 0 ? 1 : Math.min(1, vram / size) };
 }
 
 async function fetchText(url: string, timeoutMs: number): Promise<string> {

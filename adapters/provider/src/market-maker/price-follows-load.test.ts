@@ -78,7 +78,7 @@ describe('dynamic price follows the load of a vLLM-flavoured engine', () => {
       },
       models: [MODEL],
       load,
-      telemetry: { vllmMetricsUrl: `${engine.url}/metrics` },
+      telemetry: { vllmMetricsUrls: [`${engine.url}/metrics`] },
       nostr: { relays: [relay.url], secretKey: sk, urls: ['http://127.0.0.1:8000'], mints: ['http://127.0.0.1:3338'], version: '0.4.5', name: 'Kit Node', about: 'dynamic' },
       tick: { heartbeatS: 0, intervalMs: 0, expirationS: 60 },
       announce: { minIntervalS: 0 },

@@ -52,16 +52,3 @@ export function catalog(engineModels: readonly EngineModel[], prices: ReadonlyMa
   }
   return out;
 }
-
-/** Reads the engine's `/v1/models` (vLLM's `max_model_len` when present); `fallbackContext` otherwise. */
-export async function fetchEngineModels(upstream: string, fallbackContext: number, apiKey?: string): Promise<EngineModel[]> {
-  const res = await fetch(`${upstream.replace(/\/+$/, '')}/v1/models`, { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} });
-  if (!res.ok) throw new Error(`engine /v1/models answered ${res.status}`);
-  const body = (await res.json()) as { data?: Array<Record<string, unknown>> };
-  return (body.data ?? [])
-    .filter((m) => typeof m['id'] === 'string')
-    .map((m) => {
-      const len = m['max_model_len'] ?? m['context_length'] ?? (m['meta'] as Record<string, unknown> | undefined)?.['n_ctx_train'];
-      return { id: m['id'] as string, contextLength: typeof len === 'number' && len > 0 ? len : fallbackContext };
-    });
-}

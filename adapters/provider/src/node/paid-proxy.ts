@@ -32,11 +32,13 @@ import { bill, choiceChars, countCompletionTokens, countPromptTokens, generatedC
 import { boundedUpstreamBody, invalidOutputFields, outputLimit } from './output-bound.ts';
 import { InvalidJson, baseHeaders, header, readJson, sendError, sendJson, sendPayeeError } from './responses.ts';
 import { sseLines } from './sse-lines.ts';
-import { postUpstream, readText, type UpstreamAgents, type UpstreamResponse } from './upstream-request.ts';
+import type { ReplicaPool } from './replica-pool.ts';
+import { postToReplica, readText, type UpstreamAgents, type UpstreamResponse } from './upstream-request.ts';
 
 /** What a paid request needs from the node. */
 export interface PaidProxyDeps {
-  readonly upstream: string;
+  /** The engine replicas (a request goes to the least loaded serving its model). */
+  readonly replicas: ReplicaPool;
   readonly upstreamApiKey?: string;
   /** Kept-alive connections to the engine. */
   readonly upstreamAgents: UpstreamAgents;
@@ -184,7 +186,7 @@ async function forward(deps: PaidProxyDeps, res: ServerResponse, job: Job): Prom
       accept: stream ? 'text/event-stream' : 'application/json',
       ...(deps.upstreamApiKey ? { authorization: `Bearer ${deps.upstreamApiKey}` } : {}),
     };
-    upstreamRes = await postUpstream(deps.upstreamAgents, `${deps.upstream}${job.upstreamPath}`, headers, JSON.stringify(upstreamBody), abort.signal);
+    upstreamRes = await postToReplica(deps.replicas, deps.upstreamAgents, model.id, job.upstreamPath, headers, JSON.stringify(upstreamBody), abort.signal);
   } catch {
     return upstreamFailed(deps, res, payer, requestId, 502, undefined);
   }

@@ -14,11 +14,12 @@ import { balanceRoute, handleBalanceRoute } from './balance-routes.ts';
 import { catalog, modelFor, type CatalogOptions, type EngineModel } from './catalog.ts';
 import { handlePaidRequest, type PaidProxyDeps } from './paid-proxy.ts';
 import { baseHeaders, sendError, sendJson } from './responses.ts';
+import type { ReplicaPool } from './replica-pool.ts';
 import { destroyUpstreamAgents, upstreamAgents } from './upstream-request.ts';
 
 export interface NodeServerOptions {
-  /** Engine base URL without `/v1`. */
-  readonly upstream: string;
+  /** The engine replicas requests go to. */
+  readonly replicas: ReplicaPool;
   readonly upstreamApiKey?: string;
   readonly payee: Payee;
   readonly admission: Admission;
@@ -41,7 +42,6 @@ const PAID_PATHS = new Set(['/chat/completions', '/completions', '/embeddings'])
 
 /** The node's HTTP server (not listening yet). */
 export function createNodeServer(options: NodeServerOptions): Server {
-  const upstream = options.upstream.replace(/\/+$/, '');
   // The catalog is rebuilt only when the board's prices change (a board replaces its map on every change).
   let priced: { prices: ReadonlyMap<string, unknown>; models: Model[]; byId: Map<string, Model> } | undefined;
   const catalogNow = (): NonNullable<typeof priced> => {
@@ -56,7 +56,7 @@ export function createNodeServer(options: NodeServerOptions): Server {
   const agents = upstreamAgents();
   const log = options.log ?? ((message: string) => void process.stderr.write(`${message}\n`));
   const proxyDeps: PaidProxyDeps = {
-    upstream,
+    replicas: options.replicas,
     upstreamAgents: agents,
     ...(options.upstreamApiKey ? { upstreamApiKey: options.upstreamApiKey } : {}),
     payee: options.payee,
