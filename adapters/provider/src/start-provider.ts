@@ -116,11 +116,12 @@ function secretKeyFrom(options: StartProviderOptions): Uint8Array {
 
 /** Starts a provider node; see StartProviderOptions. */
 export async function startProvider(options: StartProviderOptions): Promise<RunningProvider> {
+  // a bad upstream list is refused before anything is created
+  const upstreams = replicaUrls(options.upstream);
   // the folder holds the wallet (mnemonic, proofs), payee.db and the Nostr key: the user's alone
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const secretKey = secretKeyFrom(options);
   const pubkey = getPublicKey(secretKey);
-  const upstreams = replicaUrls(options.upstream);
   const wallet = await openWallet({
     path: options.walletPath ?? join(options.dataDir, 'wallet.db'),
     mints: options.mints,

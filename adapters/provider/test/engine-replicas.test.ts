@@ -2,8 +2,10 @@
 // loopback, a real mint, buyers paying by Bearer session keys: load goes to the less loaded replica,
 // stopping one loses no request that had not started (later ones succeed on the other, billed exactly),
 // the stopped one is probed back once it is up again, and the price follows the load of both.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { msatPerMtok, openWallet, sat, type EcashWallet } from '@routstr-kit/core';
 import { startEngine, startMint, type EngineState, type RunningEngine, type RunningMint } from '@routstr-kit/devnet';
@@ -250,5 +252,57 @@ describe('the price of a node over two replicas', () => {
     await enginesReach((s) => s.every((e) => e.running === 0 && e.waiting === 0));
     state = await maker.sampleNow();
     expect(state.utilisation!.value).toBe(0);
+  });
+});
+
+describe('a replica that answers 5xx', () => {
+  let provider: RunningProvider;
+  let sick: Server;
+  afterAll(async () => {
+    await provider?.stop();
+    sick?.closeAllConnections();
+    await new Promise((resolve) => sick?.close(resolve));
+  });
+
+  it('is taken out of rotation (the buyer pays nothing for the failure), later requests go to the other, and it is probed back', async () => {
+    const model = engines[1]!.model;
+    // An engine whose models endpoint works and whose inference fails, as one that lost its GPU would.
+    sick = createServer((req, res) => {
+      if (req.method === 'GET' && req.url === '/v1/models') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [{ id: model, max_model_len: engines[1]!.contextSize }] }));
+      req.resume();
+      req.on('end', () => res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"message":"engine unavailable"}}'));
+    });
+    await new Promise<void>((resolve) => sick.listen(0, '127.0.0.1', resolve));
+    const sickUrl = `http://127.0.0.1:${(sick.address() as AddressInfo).port}`;
+    provider = await startProvider({
+      engine: 'vllm', upstream: [sickUrl, engines[1]!.url], mints: [mint.url], dataDir: tmp(), contextLength: engines[1]!.contextSize,
+      board: createPriceBoard([{ model, prompt: msatPerMtok(PROMPT), completion: msatPerMtok(COMPLETION) }]), maxConcurrency: 2, log: () => {},
+    });
+    const key = await newKey(provider.url, 20);
+    const start = await balanceMsat(provider.url, key);
+    const changes: ReplicaState[] = [];
+    provider.replicas.onChange((s) => changes.push(s));
+    // The first request goes to the first replica (both idle): the engine's 503 is the buyer's answer, at no charge.
+    const failed = await post(provider.url, key, chat(model, 2));
+    expect(failed.status).toBe(503);
+    await failed.text();
+    expect(changes[0]).toMatchObject({ url: sickUrl, up: false, failures: 1, downReason: 'answered 503' });
+    expect(await balanceMsat(provider.url, key)).toMatchObject({ balance: start.balance, reserved: 0 });
+    // The next goes to the healthy one (out of rotation or not, the sick one had the last turn).
+    const cost = await shortCompletion(provider.url, key, model);
+    expect(sentBy(provider)).toEqual([1, 1]);
+    expect((await balanceMsat(provider.url, key)).balance).toBe(start.balance - cost);
+    // Its models endpoint answers: the probe puts it back.
+    expect(await replicaReaches(provider, sickUrl, (s) => s.up)).toMatchObject({ up: true, failures: 1 });
+  });
+});
+
+describe('the upstream option', () => {
+  it('refuses an empty list, a repeated replica or a non-http URL with a RangeError, before touching the data folder', async () => {
+    const dataDir = join(tmp(), 'never-created');
+    for (const upstream of [[], ['http://127.0.0.1:1', 'http://127.0.0.1:1/'], ['ftp://x']]) {
+      await expect(startProvider({ engine: 'vllm', upstream, mints: [mint.url], dataDir })).rejects.toThrow(RangeError);
+    }
+    expect(existsSync(dataDir)).toBe(false);
   });
 });
