@@ -11,6 +11,7 @@ import { msatPerMtok, openWallet, sat, type EcashWallet } from '@routstr-kit/cor
 import { startEngine, startMint, type EngineState, type RunningEngine, type RunningMint } from '@routstr-kit/devnet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPriceBoard } from '../src/market-maker/price-board.ts';
+import type { Admission } from '../src/node/admission.ts';
 import type { ReplicaState } from '../src/node/replica-pool.ts';
 import { startProvider, type RunningProvider } from '../src/start-provider.ts';
 
@@ -153,7 +154,9 @@ describe('two engine replicas behind one node', () => {
 
     // Six requests wait in the node's admission queue: none has started on any engine.
     const queued = new Promise<void>((resolve) => {
-      const off = provider.load.onChange(() => {
+      // the node's load is its Admission (RunningProvider types it as the NodeLoad the market maker reads)
+      const admission = provider.load as Admission;
+      const off = admission.onChange(() => {
         if (provider.load.queued === 6) {
           off();
           resolve();
