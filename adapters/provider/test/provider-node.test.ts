@@ -384,7 +384,9 @@ describe('startProvider with its market maker (fixed asks)', () => {
       expect(models.data[0]?.sats_pricing?.completion).toBeCloseTo((2 * COMPLETION) / 1e9, 15);
       expect(node.marketMaker).toBeDefined();
       const inputs = await (await fetch(`${node.url}/admin/api/price-inputs`, { headers: { authorization: `Bearer ${ADMIN}` } })).json();
-      expect(inputs).toEqual(JSON.parse(JSON.stringify(node.marketMaker?.state())));
+      // plus the engine replicas' health and requests in flight
+      expect(inputs).toEqual(JSON.parse(JSON.stringify({ ...node.marketMaker?.state(), replicas: node.replicas.state() })));
+      expect(node.replicas.state()).toEqual([{ url: engine.url, up: true, inFlight: 0, sent: 0, failures: 0, models: [engine.model] }]);
     } finally {
       await node.stop();
     }
