@@ -10,7 +10,7 @@ const USAGE = `routstr-kit — buy and sell AI inference on the Routstr market, 
 Usage:
   routstr-kit devnet up [--json] [--out <file>] [--engine <name>=<flavour>]... [--data-dir <dir>]
       Start a whole market on loopback (Nostr relay, Cashu mint, llama.cpp engines) until interrupted.
-  routstr-kit provider --engine <vllm|ollama|openai|llama.cpp> (--upstream <url> | --model <file.gguf>) --mint <url>… [--relay <url>…] [--price …]
+  routstr-kit provider --engine <vllm|ollama|openai|llama.cpp> (--upstream <url>… | --model <file.gguf>) --mint <url>… [--relay <url>…] [--price …]
       Sell an inference engine on the market (see \`routstr-kit provider --help\`).
   routstr-kit mcp [--http <port>] [--relay <url>…] [--mint <url>…] [--wallet <path>] [--budget-per-request-sat <n>] [--budget-total-sat <n>]
       MCP server with market tools for Claude and other MCP hosts (see \`routstr-kit mcp --help\`).

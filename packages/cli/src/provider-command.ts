@@ -9,19 +9,19 @@ type EngineKind = (typeof ENGINES)[number];
 
 export const PROVIDER_USAGE = `usage: routstr-kit provider --engine <vllm|ollama|openai|llama.cpp> (--upstream <url>... | --model <file.gguf>)
          [--mint <url>...] [--relay <url>...]
-         --upstream repeated: replicas of one engine serving the same models; each request goes to the least loaded,
-            a failed one is probed back, and the price follows the load of all of them
          [--price fixed:<prompt>,<completion>]            limit sell, msat per million tokens
          [--price dynamic --electricity <msat/kWh> --tokens-per-second <n> --margin <msat/Mtok>
             [--power <W>] [--pue <x>] [--floor <msat/Mtok>] [--max <msat/Mtok>] [--nvidia-smi [<binary>]]]
          [--data-dir <dir>] [--host <ip>] [--port <n>] [--public-url <url>] [--name <s>] [--about <s>]
          [--max-concurrency <n>] [--queue <n>] [--config <file.json>] [--json]
+--upstream repeated puts replicas of one engine behind the node: each request goes to the least loaded one serving
+its model, a failed one is probed back, the price follows the load of all of them; --max-concurrency counts them all.
 Secrets come from the environment only and are never printed:
   ROUTSTR_KIT_NSEC (announcement key), ROUTSTR_KIT_ADMIN_TOKEN (admin API), ROUTSTR_KIT_MNEMONIC (wallet seed),
   ROUTSTR_KIT_UPSTREAM_API_KEY (the engine's key).
 Every setting is also ROUTSTR_KIT_PROVIDER_<FLAG> in the environment (ROUTSTR_KIT_RELAYS and ROUTSTR_KIT_MINTS for
---relay and --mint, comma-separated) and a key of the config file (--config, ROUTSTR_KIT_CONFIG, or
-~/.routstr-kit/config.json): {"mints": ["…"], "provider": {"engine": "vllm", "price": "fixed:1000,2000"}}.
+--relay and --mint; lists comma-separated) and a key of the config file (--config, ROUTSTR_KIT_CONFIG, or
+~/.routstr-kit/config.json): {"mints": ["…"], "provider": {"engine": "vllm", "upstream": ["http://…"], "price": "fixed:1000,2000"}}.
 Flags win over the environment, which wins over the file. See the README's Configuration table.
 `;
 
@@ -64,7 +64,7 @@ export function providerOptions(settings: ProviderSettings): Omit<StartProviderO
   if (!engine) throw missing('provider.engine', 'not set');
   const upstream = get<string[]>('provider.upstream');
   const modelPath = get<string>('provider.model');
-  if (!upstream === !modelPath) throw missing('provider.upstream', 'give exactly one of --upstream <url> (a running engine) or --model <file.gguf> (start one here)');
+  if (!upstream === !modelPath) throw missing('provider.upstream', 'give exactly one of --upstream <url>... (running engines) or --model <file.gguf> (start one here)');
   // each value was checked against its setting's schema, which matches the option's type
   const optional = (name: string, key: string): Record<string, unknown> => (v.has(key) ? { [name]: v.get(key) } : {});
   const options = {
