@@ -17,7 +17,10 @@ import { startProvider, type RunningProvider } from '../src/start-provider.ts';
 
 const PROMPT = 1_000_000; // msat/Mtok
 const COMPLETION = 2_000_000;
-const LONG = 1000; // output tokens of a request that is still generating when the test acts on it
+// Output tokens of a request that is still generating when the test acts on it (the tiny model makes ~1 000/s
+// unloaded; the node lets a request ask for half the context).
+const LONG = 4000;
+const CONTEXT = 8192;
 
 let mint: RunningMint;
 const engines: RunningEngine[] = [];
@@ -29,7 +32,7 @@ const tmp = (): string => {
   return d;
 };
 
-const startReplica = (port = 0): Promise<RunningEngine> => startEngine({ flavour: 'vllm', maxConcurrency: 2, port });
+const startReplica = (port = 0): Promise<RunningEngine> => startEngine({ flavour: 'vllm', maxConcurrency: 2, contextSize: CONTEXT, port });
 const portOf = (e: RunningEngine): number => Number(new URL(e.url).port);
 
 /** Resolves when the engines' states satisfy `match` (checked now and on every change of either). */
@@ -133,6 +136,7 @@ describe('two engine replicas behind one node', () => {
     const before = sentBy(provider);
     for (let i = 0; i < 3; i++) await shortCompletion(provider.url, key, model);
     const after = sentBy(provider);
+    expect(engines[busy]!.state().running).toBe(1); // still generating: its replica was the busier one throughout
     expect(after[busy]).toBe(before[busy]);
     expect(after[1 - busy]).toBe(before[1 - busy]! + 3);
     long.abort();
@@ -221,7 +225,7 @@ describe('the price of a node over two replicas', () => {
         const a = new AbortController();
         aborts.push(a);
         // straight at the engine, as another tenant's traffic would be: the node's own counters stay at zero
-        return fetch(`${engine.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chat(model, 1500)), signal: a.signal })
+        return fetch(`${engine.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chat(model, LONG)), signal: a.signal })
           .then((r) => r.text())
           .catch(() => '');
       });
