@@ -41,8 +41,10 @@ describe('provider configuration', () => {
     const file = join(HOME, 'replicas.json');
     writeFileSync(file, JSON.stringify({ mints: ['http://m'], provider: { engine: 'vllm', upstream: ['http://a:1', 'http://b:2'] } }));
     expect(options(['--config', file]).upstream).toEqual(['http://a:1', 'http://b:2']);
-    // one way in the file: a list, also for one engine
+    // a config file written for one engine (a single URL, as before replicas) still reads, as a list of one
     writeFileSync(file, JSON.stringify({ mints: ['http://m'], provider: { engine: 'vllm', upstream: 'http://a:1' } }));
+    expect(options(['--config', file]).upstream).toEqual(['http://a:1']);
+    writeFileSync(file, JSON.stringify({ mints: ['http://m'], provider: { engine: 'vllm', upstream: ['ftp://a:1'] } }));
     expect(() => options(['--config', file])).toThrow(/"provider.upstream" from .*replicas.json.*expected http:\/\/ or https:\/\/ URLs/);
   });
 

@@ -92,7 +92,7 @@ export const PROVIDER_SETTINGS: readonly SettingSpec[] = [
   RELAYS,
   MINTS,
   setting({ key: 'provider.engine', flag: 'engine', env: 'ROUTSTR_KIT_PROVIDER_ENGINE', form: `one of ${ENGINES.join(', ')}`, schema: z.enum(ENGINES), fromText: asIs, defaultText: '(required)' }),
-  setting({ key: 'provider.upstream', flag: 'upstream', env: 'ROUTSTR_KIT_PROVIDER_UPSTREAM', list: true, form: 'http:// or https:// URLs of running engine replicas (repeat the flag; comma-separated in the environment)', schema: z.array(httpUrl).min(1), fromText: list, defaultText: '(this or provider.model)' }),
+  setting({ key: 'provider.upstream', flag: 'upstream', env: 'ROUTSTR_KIT_PROVIDER_UPSTREAM', list: true, form: 'http:// or https:// URLs of running engine replicas (repeat the flag; comma-separated in the environment; one URL or a list in the file)', schema: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(httpUrl).min(1)), fromText: list, defaultText: '(this or provider.model)' }),
   setting({ key: 'provider.model', flag: 'model', env: 'ROUTSTR_KIT_PROVIDER_MODEL', form: 'a path to a .gguf file', schema: nonEmpty, fromText: asIs, defaultText: '(this or provider.upstream)' }),
   setting({ key: 'provider.price', flag: 'price', env: 'ROUTSTR_KIT_PROVIDER_PRICE', form: 'fixed:<prompt>,<completion> (integers, msat per million tokens) or dynamic', schema: z.string().regex(/^(fixed:\d+,\d+|dynamic)$/), fromText: asIs, defaultValue: () => 'fixed:1000000,2000000', defaultText: 'fixed:1000000,2000000' }),
   ...(['electricity', 'tokens-per-second', 'margin', 'power', 'pue', 'floor', 'max'] as const).map((flag) =>
