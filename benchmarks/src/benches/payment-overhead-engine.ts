@@ -71,7 +71,7 @@ export const paymentOverheadEngine: Benchmark = {
         description: this.description,
         series,
         notes: [
-          `engine: devnet vLLM-flavoured tiny model, ${SLOTS} slots, in a child process with the mint; node: ${SLOTS} slots, queue ${4 * SLOTS}; max_tokens ${MAX_TOKENS}, temperature 0, same prompt on every path`,
+          `engine: devnet vLLM-flavoured tiny model, ${SLOTS} slots, in a child process with the mint; node: its own process, ${SLOTS} slots, queue ${4 * SLOTS}; max_tokens ${MAX_TOKENS}, temperature 0, same prompt on every path`,
           'X-Cashu tokens are pre-minted one-proof 8-sat tokens; mint time is measured at a timing proxy in front of the mint, so the node→proxy hop counts as node overhead',
           'throughput: the engine (sharing the machine’s cores) is the bottleneck; the node competes with it for CPU. Issue 16’s targets are checked in payment-overhead (fast upstream)',
         ],

@@ -54,7 +54,7 @@ export const paymentOverhead: Benchmark = {
       const whole = chatBody(upstream.model, MAX_TOKENS, 'complete');
       // Warm-up: JIT, keep-alive connections, the node's stores.
       for (let i = 0; i < warmup; i++) for (const path of PATHS) for (const mode of ['complete', 'stream'] as const) await rig.send(path, mode, chatBody(upstream.model, MAX_TOKENS, mode));
-      const inventoryBefore = rig.inventoryStats();
+      const inventoryBefore = await rig.inventoryStats();
 
       const series: Series[] = [];
       const notes: string[] = [];
@@ -114,17 +114,17 @@ export const paymentOverhead: Benchmark = {
       );
       ctx.log(`saturation: ${tput.rounds} rounds × ${PATHS.length} paths`);
 
-      const inventory = rig.inventoryStats();
+      const inventory = await rig.inventoryStats();
       const exact = inventory.exactSends - inventoryBefore.exactSends;
       const swapped = inventory.swapSends - inventoryBefore.swapSends;
       const rate = exact + swapped > 0 ? (100 * swapped) / (exact + swapped) : 0;
       series.push({ name: 'xcashu-inventory-fallback', unit: '%', samples: [rate], better: 'lower', note: 'node change sends that found the inventory short and swapped (wallet.inventoryStats, measured part of the run)' });
       notes.push(`node inventory over the measured part: ${exact} exact sends, ${swapped} swap sends (fallback ${rate.toFixed(1)} %), ${inventory.refills - inventoryBefore.refills} refills`);
       notes.push(
-        `upstream: the fast canned server (fast-upstream.ts) in its own process: answers at once, usage fixed (prompt ${upstream.promptTokens}, completion = max_tokens), one SSE chunk per output token; mint (devnet) behind its timing proxy in another child process; node: ${SLOTS} slots, queue ${4 * SLOTS}`,
+        `upstream: the fast canned server (fast-upstream.ts) in its own process: answers at once, usage fixed (prompt ${upstream.promptTokens}, completion = max_tokens), one SSE chunk per output token; mint (devnet) behind its timing proxy in another child process; node: its own process (provider-child.ts; the clients never share its event loop), ${SLOTS} slots, queue ${4 * SLOTS}`,
         'X-Cashu tokens are pre-minted one-proof 8-sat tokens (client wallet work not timed); the node→proxy hop counts as node overhead; X-Cashu streams use the incremental mode (X-Routstr-Stream-Change: sse)',
         'routstr-core-ttft-*: routstr-core buffers the whole stream, so its first token is the end of the direct stream (its own overhead not counted); with a real engine add the decode time of the whole output',
-        'the client, the node and both children share the machine’s cores: compare ratios in one run, not absolute figures across runs',
+        'the clients, the node and the children share the machine’s two cores: compare ratios in one run, not absolute figures across runs',
       );
       return { name: this.name, description: this.description, series, notes };
     } finally {

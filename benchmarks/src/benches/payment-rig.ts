@@ -1,6 +1,7 @@
 /**
- * What the payment benches share: a provider node in the bench process in front of some upstream
- * (the fast canned one or the devnet engine), a mint behind its timing proxy, a funded Bearer
+ * What the payment benches share: a provider node in its own process (provider-child.ts: the buyers
+ * never share its event loop, as deployed) in front of some upstream (the fast canned one or the
+ * devnet engine), a mint behind its timing proxy, a funded Bearer
  * session and a pool of X-Cashu tokens; and the measurements, each interleaving the three paths
  * (direct at the upstream, session and X-Cashu through the node) round-robin with a rotating start,
  * so machine noise hits every path alike.
@@ -8,10 +9,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { msatPerMtok, type InventoryStats } from '@routstr-kit/core';
-import { createFixedPriceBoard, startProvider, type RunningProvider } from '@routstr-kit/provider';
+import { fileURLToPath } from 'node:url';
+import type { InventoryStats } from '@routstr-kit/core';
+import { spawnReady, type ReadyChild } from './child-ready.ts';
 import { busyMs, callsWithin, takeMintCalls, tallyByPath } from './mint-timing-proxy.ts';
 import { complete, stream, TokenPool, type Timed } from './paid-requests.ts';
+import type { ProviderChildOptions } from './provider-child.ts';
+
+const PROVIDER_CHILD = fileURLToPath(new URL('./provider-child.ts', import.meta.url));
 
 /** The paths a request can take to the same upstream. */
 export type PathName = 'direct' | 'session' | 'xcashu';
@@ -34,38 +39,31 @@ export interface RigOptions {
 }
 
 export interface PaymentRig {
-  provider: RunningProvider;
+  /** The node's URL. */
+  nodeUrl: string;
   pool: TokenPool;
   proxyUrl: string;
   /** Sends one request on a path; `body` is the JSON body as a string. */
   send(path: PathName, mode: Mode, body: string): Promise<Timed>;
   /** The node wallet's exact-change inventory counts (exact sends, swap sends, refills). */
-  inventoryStats(): InventoryStats;
+  inventoryStats(): Promise<InventoryStats>;
   stop(): Promise<void>;
 }
 
 /** Starts the node on the upstream, funds a session and mints the token pool. */
 export async function startPaymentRig(options: RigOptions, log: (line: string) => void): Promise<PaymentRig> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-payment-'));
-  let provider: RunningProvider | undefined;
-  // The node's last log lines, shown when a request fails (a 500 says nothing by itself).
-  const nodeLog: string[] = [];
+  let node: ReadyChild<{ url: string; controlUrl: string }> | undefined;
   try {
     const { upstream } = options;
-    provider = await startProvider({
-      engine: 'vllm', upstream: upstream.url, mints: [options.proxyUrl], dataDir, contextLength: upstream.contextSize,
-      board: createFixedPriceBoard([{ model: upstream.model, prompt: msatPerMtok(options.price.prompt), completion: msatPerMtok(options.price.completion) }]),
-      maxConcurrency: options.slots, queueSize: 4 * options.slots,
-      log: (line) => {
-        nodeLog.push(line);
-        if (nodeLog.length > 20) nodeLog.shift();
-      },
-    });
-    const node = provider;
+    const childOptions: ProviderChildOptions = { upstream, proxyUrl: options.proxyUrl, slots: options.slots, price: options.price, dataDir };
+    node = await spawnReady<{ url: string; controlUrl: string }>(PROVIDER_CHILD, childOptions);
+    const { url: nodeUrl, controlUrl } = node;
+    const control = async <T>(what: 'inventory' | 'log'): Promise<T> => (await (await fetch(`${controlUrl}/${what}`)).json()) as T;
     const pool = new TokenPool(options.proxyUrl, options.tokenSat);
     const minting = performance.now();
     await pool.fill(options.tokens);
-    const created = await fetch(`${node.url}/v1/balance/create`, {
+    const created = await fetch(`${nodeUrl}/v1/balance/create`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ initial_balance_token: await pool.big(100_000) }),
     });
     if (created.status !== 200) throw new Error(`balance/create: HTTP ${created.status} ${await created.text()}`);
@@ -78,22 +76,25 @@ export async function startPaymentRig(options: RigOptions, log: (line: string) =
           ? { authorization: `Bearer ${apiKey}` }
           // the opt-in to incremental X-Cashu streams (without it the node buffers them as routstr-core does)
           : { 'X-Cashu': pool.take(), 'X-Routstr-Stream-Change': 'sse' };
+    const stopNode = node.stop;
     return {
-      provider: node,
+      nodeUrl,
       pool,
       proxyUrl: options.proxyUrl,
       send: (path, mode, body) =>
-        (mode === 'complete' ? complete : stream)(path === 'direct' ? upstream.url : node.url, headers(path), body).catch((error: unknown) => {
+        (mode === 'complete' ? complete : stream)(path === 'direct' ? upstream.url : nodeUrl, headers(path), body).catch(async (error: unknown) => {
+          // The node's last log lines: a 500 says nothing by itself.
+          const nodeLog = await control<string[]>('log').catch(() => []);
           throw new Error(`${path} ${mode}: ${(error as Error).message}${nodeLog.length ? `\n  node log: ${nodeLog.join('\n  node log: ')}` : ''}`);
         }),
-      inventoryStats: () => node.payee.wallet.inventoryStats(),
+      inventoryStats: () => control<InventoryStats>('inventory'),
       stop: async () => {
-        await node.stop();
+        await stopNode();
         rmSync(dataDir, { recursive: true, force: true });
       },
     };
   } catch (error) {
-    await provider?.stop();
+    await node?.stop();
     rmSync(dataDir, { recursive: true, force: true });
     throw error;
   }
