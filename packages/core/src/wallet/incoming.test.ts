@@ -81,6 +81,23 @@ describe('incoming-token journal: kept durably at once, redeemed in the backgrou
     w.close();
   });
 
+  it('the mint judges a received token, not its DLEQ: valid signatures with a garbled DLEQ redeem in full; a forged signature with a valid DLEQ is refused as unreadable', async () => {
+    const w = await fresh();
+    // The receive swap skips cashu-ts's DLEQ check of the inputs (the costliest curve maths of a receive).
+    const real = decoded((await sender.send(sat(64), { purpose: 'dleq' })).token);
+    expect(real.proofs.every((p) => p.dleq !== undefined)).toBe(true);
+    const garbled = getEncodedToken({ mint: mint.url, unit: 'sat', proofs: real.proofs.map((p) => ({ ...p, dleq: { e: '11'.repeat(32), s: '22'.repeat(32), r: '33'.repeat(32) } })) });
+    const credited = await w.receive(garbled);
+    expect(credited + w.feesPaid()).toBe(64);
+    // A real signature on another secret, its DLEQ kept: the mint says "could not be verified" (10003).
+    const other = decoded((await sender.send(sat(64), { purpose: 'forged' })).token);
+    const forged = getEncodedToken({ mint: mint.url, unit: 'sat', proofs: other.proofs.map((p) => ({ ...p, secret: `${p.secret}00` })) });
+    const balance = w.balance();
+    await expect(w.receive(forged)).rejects.toThrow(UnreadableToken);
+    expect(w.balance()).toBe(balance);
+    w.close();
+  });
+
   it('bad input: not a token, or a token of another mint, is a typed error and keeps nothing', async () => {
     const w = await fresh();
     expect(() => w.keepIncoming('cashuBnot-a-token', { purpose: 'x' })).toThrow(UnreadableToken);

@@ -175,16 +175,13 @@ function outcomeOf(e: IncomingRecord | undefined): IncomingOutcome {
   return { status: 'kept' };
 }
 
-/** NUT error codes that say the token itself is bad: 10003 "token could not be verified", 12001 "keyset not known". */
-const FORGED_CODES: ReadonlySet<number> = new Set([10003, 12001]);
-
 /**
- * Why a redeem swap failed for good ('spent', 'forged'), or undefined: the mint did not answer, or
+ * Why a redeem swap failed for good ('spent', 'forged': the receive swap reads the mint's "could not be
+ * verified" and "unknown keyset" as an unreadable token), or undefined: the mint did not answer, or
  * refused for a reason that is not the token's (unbalanced, outputs already signed, …) — try again later.
  */
 function refusal(error: unknown): IncomingProblem | undefined {
   if (error instanceof ProofsAlreadySpent) return 'spent';
   if (error instanceof UnreadableToken) return 'forged';
-  if (error instanceof MintRefused && error.mintCode !== undefined && FORGED_CODES.has(error.mintCode)) return 'forged';
   return undefined;
 }

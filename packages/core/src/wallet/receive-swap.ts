@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { ProofLike } from '@cashu/cashu-ts';
 import { sat, type Sat } from '../money/index.ts';
 import { arrivingOutputs } from './denomination-inventory.ts';
-import { UnreadableToken, WalletError } from './errors.ts';
+import { MintRefused, UnreadableToken, WalletError } from './errors.ts';
 import { failpoint } from './failpoint.ts';
 import type { IncomingStore } from './incoming-store.ts';
 import { collect, mapMintError, sumOf, toSats, type MintContext } from './mint-context.ts';
@@ -42,11 +42,14 @@ export async function receiveSwap(
     // receive someone waits on (a node redeeming before it serves) keeps the fewest outputs: each output is a
     // blind signature at the mint and curve maths here on the request's path; background refills fill the gaps.
     const outputs = points === 'receive' ? undefined : arrivingOutputs(host.inventory, ctx.url, sumOf(inputs) - toSats(ctx.cashu.getFeesForProofs(inputs)));
-    // cashu-ts checks the inputs' DLEQ proofs here (in the curve pool): a token whose DLEQ does not
-    // match is refused as unreadable before any mint call, which the payee's error codes rely on.
-    preview = await ctx.swaps.prepareSwapToReceive(inputs, { onCountersReserved: collect(counters) }, outputs);
+    // The inputs go without their DLEQ proofs (NUT-12): cashu-ts would check each one here, the
+    // costliest curve maths of a receive (~10 ms a proof in pure JS), and it proves nothing the swap
+    // does not: the mint verifies every input's signature before it signs our outputs, and refuses a
+    // forged one (NUT code 10003, read as an unreadable token). A DLEQ lets a receiver trust proofs it
+    // keeps without asking the mint; every receive here asks the mint at once.
+    preview = await ctx.swaps.prepareSwapToReceive(inputs.map(withoutDleq), { onCountersReserved: collect(counters) }, outputs);
   } catch (error) {
-    // Only the token's own faults (bad DLEQ, unknown keyset, malformed proofs) make it unreadable; the
+    // Only the token's own faults (unknown keyset, malformed proofs) make it unreadable; the
     // wallet's (closed, a lost curve worker, a busy store) leave the token as it was, to be tried again.
     if (error instanceof WalletError || isStorageError(error)) throw error;
     throw new UnreadableToken(`cannot receive token: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
@@ -63,7 +66,12 @@ export async function receiveSwap(
     result = await ctx.swaps.completeSwap(preview);
   } catch (error) {
     await host.tryResolve(opId);
-    throw mapMintError(error, 'receive');
+    const mapped = mapMintError(error, 'receive');
+    // The token's own fault, found by the mint (the inputs' DLEQ was not checked here: see above).
+    if (mapped instanceof MintRefused && mapped.mintCode !== undefined && TOKEN_FAULT_CODES.has(mapped.mintCode)) {
+      throw new UnreadableToken(`cannot receive token: the mint could not verify it (${mapped.message})`, { cause: mapped });
+    }
+    throw mapped;
   }
   if (points) failpoint(`${points}:after-swap`);
   const proofs = [...result.keep, ...result.send];
@@ -78,6 +86,14 @@ export async function receiveSwap(
   if (points) failpoint(`${points}:after-store`);
   return sat(credited);
 }
+
+/** A proof without its DLEQ proof (cashu-ts's stripDleq takes its stricter Proof type). */
+function withoutDleq({ dleq: _dleq, ...proof }: ProofLike): ProofLike {
+  return proof;
+}
+
+/** NUT error codes that say the token itself is bad: 10003 "token could not be verified", 12001 "keyset not known". */
+const TOKEN_FAULT_CODES: ReadonlySet<number> = new Set([10003, 12001]);
 
 /** An error of node:sqlite (the counter reservation's write failed), not of the token. */
 function isStorageError(error: unknown): boolean {
