@@ -134,7 +134,7 @@ export const orderIdInput = { id: z.string().min(1).max(128).describe('Order id,
 /** Longest Cashu token wallet_receive takes, characters (a few hundred proofs). */
 export const MAX_TOKEN_CHARS = 100_000;
 
-export const walletBalanceOutput = { balance_sat: z.number().int(), by_mint: z.record(z.string(), z.number().int()), pending_sat: z.number().int(), budget: z.object({ per_request_max_sat: z.number().int().optional(), total_sat: z.number().int().optional(), spent_sat: z.number().int() }) };
+export const walletBalanceOutput = { balance_sat: z.number().int(), by_mint: z.record(z.string(), z.number().int()), pending_sat: z.number().int(), incoming_sat: z.number().int(), budget: z.object({ per_request_max_sat: z.number().int().optional(), total_sat: z.number().int().optional(), spent_sat: z.number().int() }) };
 export const walletReceiveInput = { token: z.string().max(MAX_TOKEN_CHARS).describe('A Cashu token (cashuA… / cashuB…) from one of the configured mints.') };
 export const walletReceiveOutput = { received_sat: z.number().int(), balance_sat: z.number().int() };
 export const walletFundInput = {

@@ -380,6 +380,7 @@ describe('mcp server on the devnet (in-memory client)', () => {
       expect(wallet.incomingBalance()).toBe(0);
       const s = structured(await call('wallet_balance'));
       expect(s['balance_sat']).toBe(wallet.balance());
+      expect(s['incoming_sat']).toBe(0);
       expect(s['by_mint']).toEqual({ [net.devnet.mintUrl]: wallet.balance() });
       expect(s['budget']['spent_sat']).toBe(ctx.orders.payer.spentSat());
     });

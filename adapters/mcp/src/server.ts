@@ -134,10 +134,10 @@ export function createMcpServer(ctx: McpContext): McpServer {
 
   server.registerTool('wallet_balance', {
     title: 'Wallet balance',
-    description: "Sats in the wallet by mint, sats pending, and the server's configured budget with what it spent.",
+    description: "Sats in the wallet by mint, sats pending, change received and still being redeemed (incoming), and the server's configured budget with what it spent.",
     outputSchema: s.walletBalanceOutput,
     annotations: { readOnlyHint: true },
-  }, async () => run(() => walletBalance(wallet, config.budget, orders.payer), (r) => `${r.balance_sat} sat (${r.pending_sat} pending)`));
+  }, async () => run(() => walletBalance(wallet, config.budget, orders.payer), (r) => `${r.balance_sat} sat (${r.pending_sat} pending, ${r.incoming_sat} incoming)`));
 
   server.registerTool('wallet_receive', {
     title: 'Receive a Cashu token',

@@ -10,6 +10,8 @@ export function walletBalance(wallet: EcashWallet, budget: McpBudget, payer: Pay
     balance_sat: wallet.balance(),
     by_mint: { ...wallet.balances() } as Record<string, number>,
     pending_sat: wallet.pendingBalance(),
+    // change the nodes returned, kept durably and being redeemed in the background: still the wallet's
+    incoming_sat: wallet.incomingBalance(),
     budget: {
       ...(budget.perRequestMaxSat !== undefined ? { per_request_max_sat: budget.perRequestMaxSat } : {}),
       ...(budget.totalSat !== undefined ? { total_sat: budget.totalSat } : {}),
