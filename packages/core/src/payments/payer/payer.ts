@@ -323,8 +323,18 @@ export class Payer {
     let queue = this.#slots.get(host);
     if (!queue) {
       const minTimeMs = this.#options.limits?.minTimeMs ?? 0;
-      queue = new PQueue({ concurrency: this.#options.limits?.maxConcurrent ?? 4, ...(minTimeMs > 0 ? { interval: minTimeMs, intervalCap: 1 } : {}) });
-      this.#slots.set(host, queue);
+      const created = new PQueue({ concurrency: this.#options.limits?.maxConcurrent ?? 4, ...(minTimeMs > 0 ? { interval: minTimeMs, intervalCap: 1 } : {}) });
+      // An idle provider's queue is let go (memory stays bounded however many providers a market
+      // announces); with a minimum spacing, only once that spacing has passed with nothing new.
+      created.addEventListener('idle', () => {
+        const drop = (): void => {
+          if (created.size === 0 && created.pending === 0 && this.#slots.get(host) === created) this.#slots.delete(host);
+        };
+        if (minTimeMs > 0) setTimeout(drop, minTimeMs).unref();
+        else drop();
+      });
+      this.#slots.set(host, created);
+      queue = created;
     }
     const slots = queue;
     return new Promise<Outcome>((resolve, reject) => {
