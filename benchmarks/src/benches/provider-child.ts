@@ -2,7 +2,8 @@
 // load it (the bench's clients) never share its event loop, so the node's figures are its own cost.
 // Usage: node provider-child.ts '<ProviderChildOptions as JSON>'. Prints one JSON line `{ url, controlUrl }`
 // once serving; SIGTERM stops it. `controlUrl` answers GET /inventory (the node wallet's
-// inventoryStats()) and GET /log (the node's last log lines), for the bench's notes and errors.
+// inventoryStats()), GET /log (the node's last log lines), for the bench's notes and errors, and GET
+// /idle (answers once the node wallet's background work has ended).
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { msatPerMtok } from '@routstr-kit/core';
@@ -30,6 +31,11 @@ const provider = await startProvider({
   },
 });
 const control = createServer((req, res) => {
+  if (req.url === '/idle') {
+    // Resolves once the node wallet's background work (inventory refills, kept-token redeems) has ended.
+    void provider.payee.wallet.idle().then(() => res.end('{}'));
+    return;
+  }
   const body = req.url === '/inventory' ? provider.payee.wallet.inventoryStats() : req.url === '/log' ? nodeLog : undefined;
   res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body ?? { error: 'not found' }));
