@@ -72,6 +72,8 @@ export class Filler {
   /** What request `requestId` took from the wallet, by its journal entries and the change stored for them. */
   spendOf(requestId: string): SpendState {
     const entries = this.wallet.journal({ requestId });
+    // Change the mint refused (already spent, or forged by the node) brought nothing back.
+    const refused = new Set(this.wallet.incomingEntries('refused').filter((r) => r.requestId === requestId).map((r) => r.token));
     let spent = 0;
     let unsettled = false;
     for (const e of entries) {
@@ -79,7 +81,7 @@ export class Filler {
       if (e.status !== 'settled') unsettled = true;
       const change = this.payer.store.xcashu(e.id)?.changeToken;
       let back = 0;
-      if (change) {
+      if (change && !refused.has(change.trim())) {
         try {
           back = parseCashuToken(change).amount;
         } catch {
