@@ -43,6 +43,7 @@ export const paymentOverheadEngine: Benchmark = {
         const tag = `c${c}`;
         series.push(
           { name: `direct-${tag}`, unit: 'ms', samples: run.got.direct, better: 'lower', note: 'engine alone, latency' },
+          { name: `proxy-${tag}`, unit: 'ms', samples: run.got.proxy, baseline: `direct-${tag}`, better: 'lower', note: 'bare pass-through proxy in its own process (floor)' },
           { name: `session-${tag}`, unit: 'ms', samples: run.got.session, baseline: `direct-${tag}`, better: 'lower' },
           { name: `xcashu-${tag}`, unit: 'ms', samples: run.got.xcashu, baseline: `direct-${tag}`, better: 'lower', note: 'includes the mint’s work' },
           { name: `xcashu-mint-${tag}`, unit: 'ms', samples: run.mintWork, better: 'lower', note: c === 1 ? 'mint time inside each X-Cashu request, at the mint’s timing proxy' : 'mint busy time of the round ÷ c (approximate)' },
@@ -53,6 +54,7 @@ export const paymentOverheadEngine: Benchmark = {
       const ttft = await measureTtft(rig, ttftRounds, chatBody(upstream.model, MAX_TOKENS, 'stream'));
       series.push(
         { name: 'direct-ttft-c1', unit: 'ms', samples: ttft.got.direct, better: 'lower', note: 'engine alone, time to first token' },
+        { name: 'proxy-ttft-c1', unit: 'ms', samples: ttft.got.proxy, baseline: 'direct-ttft-c1', better: 'lower' },
         { name: 'session-ttft-c1', unit: 'ms', samples: ttft.got.session, baseline: 'direct-ttft-c1', better: 'lower' },
         { name: 'xcashu-ttft-c1', unit: 'ms', samples: ttft.got.xcashu, baseline: 'direct-ttft-c1', better: 'lower' },
         { name: 'xcashu-mint-ttft-c1', unit: 'ms', samples: ttft.redeem, better: 'lower', note: 'redeem swap before the first token' },
@@ -63,6 +65,7 @@ export const paymentOverheadEngine: Benchmark = {
       const rps = await measureRps(rig, tput.rounds, tput.clients, tput.windowMs, tput.tokens, whole);
       series.push(
         { name: 'direct-rps', unit: 'ops/s', samples: rps.direct, better: 'higher', note: `${tput.clients} closed-loop clients for ${tput.windowMs} ms` },
+        { name: 'proxy-rps', unit: 'ops/s', samples: rps.proxy, baseline: 'direct-rps', better: 'higher' },
         { name: 'session-rps', unit: 'ops/s', samples: rps.session, baseline: 'direct-rps', better: 'higher' },
         { name: 'xcashu-rps', unit: 'ops/s', samples: rps.xcashu, baseline: 'direct-rps', better: 'higher', note: `a window ends early after ${tput.tokens} tokens` },
       );

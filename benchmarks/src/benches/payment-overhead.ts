@@ -64,6 +64,7 @@ export const paymentOverhead: Benchmark = {
         const sessionTarget = c === 1 ? TARGET.sessionC1 : c === 32 ? TARGET.sessionC32 : undefined;
         series.push(
           { name: `direct-${tag}`, unit: 'ms', samples: run.got.direct, better: 'lower', note: `fast upstream alone, ${c} concurrent, whole answer of ${MAX_TOKENS} tokens` },
+          { name: `proxy-${tag}`, unit: 'ms', samples: run.got.proxy, baseline: `direct-${tag}`, better: 'lower', note: 'a bare pass-through proxy in its own process: the floor of any extra hop here' },
           {
             name: `session-${tag}`, unit: 'ms', samples: run.got.session, baseline: `direct-${tag}`, better: 'lower',
             ...(sessionTarget !== undefined ? { target: { op: '<=' as const, value: sessionTarget, of: 'delta-median' as const, note: `a Bearer session adds ≤ ${sessionTarget} ms at p50 (issue 16, 1)` } } : {}),
@@ -93,6 +94,7 @@ export const paymentOverhead: Benchmark = {
         const tag = `ttft-${n}`;
         series.push(
           { name: `direct-${tag}`, unit: 'ms', samples: run.got.direct, better: 'lower', note: `fast upstream alone, first content token of a ${n}-token stream, c1` },
+          { name: `proxy-${tag}`, unit: 'ms', samples: run.got.proxy, baseline: `direct-${tag}`, better: 'lower', note: 'bare pass-through proxy (floor)' },
           { name: `session-${tag}`, unit: 'ms', samples: run.got.session, baseline: `direct-${tag}`, better: 'lower', target: { op: '<=', value: TARGET.sessionTtft, of: 'delta-median', note: `first token ≤ direct + ${TARGET.sessionTtft} ms (issue 16, 3)` } },
           { name: `xcashu-${tag}`, unit: 'ms', samples: run.got.xcashu, baseline: `direct-${tag}`, better: 'lower', note: 'includes the redeem at the mint' },
           { name: `xcashu-mint-${tag}`, unit: 'ms', samples: run.redeem, better: 'lower', note: 'mint time before the first token (the redeem)' },
@@ -105,6 +107,7 @@ export const paymentOverhead: Benchmark = {
       const rps = await measureRps(rig, tput.rounds, tput.clients, tput.windowMs, tput.tokens, whole);
       series.push(
         { name: 'direct-rps', unit: 'ops/s', samples: rps.direct, better: 'higher', note: `${tput.clients} closed-loop clients for ${tput.windowMs} ms` },
+        { name: 'proxy-rps', unit: 'ops/s', samples: rps.proxy, baseline: 'direct-rps', better: 'higher', note: 'bare pass-through proxy (floor)' },
         { name: 'session-rps', unit: 'ops/s', samples: rps.session, baseline: 'direct-rps', better: 'higher', target: { op: '>=', value: TARGET.sessionRps, of: 'ratio', note: `≥ ${TARGET.sessionRps * 100} % of direct throughput (issue 16, 1)` } },
         {
           name: 'xcashu-rps', unit: 'ops/s', samples: rps.xcashu, baseline: 'session-rps', better: 'higher',

@@ -17,10 +17,12 @@ import { complete, stream, TokenPool, type Timed } from './paid-requests.ts';
 import type { ProviderChildOptions } from './provider-child.ts';
 
 const PROVIDER_CHILD = fileURLToPath(new URL('./provider-child.ts', import.meta.url));
+const BARE_PROXY_CHILD = fileURLToPath(new URL('./bare-proxy-child.ts', import.meta.url));
 
 /** The paths a request can take to the same upstream. */
-export type PathName = 'direct' | 'session' | 'xcashu';
-export const PATHS: readonly PathName[] = ['direct', 'session', 'xcashu'];
+export type PathName = 'direct' | 'proxy' | 'session' | 'xcashu';
+/** `proxy`: a bare pass-through proxy in its own process (bare-proxy-child.ts), the floor of any extra hop. */
+export const PATHS: readonly PathName[] = ['direct', 'proxy', 'session', 'xcashu'];
 export type Mode = 'complete' | 'stream';
 
 /** What the rig is started on. */
@@ -56,10 +58,12 @@ export interface PaymentRig {
 export async function startPaymentRig(options: RigOptions, log: (line: string) => void): Promise<PaymentRig> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-payment-'));
   let node: ReadyChild<{ url: string; controlUrl: string }> | undefined;
+  let bare: ReadyChild<{ url: string }> | undefined;
   try {
     const { upstream } = options;
     const childOptions: ProviderChildOptions = { upstream, proxyUrl: options.proxyUrl, slots: options.slots, price: options.price, dataDir };
-    node = await spawnReady<{ url: string; controlUrl: string }>(PROVIDER_CHILD, childOptions);
+    [node, bare] = await Promise.all([spawnReady<{ url: string; controlUrl: string }>(PROVIDER_CHILD, childOptions), spawnReady<{ url: string }>(BARE_PROXY_CHILD, upstream.url)]);
+    const bareUrl = bare.url;
     const { url: nodeUrl, controlUrl } = node;
     const control = async <T>(what: 'inventory' | 'log' | 'idle'): Promise<T> => (await (await fetch(`${controlUrl}/${what}`)).json()) as T;
     const pool = new TokenPool(options.proxyUrl, options.tokenSat);
@@ -72,19 +76,20 @@ export async function startPaymentRig(options: RigOptions, log: (line: string) =
     const apiKey = ((await created.json()) as { api_key: string }).api_key;
     log(`${options.tokens} tokens of ${options.tokenSat} sat minted in ${((performance.now() - minting) / 1000).toFixed(1)} s; session ${apiKey.slice(0, 10)}…`);
     const headers = (path: PathName): Record<string, string> =>
-      path === 'direct'
+      path === 'direct' || path === 'proxy'
         ? {}
         : path === 'session'
           ? { authorization: `Bearer ${apiKey}` }
           // the opt-in to incremental X-Cashu streams (without it the node buffers them as routstr-core does)
           : { 'X-Cashu': pool.take(), 'X-Routstr-Stream-Change': 'sse' };
-    const stopNode = node.stop;
+    const stopChildren = [node.stop, bare.stop];
+    const urlOf = (path: PathName): string => (path === 'direct' ? upstream.url : path === 'proxy' ? bareUrl : nodeUrl);
     return {
       nodeUrl,
       pool,
       proxyUrl: options.proxyUrl,
       send: (path, mode, body) =>
-        (mode === 'complete' ? complete : stream)(path === 'direct' ? upstream.url : nodeUrl, headers(path), body).catch(async (error: unknown) => {
+        (mode === 'complete' ? complete : stream)(urlOf(path), headers(path), body).catch(async (error: unknown) => {
           // The node's last log lines: a 500 says nothing by itself.
           const nodeLog = await control<string[]>('log').catch(() => []);
           throw new Error(`${path} ${mode}: ${(error as Error).message}${nodeLog.length ? `\n  node log: ${nodeLog.join('\n  node log: ')}` : ''}`);
@@ -92,12 +97,12 @@ export async function startPaymentRig(options: RigOptions, log: (line: string) =
       inventoryStats: () => control<InventoryStats>('inventory'),
       idle: () => control<void>('idle'),
       stop: async () => {
-        await stopNode();
+        await Promise.all(stopChildren.map((stop) => stop()));
         rmSync(dataDir, { recursive: true, force: true });
       },
     };
   } catch (error) {
-    await node?.stop();
+    await Promise.all([node?.stop(), bare?.stop()]);
     rmSync(dataDir, { recursive: true, force: true });
     throw error;
   }
@@ -125,7 +130,7 @@ export interface LatencyRun {
 
 /** `rounds` rounds of `c` concurrent whole requests on each path. */
 export async function measureLatency(rig: PaymentRig, c: number, rounds: number, body: string): Promise<LatencyRun> {
-  const run: LatencyRun = { got: { direct: [], session: [], xcashu: [] }, mintWork: [], lessMint: [], onPathCalls: [], onPathByPath: new Map(), backgroundByPath: new Map() };
+  const run: LatencyRun = { got: { direct: [], proxy: [], session: [], xcashu: [] }, mintWork: [], lessMint: [], onPathCalls: [], onPathByPath: new Map(), backgroundByPath: new Map() };
   await takeMintCalls(rig.proxyUrl);
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < PATHS.length; k++) {
@@ -173,7 +178,7 @@ export interface TtftRun {
 
 /** `rounds` streamed requests on each path, one at a time. */
 export async function measureTtft(rig: PaymentRig, rounds: number, body: string): Promise<TtftRun> {
-  const run: TtftRun = { got: { direct: [], session: [], xcashu: [] }, directEnd: [], redeem: [], lessMint: [] };
+  const run: TtftRun = { got: { direct: [], proxy: [], session: [], xcashu: [] }, directEnd: [], redeem: [], lessMint: [] };
   await takeMintCalls(rig.proxyUrl);
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < PATHS.length; k++) {
@@ -201,7 +206,7 @@ export async function measureTtft(rig: PaymentRig, rounds: number, body: string)
  * once `tokenBudget` tokens are spent.
  */
 export async function measureRps(rig: PaymentRig, rounds: number, clients: number, windowMs: number, tokenBudget: number, body: string): Promise<Record<PathName, number[]>> {
-  const rps: Record<PathName, number[]> = { direct: [], session: [], xcashu: [] };
+  const rps: Record<PathName, number[]> = { direct: [], proxy: [], session: [], xcashu: [] };
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < PATHS.length; k++) {
       const path = PATHS[(r + k) % PATHS.length]!;
