@@ -9,6 +9,7 @@
  * unmodified Routstr clients read it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import {
   NO_TOKEN_ECHO_CODES,
   PayeeError,
@@ -259,6 +260,7 @@ async function relayStream(
   let chars = 0;
   let outputEvents = 0;
   let last: Record<string, unknown> = {};
+  let firstSent = false;
   try {
     for await (const line of sseLines(upstreamBody)) {
       if (!line.startsWith('data:')) continue; // comments and keep-alives are dropped, as routstr-core does
@@ -292,6 +294,12 @@ async function relayStream(
         break;
       }
       emit(`data: ${payload}\n\n`);
+      if (incremental && !firstSent && outputEvents > 0) {
+        // Node corks a response's writes until the microtasks run dry, which here means until the
+        // rest of the engine's buffered chunk is relayed: the first token leaves now instead.
+        firstSent = true;
+        await nextMacrotask();
+      }
     }
   } catch {
     // The engine broke off or the client left: bill what was generated.
