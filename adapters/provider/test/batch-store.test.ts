@@ -137,15 +137,27 @@ describe.each(backends)('batch store on $name', ({ location }) => {
     await store.insertBatch(batchRecord('batch_e'), [newLine(0), newLine(1), newLine(2)]);
     await store.claimPending('batch_e', 'm', hold('r0'));
     await store.markDone('batch_e', 0, 10);
-    await store.endBatch('batch_e', { code: 'batch_cancelled', message: 'stop' }, (done, failed) => {
+    const ended = await store.endBatch('batch_e', { code: 'batch_cancelled', message: 'stop' }, (done, failed) => {
       expect(done.map((l) => l.index)).toEqual([0]);
       expect(failed.map((l) => l.index)).toEqual([1, 2]);
       const content = Buffer.from('{"a":1}\n');
       return { files: [{ file: { id: 'file-out-e', owner: 'acct', filename: 'batch_e_output.jsonl', purpose: 'batch_output', bytes: content.length, createdAt: 1 }, content }], patch: { status: 'cancelled', outputFileId: 'file-out-e', cancelledAt: 2 } };
     });
+    expect(ended).toBe(true);
     expect(await store.batch('batch_e')).toMatchObject({ status: 'cancelled', outputFileId: 'file-out-e', errorFileId: null, cancelledAt: 2 });
     expect((await store.fileContent('file-out-e'))?.toString()).toBe('{"a":1}\n');
     expect((await store.activeBatches()).map((b) => b.id)).not.toContain('batch_e');
+  });
+
+  it('endBatch on a batch that has already ended changes nothing and says so', async () => {
+    let wrote = 0;
+    const ended = await store.endBatch('batch_e', { code: 'batch_expired' }, () => {
+      wrote++;
+      return { files: [], patch: { status: 'expired', expiredAt: 3 } };
+    });
+    expect([ended, wrote]).toEqual([false, 0]);
+    expect(await store.batch('batch_e')).toMatchObject({ status: 'cancelled', expiredAt: null });
+    expect(await store.endBatch('batch_none', undefined, () => ({ files: [], patch: {} }))).toBe(false);
   });
 
   it('endBatch whose writer throws changes nothing (the pending lines stay pending)', async () => {

@@ -8,6 +8,9 @@ const str = (v: unknown): string | null => (v === null || v === undefined ? null
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const json = (v: unknown): unknown => (v === null || v === undefined ? null : (JSON.parse(String(v)) as unknown));
 
+/** Statuses of a batch that has ended (no more work on it). */
+export const ENDED_STATUSES: readonly string[] = ['completed', 'expired', 'cancelled', 'failed'];
+
 /** Column of each patchable batch field. */
 export const BATCH_COLUMNS: Record<string, string> = {
   status: 'status', errors: 'errors', outputFileId: 'output_file_id', errorFileId: 'error_file_id',

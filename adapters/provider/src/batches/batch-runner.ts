@@ -362,7 +362,7 @@ export class BatchRunner {
   private async finish(b: BatchRecord, final: 'completed' | 'expired' | 'cancelled'): Promise<void> {
     const t = nowS();
     const failPendingWith = final === 'expired' ? EXPIRED : final === 'cancelled' ? CANCELLED : undefined;
-    await this.deps.store.endBatch(b.id, failPendingWith, (done, failed) => {
+    const ended = await this.deps.store.endBatch(b.id, failPendingWith, (done, failed) => {
       const files: StoredFile[] = [];
       const write = (lines: LineRecord[], kind: 'output' | 'error', toLine: (l: LineRecord) => unknown): string | null => {
         if (lines.length === 0) return null;
@@ -373,9 +373,9 @@ export class BatchRunner {
       };
       const outputFileId = write(done, 'output', outputLine);
       const errorFileId = write(failed, 'error', errorLine);
-      const ended = final === 'completed' ? { completedAt: t } : final === 'expired' ? { expiredAt: t } : { cancelledAt: t };
-      return { files, patch: { status: final, outputFileId, errorFileId, finalizingAt: b.finalizingAt ?? t, ...ended } };
+      const at = final === 'completed' ? { completedAt: t } : final === 'expired' ? { expiredAt: t } : { cancelledAt: t };
+      return { files, patch: { status: final, outputFileId, errorFileId, finalizingAt: b.finalizingAt ?? t, ...at } };
     });
-    await this.emit(b.id);
+    if (ended) await this.emit(b.id);
   }
 }

@@ -131,8 +131,9 @@ export interface BatchStore {
   /**
    * Ends a batch in one transaction: fails its pending lines with `failPendingWith` (unless
    * undefined), then stores the files `write` makes from its done and failed lines (input order)
-   * and applies the patch it returns.
+   * and applies the patch it returns. false (nothing changed): the batch had already ended, e.g.
+   * another process sharing the store ended it first.
    */
-  endBatch(batchId: string, failPendingWith: unknown, write: (done: LineRecord[], failed: LineRecord[]) => { files: StoredFile[]; patch: BatchPatch }): Promise<void>;
+  endBatch(batchId: string, failPendingWith: unknown, write: (done: LineRecord[], failed: LineRecord[]) => { files: StoredFile[]; patch: BatchPatch }): Promise<boolean>;
   close(): Promise<void>;
 }

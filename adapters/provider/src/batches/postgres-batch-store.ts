@@ -5,7 +5,7 @@
  * with `SELECT … FOR UPDATE SKIP LOCKED`: two processes never take the same line.
  */
 import pg from 'pg';
-import { addCount, patchColumns, toBatch, toFile, toJsonText, toLine, type Row } from './batch-rows.ts';
+import { ENDED_STATUSES, addCount, patchColumns, toBatch, toFile, toJsonText, toLine, type Row } from './batch-rows.ts';
 import type { BatchPatch, BatchRecord, BatchStore, FileRecord, LineCounts, LineHold, LineRecord, LineState, NewLine, StoredFile } from './batch-store.ts';
 
 /** The component name of this store's rows in schema_version. */
@@ -216,12 +216,16 @@ export class PostgresBatchStore implements BatchStore {
     return failPending(this.#query, batchId, error);
   }
 
-  async endBatch(batchId: string, failPendingWith: unknown, write: (done: LineRecord[], failed: LineRecord[]) => { files: StoredFile[]; patch: BatchPatch }): Promise<void> {
-    await inTransaction(this.#pool, async (query) => {
+  async endBatch(batchId: string, failPendingWith: unknown, write: (done: LineRecord[], failed: LineRecord[]) => { files: StoredFile[]; patch: BatchPatch }): Promise<boolean> {
+    return inTransaction(this.#pool, async (query) => {
+      // The batch row's lock makes a second process ending the same batch wait, then see it ended.
+      const status = (await query('SELECT status FROM batches WHERE id = $1 FOR UPDATE', [batchId])).rows[0]?.['status'];
+      if (status === undefined || ENDED_STATUSES.includes(String(status))) return false;
       if (failPendingWith !== undefined) await failPending(query, batchId, failPendingWith);
       const { files, patch } = write(await batchLines(query, batchId, 'done'), await batchLines(query, batchId, 'failed'));
       for (const f of files) await insertFile(query, f.file, f.content);
       await updateBatch(query, batchId, patch);
+      return true;
     });
   }
 }

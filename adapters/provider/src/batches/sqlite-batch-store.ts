@@ -4,7 +4,7 @@
  * if missing). Work is synchronous underneath; the async methods only fit the BatchStore interface.
  */
 import { DurableDatabase } from '@routstr-kit/core';
-import { addCount, patchColumns, toBatch, toFile, toJsonText, toLine } from './batch-rows.ts';
+import { ENDED_STATUSES, addCount, patchColumns, toBatch, toFile, toJsonText, toLine } from './batch-rows.ts';
 import type { BatchPatch, BatchRecord, BatchStore, FileRecord, LineCounts, LineHold, LineRecord, LineState, NewLine, StoredFile } from './batch-store.ts';
 
 const SCHEMA = `
@@ -176,12 +176,15 @@ export class SqliteBatchStore extends DurableDatabase implements BatchStore {
     return this.run("UPDATE lines SET state = 'failed', error = ? WHERE batch_id = ? AND state = 'pending'", JSON.stringify(error), batchId);
   }
 
-  async endBatch(batchId: string, failPendingWith: unknown, write: (done: LineRecord[], failed: LineRecord[]) => { files: StoredFile[]; patch: BatchPatch }): Promise<void> {
-    this.tx(() => {
+  async endBatch(batchId: string, failPendingWith: unknown, write: (done: LineRecord[], failed: LineRecord[]) => { files: StoredFile[]; patch: BatchPatch }): Promise<boolean> {
+    return this.tx(() => {
+      const status = this.get('SELECT status FROM batches WHERE id = ?', batchId)?.['status'];
+      if (status === undefined || ENDED_STATUSES.includes(String(status))) return false;
       if (failPendingWith !== undefined) this.#failPending(batchId, failPendingWith);
       const { files, patch } = write(this.#batchLines(batchId, 'done'), this.#batchLines(batchId, 'failed'));
       for (const f of files) this.#insertFile(f.file, f.content);
       this.#updateBatch(batchId, patch);
+      return true;
     });
   }
 }
