@@ -116,16 +116,21 @@ export class BatchRunner {
       this.scheduled = false;
       if (this.pass || this.stopped) return void (this.again = true);
       // A store failure rejects here unhandled, as a throw in the synchronous pass did before: the node does not run on broken books.
-      this.pass = this.passes().finally(() => (this.pass = undefined));
+      this.pass = this.passes();
     });
   }
 
   /** Scheduling passes until no kick came in during the last one. */
   private async passes(): Promise<void> {
-    do {
-      this.again = false;
-      await this.pump();
-    } while (this.again && !this.stopped);
+    try {
+      do {
+        this.again = false;
+        await this.pump();
+      } while (this.again && !this.stopped);
+    } finally {
+      // Cleared in the same step as the last `again` check: a kick can never land in between and be lost.
+      this.pass = undefined;
+    }
   }
 
   /** Moves a batch to `cancelling`; running lines finish, the rest are not run (nor charged). false: it has ended. */
