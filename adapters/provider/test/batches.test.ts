@@ -380,6 +380,8 @@ const spawnNode = (dataDir: string, failpointName: string | null): Promise<NodeC
 describe('restart mid-batch', () => {
   const cases: Array<[string, string | null]> = [
     ['SIGKILLed while lines run', null],
+    // The reservation is taken inside the line's claim transaction: a kill there leaves the line pending, uncharged.
+    ['killed after a line was reserved, inside its claim', 'batch:after-reserve'],
     ['killed after a line was answered, before it was charged', 'batch:after-answer'],
     ['killed after a line was charged, before it was marked done', 'batch:after-settle'],
   ];
