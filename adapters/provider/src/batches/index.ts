@@ -27,7 +27,12 @@ export { readUpload, type Upload } from './multipart.ts';
 export interface BatchServiceOptions {
   /** sqlite file of files, batches and lines (used unless `database` is a PostgreSQL URL). */
   readonly dbPath: string;
-  /** `postgres://…`: keep files, batches and lines in PostgreSQL instead (shared by several node processes). */
+  /**
+   * `postgres://…`: keep files, batches and lines in PostgreSQL instead. Claims are atomic across
+   * processes, but start-up recovery still resets every `running` line and a batch is ended by
+   * whichever process sees it idle: until lines carry their claimer (issue 19's next slice), run one
+   * node process per database.
+   */
   readonly database?: string;
   readonly payee: Payee;
   readonly admission: Admission;
