@@ -162,7 +162,7 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
       quote: (id, model, nowS) => boardRef?.quote(id, model, nowS) ?? { ok: false, reason: 'unknown' },
       onChange: (l) => boardRef?.onChange(l) ?? (() => undefined),
     };
-    const batches = openBatches({
+    const batches = await openBatches({
       dbPath: join(options.dataDir, 'batches.db'), payee, admission, board: lazyBoard, engineModels, catalog: catalogOptions, replicas,
       ...(options.upstreamApiKey ? { upstreamApiKey: options.upstreamApiKey } : {}),
     });
@@ -230,7 +230,7 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
       board = marketMaker;
     }
     boardRef = board;
-    batches.start();
+    await batches.start();
     let stopped: Promise<void> | undefined;
     return { url, pubkey, npub, board, load: admission, replicas, payee, marketMaker, batches, stop: () => (stopped ??= stopAll()) };
   } catch (error) {

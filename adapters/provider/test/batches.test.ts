@@ -93,7 +93,7 @@ function waitFor(id: string, predicate: (b: BatchObj) => boolean): Promise<Batch
       }
     };
     off = provider.batches.onProgress((b) => check(b as unknown as BatchObj));
-    check(provider.batches.runner.batch(id) as unknown as BatchObj);
+    void provider.batches.runner.batch(id).then((b) => check(b as unknown as BatchObj));
   });
 }
 
@@ -215,9 +215,9 @@ describe('price gating', () => {
       const res = await post(provider.url, '/v1/chat/completions', { authorization: `Bearer ${other}` }, { model: engine.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
       expect(res.status).toBe(200);
       await new Promise<void>((resolve) => setImmediate(resolve));
-      const held = provider.batches.runner.batch(created.id) as unknown as BatchObj;
+      const held = (await provider.batches.runner.batch(created.id)) as unknown as BatchObj;
       expect(held).toMatchObject({ status: 'in_progress', request_counts: { total: 4, completed: 0, failed: 0 } });
-      expect(provider.batches.store.batchLines(created.id, 'pending')).toHaveLength(4);
+      expect(await provider.batches.store.batchLines(created.id, 'pending')).toHaveLength(4);
       expect(await info(apiKey)).toEqual(before);
 
       setPrice(COMPLETION); // at the ceiling: runs
@@ -246,7 +246,7 @@ describe('priority and cancel', () => {
     const res = await post(provider.url, '/v1/chat/completions', { authorization: `Bearer ${other}` }, { model: engine.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
     expect(res.status).toBe(200);
     // Served before the batch got anywhere near its end: it jumped the batch's queue.
-    const during = provider.batches.runner.batch(created.id) as unknown as BatchObj;
+    const during = (await provider.batches.runner.batch(created.id)) as unknown as BatchObj;
     expect(during.status).toBe('in_progress');
     expect(during.request_counts.completed).toBeLessThan(customIds.length / 2);
 
@@ -380,6 +380,8 @@ const spawnNode = (dataDir: string, failpointName: string | null): Promise<NodeC
 describe('restart mid-batch', () => {
   const cases: Array<[string, string | null]> = [
     ['SIGKILLed while lines run', null],
+    // The reservation is taken inside the line's claim transaction: a kill there leaves the line pending, uncharged.
+    ['killed after a line was reserved, inside its claim', 'batch:after-reserve'],
     ['killed after a line was answered, before it was charged', 'batch:after-answer'],
     ['killed after a line was charged, before it was marked done', 'batch:after-settle'],
   ];

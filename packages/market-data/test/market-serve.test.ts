@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, type Market } from '@routstr-kit/core';
 import { startPricedDevnet, type NodeSpec, type PricedDevnet } from '@routstr-kit/devnet/priced-nodes';
 import { HISTORY_INTERVALS, INTERVAL_MS, TYPICAL_SHAPE, openMarketStore, startMarketDataService, type BookResponse, type HistoryResponse, type MarketDataService, type ModelSummary, type ModelsResponse, type ProvidersResponse } from '../src/index.ts';
-import { startPostgresCluster, type PostgresCluster } from './postgres-cluster.ts';
+import { startPostgresCluster, type PostgresCluster } from '@routstr-kit/devnet/postgres';
 import { openStream, type StreamClient } from './sse-client.ts';
 
 const FIXED = { prompt: 300_000_000, completion: 1_500_000_000 };

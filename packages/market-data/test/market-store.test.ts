@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMarketStore, type MarketStore } from '../src/index.ts';
-import { startPostgresCluster, type PostgresCluster } from './postgres-cluster.ts';
+import { startPostgresCluster, type PostgresCluster } from '@routstr-kit/devnet/postgres';
 
 const DAY = 86_400_000;
 const base = Math.floor(1_733_090_000_000 / DAY) * DAY;

@@ -90,10 +90,10 @@ export async function handleBatchRoute(deps: BatchRoutesDeps, req: IncomingMessa
     if (path === '/v1/files' && method === 'POST') return await createFile(deps, req, res, url, owner, requestId);
     let m = /^\/v1\/files\/([^/]+)(\/content)?$/.exec(path);
     if (m && method === 'GET') {
-      const file = deps.store.file(decodeURIComponent(m[1] as string));
+      const file = await deps.store.file(decodeURIComponent(m[1] as string));
       if (!file || file.owner !== owner) throw new BatchError('not_found', `No such File object: ${m[1]}`);
       if (!m[2]) return sendJson(res, 200, fileObject(file), requestId);
-      const content = deps.store.fileContent(file.id) ?? Buffer.alloc(0);
+      const content = (await deps.store.fileContent(file.id)) ?? Buffer.alloc(0);
       res.writeHead(200, { 'content-type': 'application/jsonl', 'content-length': content.length, 'x-routstr-request-id': requestId, 'access-control-allow-origin': '*' });
       return void res.end(content);
     }
@@ -102,8 +102,8 @@ export async function handleBatchRoute(deps: BatchRoutesDeps, req: IncomingMessa
       const limitRaw = Number(url.searchParams.get('limit') ?? 20);
       const limit = Number.isSafeInteger(limitRaw) ? Math.min(100, Math.max(1, limitRaw)) : 20;
       const after = url.searchParams.get('after') ?? undefined;
-      const page = deps.store.listBatches(owner, limit, after);
-      const data = page.batches.map((b) => batchObject(b, deps.store.counts(b.id)));
+      const page = await deps.store.listBatches(owner, limit, after);
+      const data = await Promise.all(page.batches.map(async (b) => batchObject(b, await deps.store.counts(b.id))));
       const first = data[0]?.['id'] ?? null;
       const last = data.at(-1)?.['id'] ?? null;
       return sendJson(res, 200, { object: 'list', data, first_id: first, last_id: last, has_more: page.hasMore }, requestId);
@@ -111,12 +111,12 @@ export async function handleBatchRoute(deps: BatchRoutesDeps, req: IncomingMessa
     m = /^\/v1\/batches\/([^/]+)(\/cancel)?$/.exec(path);
     if (m) {
       const id = decodeURIComponent(m[1] as string);
-      const batch = deps.store.batch(id);
+      const batch = await deps.store.batch(id);
       if (!batch || batch.owner !== owner) throw new BatchError('not_found', `No such batch: ${id}`);
-      if (!m[2] && method === 'GET') return sendJson(res, 200, deps.runner.batch(id), requestId);
+      if (!m[2] && method === 'GET') return sendJson(res, 200, await deps.runner.batch(id), requestId);
       if (m[2] && method === 'POST') {
-        if (!deps.runner.cancel(id)) throw new BatchError('batch_not_cancellable', `Batch ${id} has already ended (${batch.status})`);
-        return sendJson(res, 200, deps.runner.batch(id), requestId);
+        if (!(await deps.runner.cancel(id))) throw new BatchError('batch_not_cancellable', `Batch ${id} has already ended (${batch.status})`);
+        return sendJson(res, 200, await deps.runner.batch(id), requestId);
       }
     }
     return sendError(res, 404, 'invalid_request_error', 'not_found', `${method} ${url.pathname} not found`, requestId);
@@ -131,7 +131,7 @@ async function createFile(deps: BatchRoutesDeps, req: IncomingMessage, res: Serv
   const upload = await readUpload(req, url, deps.maxFileBytes ?? 16 * 1024 * 1024);
   if (upload.purpose !== 'batch') throw new BatchError('invalid_purpose', "This node stores files for purpose 'batch' only");
   const file = { id: newFileId(), owner, filename: upload.filename, purpose: upload.purpose, bytes: upload.content.length, createdAt: nowS() };
-  deps.store.insertFile(file, upload.content);
+  await deps.store.insertFile(file, upload.content);
   sendJson(res, 200, fileObject(file), requestId);
 }
 
@@ -153,10 +153,10 @@ async function createBatch(deps: BatchRoutesDeps, req: IncomingMessage, res: Ser
   const window = body['completion_window'];
   const windowS = completionWindowSeconds(window);
   const { metadata, maxPrice } = readMetadata(body['metadata']);
-  const file = deps.store.file(inputFileId);
+  const file = await deps.store.file(inputFileId);
   if (!file || file.owner !== owner) throw new BatchError('not_found', `No such File object: ${inputFileId}`);
   if (file.purpose !== 'batch') throw new BatchError('invalid_file', `File ${inputFileId} was not uploaded with purpose 'batch'`);
-  const text = (deps.store.fileContent(file.id) ?? Buffer.alloc(0)).toString('utf8');
+  const text = ((await deps.store.fileContent(file.id)) ?? Buffer.alloc(0)).toString('utf8');
   const parsed = parseBatchFile(text, endpoint, (id) => deps.knownModel(id));
   const lines: NewLine[] = [
     ...parsed.lines.map((l) => ({ index: l.index, customId: l.customId, requestId: newBatchRequestId(), model: l.model, body: l.body })),
@@ -170,11 +170,11 @@ async function createBatch(deps: BatchRoutesDeps, req: IncomingMessage, res: Ser
     inProgressAt: null, expiresAt: created + windowS, finalizingAt: null, completedAt: null, failedAt: null, expiredAt: null,
     cancellingAt: null, cancelledAt: null,
   };
-  deps.store.insertBatch(batch, lines);
+  await deps.store.insertBatch(batch, lines);
   if (empty) {
     // As OpenAI: a file that fails validation as a whole fails the batch, with the reason in `errors`.
-    deps.store.updateBatch(batch.id, { status: 'failed', failedAt: created, errors: { object: 'list', data: [{ code: 'empty_file', message: 'The input file has no request lines', param: 'input_file_id', line: null }] } });
+    await deps.store.updateBatch(batch.id, { status: 'failed', failedAt: created, errors: { object: 'list', data: [{ code: 'empty_file', message: 'The input file has no request lines', param: 'input_file_id', line: null }] } });
   }
   deps.runner.kick();
-  sendJson(res, 200, deps.runner.batch(batch.id), requestId);
+  sendJson(res, 200, await deps.runner.batch(batch.id), requestId);
 }

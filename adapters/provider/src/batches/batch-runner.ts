@@ -5,7 +5,8 @@
  * admission priority, on at most `slots` slots), paid from the owner's Bearer balance exactly
  * like an interactive Bearer request: reserve the gate → run → settle the billed cost.
  *
- * Crash rule: reserve (in memory) → line `running` (batches.db) → engine → line `answered` with
+ * Crash rule: reserve (in memory) → line `running` (the batch store; reserving happens inside the
+ * claim's transaction, so a line is reserved for once across processes) → engine → line `answered` with
  * response and cost → settle, flushed to payee.db (its settled reservation row) → line `done`. On
  * restart, `running` lines and `answered` lines whose reservation was not settled were never
  * charged: they run again; an `answered` line whose reservation is settled is done.
@@ -20,7 +21,7 @@ import { boundedUpstreamBody } from '../node/output-bound.ts';
 import type { ReplicaPool } from '../node/replica-pool.ts';
 import { destroyUpstreamAgents, postToReplica, readText, upstreamAgents, type UpstreamAgents } from '../node/upstream-request.ts';
 import { batchObject, errorLine, newFileId, outputLine } from './batch-objects.ts';
-import type { BatchRecord, BatchStore, LineRecord } from './batch-store.ts';
+import type { BatchRecord, BatchStore, LineHold, LineRecord, StoredFile } from './batch-store.ts';
 import { toJsonl } from './jsonl.ts';
 
 /** Admission priority of batch lines (interactive requests use 5: they go first). */
@@ -63,6 +64,9 @@ export class BatchRunner {
   private readonly unsubscribe: Array<() => void> = [];
   private running = 0;
   private scheduled = false;
+  // The scheduling pass in progress (one at a time: store calls are async) and whether another was asked for meanwhile.
+  private pass: Promise<void> | undefined;
+  private again = false;
   // No batch is active: interactive requests' admission changes do not wake the scheduler (a query each).
   private idle = false;
   private started = false;
@@ -76,10 +80,10 @@ export class BatchRunner {
   }
 
   /** Finishes what a crash left (see the module doc) and starts scheduling; `priceChanges` wakes it on every price move. */
-  start(priceChanges: (listener: () => void) => () => void): void {
+  async start(priceChanges: (listener: () => void) => () => void): Promise<void> {
     if (this.started) return;
     this.started = true;
-    this.recover();
+    await this.recover();
     this.unsubscribe.push(priceChanges(() => this.kick()), this.deps.admission.onChange(() => {
       if (!this.idle) this.kick();
     }));
@@ -93,30 +97,50 @@ export class BatchRunner {
   }
 
   /** The batch object now (undefined when unknown). */
-  batch(id: string): Record<string, unknown> | undefined {
-    const b = this.deps.store.batch(id);
-    return b ? batchObject(b, this.deps.store.counts(id)) : undefined;
+  async batch(id: string): Promise<Record<string, unknown> | undefined> {
+    const b = await this.deps.store.batch(id);
+    return b ? batchObject(b, await this.deps.store.counts(id)) : undefined;
   }
 
   /** Asks for a scheduling pass soon (coalesced). */
   kick(): void {
     this.idle = false;
-    if (this.scheduled || this.stopped || !this.started) return;
+    if (this.stopped || !this.started) return;
+    if (this.pass) {
+      this.again = true;
+      return;
+    }
+    if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      this.pump();
+      if (this.pass || this.stopped) return void (this.again = true);
+      // A store failure rejects here unhandled, as a throw in the synchronous pass did before: the node does not run on broken books.
+      this.pass = this.passes();
     });
   }
 
+  /** Scheduling passes until no kick came in during the last one. */
+  private async passes(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        await this.pump();
+      } while (this.again && !this.stopped);
+    } finally {
+      // Cleared in the same step as the last `again` check: a kick can never land in between and be lost.
+      this.pass = undefined;
+    }
+  }
+
   /** Moves a batch to `cancelling`; running lines finish, the rest are not run (nor charged). false: it has ended. */
-  cancel(id: string): boolean {
-    const b = this.deps.store.batch(id);
+  async cancel(id: string): Promise<boolean> {
+    const b = await this.deps.store.batch(id);
     if (!b) return false;
     if (b.status === 'cancelling' || b.status === 'cancelled') return true;
     if (b.status !== 'validating' && b.status !== 'in_progress') return false;
-    this.deps.store.updateBatch(id, { status: 'cancelling', cancellingAt: nowS() });
-    this.emit(id);
+    await this.deps.store.updateBatch(id, { status: 'cancelling', cancellingAt: nowS() });
+    await this.emit(id);
     this.kick();
     return true;
   }
@@ -127,59 +151,60 @@ export class BatchRunner {
     this.abort.abort();
     if (this.timer) clearTimeout(this.timer);
     for (const u of this.unsubscribe.splice(0)) u();
+    await Promise.allSettled([...this.inflight, ...(this.pass ? [this.pass] : [])]);
     await Promise.allSettled([...this.inflight]);
     destroyUpstreamAgents(this.agents);
   }
 
-  private recover(): void {
+  private async recover(): Promise<void> {
     const { store, payee } = this.deps;
-    for (const l of store.linesIn('running')) {
+    for (const l of await store.linesIn('running')) {
       if (l.reservationId) payee.release(l.reservationId);
-      store.resetPending(l.batchId, l.index);
+      await store.resetPending(l.batchId, l.index);
     }
-    for (const l of store.linesIn('answered')) {
+    for (const l of await store.linesIn('answered')) {
       const r = l.reservationId ? payee.store.reservation(l.reservationId) : undefined;
-      if (r?.state === 'settled') store.markDone(l.batchId, l.index, r.costMsat ?? 0);
-      else store.resetPending(l.batchId, l.index); // never charged (an older version's held reservation is released on open): it runs again
+      if (r?.state === 'settled') await store.markDone(l.batchId, l.index, r.costMsat ?? 0);
+      else await store.resetPending(l.batchId, l.index); // never charged (an older version's held reservation is released on open): it runs again
     }
   }
 
-  private emit(batchId: string): void {
+  private async emit(batchId: string): Promise<void> {
     if (this.listeners.size === 0) return;
-    const b = this.batch(batchId);
+    const b = await this.batch(batchId);
     if (!b) return;
     for (const l of [...this.listeners]) l(b);
   }
 
-  private pump(): void {
+  private async pump(): Promise<void> {
     if (this.stopped) return;
     const { store, admission } = this.deps;
     const nowMs = Date.now();
     let nextExpiry = Infinity;
     const open: BatchRecord[] = [];
-    const active = store.activeBatches();
+    const active = await store.activeBatches();
     this.idle = active.length === 0;
     for (const b of active) {
       const busy = this.busy.get(b.id) ?? 0;
       if (b.status === 'validating') {
-        store.updateBatch(b.id, { status: 'in_progress', inProgressAt: nowS() });
+        await store.updateBatch(b.id, { status: 'in_progress', inProgressAt: nowS() });
         b.status = 'in_progress';
-        this.emit(b.id);
+        await this.emit(b.id);
       }
       if (b.status === 'finalizing') {
-        this.finish(b, 'completed');
+        await this.finish(b, 'completed');
         continue;
       }
       if (b.status === 'cancelling') {
-        if (busy === 0) this.finish(b, 'cancelled');
+        if (busy === 0) await this.finish(b, 'cancelled');
         continue;
       }
       if (nowMs >= b.expiresAt * 1000) {
-        if (busy === 0) this.finish(b, 'expired');
+        if (busy === 0) await this.finish(b, 'expired');
         continue;
       }
-      if (store.counts(b.id).unfinished === 0) {
-        this.finish(b, 'completed');
+      if ((await store.counts(b.id)).unfinished === 0) {
+        await this.finish(b, 'completed');
         continue;
       }
       nextExpiry = Math.min(nextExpiry, b.expiresAt * 1000);
@@ -187,48 +212,66 @@ export class BatchRunner {
     }
     this.armTimer(nextExpiry);
     // A batch line takes a slot only when one is free and no interactive request waits for it.
-    while (this.running < this.slots && admission.queued === 0 && admission.inFlight < admission.capacity) {
-      const next = this.pick(open);
+    while (!this.stopped && this.running < this.slots && admission.queued === 0 && admission.inFlight < admission.capacity) {
+      const next = await this.claim(open);
       if (!next) break;
-      this.launch(next.batch, next.line, next.model);
+      if (next.reservationId === undefined) {
+        // The line could not be paid and is stored failed; the batch goes on (a smaller line may still fit).
+        await this.emit(next.batch.id);
+        this.kick(); // it may have been the batch's last line: the next pass finishes the batch
+        continue;
+      }
+      this.launch(next.batch, next.line, next.model, next.reservationId);
     }
   }
 
-  /** The first runnable pending line: oldest batch first, its model priced at or below the ceiling. */
-  private pick(open: readonly BatchRecord[]): { batch: BatchRecord; line: LineRecord; model: Model } | undefined {
+  /**
+   * Claims the first runnable pending line (oldest batch first, its model priced at or below the
+   * ceiling) and reserves its gate on the owner's balance inside the claim: the line is stored
+   * running with the reservation, or failed when the balance cannot cover it (no reservationId).
+   */
+  private async claim(open: readonly BatchRecord[]): Promise<{ batch: BatchRecord; line: LineRecord; model: Model; reservationId?: string } | undefined> {
+    const { store, payee } = this.deps;
     for (const batch of open) {
-      for (const modelId of this.deps.store.pendingModels(batch.id)) {
+      for (const modelId of await store.pendingModels(batch.id)) {
         const priced = this.deps.priced(modelId);
         if (!priced) continue;
         if (batch.maxPriceMsatPerMtok !== null && priced.price.completion > batch.maxPriceMsatPerMtok) continue;
-        const line = this.deps.store.nextPending(batch.id, modelId);
-        if (line) return { batch, line, model: priced.model };
+        let reserved: string | undefined;
+        const hold = (line: LineRecord): LineHold => {
+          const gateMsat = requestGate(priced.model, line.body ?? {});
+          try {
+            reserved = payee.reserve(batch.owner, gateMsat);
+          } catch (error) {
+            if (!(error instanceof PayeeError)) throw error;
+            const code = error.code === 'insufficient_balance' ? 'insufficient_balance' : String(error.code);
+            const message = code === 'insufficient_balance'
+              ? `Insufficient balance: this line needs ${gateMsat} msat reserved (its maximum cost at the current price); top up the account and resubmit it`
+              : error.message;
+            return { failed: { code, message } };
+          }
+          failpoint('batch:after-reserve');
+          return { reservationId: reserved, gateMsat };
+        };
+        let claimed: Awaited<ReturnType<BatchStore['claimPending']>>;
+        try {
+          claimed = await store.claimPending(batch.id, modelId, hold);
+        } catch (error) {
+          // The claim did not commit (the line stays pending): its reservation must not hold the balance.
+          if (reserved !== undefined) payee.release(reserved);
+          throw error;
+        }
+        if (!claimed) continue;
+        return 'failed' in claimed.hold
+          ? { batch, line: claimed.line, model: priced.model }
+          : { batch, line: claimed.line, model: priced.model, reservationId: claimed.hold.reservationId };
       }
     }
     return undefined;
   }
 
-  private launch(batch: BatchRecord, line: LineRecord, model: Model): void {
-    const { store, payee } = this.deps;
-    const body = line.body ?? {};
-    const gateMsat = requestGate(model, body);
-    let reservationId: string;
-    try {
-      reservationId = payee.reserve(batch.owner, gateMsat);
-    } catch (error) {
-      if (!(error instanceof PayeeError)) throw error;
-      // The line cannot be paid: it fails with the reason and the batch goes on (a smaller line may still fit).
-      const code = error.code === 'insufficient_balance' ? 'insufficient_balance' : String(error.code);
-      const message = code === 'insufficient_balance'
-        ? `Insufficient balance: this line needs ${gateMsat} msat reserved (its maximum cost at the current price); top up the account and resubmit it`
-        : error.message;
-      store.markFailed(batch.id, line.index, null, { code, message });
-      this.emit(batch.id);
-      this.kick(); // it may have been the batch's last line: the next pass finishes the batch
-      return;
-    }
-    failpoint('batch:after-reserve');
-    store.markRunning(batch.id, line.index, reservationId, gateMsat);
+  private launch(batch: BatchRecord, line: LineRecord, model: Model, reservationId: string): void {
+    const gateMsat = line.gateMsat ?? 0;
     this.running++;
     this.busy.set(batch.id, (this.busy.get(batch.id) ?? 0) + 1);
     const p = this.run(batch, line, model, gateMsat, reservationId);
@@ -247,12 +290,12 @@ export class BatchRunner {
         // Lost the slot to a race: try again when admission changes, not in a loop.
         wake = false;
         payee.release(reservationId);
-        store.resetPending(batch.id, line.index);
+        await store.resetPending(batch.id, line.index);
         return;
       }
       if (this.stopped) {
         payee.release(reservationId);
-        store.resetPending(batch.id, line.index);
+        await store.resetPending(batch.id, line.index);
         return;
       }
       const outcome = await this.callEngine(batch.endpoint, line.body ?? {}, model);
@@ -261,25 +304,25 @@ export class BatchRunner {
         const body = line.body ?? {};
         const b = bill(model, gateMsat, json['usage'], { promptTokens: countPromptTokens(body), completionTokens: countCompletionTokens(generatedChars(json)) });
         const response = { status_code: 200, request_id: randomUUID(), body: attachCostMetadata(json, b.cost) };
-        store.markAnswered(batch.id, line.index, response, b.cost.total_msats);
+        await store.markAnswered(batch.id, line.index, response, b.cost.total_msats);
         failpoint('batch:after-answer');
         const settled = payee.settle(reservationId, b.cost.total_msats);
         // A line is marked done only once its charge is committed (a stored answer is not a sent one).
         payee.flush();
         failpoint('batch:after-settle');
-        store.markDone(batch.id, line.index, settled.chargedMsat);
+        await store.markDone(batch.id, line.index, settled.chargedMsat);
         return;
       }
       payee.release(reservationId);
-      if (this.stopped) return void store.resetPending(batch.id, line.index);
-      if (outcome.kind === 'http') store.markFailed(batch.id, line.index, { status_code: outcome.status, request_id: randomUUID(), body: outcome.body }, null);
-      else store.markFailed(batch.id, line.index, null, { code: 'upstream_unreachable', message: outcome.message });
+      if (this.stopped) return void (await store.resetPending(batch.id, line.index));
+      if (outcome.kind === 'http') await store.markFailed(batch.id, line.index, { status_code: outcome.status, request_id: randomUUID(), body: outcome.body }, null);
+      else await store.markFailed(batch.id, line.index, null, { code: 'upstream_unreachable', message: outcome.message });
     } finally {
       release?.();
       this.running--;
       this.busy.set(batch.id, (this.busy.get(batch.id) ?? 1) - 1);
-      this.emit(batch.id);
       if (wake) this.kick();
+      await this.emit(batch.id);
     }
   }
 
@@ -321,26 +364,23 @@ export class BatchRunner {
   }
 
   /** Ends a batch (no line of it on the engine): unrun lines fail as expired/cancelled; the output and error files are written in the same transaction. */
-  private finish(b: BatchRecord, final: 'completed' | 'expired' | 'cancelled'): void {
-    const { store } = this.deps;
+  private async finish(b: BatchRecord, final: 'completed' | 'expired' | 'cancelled'): Promise<void> {
     const t = nowS();
-    store.tx(() => {
-      if (final === 'expired') store.failPending(b.id, EXPIRED);
-      if (final === 'cancelled') store.failPending(b.id, CANCELLED);
-      const done = store.batchLines(b.id, 'done');
-      const failed = store.batchLines(b.id, 'failed');
+    const failPendingWith = final === 'expired' ? EXPIRED : final === 'cancelled' ? CANCELLED : undefined;
+    const ended = await this.deps.store.endBatch(b.id, failPendingWith, (done, failed) => {
+      const files: StoredFile[] = [];
       const write = (lines: LineRecord[], kind: 'output' | 'error', toLine: (l: LineRecord) => unknown): string | null => {
         if (lines.length === 0) return null;
         const content = Buffer.from(toJsonl(lines.map(toLine)), 'utf8');
         const id = newFileId();
-        store.insertFile({ id, owner: b.owner, filename: `${b.id}_${kind}.jsonl`, purpose: 'batch_output', bytes: content.length, createdAt: t }, content);
+        files.push({ file: { id, owner: b.owner, filename: `${b.id}_${kind}.jsonl`, purpose: 'batch_output', bytes: content.length, createdAt: t }, content });
         return id;
       };
       const outputFileId = write(done, 'output', outputLine);
       const errorFileId = write(failed, 'error', errorLine);
-      const ended = final === 'completed' ? { completedAt: t } : final === 'expired' ? { expiredAt: t } : { cancelledAt: t };
-      store.updateBatch(b.id, { status: final, outputFileId, errorFileId, finalizingAt: b.finalizingAt ?? t, ...ended });
+      const at = final === 'completed' ? { completedAt: t } : final === 'expired' ? { expiredAt: t } : { cancelledAt: t };
+      return { files, patch: { status: final, outputFileId, errorFileId, finalizingAt: b.finalizingAt ?? t, ...at } };
     });
-    this.emit(b.id);
+    if (ended) await this.emit(b.id);
   }
 }

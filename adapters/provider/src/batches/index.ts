@@ -1,5 +1,5 @@
 /**
- * The node's Batch API (OpenAI Files + Batches, held for price): a store in node:sqlite, a runner
+ * The node's Batch API (OpenAI Files + Batches, held for price): a store (SQLite, or PostgreSQL shared by several processes), a runner
  * that spends idle engine slots on lines priced within each batch's ceiling, and the HTTP routes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -10,19 +10,30 @@ import { modelFor, type CatalogOptions, type EngineModel } from '../node/catalog
 import type { ReplicaPool } from '../node/replica-pool.ts';
 import { handleBatchRoute, isBatchPath } from './batch-routes.ts';
 import { BatchRunner } from './batch-runner.ts';
-import { BatchStore } from './batch-store.ts';
+import type { BatchStore } from './batch-store.ts';
+import { isPostgresUrl, openBatchStore } from './open-batch-store.ts';
 
 export { BatchError, type BatchErrorCode } from './batch-error.ts';
 export { batchObject, errorLine, fileObject, outputLine } from './batch-objects.ts';
 export { BATCH_ENDPOINTS, MAX_PRICE_KEY, completionWindowSeconds, handleBatchRoute, isBatchPath, readMetadata, type BatchRoutesDeps } from './batch-routes.ts';
 export { BATCH_PRIORITY, BatchRunner, type BatchRunnerDeps } from './batch-runner.ts';
-export { BatchStore, type BatchRecord, type BatchStatus, type FileRecord, type LineRecord, type LineState } from './batch-store.ts';
+export type { BatchPatch, BatchRecord, BatchStatus, BatchStore, FileRecord, LineCounts, LineHold, LineRecord, LineState, NewLine, StoredFile } from './batch-store.ts';
+export { isPostgresUrl, openBatchStore } from './open-batch-store.ts';
+export { PostgresBatchStore } from './postgres-batch-store.ts';
+export { SqliteBatchStore } from './sqlite-batch-store.ts';
 export { parseBatchFile, toJsonl, type BatchFileLine, type ParsedBatchFile, type RefusedLine } from './jsonl.ts';
 export { readUpload, type Upload } from './multipart.ts';
 
 export interface BatchServiceOptions {
-  /** sqlite file of files, batches and lines. */
+  /** sqlite file of files, batches and lines (used unless `database` is a PostgreSQL URL). */
   readonly dbPath: string;
+  /**
+   * `postgres://…`: keep files, batches and lines in PostgreSQL instead. Claims are atomic across
+   * processes, but start-up recovery still resets every `running` line and a batch is ended by
+   * whichever process sees it idle: until lines carry their claimer (issue 19's next slice), run one
+   * node process per database.
+   */
+  readonly database?: string;
   readonly payee: Payee;
   readonly admission: Admission;
   /** Prices in force (the batch ceilings compare against `completion`). */
@@ -45,7 +56,7 @@ export interface BatchService {
   handles(path: string): boolean;
   handle(req: IncomingMessage, res: ServerResponse, url: URL, requestId: string): Promise<void>;
   /** Recovers interrupted lines and starts running batches (call once prices are up). */
-  start(): void;
+  start(): Promise<void>;
   /** Called with the batch object whenever a batch's status or counts change. */
   onProgress(listener: (batch: Record<string, unknown>) => void): () => void;
   /** Stops the runner (lines on the engine go back to pending, uncharged) and closes the store. */
@@ -53,8 +64,9 @@ export interface BatchService {
 }
 
 /** Opens the Batch API's store and runner (not running until start()). */
-export function openBatches(options: BatchServiceOptions): BatchService {
-  const store = new BatchStore(options.dbPath);
+export async function openBatches(options: BatchServiceOptions): Promise<BatchService> {
+  if (options.database !== undefined && !isPostgresUrl(options.database)) throw new Error('database must be a postgres:// URL (the SQLite store is chosen by dbPath)');
+  const store = await openBatchStore(options.database ?? options.dbPath);
   const priced = (id: string): { price: ModelPrice; model: Model } | undefined => {
     // One snapshot of the board: the ceiling is compared with, and the line billed at, the same price.
     const price = options.board.current().get(id);

@@ -1,4 +1,4 @@
-// Test fixture: a throwaway PostgreSQL cluster in a temp dir on a free port (as the postgres
+// A throwaway PostgreSQL cluster for tests, in a temp dir on a free port (as the postgres
 // user when we are root: postgres refuses to run as root). Start-up failure throws: a test that
 // needs PostgreSQL fails, it never skips.
 import { execFile } from 'node:child_process';
@@ -41,7 +41,7 @@ async function freePort(): Promise<number> {
 /** Starts a cluster; `stop()` removes it. */
 export async function startPostgresCluster(): Promise<PostgresCluster> {
   const bin = binDir();
-  const dir = mkdtempSync(join(tmpdir(), 'market-pg-'));
+  const dir = mkdtempSync(join(tmpdir(), 'routstr-pg-'));
   const data = join(dir, 'data');
   const asRoot = process.getuid?.() === 0;
   if (asRoot) {
