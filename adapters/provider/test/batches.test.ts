@@ -214,7 +214,7 @@ describe('price gating', () => {
       const other = await account(20);
       const res = await post(provider.url, '/v1/chat/completions', { authorization: `Bearer ${other}` }, { model: engine.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
       expect(res.status).toBe(200);
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await provider.batches.runner.passesDone();
       const held = (await provider.batches.runner.batch(created.id)) as unknown as BatchObj;
       expect(held).toMatchObject({ status: 'in_progress', request_counts: { total: 4, completed: 0, failed: 0 } });
       expect(await provider.batches.store.batchLines(created.id, 'pending')).toHaveLength(4);

@@ -133,6 +133,11 @@ export class BatchRunner {
     }
   }
 
+  /** Resolves once no scheduling pass runs or is asked for (what a pass decides is then in the store). */
+  async passesDone(): Promise<void> {
+    while (this.pass || this.scheduled) await (this.pass ?? new Promise<void>((resolve) => setImmediate(resolve)));
+  }
+
   /** Moves a batch to `cancelling`; running lines finish, the rest are not run (nor charged). false: it has ended. */
   async cancel(id: string): Promise<boolean> {
     const b = await this.deps.store.batch(id);
@@ -152,7 +157,6 @@ export class BatchRunner {
     if (this.timer) clearTimeout(this.timer);
     for (const u of this.unsubscribe.splice(0)) u();
     await Promise.allSettled([...this.inflight, ...(this.pass ? [this.pass] : [])]);
-    await Promise.allSettled([...this.inflight]);
     destroyUpstreamAgents(this.agents);
   }
 
