@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { generateSecretKey, getPublicKey, nip19 } from 'nostr-tools';
 import { parseSecretKey } from './secret-key.ts';
-import { msatPerMtok, openPayee, openWallet, type Payee } from '@routstr-kit/core';
+import { DEFAULT_INVENTORY_POLICY, msatPerMtok, openPayee, openWallet, type Payee } from '@routstr-kit/core';
 import {
   startMarketMaker,
   type DynamicBoardConfig,
@@ -61,7 +61,10 @@ export interface StartProviderOptions {
   adminToken?: string;
   /** Let non-loopback callers use the admin API (default false). */
   allowRemoteAdmin?: boolean;
-  /** Requests run on the engine at once, over all replicas together (default 2). */
+  /**
+   * Requests run on the engine at once, over all replicas together (default 2). The node's wallet keeps
+   * exact change for that many X-Cashu requests at once: that many proofs of each denomination (at least 4).
+   */
   maxConcurrency?: number;
   /** Requests that may wait for a slot; beyond that 429 (default 8). */
   queueSize?: number;
@@ -127,6 +130,9 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
     mints: options.mints,
     ...(options.mnemonic ? { mnemonic: options.mnemonic } : {}),
     ...(options.curveWorkers !== undefined ? { curveWorkers: options.curveWorkers } : {}),
+    // X-Cashu change takes at most one proof of each denomination: as many of each as requests run at once
+    // pay every concurrent change from the inventory, with no swap on a request's path.
+    inventory: { ...DEFAULT_INVENTORY_POLICY, perDenomination: inventoryDepth(options.maxConcurrency) },
     // The payee adopts change tokens a crash left journaled; the wallet must not take them back first.
     reclaimOnOpen: false,
   });
@@ -237,4 +243,10 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
     await stopAll().catch(() => undefined);
     throw error;
   }
+}
+
+/** Proofs of each denomination the node's wallet keeps: its concurrency, 4 to 64 (a bad value is Admission's to refuse). */
+function inventoryDepth(maxConcurrency: number | undefined): number {
+  const slots = maxConcurrency !== undefined && Number.isSafeInteger(maxConcurrency) ? maxConcurrency : 2;
+  return Math.min(64, Math.max(DEFAULT_INVENTORY_POLICY.perDenomination, slots));
 }
