@@ -1,0 +1,240 @@
+// Issue 19: nginx (Debian's package, running the repo's deploy/nginx/routstr-kit.conf) in front of two
+// provider nodes on the devnet (real mint, real llama.cpp engine). Each node has its own data folder
+// (no shared database yet), so the buyers pay by X-Cashu, which needs no state shared between nodes.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getTokenMetadata } from '@cashu/cashu-ts';
+import { msatPerMtok, openWallet, readSseLine, sat, type EcashWallet } from '@routstr-kit/core';
+import { startEngine, startMint, type RunningEngine, type RunningMint } from '@routstr-kit/devnet';
+import { startNginx, type RunningNginx } from '@routstr-kit/devnet/nginx';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPriceBoard } from '../src/market-maker/price-board.ts';
+import { startProvider, type RunningProvider } from '../src/start-provider.ts';
+
+const PROMPT = 50_000_000; // msat/Mtok
+const COMPLETION = 100_000_000;
+const UPLOAD_LIMIT = 16 * 1024 * 1024; // the node's default maxFileBytes, and client_max_body_size 16m
+
+let mint: RunningMint;
+let engine: RunningEngine;
+let gate: StreamGate;
+let nodes: RunningProvider[] = [];
+let nginx: RunningNginx;
+let client: EcashWallet;
+const dirs: string[] = [];
+const tmp = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'nginx-proxy-'));
+  dirs.push(d);
+  return d;
+};
+const hostPort = (url: string): string => new URL(url).host;
+const faceOf = (token: string): number => Number(getTokenMetadata(token).amount.toString());
+const pay = async (amount: number): Promise<string> => (await client.send(sat(amount), { purpose: 'test payment' })).token;
+const chatBody = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ model: engine.model, messages: [{ role: 'user', content: 'Say hi to the market' }], max_tokens: 8, ...extra });
+const post = (path: string, headers: Record<string, string>, body: unknown): Promise<Response> =>
+  fetch(`${nginx.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+/**
+ * A pass-through between the nodes and the engine that, while `hold` is set, forwards the first
+ * chunk of an SSE answer and holds back the rest until `release()`: the node's request stays in
+ * flight, so a first event reaching the buyer proves nginx does not wait for the end of the stream.
+ */
+interface StreamGate {
+  url: string;
+  hold: boolean;
+  /** Resolves once an SSE answer is being held. */
+  holding(): Promise<void>;
+  release(): void;
+  stop(): Promise<void>;
+}
+
+async function startStreamGate(target: string): Promise<StreamGate> {
+  const held: Array<() => void> = [];
+  let onHeld: (() => void) | undefined;
+  const gateState = { hold: false };
+  const server: Server = createServer((req, res) => {
+    const upstream = request(new URL(req.url ?? '/', target), { method: req.method, headers: req.headers }, (answer: IncomingMessage) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      if (!gateState.hold || !String(answer.headers['content-type']).includes('text/event-stream')) return void answer.pipe(res);
+      answer.once('data', (chunk: Buffer) => {
+        answer.pause();
+        res.write(chunk);
+        held.push(() => answer.pipe(res));
+        onHeld?.();
+      });
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get hold() {
+      return gateState.hold;
+    },
+    set hold(value: boolean) {
+      gateState.hold = value;
+    },
+    holding: () => (held.length > 0 ? Promise.resolve() : new Promise<void>((resolve) => (onHeld = resolve))),
+    release() {
+      for (const resume of held.splice(0)) resume();
+    },
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Sats the buyer and the nodes hold together (every node's wallet idle first: a refill moves sats between held and pending). */
+async function valueOnHand(): Promise<{ buyer: number; nodes: number; revenueMsat: number }> {
+  let held = 0;
+  let revenueMsat = 0;
+  for (const node of nodes) {
+    await node.payee.wallet.idle();
+    const b = node.payee.balances();
+    held += b.heldSat + b.pendingSat;
+    revenueMsat += b.revenueMsat;
+  }
+  return { buyer: client.balance() + client.feesPaid(), nodes: held, revenueMsat };
+}
+
+beforeAll(async () => {
+  mint = await startMint();
+  engine = await startEngine({ flavour: 'llama.cpp', maxConcurrency: 2, contextSize: 4096 });
+  gate = await startStreamGate(engine.url);
+  const board = createPriceBoard([{ model: engine.model, prompt: msatPerMtok(PROMPT), completion: msatPerMtok(COMPLETION) }]);
+  nodes = await Promise.all(
+    [0, 1].map(() =>
+      startProvider({ engine: 'llama.cpp', upstream: gate.url, mints: [mint.url], board, dataDir: tmp(), contextLength: engine.contextSize, maxConcurrency: 2, queueSize: 4, log: () => undefined }),
+    ),
+  );
+  nginx = await startNginx({ upstreams: nodes.map((n) => hostPort(n.url)) });
+  client = await openWallet({ path: join(tmp(), 'client.db'), mints: [mint.url] });
+  await (await client.fund(sat(2000))).complete();
+}, 120_000);
+
+afterAll(async () => {
+  await nginx?.stop();
+  for (const node of nodes) await node.stop();
+  client?.close();
+  gate?.release();
+  await gate?.stop();
+  await engine?.stop();
+  await mint?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('nginx in front of two provider nodes', () => {
+  it('spreads X-Cashu requests over both nodes, returns the change header, and conserves value to the sat', async () => {
+    const before = await valueOnHand();
+    const revenueBefore = nodes.map((n) => n.payee.balances().revenueMsat);
+    const answers = await Promise.all(
+      [0, 1, 2, 3].map(async () => {
+        const res = await post('/v1/chat/completions', { 'X-Cashu': await pay(20) }, chatBody());
+        expect(res.status).toBe(200);
+        const body = (await res.json()) as { usage: { cost: { total_msats: number } } };
+        expect(res.headers.get('x-routstr-cost-msats')).toBe(String(body.usage.cost.total_msats));
+        const change = res.headers.get('x-cashu') as string;
+        expect(faceOf(change)).toBe(20 - Math.ceil(body.usage.cost.total_msats / 1000));
+        return { change, cost: body.usage.cost.total_msats };
+      }),
+    );
+    for (const { change } of answers) await client.receive(change);
+    // both nodes earned: least_conn sent requests to each
+    nodes.forEach((n, i) => expect(n.payee.balances().revenueMsat).toBeGreaterThan(revenueBefore[i] as number));
+    const after = await valueOnHand();
+    const charged = answers.reduce((sum, a) => sum + Math.ceil(a.cost / 1000), 0);
+    expect(after.nodes - before.nodes).toBe(charged);
+    expect(after.revenueMsat - before.revenueMsat).toBe(charged * 1000);
+    expect(after.buyer + after.nodes).toBe(before.buyer + before.nodes);
+  });
+
+  it('passes the X-Forwarded-* headers and keeps the admin API off the public port', async () => {
+    // The node's admin API answers loopback callers: through nginx it must not be reachable at all.
+    const res = await fetch(`${nginx.url}/admin/api/balances`, { headers: { authorization: 'Bearer anything' } });
+    expect(res.status).toBe(404);
+    expect(nginx.config).toContain('proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;');
+    expect(nginx.config).toContain('proxy_set_header X-Forwarded-Proto $scheme;');
+  });
+
+  it('delivers the first SSE event while the node still has the stream in flight, then the change as an SSE comment', async () => {
+    const before = await valueOnHand();
+    gate.hold = true;
+    const token = await pay(60);
+    const res = await post('/v1/chat/completions', { 'X-Cashu': token, 'X-Routstr-Stream-Change': 'sse' }, chatBody({ stream: true, max_tokens: 64 }));
+    expect(res.status).toBe(200);
+    await gate.holding();
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('data:')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    // The engine's answer is held after its first chunk: the buyer has an event, the node is still streaming.
+    expect(text).toContain('data:');
+    expect(nodes.reduce((sum, n) => sum + n.load.inFlight, 0)).toBe(1);
+    gate.hold = false;
+    gate.release();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    const lines = text.split('\n').filter((l) => l !== '').map(readSseLine);
+    const change = (lines.find((l) => l.kind === 'x-cashu') as { token: string } | undefined)?.token as string;
+    expect(lines.at(-1)?.kind).toBe('done');
+    const usage = lines.filter((l) => l.kind === 'data').map((l) => (l as { json: Record<string, unknown> }).json['usage']).find(Boolean) as { cost: { total_msats: number } };
+    expect(faceOf(change)).toBe(60 - Math.ceil(usage.cost.total_msats / 1000));
+    await client.receive(change);
+    const after = await valueOnHand();
+    expect(after.buyer + after.nodes).toBe(before.buyer + before.nodes);
+  });
+
+  it('passes a batch upload of exactly the node limit (16 MiB, multipart) and answers 413 one byte above, before any node', async () => {
+    const boundary = 'routstr-nginx-test';
+    const line = `${JSON.stringify({ custom_id: 'r', method: 'POST', url: '/v1/chat/completions', body: chatBody() })}\n`;
+    const multipart = (size: number): { body: Buffer; fileBytes: number } => {
+      const head = `--${boundary}\r\ncontent-disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="big.jsonl"\r\ncontent-type: application/jsonl\r\n\r\n`;
+      const tail = `\r\n--${boundary}--\r\n`;
+      const room = size - Buffer.byteLength(head) - Buffer.byteLength(tail);
+      const content = line.repeat(Math.floor(room / line.length)).padEnd(room, ' ');
+      return { body: Buffer.from(head + content + tail), fileBytes: room };
+    };
+    const upload = (body: Buffer, token: string): Promise<Response> =>
+      fetch(`${nginx.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${boundary}` }, body: new Uint8Array(body) });
+
+    const atLimit = multipart(UPLOAD_LIMIT);
+    expect(atLimit.body.length).toBe(UPLOAD_LIMIT);
+    const res = await upload(atLimit.body, await pay(5));
+    expect(res.status).toBe(200);
+    const file = (await res.json()) as { id: string; bytes: number; purpose: string };
+    expect(file.purpose).toBe('batch');
+    expect(file.bytes).toBe(atLimit.fileBytes);
+
+    const token = await pay(5);
+    const over = await upload(multipart(UPLOAD_LIMIT + 1).body, token);
+    expect(over.status).toBe(413);
+    expect(nginx.accessLog()).toMatch(/^413 POST \/v1\/files upstream=- /m); // no node saw it
+    expect(await client.receive(token)).toBe(5); // still the buyer's
+  });
+
+  it('keeps serving through the other node when one stops, retrying only refused connects', async () => {
+    const [stopped, alive] = nodes as [RunningProvider, RunningProvider];
+    await stopped.stop();
+    nodes = [alive];
+    const before = await valueOnHand();
+    const logBefore = nginx.accessLog().length;
+    for (let i = 0; i < 4; i++) {
+      const res = await post('/v1/chat/completions', { 'X-Cashu': await pay(20) }, chatBody());
+      expect(res.status).toBe(200);
+      await client.receive(res.headers.get('x-cashu') as string);
+    }
+    const after = await valueOnHand();
+    expect(after.buyer + after.nodes).toBe(before.buyer + before.nodes);
+    const log = nginx.accessLog().slice(logBefore);
+    // The stopped node was tried (connection refused) and the request went on to the live one.
+    expect(log).toContain(`upstream=${hostPort(stopped.url)}, ${hostPort(alive.url)} upstream_status=502, 200`);
+  });
+});
