@@ -6,7 +6,7 @@ import { createServer, request, type IncomingMessage, type Server } from 'node:h
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getTokenMetadata } from '@cashu/cashu-ts';
+import { getDecodedToken, getEncodedToken, getTokenMetadata, type Proof } from '@cashu/cashu-ts';
 import { msatPerMtok, openWallet, readSseLine, sat, type EcashWallet } from '@routstr-kit/core';
 import { startEngine, startMint, type RunningEngine, type RunningMint } from '@routstr-kit/devnet';
 import { startNginx, type RunningNginx } from '@routstr-kit/devnet/nginx';
@@ -158,6 +158,25 @@ describe('nginx in front of two provider nodes', () => {
     const after = await valueOnHand();
     expect(after.nodes - before.nodes).toBe(charged);
     expect(after.revenueMsat - before.revenueMsat).toBe(charged * 1000);
+    expect(after.buyer + after.nodes).toBe(before.buyer + before.nodes);
+  });
+
+  it('takes an X-Cashu token of many proofs, a header line longer than the 8 KiB nginx allows by default', async () => {
+    const before = await valueOnHand();
+    const proofs: Proof[] = [];
+    let token = '';
+    while (token.length <= 9000 && proofs.length < 200) {
+      proofs.push(...getDecodedToken(await pay(1), [mint.keysetId]).proofs);
+      token = getEncodedToken({ mint: mint.url, unit: 'sat', proofs });
+    }
+    expect(token.length).toBeGreaterThan(9000); // under Node's 16 KiB of headers, over nginx's default line
+    const res = await post('/v1/chat/completions', { 'X-Cashu': token }, chatBody());
+    expect(res.status).toBe(200);
+    const cost = ((await res.json()) as { usage: { cost: { total_msats: number } } }).usage.cost.total_msats;
+    const change = res.headers.get('x-cashu') as string;
+    expect(faceOf(change)).toBe(proofs.length - Math.ceil(cost / 1000));
+    await client.receive(change);
+    const after = await valueOnHand();
     expect(after.buyer + after.nodes).toBe(before.buyer + before.nodes);
   });
 
