@@ -285,6 +285,16 @@ describe('nginx in front of two provider nodes', () => {
 
   it('keeps serving through the other node when one stops, retrying only refused connects', async () => {
     const [stopped, alive] = nodes as [RunningProvider, RunningProvider];
+    // A token the soon-stopped node redeemed: its refund route must not be answered by the other node.
+    let servedThere: string | undefined;
+    for (let i = 0; i < 16 && servedThere === undefined; i++) {
+      const token = await pay(20);
+      const res = await post('/v1/chat/completions', { 'X-Cashu': token }, chatBody());
+      expect(res.status).toBe(200);
+      await client.receive(res.headers.get('x-cashu') as string);
+      if (stopped.payee.refundFor(token).state === 'done') servedThere = token;
+    }
+    expect(servedThere).toBeDefined();
     await stopped.stop();
     nodes = [alive];
     const before = await valueOnHand();
@@ -300,5 +310,9 @@ describe('nginx in front of two provider nodes', () => {
     expect(after.buyer + after.nodes).toBe(before.buyer + before.nodes);
     // The stopped node was tried (connection refused) and the request went on to the live one.
     expect(nginx.accessLog().slice(logBefore)).toContain(retried);
+    // Regression: retried on the other node, the refund route answered 404 ("nothing owed"), which a buyer
+    // takes as final; the change stays with the stopped node's books until it is back.
+    const refund = await post('/v1/wallet/refund', { 'X-Cashu': servedThere as string }, {});
+    expect(refund.status).toBe(502);
   });
 });

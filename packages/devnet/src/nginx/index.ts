@@ -29,8 +29,9 @@ export interface RunningNginx {
 }
 
 /**
- * The deployment file with its upstream `server` lines replaced by `upstreams` (keeping the first
- * line's parameters, e.g. max_fails) and its uncommented `listen` lines by one `listen <listen>;`.
+ * The deployment file with the `server` lines of its `upstream routstr_*` blocks replaced by
+ * `upstreams` (keeping each block's first line's parameters, e.g. max_fails) and its uncommented
+ * `listen` lines by one `listen <listen>;`.
  */
 export function renderNginxConfig(text: string, options: { upstreams: readonly string[]; listen: string }): string {
   if (options.upstreams.length === 0) throw new Error('nginx needs at least one upstream');
@@ -38,12 +39,14 @@ export function renderNginxConfig(text: string, options: { upstreams: readonly s
   let inUpstream = false;
   let serverParams: string | undefined;
   let listened = false;
-  let upstreams = 0;
+  const blocks: string[] = [];
   for (const line of text.split('\n')) {
     const code = line.replace(/#.*$/, '').trim();
-    if (/^upstream\s+routstr_nodes\s*\{$/.test(code)) {
+    const opened = /^upstream\s+(routstr_\w+)\s*\{$/.exec(code);
+    if (opened) {
       inUpstream = true;
-      upstreams++;
+      serverParams = undefined;
+      blocks.push(opened[1] as string);
     } else if (inUpstream && code === '}') {
       if (serverParams === undefined) throw new Error('the upstream block has no server line');
       for (const u of options.upstreams) out.push(`    server ${u}${serverParams};`);
@@ -61,7 +64,9 @@ export function renderNginxConfig(text: string, options: { upstreams: readonly s
     }
     out.push(line);
   }
-  if (upstreams !== 1 || inUpstream) throw new Error('the config needs exactly one closed `upstream routstr_nodes { … }` block');
+  if (!blocks.includes('routstr_nodes') || inUpstream || new Set(blocks).size !== blocks.length) {
+    throw new Error('the config needs one closed `upstream routstr_nodes { … }` block (and any other `upstream routstr_*` block once)');
+  }
   if (!listened) throw new Error('the config has no listen line');
   return out.join('\n');
 }

@@ -13,6 +13,10 @@ describe('renderNginxConfig', () => {
       'server 127.0.0.1:5001 max_fails=1 fail_timeout=10s;',
       'server 127.0.0.1:5002 max_fails=1 fail_timeout=10s;',
       'server 127.0.0.1:5003 max_fails=1 fail_timeout=10s;',
+      // routstr_books: the same processes, never marked down
+      'server 127.0.0.1:5001 max_fails=0;',
+      'server 127.0.0.1:5002 max_fails=0;',
+      'server 127.0.0.1:5003 max_fails=0;',
     ]);
     expect(code(out).filter((l) => l.startsWith('listen '))).toEqual(['listen 127.0.0.1:9000;']);
     const untouched = (l: string): boolean => !/^(server [^{]|listen )/.test(l);
