@@ -129,6 +129,27 @@ describe('market makers in a cluster on one PostgreSQL', () => {
     tape.close();
   });
 
+  it("prices from the cluster's load: the announcer raises its price for load on the other process, and the other bills at the announcer's prices", { timeout: 60_000 }, async () => {
+    const database = await cluster.newDatabase(`mm_${++databases}`);
+    const sk = generateSecretKey();
+    const board = { mode: 'dynamic' as const, powerWatts: 100, electricityMsatPerKwh: 100_000, tokensPerSecond: 100, margin: 100_000, alpha: 1, maxStep: 1 };
+    const loadB = nodeLoad(2);
+    const a = await start(sk, { board, load: nodeLoad(2), cluster: { database, processId: 'price-a', leaseS: 600 } });
+    const b = await start(sk, { board, load: loadB, cluster: { database, processId: 'price-b', leaseS: 600 } });
+    const idle = a.current().get(MODEL)!.completion;
+    expect(b.current().get(MODEL)!.completion).toBe(idle);
+    // all the load is on the follower
+    Object.assign(loadB, { inFlight: 2, queued: 2 });
+    // the follower's own pricer sees the load, but the announcer has not moved: its price stays in force
+    expect((await b.sampleNow()).pricing?.[MODEL]?.completion).toBeGreaterThan(idle);
+    expect(b.current().get(MODEL)!.completion).toBe(idle);
+    await a.sampleNow();
+    const raised = a.current().get(MODEL)!;
+    expect(raised.completion).toBeGreaterThan(idle);
+    await b.sampleNow();
+    expect(b.current().get(MODEL)).toEqual(raised);
+  });
+
   it('an announcer whose lease connection is terminated stops ticking at once; the lease is held again by one of them', { timeout: 60_000 }, async () => {
     const database = await cluster.newDatabase(`mm_${++databases}`);
     const sk = generateSecretKey();
@@ -146,8 +167,8 @@ describe('market makers in a cluster on one PostgreSQL', () => {
       await admin.end();
     }
     await lost;
-    // the announcer learnt it at once: nothing more goes out from it until it holds the lease again
-    if (!a.state().cluster?.leader) expect(await a.publishTick()).toBeNull();
+    // the announcer learnt it from the connection itself, at once (publishTick and announce check this flag)
+    expect(a.state().cluster?.leader).toBe(false);
     const holder = await taken;
     expect([a, b].filter((m) => m.state().cluster?.leader)).toEqual([holder]);
   });

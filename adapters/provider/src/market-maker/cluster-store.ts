@@ -93,6 +93,11 @@ export class ClusterStore {
     return rows.map((r) => ({ processId: r.process_id, at: Number(r.at), reading: r.reading }));
   }
 
+  /** Deletes the samples written before `before` (unix ms): processes long dead, so the table stays bounded. */
+  async pruneLoads(before: number): Promise<void> {
+    await this.#pool.query('DELETE FROM market_load WHERE at < $1', [before]);
+  }
+
   /** Forgets this process's sample (a clean stop); rows of dead processes just go stale. */
   async removeLoad(processId: string): Promise<void> {
     await this.#pool.query('DELETE FROM market_load WHERE process_id = $1', [processId]);

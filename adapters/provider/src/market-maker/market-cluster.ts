@@ -108,6 +108,8 @@ export class MarketCluster {
   async share(own: LoadReading): Promise<LoadReading> {
     const now = this.#ctx.clock();
     await this.#store.writeLoad(this.processId, now, own);
+    // the announcer clears rows of processes dead for ten stale windows (a restarted process has a new id)
+    if (this.leader) await this.#store.pruneLoads(now - 10 * this.#staleAfterMs);
     const rows = (await this.#store.freshLoads(now - this.#staleAfterMs)).filter((r) => r.processId !== this.processId);
     const all = [{ processId: this.processId, at: now, reading: own }, ...rows];
     this.#processes = all.length;
