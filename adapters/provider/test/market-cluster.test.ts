@@ -126,6 +126,20 @@ describe('market makers in a cluster on one PostgreSQL', () => {
     const alone = await a.sampleNow();
     expect(alone.cluster?.processes).toBe(1);
     expect(alone.reading?.node.inFlight).toBe(1);
+    // after ten stale windows the announcer deletes its row: the table stays bounded however many processes come and go
+    const rowsOf = async (): Promise<string[]> => {
+      const admin = new pg.Client({ connectionString: database });
+      await admin.connect();
+      try {
+        return (await admin.query<{ process_id: string }>('SELECT process_id FROM market_load ORDER BY process_id')).rows.map((r) => r.process_id);
+      } finally {
+        await admin.end();
+      }
+    };
+    expect(await rowsOf()).toEqual(['a', 'b']);
+    now += 30_000;
+    await a.sampleNow();
+    expect(await rowsOf()).toEqual(['a']);
     tape.close();
   });
 
