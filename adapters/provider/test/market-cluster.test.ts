@@ -164,6 +164,18 @@ describe('market makers in a cluster on one PostgreSQL', () => {
     expect(b.current().get(MODEL)).toEqual(raised);
   });
 
+  it('the shared quote table keeps only the newest `keep` ticks', { timeout: 60_000 }, async () => {
+    const database = await cluster.newDatabase(`mm_${++databases}`);
+    const sk = generateSecretKey();
+    const a = await start(sk, { load: nodeLoad(2), cluster: { database, processId: 'keep-a', leaseS: 600 }, tick: { keep: 2 } });
+    const b = await start(sk, { load: nodeLoad(2), cluster: { database, processId: 'keep-b', leaseS: 600 }, tick: { keep: 2 } });
+    const ticks = [];
+    for (let i = 0; i < 3; i++) ticks.push((await a.publishTick())!);
+    expect(await b.quote(ticks[0]!.id, MODEL)).toEqual({ ok: false, reason: 'unknown' });
+    expect((await b.quote(ticks[1]!.id, MODEL)).ok).toBe(true);
+    expect((await b.quote(ticks[2]!.id, MODEL)).ok).toBe(true);
+  });
+
   it('an announcer whose lease connection is terminated stops ticking at once; the lease is held again by one of them', { timeout: 60_000 }, async () => {
     const database = await cluster.newDatabase(`mm_${++databases}`);
     const sk = generateSecretKey();
