@@ -187,7 +187,16 @@ export async function startMarketMaker(options: MarketMakerOptions): Promise<Mar
     listingOpen = true;
     announcedAt = listing.announcement()?.created_at ?? nowS();
   }
-  if (announcer()) await openListing();
+  /** A start that fails after the cluster opened gives its connections (and the lease) back. */
+  const orClose = async (step: () => Promise<unknown>): Promise<void> => {
+    try {
+      await step();
+    } catch (error) {
+      await cluster?.close().catch(() => undefined);
+      throw error;
+    }
+  };
+  if (announcer()) await orClose(openListing);
 
   let reading: LoadReading = first;
   let samples = 0;
@@ -264,7 +273,7 @@ export async function startMarketMaker(options: MarketMakerOptions): Promise<Mar
 
   // Samples run one after another: a sampleNow() during an interval sample waits for it.
   let chain: Promise<unknown> = act(first);
-  await chain;
+  await orClose(() => chain);
   function sampleNow(): Promise<MarketMakerState> {
     const run = chain.then(async () => {
       await act(await monitor.sample());
