@@ -46,7 +46,7 @@ afterAll(async () => {
   await Promise.all(makers.map((m) => m.stop().catch(() => undefined)));
   pool.destroy();
   await Promise.all([relay?.stop(), cluster?.stop()]);
-});
+}, 60_000);
 
 async function start(secretKey: Uint8Array, options: Partial<MarketMakerOptions> & Pick<MarketMakerOptions, 'cluster' | 'load'>): Promise<MarketMaker> {
   const maker = await startMarketMaker({
