@@ -46,6 +46,9 @@ export {
   createPriceBoard,
   createFixedPriceBoard,
   QuoteBook,
+  type QuoteStore,
+  SharedQuoteBook,
+  type ClusterOptions,
 } from './market-maker/index.ts';
 export {
   QueueFull,

@@ -18,6 +18,7 @@ import {
   type NodeLoad,
   type PriceBoard,
   type TelemetryOptions,
+  type ClusterOptions,
 } from './market-maker/index.ts';
 import { openBatches, type BatchService } from './batches/index.ts';
 import { Admission } from './node/admission.ts';
@@ -85,6 +86,15 @@ export interface StartProviderOptions {
   /** How a failed replica is probed back (default: first after 250 ms, doubling to 10 s). */
   replicaProbe?: ProbePolicy;
   tick?: { heartbeatS?: number; expirationS?: number; intervalMs?: number; keep?: number };
+  /**
+   * Experimental: this node is one of several processes of one provider (same `nsec`, same
+   * `publicUrl`, this shared PostgreSQL). Only the market maker is shared so far: one process at a
+   * time holds the announcer lease and announces and ticks, priced from every process's load; every
+   * process bills at its prices and honours its quotes. The payee's books (balances, X-Cashu records)
+   * and the node's wallet are NOT shared yet: each process keeps its own, so a buyer's `sk-` balance
+   * exists only on the process that created it. Ignored when `board` is given.
+   */
+  cluster?: ClusterOptions;
   log?: (message: string) => void;
 }
 
@@ -228,6 +238,7 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
           ? { nostr: { relays: options.relays, secretKey, urls: [info.httpUrl], mints: [...mints], version: PROVIDER_VERSION, name: info.name, about: info.about } }
           : {}),
         ...(options.tick ? { tick: options.tick } : {}),
+        ...(options.cluster ? { cluster: options.cluster } : {}),
         ...(options.log ? { log: options.log } : {}),
       });
       marketMaker.start();

@@ -38,6 +38,8 @@ export interface ReplicaReading {
   url: string;
   vllm?: VllmLoad;
   ollama?: OllamaLoad;
+  /** This replica's generation tokens/s since the previous reading (vLLM), when it was busy at both ends. */
+  tokensPerSecond?: number;
 }
 
 /** One sample of everything the monitor read. */
@@ -135,10 +137,6 @@ export class LoadMonitor {
     ]);
     const vllm = combineVllm(vllms);
     const ollama = combineOllama(ollamas);
-    const replicas: ReplicaReading[] = [
-      ...vllmUrls.map((url, i) => ({ url, ...(vllms[i] ? { vllm: vllms[i] } : {}) })),
-      ...ollamaUrls.map((url, i) => ({ url, ...(ollamas[i] ? { ollama: ollamas[i] } : {}) })),
-    ];
     const at = this.clock();
     const node = {
       capacity: load.capacity,
@@ -152,7 +150,12 @@ export class LoadMonitor {
       ...(gpus ? { gpus } : {}),
     };
     const busy = node.inFlight > 0 || (vllm?.running ?? 0) > 0;
-    const tokensPerSecond = this.throughput(at, vllmUrls, vllms, node.inFlight > 0);
+    const perReplica = this.throughput(at, vllmUrls, vllms, node.inFlight > 0);
+    const tokensPerSecond = sum([...perReplica.values()]);
+    const replicas: ReplicaReading[] = [
+      ...vllmUrls.map((url, i) => ({ url, ...(vllms[i] ? { vllm: vllms[i] } : {}), ...(perReplica.has(url) ? { tokensPerSecond: perReplica.get(url) as number } : {}) })),
+      ...ollamaUrls.map((url, i) => ({ url, ...(ollamas[i] ? { ollama: ollamas[i] } : {}) })),
+    ];
     const powerWatts = gpus ? sum(gpus.map((g) => g.powerDrawW)) : undefined;
     const powerLimitWatts = gpus ? sum(gpus.map((g) => g.powerLimitW)) : undefined;
     return {
@@ -192,11 +195,11 @@ export class LoadMonitor {
   }
 
   /**
-   * Tokens/s since the previous reading, summed over the replicas that generated in between; a
-   * replica counts only when busy at both ends, so idle time does not read as slowness.
+   * Tokens/s since the previous reading, per replica that generated in between; a replica counts
+   * only when busy at both ends, so idle time does not read as slowness.
    */
-  private throughput(at: number, urls: readonly string[], readings: readonly (VllmLoad | undefined)[], nodeBusy: boolean): number | undefined {
-    let total: number | undefined;
+  private throughput(at: number, urls: readonly string[], readings: readonly (VllmLoad | undefined)[], nodeBusy: boolean): Map<string, number> {
+    const perUrl = new Map<string, number>();
     urls.forEach((url, i) => {
       const reading = readings[i];
       if (!reading) return;
@@ -208,9 +211,9 @@ export class LoadMonitor {
       const tokens = reading.generationTokensTotal - previous.generated;
       // a counter that went back means the engine restarted
       if (!(seconds > 0) || !(tokens > 0)) return;
-      total = (total ?? 0) + tokens / seconds;
+      perUrl.set(url, tokens / seconds);
     });
-    return total;
+    return perUrl;
   }
 
   /** Whether nvidia-smi was found missing and is no longer run. */
@@ -220,7 +223,7 @@ export class LoadMonitor {
 }
 
 /** The replicas' vLLM loads as one engine: counts summed, KV-cache usage averaged, asleep when all are. */
-function combineVllm(readings: readonly (VllmLoad | undefined)[]): VllmLoad | undefined {
+export function combineVllm(readings: readonly (VllmLoad | undefined)[]): VllmLoad | undefined {
   const known = readings.filter((r): r is VllmLoad => r !== undefined);
   if (known.length === 0) return undefined;
   if (known.length === 1) return known[0];
@@ -236,7 +239,7 @@ function combineVllm(readings: readonly (VllmLoad | undefined)[]): VllmLoad | un
 }
 
 /** The replicas' Ollama loads as one: every loaded model, the GPU share over all their bytes. */
-function combineOllama(readings: readonly (OllamaLoad | undefined)[]): OllamaLoad | undefined {
+export function combineOllama(readings: readonly (OllamaLoad | undefined)[]): OllamaLoad | undefined {
   const known = readings.filter((r): r is OllamaLoad => r !== undefined);
   if (known.length === 0) return undefined;
   if (known.length === 1) return known[0];

@@ -178,7 +178,7 @@ describe('market maker on a devnet relay', () => {
     expect(tick.models).toEqual(PRICES);
 
     const nowS = Math.floor(clock.now() / 1000);
-    const quote = maker.quote(tick.id, 'other-model');
+    const quote = await maker.quote(tick.id, 'other-model');
     expect(quote.ok && quote.prices.get('other-model')).toEqual(PRICES[1]);
     expect(maker.quote(tick.id, 'no-such-model')).toEqual({ ok: false, reason: 'model_not_quoted' });
     expect(maker.quote(tick.id, 'tiny-llama', tick.expiration)).toEqual({ ok: false, reason: 'expired' });

@@ -3,11 +3,15 @@
  * (fixed, a limit sell), and keeps the node's Nostr presence current: the kind 38421 announcement
  * (republished on a change of endpoint, mints or asks, and now and then with a fresh created_at)
  * and kind 28421 ticks (on every price change and as a heartbeat), each tick kept as a quote.
+ * With `cluster` (several node processes of one provider on one PostgreSQL), only the holder of the
+ * announcer lease announces, ticks and sets prices; every process shares its load sample, prices
+ * from the cluster's combined load, bills at the announcer's prices and honours its quotes.
  */
 import type { NostrEvent } from '@routstr-kit/core';
 import type { Utilisation } from '../telemetry/index.ts';
 import { DynamicPricer, type DynamicBoardConfig, type ModelPricingState } from './dynamic-pricer.ts';
 import { LoadMonitor, type LoadReading, type TelemetryOptions } from './load-monitor.ts';
+import { MarketCluster, type ClusterOptions } from './market-cluster.ts';
 import { MarketMakerConfigError } from './market-maker-error.ts';
 import { NostrListing, type NostrListingOptions, type PublishOutcome } from './nostr-listing.ts';
 import { createPriceBoard, type ModelPrice, type NodeLoad, type PriceBoard, type WritablePriceBoard } from './price-board.ts';
@@ -43,6 +47,11 @@ export interface MarketMakerOptions {
   };
   /** Window in which 429s count as unmet demand (default 10 s). */
   rejectedWindowMs?: number;
+  /**
+   * Experimental: this process is one of several node processes of one provider sharing this
+   * PostgreSQL (and the same `nostr` key and URL). Without it the market maker is alone, as before.
+   */
+  cluster?: ClusterOptions;
   /** Unix ms; tests move it. */
   clock?: () => number;
   log?: (message: string) => void;
@@ -81,6 +90,8 @@ export interface MarketMakerState {
   lastTick: TickRecord | null;
   ticksPublished: number;
   nvidiaSmiOff: boolean;
+  /** With `cluster`: this process, whether it holds the announcer lease, how many processes the last sample counted. */
+  cluster: { processId: string; leader: boolean; processes: number } | null;
 }
 
 export interface MarketMaker extends PriceBoard {
@@ -95,6 +106,8 @@ export interface MarketMaker extends PriceBoard {
   sampleNow(): Promise<MarketMakerState>;
   /** Publishes a tick at the current prices now (null without Nostr). */
   publishTick(reason?: TickReason): Promise<TickRecord | null>;
+  /** Called with true when this process becomes the cluster's announcer, false when it stops (never without `cluster`). */
+  onLeadership(listener: (leader: boolean) => void): () => void;
   /** Changes the endpoint, mints or metadata; republishes at once if the announcement changes. */
   updateListing(change: Partial<Pick<NostrListingOptions, 'urls' | 'mints' | 'version' | 'name' | 'about'>>): Promise<NostrEvent | null>;
 }
@@ -106,6 +119,12 @@ function fixedPrices(models: readonly string[], prices: readonly ModelPrice[]): 
     if (!price) throw new MarketMakerConfigError('invalid_config', `model ${model} has no fixed price`);
     return price;
   });
+}
+
+/** The announcer's prices for the models this process serves; a model it did not price keeps ours. */
+function ownModels(models: readonly string[], shared: readonly ModelPrice[], current: ReadonlyMap<string, ModelPrice>): ModelPrice[] {
+  const byModel = new Map(shared.map((p) => [p.model, p]));
+  return models.map((model) => byModel.get(model) ?? (current.get(model) as ModelPrice));
 }
 
 function checkOptions(options: MarketMakerOptions): void {
@@ -146,19 +165,38 @@ export async function startMarketMaker(options: MarketMakerOptions): Promise<Mar
   const first = await monitor.sample();
   const mode = options.board.mode;
   const pricer = options.board.mode === 'dynamic' ? new DynamicPricer(options.models, options.board, first) : null;
-  const board: WritablePriceBoard = createPriceBoard(
-    pricer ? pricer.prices() : fixedPrices(options.models, (options.board as FixedBoardConfig).prices),
-    options.tick?.keep !== undefined ? { quoteCapacity: options.tick.keep } : {},
-  );
-  const asks = () => [...board.current().values()];
-
   const listing = options.nostr ? new NostrListing(options.nostr, { log }) : null;
+  const cluster = options.cluster
+    ? await MarketCluster.open(options.cluster, { pubkey: listing?.pubkey ?? '', intervalMs, keep: options.tick?.keep ?? 64, clock, log })
+    : null;
+  const board: WritablePriceBoard = createPriceBoard(pricer ? pricer.prices() : fixedPrices(options.models, (options.board as FixedBoardConfig).prices), {
+    ...(options.tick?.keep !== undefined ? { quoteCapacity: options.tick.keep } : {}),
+    ...(cluster ? { quotes: cluster.quotes } : {}),
+  });
+  const asks = () => [...board.current().values()];
+  /** Whether this process may announce and tick: alone, or holding the cluster's lease. */
+  const announcer = () => cluster === null || cluster.leader;
+
   let announcedAt = 0;
   let asksDirty = false;
-  if (listing) {
+  // In a cluster the listing is opened (its d chosen, the announcement checked) when the lease is first taken.
+  let listingOpen = false;
+  async function openListing(): Promise<void> {
+    if (!listing || listingOpen) return;
     await listing.open(asks(), nowS());
+    listingOpen = true;
     announcedAt = listing.announcement()?.created_at ?? nowS();
   }
+  /** A start that fails after the cluster opened gives its connections (and the lease) back. */
+  const orClose = async (step: () => Promise<unknown>): Promise<void> => {
+    try {
+      await step();
+    } catch (error) {
+      await cluster?.close().catch(() => undefined);
+      throw error;
+    }
+  };
+  if (announcer()) await orClose(openListing);
 
   let reading: LoadReading = first;
   let samples = 0;
@@ -168,7 +206,8 @@ export async function startMarketMaker(options: MarketMakerOptions): Promise<Mar
   let lastSeq = 0;
 
   async function publishTick(reason: TickReason = 'manual'): Promise<TickRecord | null> {
-    if (!listing) return null;
+    if (!listing || !announcer()) return null;
+    await openListing();
     const nowMs = clock();
     // unix ms as a floor keeps seq rising across restarts without storing it
     const seq = Math.max(lastSeq + 1, Math.floor(nowMs));
@@ -176,8 +215,10 @@ export async function startMarketMaker(options: MarketMakerOptions): Promise<Mar
     const prices = asks();
     const load = Math.round(Math.min(1, Math.max(0, reading.utilisation.value)) * 1000) / 1000;
     const event = listing.signTick({ expiration: createdAt + expirationS, seq, load, models: prices, createdAt });
-    // a quote must be honoured from the moment anyone can see it
-    board.rememberQuote(event.id, prices, createdAt + expirationS);
+    // a quote must be honoured from the moment anyone can see it (by every process, in a cluster)
+    await board.rememberQuote(event.id, prices, createdAt + expirationS);
+    // a leader that lost its lease meanwhile stays silent: another may be ticking already
+    if (!announcer()) return null;
     lastSeq = seq;
     lastTickAtMs = nowMs;
     lastTick = { id: event.id, seq, createdAt, expiresAt: createdAt + expirationS, load, reason, prices };
@@ -187,7 +228,7 @@ export async function startMarketMaker(options: MarketMakerOptions): Promise<Mar
   }
 
   async function announce(): Promise<NostrEvent | null> {
-    if (!listing) return null;
+    if (!listing || !announcer()) return null;
     const event = await listing.announce(asks(), nowS());
     // when, by our clock, it went out (created_at may be a second ahead after a quick succession)
     announcedAt = nowS();
@@ -195,11 +236,30 @@ export async function startMarketMaker(options: MarketMakerOptions): Promise<Mar
     return event;
   }
 
-  async function act(sample: LoadReading): Promise<void> {
+  // In a cluster: whether the board in force was written for the others since this process became the announcer.
+  let boardShared = false;
+  async function act(own: LoadReading): Promise<void> {
+    const sample = cluster ? await cluster.share(own) : own;
     reading = sample;
     samples += 1;
     let changed = false;
-    if (pricer && pricer.update(sample)) changed = board.set(pricer.prices());
+    if (cluster) {
+      // every process keeps its pricer warm on the cluster's load; only the announcer's prices are in force
+      const moved = pricer ? pricer.update(sample) : false;
+      if (!cluster.leader) {
+        const shared = await cluster.readBoard();
+        if (shared) board.set(ownModels(options.models, shared, board.current()));
+        return;
+      }
+      if (pricer && (moved || !boardShared)) changed = board.set(pricer.prices());
+      if (changed || !boardShared) {
+        await cluster.writeBoard(asks());
+        boardShared = true;
+      }
+      await openListing();
+    } else if (pricer && pricer.update(sample)) {
+      changed = board.set(pricer.prices());
+    }
     if (!listing) return;
     if (changed) {
       asksDirty = true;
@@ -213,7 +273,7 @@ export async function startMarketMaker(options: MarketMakerOptions): Promise<Mar
 
   // Samples run one after another: a sampleNow() during an interval sample waits for it.
   let chain: Promise<unknown> = act(first);
-  await chain;
+  await orClose(() => chain);
   function sampleNow(): Promise<MarketMakerState> {
     const run = chain.then(async () => {
       await act(await monitor.sample());
@@ -225,6 +285,15 @@ export async function startMarketMaker(options: MarketMakerOptions): Promise<Mar
 
   let running = false;
   let timer: NodeJS.Timeout | undefined;
+  cluster?.onLeadership((leader) => {
+    if (!leader) return log(`market maker: announcer lease lost by ${cluster.processId}; ticks stop here`);
+    log(`market maker: announcer lease taken by ${cluster.processId}`);
+    // the market hears from us at once: a heartbeat is due, the prices in force are shared
+    lastTickAtMs = undefined;
+    boardShared = false;
+    sampleNow().catch((error: unknown) => log(`market maker: sample failed: ${error instanceof Error ? error.message : String(error)}`));
+  });
+  cluster?.start();
   function schedule(): void {
     timer = setTimeout(() => {
       sampleNow()
@@ -259,6 +328,7 @@ export async function startMarketMaker(options: MarketMakerOptions): Promise<Mar
       lastTick,
       ticksPublished,
       nvidiaSmiOff: monitor.nvidiaSmiOff,
+      cluster: cluster ? { processId: cluster.processId, leader: cluster.leader, processes: cluster.processes } : null,
     };
   }
 
@@ -275,10 +345,13 @@ export async function startMarketMaker(options: MarketMakerOptions): Promise<Mar
       running = false;
       if (timer) clearTimeout(timer);
       await chain;
+      // a stopped process gives the lease up at once (and for good) and stops counting in the cluster's load
+      await cluster?.close();
       listing?.close();
     },
     state,
     announcement: () => listing?.announcement() ?? null,
+    onLeadership: (listener) => cluster?.onLeadership(listener) ?? (() => undefined),
     sampleNow,
     publishTick: (reason) => {
       const run = chain.then(() => publishTick(reason));

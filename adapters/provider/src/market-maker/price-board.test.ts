@@ -31,10 +31,10 @@ describe('price board', () => {
     expect(seen).toEqual([440]);
   });
 
-  it('looks quotes up: live, unknown, expired (at expiration exactly), model not quoted', () => {
+  it('looks quotes up: live, unknown, expired (at expiration exactly), model not quoted', async () => {
     const board = createPriceBoard([price('a', 100, 400)]);
     board.rememberQuote('q1', [price('a', 100, 400), price('b', 10, 40)], 1_000);
-    const live = board.quote('q1', 'b', 999);
+    const live = await board.quote('q1', 'b', 999);
     expect(live.ok).toBe(true);
     if (live.ok) {
       expect(live.quoteId).toBe('q1');
@@ -46,17 +46,17 @@ describe('price board', () => {
     expect(board.quote('q1', 'c', 999)).toEqual({ ok: false, reason: 'model_not_quoted' });
     // quoted prices are a copy: a later board change does not rewrite a quote
     board.set([price('a', 1, 4)]);
-    const again = board.quote('q1', 'a', 500);
+    const again = await board.quote('q1', 'a', 500);
     expect(again.ok && again.prices.get('a')?.completion).toBe(400);
   });
 
-  it('keeps only the most recent N quotes', () => {
+  it('keeps only the most recent N quotes', async () => {
     const board = createPriceBoard([price('a', 1, 4)], { quoteCapacity: 2 });
     board.rememberQuote('q1', [price('a', 1, 4)], 100);
     board.rememberQuote('q2', [price('a', 2, 8)], 100);
     board.rememberQuote('q3', [price('a', 3, 12)], 100);
     expect(board.quote('q1', 'a', 0)).toEqual({ ok: false, reason: 'unknown' });
-    expect(board.quote('q2', 'a', 0).ok).toBe(true);
-    expect(board.quote('q3', 'a', 0).ok).toBe(true);
+    expect((await board.quote('q2', 'a', 0)).ok).toBe(true);
+    expect((await board.quote('q3', 'a', 0)).ok).toBe(true);
   });
 });

@@ -3,7 +3,7 @@
  * writes. Prices are integer msat per million tokens, per served model.
  */
 import { msatPerMtok, type MsatPerMtok } from '@routstr-kit/core';
-import { QuoteBook } from './quote-book.ts';
+import { QuoteBook, type QuoteStore } from './quote-book.ts';
 
 export interface ModelPrice {
   model: string;
@@ -19,8 +19,8 @@ export type QuoteLookup =
 export interface PriceBoard {
   /** Prices in force now, by served model id. */
   current(): ReadonlyMap<string, ModelPrice>;
-  /** A signed tick we published (kind 28421 event id) used as a quote: its prices while unexpired. */
-  quote(quoteId: string, model: string, nowS?: number): QuoteLookup;
+  /** A signed tick we published (kind 28421 event id) used as a quote: its prices while unexpired (async when quotes are shared). */
+  quote(quoteId: string, model: string, nowS?: number): QuoteLookup | Promise<QuoteLookup>;
   /** Called on every price change (after the board is updated). Returns an unsubscribe function. */
   onChange(listener: (prices: ReadonlyMap<string, ModelPrice>) => void): () => void;
 }
@@ -38,8 +38,8 @@ export interface NodeLoad {
 export interface WritablePriceBoard extends PriceBoard {
   /** Puts new prices in force; listeners hear of it only when something changed. Returns whether it did. */
   set(prices: readonly ModelPrice[]): boolean;
-  /** Remembers a published tick as a quote until `expiresAt` (unix s). */
-  rememberQuote(quoteId: string, prices: readonly ModelPrice[], expiresAt: number): void;
+  /** Remembers a published tick as a quote until `expiresAt` (unix s); settled once any reader can honour it. */
+  rememberQuote(quoteId: string, prices: readonly ModelPrice[], expiresAt: number): void | Promise<void>;
 }
 
 function checked(prices: readonly ModelPrice[]): Map<string, ModelPrice> {
@@ -61,10 +61,10 @@ function samePrices(a: ReadonlyMap<string, ModelPrice>, b: ReadonlyMap<string, M
   return true;
 }
 
-/** A board whose prices the owner sets; keeps the most recent `quoteCapacity` quotes. */
-export function createPriceBoard(initial: readonly ModelPrice[], options: { quoteCapacity?: number } = {}): WritablePriceBoard {
+/** A board whose prices the owner sets; keeps the most recent `quoteCapacity` quotes (in memory unless `quotes` is given). */
+export function createPriceBoard(initial: readonly ModelPrice[], options: { quoteCapacity?: number; quotes?: QuoteStore } = {}): WritablePriceBoard {
   let prices: ReadonlyMap<string, ModelPrice> = checked(initial);
-  const quotes = new QuoteBook(options.quoteCapacity);
+  const quotes: QuoteStore = options.quotes ?? new QuoteBook(options.quoteCapacity);
   const listeners = new Set<(prices: ReadonlyMap<string, ModelPrice>) => void>();
   return {
     current: () => prices,

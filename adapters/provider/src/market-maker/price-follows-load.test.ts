@@ -122,7 +122,7 @@ describe('dynamic price follows the load of a vLLM-flavoured engine', () => {
     expect(rising.every((t) => t.load === 1)).toBe(true);
     expect(maker.state().reading!.tokensPerSecond ?? 0).toBeGreaterThan(0);
     // the tick a buyer saw is a quote the node honours
-    const quoted = maker.quote(rising.at(-1)!.id, MODEL);
+    const quoted = await maker.quote(rising.at(-1)!.id, MODEL);
     expect(quoted.ok && quoted.prices.get(MODEL)?.completion).toBe(completion());
 
     // Let the surge settle: once a sample moves nothing, the target is within the band and no tick goes out.

@@ -5,8 +5,19 @@ interface Quote {
   readonly expiresAt: number;
 }
 
+/**
+ * Where published ticks are kept as quotes: in this process's memory (QuoteBook, the default) or
+ * shared by every process of a provider (SharedQuoteBook, in PostgreSQL; its calls are async).
+ */
+export interface QuoteStore {
+  /** Remembers a published tick's prices until `expiresAt` (unix s); done once it can be honoured. */
+  remember(quoteId: string, prices: readonly ModelPrice[], expiresAt: number): void | Promise<void>;
+  /** A quote's prices while it is live (NIP-40: live strictly before `expiresAt`). */
+  lookup(quoteId: string, model: string, nowS: number): QuoteLookup | Promise<QuoteLookup>;
+}
+
 /** The recent ticks we published, kept as quotes a buyer may pin (`X-Routstr-Quote: <tick id>`). */
-export class QuoteBook {
+export class QuoteBook implements QuoteStore {
   private readonly quotes = new Map<string, Quote>();
   private readonly capacity: number;
 

@@ -48,7 +48,8 @@ export interface PaidProxyDeps {
   /** The advertised Model at current prices. */
   model(id: string): Model | undefined;
   /** The Model at a quote's prices (`X-Routstr-Quote`). */
-  quotedModel(quoteId: string, modelId: string): { ok: true; model: Model } | { ok: false; reason: Extract<QuoteLookup, { ok: false }>['reason'] };
+  /** A pinned quote's model (async: quotes may be shared by several processes in PostgreSQL). */
+  quotedModel(quoteId: string, modelId: string): Promise<{ ok: true; model: Model } | { ok: false; reason: Extract<QuoteLookup, { ok: false }>['reason'] }>;
 }
 
 type Payer =
@@ -81,7 +82,7 @@ export async function handlePaidRequest(deps: PaidProxyDeps, req: IncomingMessag
   if (badBound) return sendError(res, 400, 'invalid_request_error', 'invalid_output_bound', badBound, requestId);
   const quoteId = header(req, 'x-routstr-quote');
   if (quoteId !== undefined) {
-    const quoted = deps.quotedModel(quoteId.trim(), modelId);
+    const quoted = await deps.quotedModel(quoteId.trim(), modelId);
     if (!quoted.ok) return sendError(res, 400, 'invalid_request_error', `quote_${quoted.reason}`, QUOTE_MESSAGES[quoted.reason], requestId);
     model = quoted.model;
   }

@@ -62,8 +62,8 @@ export function createNodeServer(options: NodeServerOptions): Server {
     payee: options.payee,
     admission: options.admission,
     model: (id) => catalogNow().byId.get(id),
-    quotedModel(quoteId, modelId) {
-      const lookup = options.board.quote(quoteId, modelId);
+    async quotedModel(quoteId, modelId) {
+      const lookup = await options.board.quote(quoteId, modelId);
       if (!lookup.ok) return lookup;
       const engineModel = options.engineModels.find((m) => m.id === modelId);
       const price = lookup.prices.get(modelId);
