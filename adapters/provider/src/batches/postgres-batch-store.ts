@@ -7,6 +7,7 @@
 import pg from 'pg';
 import { ENDED_STATUSES, addCount, patchColumns, toBatch, toFile, toJsonText, toLine, type Row } from './batch-rows.ts';
 import type { BatchPatch, BatchRecord, BatchStore, FileRecord, LineCounts, LineHold, LineRecord, LineState, NewLine, StoredFile } from './batch-store.ts';
+import { migrate } from '../storage/pg-migrations.ts';
 
 /** The component name of this store's rows in schema_version. */
 const COMPONENT = 'batches';
@@ -51,23 +52,6 @@ async function inTransaction<T>(pool: pg.Pool, fn: (query: Query) => Promise<T>)
   }
 }
 
-/** Applies the migrations a database lacks; returns the schema version it ends at. */
-async function migrate(pool: pg.Pool): Promise<number> {
-  return inTransaction(pool, async (query) => {
-    // Serialises processes migrating the same database at once (released at commit).
-    await query("SELECT pg_advisory_xact_lock(hashtext('routstr-kit schema_version'))");
-    await query('CREATE TABLE IF NOT EXISTS schema_version (component TEXT NOT NULL, version INTEGER NOT NULL, applied_at BIGINT NOT NULL, PRIMARY KEY (component, version))');
-    const { rows } = await query('SELECT COALESCE(MAX(version), 0) AS v FROM schema_version WHERE component = $1', [COMPONENT]);
-    const current = Number(rows[0]?.['v'] ?? 0);
-    if (current > MIGRATIONS.length) throw new Error(`the batch store's schema is at version ${current}, newer than this node knows (${MIGRATIONS.length}): upgrade the node`);
-    for (let v = current + 1; v <= MIGRATIONS.length; v++) {
-      await query(MIGRATIONS[v - 1] as string);
-      await query('INSERT INTO schema_version (component, version, applied_at) VALUES ($1, $2, $3)', [COMPONENT, v, Math.floor(Date.now() / 1000)]);
-    }
-    return MIGRATIONS.length;
-  });
-}
-
 /** The Batch API's books in PostgreSQL; see the module doc. */
 export class PostgresBatchStore implements BatchStore {
   readonly #pool: pg.Pool;
@@ -82,7 +66,7 @@ export class PostgresBatchStore implements BatchStore {
     // An idle client's error (the server restarted) must not crash the process; the next query reconnects.
     pool.on('error', () => undefined);
     try {
-      await migrate(pool);
+      await migrate(pool, COMPONENT, MIGRATIONS);
     } catch (error) {
       await pool.end();
       throw error;

@@ -9,6 +9,7 @@ import pg from 'pg';
 import type { ProcessLoad } from './cluster-load.ts';
 import type { LoadReading } from './load-monitor.ts';
 import type { ModelPrice } from './price-board.ts';
+import { migrate } from '../storage/pg-migrations.ts';
 
 /** The component name of this store's rows in schema_version. */
 const COMPONENT = 'market-maker';
@@ -20,31 +21,6 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX market_quotes_expiry ON market_quotes (expires_at);
   CREATE TABLE market_board (pubkey TEXT PRIMARY KEY, prices JSONB NOT NULL, at BIGINT NOT NULL);`,
 ];
-
-/** Applies the migrations a database lacks; returns the schema version it ends at. */
-async function migrate(pool: pg.Pool): Promise<number> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    // Serialises processes migrating the same database at once (released at commit); the batch store takes the same lock.
-    await client.query("SELECT pg_advisory_xact_lock(hashtext('routstr-kit schema_version'))");
-    await client.query('CREATE TABLE IF NOT EXISTS schema_version (component TEXT NOT NULL, version INTEGER NOT NULL, applied_at BIGINT NOT NULL, PRIMARY KEY (component, version))');
-    const { rows } = await client.query<{ v: number }>('SELECT COALESCE(MAX(version), 0)::int AS v FROM schema_version WHERE component = $1', [COMPONENT]);
-    const current = rows[0]?.v ?? 0;
-    if (current > MIGRATIONS.length) throw new Error(`the market maker's schema is at version ${current}, newer than this node knows (${MIGRATIONS.length}): upgrade the node`);
-    for (let v = current + 1; v <= MIGRATIONS.length; v++) {
-      await client.query(MIGRATIONS[v - 1] as string);
-      await client.query('INSERT INTO schema_version (component, version, applied_at) VALUES ($1, $2, $3)', [COMPONENT, v, Math.floor(Date.now() / 1000)]);
-    }
-    await client.query('COMMIT');
-    return MIGRATIONS.length;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
-}
 
 /** A stored quote: a tick's prices until `expiresAt` (unix s). */
 export interface StoredQuote {
@@ -71,7 +47,7 @@ export class ClusterStore {
     // An idle client's error (the server restarted, the connection was terminated) must not crash the process.
     pool.on('error', () => undefined);
     try {
-      await migrate(pool);
+      await migrate(pool, COMPONENT, MIGRATIONS);
     } catch (error) {
       await pool.end();
       throw error;
