@@ -11,6 +11,7 @@ import {
   refillInputs,
   resolveInventoryPolicy,
   toppingUp,
+  MAX_REFILL_OUTPUTS,
 } from './denomination-inventory.ts';
 import { openWallet } from './open-wallet.ts';
 import type { EcashWallet } from './wallet.ts';
@@ -37,6 +38,14 @@ describe('denomination inventory: the plans', () => {
     expect(toppingUp(100, missing)).toEqual([1, 1, 2, 8]);
     expect(toppingUp(3, missing)).toEqual([1, 1]);
     expect(toppingUp(0, missing)).toEqual([]);
+  });
+
+  it('a refill asks the mint for at most MAX_REFILL_OUTPUTS outputs, however deep the deficit (a deep inventory fills over several swaps)', () => {
+    const deep = counts({ 1: 64, 2: 64, 4: 64, 8: 64 });
+    expect(toppingUp(100_000, deep)).toHaveLength(256);
+    const out = toppingUp(100_000, deep, MAX_REFILL_OUTPUTS);
+    expect(out).toHaveLength(MAX_REFILL_OUTPUTS);
+    expect(out.every((d) => d === 1)).toBe(true); // smallest first
   });
 
   it('refills from surplus only, and not when nothing would improve', () => {

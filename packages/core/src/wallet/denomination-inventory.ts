@@ -76,14 +76,22 @@ export function deficits(policy: InventoryPolicy, counts: ReadonlyMap<number, nu
 }
 
 /**
- * Output denominations, summing to at most `amount`, that fill the deficits smallest first (the
- * small ones run out first); the caller's library splits whatever is left in powers of two.
+ * Most outputs one refill swap asks the mint to sign: a deep inventory (a node keeps as many proofs
+ * of each denomination as it runs requests at once) is filled over several bounded background swaps,
+ * never by one that keeps a single-threaded mint busy for seconds while live redeems wait behind it.
  */
-export function toppingUp(amount: number, missing: ReadonlyMap<number, number>): number[] {
+export const MAX_REFILL_OUTPUTS = 64;
+
+/**
+ * Output denominations, summing to at most `amount` and at most `maxOutputs` of them, that fill the
+ * deficits smallest first (the small ones run out first); the caller's library splits whatever is
+ * left in powers of two.
+ */
+export function toppingUp(amount: number, missing: ReadonlyMap<number, number>, maxOutputs = Infinity): number[] {
   const out: number[] = [];
   let left = amount;
   for (const d of [...missing.keys()].sort((a, b) => a - b)) {
-    for (let i = 0; i < (missing.get(d) ?? 0) && d <= left; i++) {
+    for (let i = 0; i < (missing.get(d) ?? 0) && d <= left && out.length < maxOutputs; i++) {
       out.push(d);
       left -= d;
     }

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Proof } from '@cashu/cashu-ts';
-import { deficits, refillInputs, toppingUp, type DenominationInventory } from './denomination-inventory.ts';
+import { deficits, MAX_REFILL_OUTPUTS, refillInputs, toppingUp, type DenominationInventory } from './denomination-inventory.ts';
 import { failpoint } from './failpoint.ts';
 import { asProofLike, collect, mapMintError, sumOf, toSats, type MintContext } from './mint-context.ts';
 import type { OperationHost } from './operation-host.ts';
@@ -38,7 +38,7 @@ export async function refillOnce(host: OperationHost, inventory: DenominationInv
   let preview;
   try {
     preview = await ctx.swaps.prepareSwapToReceive(inputs, { onCountersReserved: collect(counters) }, {
-      type: 'deterministic', counter: 0, denominations: toppingUp(net, missing),
+      type: 'deterministic', counter: 0, denominations: toppingUp(net, missing, MAX_REFILL_OUTPUTS),
     });
   } catch (error) {
     await host.tryResolve(opId);
