@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { ENDED_STATUSES, addCount, patchColumns, toBatch, toFile, toJsonText, toLine, type Row } from './batch-rows.ts';
 import type { BatchPatch, BatchRecord, BatchStore, FileRecord, LineCounts, LineHold, LineRecord, LineState, NewLine, StoredFile } from './batch-store.ts';
-import { migrate } from '../storage/pg-migrations.ts';
+import { openMigratedPool } from '../storage/pg-migrations.ts';
 
 /** The component name of this store's rows in schema_version. */
 const COMPONENT = 'batches';
@@ -62,16 +62,7 @@ export class PostgresBatchStore implements BatchStore {
 
   /** Connects to `url` (`postgres://…`) and migrates the schema to the current version. */
   static async open(url: string, options: { maxConnections?: number } = {}): Promise<PostgresBatchStore> {
-    const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 4 });
-    // An idle client's error (the server restarted) must not crash the process; the next query reconnects.
-    pool.on('error', () => undefined);
-    try {
-      await migrate(pool, COMPONENT, MIGRATIONS);
-    } catch (error) {
-      await pool.end();
-      throw error;
-    }
-    return new PostgresBatchStore(pool);
+    return new PostgresBatchStore(await openMigratedPool({ connectionString: url, max: options.maxConnections ?? 4 }, COMPONENT, MIGRATIONS));
   }
 
   async close(): Promise<void> {

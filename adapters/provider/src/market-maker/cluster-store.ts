@@ -9,7 +9,7 @@ import pg from 'pg';
 import type { ProcessLoad } from './cluster-load.ts';
 import type { LoadReading } from './load-monitor.ts';
 import type { ModelPrice } from './price-board.ts';
-import { migrate } from '../storage/pg-migrations.ts';
+import { openMigratedPool } from '../storage/pg-migrations.ts';
 
 /** The component name of this store's rows in schema_version. */
 const COMPONENT = 'market-maker';
@@ -38,21 +38,13 @@ export class ClusterStore {
 
   /** Connects to `url` (`postgres://…`) and migrates the market maker's tables. */
   static async open(url: string, options: { applicationName?: string; queryTimeoutMs?: number } = {}): Promise<ClusterStore> {
-    const pool = new pg.Pool({
+    const config: pg.PoolConfig = {
       connectionString: url,
       max: 2,
       ...(options.applicationName ? { application_name: options.applicationName } : {}),
       ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs, connectionTimeoutMillis: options.queryTimeoutMs } : {}),
-    });
-    // An idle client's error (the server restarted, the connection was terminated) must not crash the process.
-    pool.on('error', () => undefined);
-    try {
-      await migrate(pool, COMPONENT, MIGRATIONS);
-    } catch (error) {
-      await pool.end();
-      throw error;
-    }
-    return new ClusterStore(pool);
+    };
+    return new ClusterStore(await openMigratedPool(config, COMPONENT, MIGRATIONS));
   }
 
   /** Writes this process's latest sample (one row per process, replaced each time). */

@@ -4,7 +4,7 @@
  * applied migration of each component, migrated at open under an advisory lock so processes
  * starting together migrate once.
  */
-import type pg from 'pg';
+import pg from 'pg';
 
 /**
  * Applies the migrations of `component` the database lacks, in one transaction; returns the version it
@@ -33,4 +33,21 @@ export async function migrate(pool: pg.Pool, component: string, migrations: read
   } finally {
     client.release();
   }
+}
+
+/**
+ * A pool on `config` with `component` migrated; the pool is ended again if migrating fails. An idle
+ * client's error (the server restarted, the connection was terminated) does not crash the process:
+ * the next query reconnects.
+ */
+export async function openMigratedPool(config: pg.PoolConfig, component: string, migrations: readonly string[]): Promise<pg.Pool> {
+  const pool = new pg.Pool(config);
+  pool.on('error', () => undefined);
+  try {
+    await migrate(pool, component, migrations);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  return pool;
 }

@@ -3,10 +3,10 @@
 // port substituted. A missing nginx throws: a test that needs it fails, it never skips.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../free-port.ts';
 
 /** The deployment file the fixture runs (deploy/nginx/routstr-kit.conf in the repository). */
 export const NGINX_CONFIG_PATH = fileURLToPath(new URL('../../../../deploy/nginx/routstr-kit.conf', import.meta.url));
@@ -74,17 +74,6 @@ export function renderNginxConfig(text: string, options: { upstreams: readonly s
 function nginxBinary(): string {
   for (const dir of [...(process.env['PATH'] ?? '').split(':'), '/usr/sbin', '/usr/local/sbin']) if (dir && existsSync(join(dir, 'nginx'))) return join(dir, 'nginx');
   throw new Error("nginx is not installed (no nginx on PATH or in /usr/sbin); .ci/run installs Debian's nginx package (apt-get install -y nginx)");
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves once nginx says its workers started (listening sockets are open before that); rejects if it exits first. */
