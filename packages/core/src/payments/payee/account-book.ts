@@ -8,18 +8,19 @@ import { sat } from '../../money/index.ts';
 import { InsufficientFunds, type EcashWallet } from '../../wallet/index.ts';
 import { failpoint } from '../../wallet/failpoint.ts';
 import { refundRefused } from './payee-errors.ts';
-import type { AccountRecord, PayeeStore } from './payee-store.ts';
+import type { PayeeStore } from './payee-store.ts';
 import type { AccountRefund } from './payee-types.ts';
 import { refundRef, sendOnce } from './outgoing-tokens.ts';
 
-/** Releases a reservation an older version left held in the books (recovery on open). */
-export function releaseReservation(store: PayeeStore, reservationId: string): void {
+/**
+ * Releases a reservation left held in the books (recovery): an older version's, or (shared books)
+ * one whose process is gone — `mayTake` re-checked in the transaction.
+ */
+export function releaseReservation(store: PayeeStore, reservationId: string, mayTake: (owner: string | null) => boolean = () => true): void {
   store.tx(() => {
     const r = store.reservation(reservationId);
-    if (!r || r.state !== 'held') return;
-    const a = store.account(r.apiKey) as AccountRecord;
-    store.updateAccount(r.apiKey, { reservedMsat: Math.max(0, a.reservedMsat - r.amountMsat) });
-    store.closeReservation(reservationId, 'released', null);
+    if (!r || r.state !== 'held' || !mayTake(r.owner)) return;
+    store.closeHeld(r, { state: 'released' });
   });
 }
 

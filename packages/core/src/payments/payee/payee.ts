@@ -32,6 +32,8 @@ import { invalidRequestError, keyNotFoundError, minimumBalanceError, redemptionE
 import { recoverPayee } from './payee-recovery.ts';
 import { PayeeStore, type XCashuRecord } from './payee-store.ts';
 import { SessionLedger } from './session-ledger.ts';
+import { SharedLedger, freeGoneHolds, type BearerLedger } from './shared-ledger.ts';
+import { OwnerRegistry } from '../../storage/index.ts';
 import type { SettlementGroupOptions } from './settlement-group.ts';
 import type {
   AccountInfo,
@@ -50,18 +52,42 @@ import { describeToken, receiveFailure, sha256 } from './token-facts.ts';
 export class Payee {
   readonly wallet: EcashWallet;
   readonly store: PayeeStore;
+  /** Shared books: several processes (or Payees) on this database; see SharedBooks in the module doc. */
+  readonly shared: boolean;
+  /** This Payee's owner id on its in-flight records (shared books), or null (single process: no owners). */
+  readonly owner: string | null;
+  private readonly registry: OwnerRegistry | undefined;
   private readonly inflight = new Map<string, Promise<unknown>>();
-  private readonly ledger: SessionLedger;
+  private readonly ledger: BearerLedger;
   /**
    * X-Cashu requests of this process redeemed and not yet billed (their record still says
    * 'redeeming'; see beginXCashu). One entry per request being served: removed when it is billed.
    */
   private readonly redeemed = new Map<string, { creditedSat: number; faceSat: number }>();
 
-  constructor(wallet: EcashWallet, store: PayeeStore, groupCommit: SettlementGroupOptions = {}) {
+  constructor(wallet: EcashWallet, store: PayeeStore, groupCommit: SettlementGroupOptions = {}, shared = false) {
     this.wallet = wallet;
     this.store = store;
-    this.ledger = new SessionLedger(store, groupCommit);
+    this.shared = shared;
+    if (!shared) {
+      this.owner = null;
+      this.ledger = new SessionLedger(store, groupCommit);
+      return;
+    }
+    this.registry = new OwnerRegistry(store);
+    this.owner = `${process.pid}:${randomUUID()}`;
+    this.registry.register(this.owner);
+    this.ledger = new SharedLedger(store, { owner: this.owner, mayTake: (o) => this.mayTake(o) });
+  }
+
+  /**
+   * Whether this Payee may finish a record written by `owner`: single process, always (it is the
+   * only writer); shared books, when nobody works on it or its owner is gone — never another live
+   * process's, nor its own (those are running in this process now).
+   */
+  mayTake(owner: string | null): boolean {
+    if (!this.registry) return true;
+    return owner === null || (owner !== this.owner && this.registry.gone(owner));
   }
 
   /** Commits the settlements charged in memory (one transaction); close() does it too. */
@@ -75,6 +101,8 @@ export class Payee {
     try {
       this.ledger.close();
     } finally {
+      // what this process left in flight becomes recoverable by the others
+      this.registry?.releaseAll();
       this.store.close();
     }
   }
@@ -100,7 +128,7 @@ export class Payee {
       this.store.insertXCashu({
         tokenHash: facts.hash, token: facts.token, requestId: request.requestId, mint: facts.mint, model: request.model,
         faceSat: facts.faceSat, gateMsat: request.gateMsat,
-      }),
+      }, this.owner),
     );
     if (!fresh) throw redemptionError('cashu_token_already_spent', 'Token already spent');
     let credited: Sat;
@@ -136,7 +164,7 @@ export class Payee {
    */
   async finishXCashu(tokenHash: string, costMsat: number): Promise<XCashuChange> {
     return this.once(`x:${tokenHash}`, async () => {
-      const rec = this.requireXCashu(tokenHash);
+      const rec = this.shared ? this.claimXCashu(tokenHash) : this.requireXCashu(tokenHash);
       const live = this.redeemed.get(tokenHash);
       if (rec.state === 'redeeming' && !live) throw new Error('finishXCashu before the token was redeemed');
       if (rec.state === 'redeeming' || rec.state === 'redeemed') {
@@ -186,6 +214,20 @@ export class Payee {
     return rec;
   }
 
+  // Shared books: the request is this process's (it serves it), or is taken over in one transaction
+  // from a gone process (recovery) or from nobody (a change that failed before): one process at a time.
+  private claimXCashu(tokenHash: string): XCashuRecord {
+    const rec = this.requireXCashu(tokenHash);
+    if (rec.owner === this.owner || rec.state === 'done') return rec;
+    return this.store.tx(() => {
+      const now = this.requireXCashu(tokenHash);
+      if (now.state === 'done' || now.owner === this.owner) return now;
+      if (!this.mayTake(now.owner)) throw new Error(`x-cashu request ${tokenHash} is being finished by another process`);
+      this.store.setOwner('xcashu', tokenHash, this.owner);
+      return { ...now, owner: this.owner };
+    });
+  }
+
   /** Makes and stores the change of a billed request; `billNow`: the bill is not durable yet and is recorded in the same commit. */
   private async deliverChange(rec: XCashuRecord, billNow: boolean): Promise<XCashuChange> {
     const costMsat = (rec.costMsat ?? 0) as Msat;
@@ -200,8 +242,12 @@ export class Payee {
       try {
         token = (await sendOnce(this.wallet, changeRef(rec.tokenHash), changeSat, 'x-cashu change', true)).token;
       } catch (error) {
-        // The change cannot be made now: the bill becomes durable so the refund route can retry the change.
-        if (billNow) this.store.tx(bill);
+        // The change cannot be made now: the bill becomes durable so the refund route can retry the change
+        // (shared books: in any process, so the request is let go).
+        this.store.tx(() => {
+          if (billNow) bill();
+          if (this.shared) this.store.setOwner('xcashu', rec.tokenHash, null);
+        });
         this.redeemed.delete(rec.tokenHash);
         throw error;
       }
@@ -241,10 +287,14 @@ export class Payee {
 
   private async deposit(raw: string, apiKey: string, kind: 'create' | 'topup'): Promise<Msat> {
     const facts = this.describeToken(raw);
-    const fresh = this.store.tx(() => this.store.insertDeposit({ tokenHash: facts.hash, token: facts.token, apiKey, mint: facts.mint, faceSat: facts.faceSat }));
+    const fresh = this.store.tx(() => this.store.insertDeposit({ tokenHash: facts.hash, token: facts.token, apiKey, mint: facts.mint, faceSat: facts.faceSat }, this.owner));
     if (!fresh) {
       const d = this.store.deposit(facts.hash);
       if (kind === 'create' && d?.state === 'done' && d.apiKey === apiKey) return (d.creditedMsat ?? 0) as Msat;
+      // Shared books: the same token is being deposited by another process right now (its own request).
+      if (this.shared && kind === 'create' && d?.state === 'redeeming' && d.apiKey === apiKey && !this.mayTake(d.owner)) {
+        throw invalidRequestError('deposit_in_progress', 'This token is being deposited by another request; try again', 409);
+      }
       throw redemptionError('cashu_token_already_spent', 'Token already spent');
     }
     let credited: Sat;
@@ -299,31 +349,58 @@ export class Payee {
   async refund(apiKey: string): Promise<AccountRefund> {
     return this.once(`r:${apiKey}`, async () => {
       const putBack = (deltaMsat: number): void => this.ledger.adjust(apiKey, deltaMsat);
+      if (this.shared) return this.refundShared(apiKey);
       const pending = this.store.pendingRefunds(apiKey)[0];
       if (pending) return deliverRefund(this.store, this.wallet, pending.id, apiKey, pending.sat, putBack);
       // Charges made in memory are committed first: the books then hold the live balance, and
       // money already charged is never refunded.
       this.ledger.flush();
-      const plan = this.store.tx(() => {
-        const a = this.store.account(apiKey);
-        const live = this.ledger.account(apiKey);
-        if (!a || !live) throw keyNotFoundError();
-        const wholeSat = Math.floor((live.balanceMsat - live.reservedMsat) / 1000);
-        if (wholeSat <= 0) {
-          if (a.refundToken !== null) return { kind: 'cached' as const, refund: { token: a.refundToken, sat: sat(a.refundSat ?? 0) } };
-          if (live.reservedMsat > 0) throw refundRefused('Cannot refund key. There are ongoing requests using this key.');
-          throw refundRefused(live.balanceMsat > 0 ? 'Balance too small to refund' : 'No balance to refund');
-        }
-        const id = randomUUID();
-        this.store.updateAccount(apiKey, { balanceMsat: a.balanceMsat - wholeSat * 1000 });
-        this.store.insertRefund({ id, apiKey, sat: wholeSat });
-        return { kind: 'new' as const, id, wholeSat };
-      });
+      const plan = this.store.tx(() => this.planRefund(apiKey));
       if (plan.kind === 'cached') return plan.refund;
       this.ledger.adjust(apiKey, -plan.wholeSat * 1000);
       failpoint('payee:refund-after-debit');
       return deliverRefund(this.store, this.wallet, plan.id, apiKey, plan.wholeSat, putBack);
     });
+  }
+
+  // Shared books: a pending refund of the key is finished by one process at a time (claimed in the
+  // transaction that would otherwise debit a new one); one that fails is let go for any process to retry.
+  private async refundShared(apiKey: string): Promise<AccountRefund> {
+    const plan = this.store.tx(() => {
+      const pending = this.store.pendingRefunds(apiKey)[0];
+      if (!pending) {
+        freeGoneHolds(this.store, apiKey, (o) => this.mayTake(o)); // a dead process's requests no longer block the refund
+        return this.planRefund(apiKey);
+      }
+      if (pending.owner !== this.owner && !this.mayTake(pending.owner)) throw refundRefused('A refund of this key is being made; try again', 409);
+      this.store.setOwner('refunds', pending.id, this.owner);
+      return { kind: 'pending' as const, id: pending.id, wholeSat: pending.sat };
+    });
+    if (plan.kind === 'cached') return plan.refund;
+    if (plan.kind === 'new') failpoint('payee:refund-after-debit');
+    try {
+      return await deliverRefund(this.store, this.wallet, plan.id, apiKey, plan.wholeSat);
+    } catch (error) {
+      this.store.tx(() => this.store.setOwner('refunds', plan.id, null));
+      throw error;
+    }
+  }
+
+  // Debits the whole sats available (inside tx) and records the refund pending, or answers the last refund again.
+  private planRefund(apiKey: string): { kind: 'cached'; refund: AccountRefund } | { kind: 'new'; id: string; wholeSat: number } {
+    const a = this.store.account(apiKey);
+    const live = this.ledger.account(apiKey);
+    if (!a || !live) throw keyNotFoundError();
+    const wholeSat = Math.floor((live.balanceMsat - live.reservedMsat) / 1000);
+    if (wholeSat <= 0) {
+      if (a.refundToken !== null) return { kind: 'cached' as const, refund: { token: a.refundToken, sat: sat(a.refundSat ?? 0) } };
+      if (live.reservedMsat > 0) throw refundRefused('Cannot refund key. There are ongoing requests using this key.');
+      throw refundRefused(live.balanceMsat > 0 ? 'Balance too small to refund' : 'No balance to refund');
+    }
+    const id = randomUUID();
+    this.store.updateAccount(apiKey, { balanceMsat: a.balanceMsat - wholeSat * 1000 });
+    this.store.insertRefund({ id, apiKey, sat: wholeSat }, this.owner);
+    return { kind: 'new' as const, id, wholeSat };
   }
 
   // --- operator -----------------------------------------------------------------------------------
@@ -336,7 +413,10 @@ export class Payee {
     const revenueMsat = this.store.revenueMsat() + pendingChargedMsat;
     const paidOutMsat = this.store.paidOutMsat();
     let owedChange = 0;
-    for (const r of this.redeemed.values()) owedChange += r.faceSat * 1000;
+    // Shared books: other processes' requests being served are only in the books, 'redeeming'; their
+    // face counts as owed (more than is owed while a token is not yet in the wallet: never less).
+    if (this.shared) for (const r of this.store.xcashuByState('redeeming')) owedChange += r.faceSat * 1000;
+    else for (const r of this.redeemed.values()) owedChange += r.faceSat * 1000;
     for (const state of ['redeemed', 'charged'] as const) {
       for (const r of this.store.xcashuByState(state)) owedChange += (state === 'redeemed' ? r.faceSat : (r.changeSat ?? 0)) * 1000;
     }
@@ -350,13 +430,17 @@ export class Payee {
     return this.once('payout', async () => {
       // Only committed revenue is paid out: a charge a crash could still lose never leaves as a payout.
       this.ledger.flush();
-      const { withdrawableSat } = this.balances();
       const id = randomUUID();
+      // Checked and recorded in one transaction: a payout another process records meanwhile counts.
+      const record = (kind: 'invoice' | 'token', amount: number): void => this.store.tx(() => {
+        const { withdrawableSat } = this.balances();
+        if (amount > withdrawableSat) throw invalidRequestError('insufficient_revenue', `Withdrawable: ${withdrawableSat} sat`);
+        this.store.insertPayout({ id, kind, amountMsat: amount * 1000 }, this.owner);
+      });
       if ('invoice' in request) {
         const amount = bolt11AmountSat(request.invoice);
         if (amount === undefined) throw invalidRequestError('invalid_invoice', 'The invoice has no readable amount');
-        if (amount > withdrawableSat) throw invalidRequestError('insufficient_revenue', `Withdrawable: ${withdrawableSat} sat`);
-        this.store.tx(() => this.store.insertPayout({ id, kind: 'invoice', amountMsat: amount * 1000 }));
+        record('invoice', amount);
         try {
           const w = await this.wallet.withdraw(request.invoice, { purpose: 'admin withdraw', requestId: payoutRef(id) });
           this.store.tx(() => this.store.updatePayout(id, { state: w.state === 'paid' ? 'done' : 'pending', amountMsat: (w.amount + w.feePaid) * 1000 }));
@@ -370,9 +454,15 @@ export class Payee {
       }
       const amount = request.amountSat;
       if (!Number.isSafeInteger(amount) || amount <= 0) throw invalidRequestError('invalid_amount', 'amount_sat must be a positive integer');
-      if (amount > withdrawableSat) throw invalidRequestError('insufficient_revenue', `Withdrawable: ${withdrawableSat} sat`);
-      this.store.tx(() => this.store.insertPayout({ id, kind: 'token', amountMsat: amount * 1000 }));
-      const sent = await sendOnce(this.wallet, payoutRef(id), amount, 'admin withdraw');
+      record('token', amount);
+      let sent: { token: string; entryId: string };
+      try {
+        sent = await sendOnce(this.wallet, payoutRef(id), amount, 'admin withdraw');
+      } catch (error) {
+        // shared books: left pending for any process's recovery to finish (single process: the next start)
+        if (this.shared) this.store.tx(() => this.store.setOwner('payouts', id, null));
+        throw error;
+      }
       this.store.tx(() => this.store.updatePayout(id, { state: 'done', token: sent.token }));
       this.wallet.settle(sent.entryId);
       return { id, kind: 'token', amountSat: amount, feeSat: 0, token: sent.token };
@@ -409,7 +499,15 @@ export class Payee {
 
 /** Opens the payee's books over a wallet and finishes whatever a crash interrupted. */
 export async function openPayee(options: OpenPayeeOptions): Promise<Payee> {
-  const payee = new Payee(options.wallet, new PayeeStore(options.dbPath), options.groupCommit);
+  const shared = options.shared === true || /^postgres(ql)?:\/\//.test(options.dbPath);
+  const store = new PayeeStore(options.dbPath);
+  let payee: Payee;
+  try {
+    payee = new Payee(options.wallet, store, options.groupCommit, shared);
+  } catch (error) {
+    store.close();
+    throw error;
+  }
   try {
     await payee.recover();
   } catch (error) {
