@@ -14,10 +14,14 @@
  * The wallet must be opened with `reclaimOnOpen: false` so it does not take back change tokens
  * before this recovery adopts them (with it on, the change is simply made again: no loss).
  *
- * Bearer requests run in memory (session-ledger.ts): reservations are never written, settlements
- * are committed in groups (settlement-group.ts, where the argument that a crash there only ever
- * favours the buyer is written). Deposits, top-ups, refunds and payouts commit before they answer;
- * refunds and payouts commit the pending settlements first. One process, one Payee per payee file.
+ * Single process (default): Bearer requests run in memory (session-ledger.ts): reservations are
+ * never written, settlements are committed in groups (settlement-group.ts, where the argument that
+ * a crash there only ever favours the buyer is written); one Payee per payee file. Shared books
+ * (`shared`, always on PostgreSQL): several processes on one database; each reserve and settle is
+ * one transaction on the account row (shared-ledger.ts), in-flight records carry their owner, a
+ * record is taken over only from a gone owner (claims), and the row, not this process's memory,
+ * makes finish and refund calls idempotent. Deposits, top-ups, refunds and payouts commit before
+ * they answer; refunds and payouts commit the pending settlements first.
  */
 import { randomUUID } from 'node:crypto';
 import { sat, type Msat, type Sat } from '../../money/index.ts';
@@ -25,14 +29,14 @@ import { xCashuChange } from '../../pricing/index.ts';
 import { apiKeyForToken } from '../../protocol/index.ts';
 import type { EcashWallet } from '../../wallet/index.ts';
 import { failpoint } from '../../wallet/failpoint.ts';
-import { deliverRefund } from './account-book.ts';
-import { bolt11AmountSat } from './bolt11-amount.ts';
-import { changeRef, payoutRef, sendOnce } from './outgoing-tokens.ts';
+import { deliverRefund, planRefund, refundShared } from './account-book.ts';
+import { changeRef, sendOnce } from './outgoing-tokens.ts';
+import { payOut } from './payouts.ts';
 import { invalidRequestError, keyNotFoundError, minimumBalanceError, redemptionError, refundRefused } from './payee-errors.ts';
 import { recoverPayee } from './payee-recovery.ts';
 import { PayeeStore, type XCashuRecord } from './payee-store.ts';
 import { SessionLedger } from './session-ledger.ts';
-import { SharedLedger, freeGoneHolds, type BearerLedger } from './shared-ledger.ts';
+import { SharedLedger, type BearerLedger } from './shared-ledger.ts';
 import { OwnerRegistry } from '../../storage/index.ts';
 import type { SettlementGroupOptions } from './settlement-group.ts';
 import type {
@@ -349,58 +353,18 @@ export class Payee {
   async refund(apiKey: string): Promise<AccountRefund> {
     return this.once(`r:${apiKey}`, async () => {
       const putBack = (deltaMsat: number): void => this.ledger.adjust(apiKey, deltaMsat);
-      if (this.shared) return this.refundShared(apiKey);
+      if (this.shared) return refundShared(this, apiKey);
       const pending = this.store.pendingRefunds(apiKey)[0];
       if (pending) return deliverRefund(this.store, this.wallet, pending.id, apiKey, pending.sat, putBack);
       // Charges made in memory are committed first: the books then hold the live balance, and
       // money already charged is never refunded.
       this.ledger.flush();
-      const plan = this.store.tx(() => this.planRefund(apiKey));
+      const plan = this.store.tx(() => planRefund(this.store, apiKey, this.ledger.account(apiKey), this.owner));
       if (plan.kind === 'cached') return plan.refund;
       this.ledger.adjust(apiKey, -plan.wholeSat * 1000);
       failpoint('payee:refund-after-debit');
       return deliverRefund(this.store, this.wallet, plan.id, apiKey, plan.wholeSat, putBack);
     });
-  }
-
-  // Shared books: a pending refund of the key is finished by one process at a time (claimed in the
-  // transaction that would otherwise debit a new one); one that fails is let go for any process to retry.
-  private async refundShared(apiKey: string): Promise<AccountRefund> {
-    const plan = this.store.tx(() => {
-      const pending = this.store.pendingRefunds(apiKey)[0];
-      if (!pending) {
-        freeGoneHolds(this.store, apiKey, (o) => this.mayTake(o)); // a dead process's requests no longer block the refund
-        return this.planRefund(apiKey);
-      }
-      if (pending.owner !== this.owner && !this.mayTake(pending.owner)) throw refundRefused('A refund of this key is being made; try again', 409);
-      this.store.setOwner('refunds', pending.id, this.owner);
-      return { kind: 'pending' as const, id: pending.id, wholeSat: pending.sat };
-    });
-    if (plan.kind === 'cached') return plan.refund;
-    if (plan.kind === 'new') failpoint('payee:refund-after-debit');
-    try {
-      return await deliverRefund(this.store, this.wallet, plan.id, apiKey, plan.wholeSat);
-    } catch (error) {
-      this.store.tx(() => this.store.setOwner('refunds', plan.id, null));
-      throw error;
-    }
-  }
-
-  // Debits the whole sats available (inside tx) and records the refund pending, or answers the last refund again.
-  private planRefund(apiKey: string): { kind: 'cached'; refund: AccountRefund } | { kind: 'new'; id: string; wholeSat: number } {
-    const a = this.store.account(apiKey);
-    const live = this.ledger.account(apiKey);
-    if (!a || !live) throw keyNotFoundError();
-    const wholeSat = Math.floor((live.balanceMsat - live.reservedMsat) / 1000);
-    if (wholeSat <= 0) {
-      if (a.refundToken !== null) return { kind: 'cached' as const, refund: { token: a.refundToken, sat: sat(a.refundSat ?? 0) } };
-      if (live.reservedMsat > 0) throw refundRefused('Cannot refund key. There are ongoing requests using this key.');
-      throw refundRefused(live.balanceMsat > 0 ? 'Balance too small to refund' : 'No balance to refund');
-    }
-    const id = randomUUID();
-    this.store.updateAccount(apiKey, { balanceMsat: a.balanceMsat - wholeSat * 1000 });
-    this.store.insertRefund({ id, apiKey, sat: wholeSat }, this.owner);
-    return { kind: 'new' as const, id, wholeSat };
   }
 
   // --- operator -----------------------------------------------------------------------------------
@@ -430,42 +394,7 @@ export class Payee {
     return this.once('payout', async () => {
       // Only committed revenue is paid out: a charge a crash could still lose never leaves as a payout.
       this.ledger.flush();
-      const id = randomUUID();
-      // Checked and recorded in one transaction: a payout another process records meanwhile counts.
-      const record = (kind: 'invoice' | 'token', amount: number): void => this.store.tx(() => {
-        const { withdrawableSat } = this.balances();
-        if (amount > withdrawableSat) throw invalidRequestError('insufficient_revenue', `Withdrawable: ${withdrawableSat} sat`);
-        this.store.insertPayout({ id, kind, amountMsat: amount * 1000 }, this.owner);
-      });
-      if ('invoice' in request) {
-        const amount = bolt11AmountSat(request.invoice);
-        if (amount === undefined) throw invalidRequestError('invalid_invoice', 'The invoice has no readable amount');
-        record('invoice', amount);
-        try {
-          const w = await this.wallet.withdraw(request.invoice, { purpose: 'admin withdraw', requestId: payoutRef(id) });
-          this.store.tx(() => this.store.updatePayout(id, { state: w.state === 'paid' ? 'done' : 'pending', amountMsat: (w.amount + w.feePaid) * 1000 }));
-          return { id, kind: 'invoice', amountSat: w.amount, feeSat: w.feePaid, token: undefined };
-        } catch (error) {
-          if (this.wallet.journal({ requestId: payoutRef(id) }).every((e) => e.status === 'aborted')) {
-            this.store.tx(() => this.store.updatePayout(id, { state: 'failed', amountMsat: 0 }));
-          }
-          throw error;
-        }
-      }
-      const amount = request.amountSat;
-      if (!Number.isSafeInteger(amount) || amount <= 0) throw invalidRequestError('invalid_amount', 'amount_sat must be a positive integer');
-      record('token', amount);
-      let sent: { token: string; entryId: string };
-      try {
-        sent = await sendOnce(this.wallet, payoutRef(id), amount, 'admin withdraw');
-      } catch (error) {
-        // shared books: left pending for any process's recovery to finish (single process: the next start)
-        if (this.shared) this.store.tx(() => this.store.setOwner('payouts', id, null));
-        throw error;
-      }
-      this.store.tx(() => this.store.updatePayout(id, { state: 'done', token: sent.token }));
-      this.wallet.settle(sent.entryId);
-      return { id, kind: 'token', amountSat: amount, feeSat: 0, token: sent.token };
+      return payOut(this, request);
     });
   }
 

@@ -13,8 +13,13 @@
  * every commit that pays money out (refund, payout) is synced and syncs those before it.
  * A process crash (SIGKILL) loses nothing committed. Held reservations of a process that died are
  * released by recovery, and by a reserve that finds the account short because of them.
+ *
+ * Failpoints (crash tests): `payee:reserve:after-commit` (held, the request not served),
+ * `payee:settle:before-commit` (written, not committed: the reservation stays held and is released),
+ * `payee:settle:after-commit` (charged, the answer not yet sent).
  */
 import { randomUUID } from 'node:crypto';
+import { failpoint } from '../../wallet/failpoint.ts';
 import { insufficientBalanceError, keyNotFoundError } from './payee-errors.ts';
 import type { AccountRecord, PayeeStore } from './payee-store.ts';
 import type { LiveAccount } from './session-ledger.ts';
@@ -72,6 +77,7 @@ export class SharedLedger implements BearerLedger {
       if (available < gateMsat) throw insufficientBalanceError(gateMsat, available, a.reservedMsat);
       this.#store.holdReservation({ id, apiKey, amountMsat: gateMsat, owner: this.#ownership.owner });
     });
+    failpoint('payee:reserve:after-commit');
     return id;
   }
 
@@ -80,15 +86,18 @@ export class SharedLedger implements BearerLedger {
    * balance goes, as routstr-core) in one transaction; a repeat answers what the first charged.
    */
   settle(reservationId: string, costMsat: number): { chargedMsat: number; remainingMsat: number } {
-    return this.#store.txUnsynced(() => {
+    const settled = this.#store.txUnsynced(() => {
       const r = this.#store.reservation(reservationId);
       if (!r || r.state === 'released') throw new Error(`unknown reservation ${reservationId}`);
       const a = this.#store.account(r.apiKey) as AccountRecord;
       if (r.state === 'settled') return { chargedMsat: r.costMsat ?? 0, remainingMsat: a.balanceMsat - a.reservedMsat };
       const charged = Math.min(Math.max(0, Math.ceil(costMsat)), a.balanceMsat);
       this.#store.closeHeld(r, { state: 'settled', chargedMsat: charged });
+      failpoint('payee:settle:before-commit');
       return { chargedMsat: charged, remainingMsat: a.balanceMsat - charged - Math.max(0, a.reservedMsat - r.amountMsat) };
     });
+    failpoint('payee:settle:after-commit');
+    return settled;
   }
 
   /** Releases a held reservation without charging (the upstream failed); unknown or closed ids are ignored. */
