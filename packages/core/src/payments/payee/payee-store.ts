@@ -132,6 +132,11 @@ export class PayeeStore extends DurableDatabase {
     this.tx(() => this.db.exec(sqliteOwnerMigration((table) => this.all(`PRAGMA table_info(${table})`).map((c) => s(c['name'])))));
   }
 
+  /** Every owner registered live on these books (storage/owner-liveness.ts; some may be gone). */
+  registeredOwners(): string[] {
+    return this.all('SELECT owner FROM live_owners').map((r) => s(r['owner']));
+  }
+
   /** The owner and state of an owned record (undefined: none). */
   ownerOf(table: OwnedTable, id: string): { owner: string | null; state: string } | undefined {
     const r = this.get(`SELECT owner, state FROM ${table} WHERE ${keyOf(table)} = ?`, id);

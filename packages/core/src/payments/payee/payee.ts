@@ -36,8 +36,8 @@ import { invalidRequestError, keyNotFoundError, minimumBalanceError, redemptionE
 import { recoverPayee } from './payee-recovery.ts';
 import { PayeeStore, type XCashuRecord } from './payee-store.ts';
 import { SessionLedger } from './session-ledger.ts';
-import { SharedLedger, type BearerLedger } from './shared-ledger.ts';
-import { OwnerRegistry } from '../../storage/index.ts';
+import { SharedLedger, registerOnBooks, type BearerLedger } from './shared-ledger.ts';
+import type { OwnerRegistry } from '../../storage/index.ts';
 import type { SettlementGroupOptions } from './settlement-group.ts';
 import type {
   AccountInfo,
@@ -60,7 +60,7 @@ export class Payee {
   readonly shared: boolean;
   /** This Payee's owner id on its in-flight records (shared books), or null (single process: no owners). */
   readonly owner: string | null;
-  private readonly registry: OwnerRegistry | undefined;
+  private readonly registry: OwnerRegistry;
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly ledger: BearerLedger;
   /**
@@ -73,14 +73,14 @@ export class Payee {
     this.wallet = wallet;
     this.store = store;
     this.shared = shared;
+    const { registry, id } = registerOnBooks(store, shared);
+    this.registry = registry;
     if (!shared) {
       this.owner = null;
       this.ledger = new SessionLedger(store, groupCommit);
       return;
     }
-    this.registry = new OwnerRegistry(store);
-    this.owner = `${process.pid}:${randomUUID()}`;
-    this.registry.register(this.owner);
+    this.owner = id;
     this.ledger = new SharedLedger(store, { owner: this.owner, mayTake: (o) => this.mayTake(o) });
   }
 
@@ -90,7 +90,7 @@ export class Payee {
    * process's, nor its own (those are running in this process now).
    */
   mayTake(owner: string | null): boolean {
-    if (!this.registry) return true;
+    if (!this.shared) return true;
     return owner === null || (owner !== this.owner && this.registry.gone(owner));
   }
 
@@ -106,7 +106,7 @@ export class Payee {
       this.ledger.close();
     } finally {
       // what this process left in flight becomes recoverable by the others
-      this.registry?.releaseAll();
+      this.registry.releaseAll();
       this.store.close();
     }
   }

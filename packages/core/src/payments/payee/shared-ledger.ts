@@ -19,6 +19,7 @@
  * `payee:settle:after-commit` (charged, the answer not yet sent).
  */
 import { randomUUID } from 'node:crypto';
+import { OwnerRegistry } from '../../storage/index.ts';
 import { failpoint } from '../../wallet/failpoint.ts';
 import { insufficientBalanceError, keyNotFoundError } from './payee-errors.ts';
 import type { AccountRecord, PayeeStore } from './payee-store.ts';
@@ -134,4 +135,29 @@ export function freeGoneHolds(store: PayeeStore, apiKey: string, mayTake: (owner
     freed = true;
   }
   return freed;
+}
+
+// Marks a single-process Payee's id on the books (it caches balances: nobody else may write them).
+const SINGLE = 'single-';
+
+/**
+ * Registers a Payee on its books (live while it is open; gone when closed or its process dies) and
+ * refuses the mixes whose cached balances would go stale: a single-process Payee while any other
+ * Payee is live on the books, or a shared one while a single-process one is. Returns its id.
+ */
+export function registerOnBooks(store: PayeeStore, shared: boolean): { registry: OwnerRegistry; id: string } {
+  const registry = new OwnerRegistry(store);
+  const id = `${process.pid}:${shared ? '' : SINGLE}${randomUUID()}`;
+  store.tx(() => {
+    const live = store.registeredOwners().filter((o) => !registry.gone(o));
+    if (live.some((o) => o.includes(`:${SINGLE}`)) || (!shared && live.length > 0)) {
+      throw new Error(
+        shared || live.some((o) => o.includes(`:${SINGLE}`))
+          ? 'the payee books are open in a single-process Payee: close it, or open every Payee on these books with shared: true'
+          : 'the payee books are open shared by another process: open this Payee with shared: true',
+      );
+    }
+    registry.register(id);
+  });
+  return { registry, id };
 }
