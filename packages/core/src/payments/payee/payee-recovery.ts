@@ -134,6 +134,45 @@ export async function recoverPayee(host: PayeeRecoveryHost): Promise<{ resolved:
 }
 
 /**
+ * Recovery passes, one at a time in this process (a second call joins the running pass): on
+ * demand, and with shared books on a timer, so that what a process left when it died (a buyer's
+ * change, a held reservation, a refund) is finished by the others without waiting for its restart.
+ * A timed pass first lets the wallet settle a gone process's swaps (its recovery, without reclaiming).
+ */
+export class RecoveryRunner {
+  readonly #host: PayeeRecoveryHost;
+  #running: Promise<{ resolved: number; deferred: number }> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(host: PayeeRecoveryHost) {
+    this.#host = host;
+  }
+
+  /** One pass (or the one running). */
+  run(): Promise<{ resolved: number; deferred: number }> {
+    this.#running ??= recoverPayee(this.#host).finally(() => (this.#running = undefined));
+    return this.#running;
+  }
+
+  /** Runs a pass every `everyMs` until stop() (the timer does not keep the process alive). */
+  every(everyMs: number): void {
+    if (this.#timer !== undefined || !(everyMs > 0)) return;
+    this.#timer = setInterval(() => {
+      if (this.#running) return;
+      // a failed pass (the database or the mint unreachable) is tried again on the next tick
+      this.#host.wallet.recover({ reclaimOutstanding: false }).then(() => this.run()).catch(() => undefined);
+    }, everyMs);
+    this.#timer.unref();
+  }
+
+  /** Stops the timer (the payee is closing). */
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/**
  * Whether a token we started to redeem ended up ours, by our wallet's own swap records (the
  * wallet's recovery on open has finished or rolled back the swap by now). "Spent at the mint" is
  * no proof: the client may have taken its token back after our swap failed.

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startMint, type RunningMint } from '@routstr-kit/devnet/mint';
 import { sat } from '../../money/index.ts';
 import { openWallet, type EcashWallet } from '../../wallet/index.ts';
@@ -27,7 +27,7 @@ class NodeProcess {
   readonly #waiting = new Map<number, (a: Answer) => void>();
   #stderr = '';
 
-  constructor(args: { walletPath: string; dbPath: string; mint: string }) {
+  constructor(args: { walletPath: string; dbPath: string; mint: string; recoverEveryMs?: number }) {
     this.child = spawn(process.execPath, [driver, JSON.stringify(args)], { env: failpointEnv(null), stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr?.on('data', (d: Buffer) => (this.#stderr += d.toString()));
     this.exited = new Promise((resolve) => this.child.on('close', (_code, signal) => resolve(signal)));
@@ -73,7 +73,7 @@ describe('shared books: several node processes on one payee database', () => {
   let mint: RunningMint;
   let client: EcashWallet;
   const nodes: NodeProcess[] = [];
-  const startNode = async (books: { walletPath: string; dbPath: string }): Promise<NodeProcess> => {
+  const startNode = async (books: { walletPath: string; dbPath: string; recoverEveryMs?: number }): Promise<NodeProcess> => {
     const node = new NodeProcess({ ...books, mint: mint.url });
     nodes.push(node);
     await node.ready;
@@ -137,12 +137,21 @@ describe('shared books: several node processes on one payee database', () => {
   it('one sk- balance spent concurrently through two processes never goes negative and its decrease equals the sum of the charges', { timeout: 60_000 }, async () => {
     const books = { walletPath: path('node'), dbPath: path('payee') };
     const [a, b] = await Promise.all([startNode(books), startNode(books)]);
-    const apiKey = await a.ok<string>('deposit', { token: await pay(30) });
-    // Each request costs more than its gate: two held gates can together exceed what the second settle finds.
+    const apiKey = await a.ok<string>('deposit', { token: await pay(4) });
+    // Each request costs more than its gate: the two processes' held gates take all 4 000 msat, and the
+    // second settle finds less than its cost: it is charged as far as the balance goes, never below zero.
+    const holds = await Promise.all([a, b].map((p) => p.ok<string>('hold', { apiKey, gateMsat: 2_000 })));
+    expect(await b.call('hold', { apiKey, gateMsat: 1 })).toMatchObject({ ok: false, code: 'insufficient_balance' });
+    const first = await a.ok<{ chargedMsat: number; remainingMsat: number }>('settle', { reservationId: holds[0], costMsat: 2_500 });
+    const second = await b.ok<{ chargedMsat: number; remainingMsat: number }>('settle', { reservationId: holds[1], costMsat: 2_500 });
+    // (available = balance − the other hold: −500 while B's 2 000 are held on a 1 500 balance, as the in-memory ledger counts it)
+    expect([first, second]).toEqual([{ chargedMsat: 2_500, remainingMsat: -500 }, { chargedMsat: 1_500, remainingMsat: 0 }]);
+    expect(await a.ok('info', { apiKey })).toMatchObject({ availableMsat: 0, reservedMsat: 0, totalSpentMsat: 4_000 });
+    expect(await b.ok<number>('topup', { apiKey, token: await pay(26) })).toBe(26_000);
+    // Then both spend at once until the account cannot cover a gate.
     const spent = await Promise.all([a, b].map((p) => p.ok<{ charged: number[]; remaining: number[] }>('spend', { apiKey, gateMsat: 2_000, costMsat: 2_500 })));
-    const charges = spent.flatMap((s) => s.charged);
-    expect(spent.every((s) => s.charged.length > 0)).toBe(true); // both processes served
-    expect(spent.flatMap((s) => s.remaining).every((r) => r >= 0)).toBe(true);
+    const charges = [2_500, 1_500, ...spent.flatMap((s) => s.charged)];
+    expect(charges.every((c) => c > 0 && c <= 2_500)).toBe(true);
     const info = await b.ok<{ availableMsat: number; reservedMsat: number; totalRequests: number; totalSpentMsat: number }>('info', { apiKey });
     const sum = charges.reduce((x, y) => x + y, 0);
     expect(info.reservedMsat).toBe(0);
@@ -212,6 +221,29 @@ describe('shared books: several node processes on one payee database', () => {
     } finally {
       p.close();
       w.close();
+    }
+  });
+
+  it('a process SIGKILLed mid-request, never restarted: the timed recovery of a live one hands the buyer its X-Cashu refund and frees the hold', { timeout: 60_000 }, async () => {
+    const books = { walletPath: path('node'), dbPath: path('payee') };
+    const a = await startNode(books);
+    const b = await startNode({ ...books, recoverEveryMs: 50 });
+    const apiKey = await a.ok<string>('deposit', { token: await pay(10) });
+    const held = await a.ok<string>('hold', { apiKey, gateMsat: 6_000 });
+    const inFlight = await pay(13);
+    const tokenHash = await a.ok<string>('xcashu-begin', { token: inFlight });
+    a.child.kill('SIGKILL');
+    expect(await a.exited).toBe('SIGKILL');
+    const peek = new PayeeStore(books.dbPath);
+    try {
+      await vi.waitFor(() => expect(peek.xcashu(tokenHash)?.state).toBe('done'), { timeout: 20_000, interval: 50 });
+      await vi.waitFor(() => expect(peek.reservation(held)?.state).toBe('released'), { timeout: 20_000, interval: 50 });
+      const refund = await b.ok<{ state: string; token: string; changeSat: number }>('refund-for', { token: inFlight });
+      expect(refund).toMatchObject({ state: 'done', changeSat: 13 });
+      expect(await client.receive(refund.token)).toBe(13);
+      expect(await b.ok('info', { apiKey })).toMatchObject({ availableMsat: 10_000, reservedMsat: 0 });
+    } finally {
+      peek.close();
     }
   });
 });

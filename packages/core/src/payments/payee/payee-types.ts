@@ -91,6 +91,8 @@ export interface OpenPayeeOptions {
    * whenever `recover()` runs) touches only what a gone process left. Always on for PostgreSQL.
    */
   readonly shared?: boolean;
+  /** Shared books: how often recovery runs while open, ms (default 10 000; 0: only at open and on recover()). */
+  readonly recoverEveryMs?: number;
   /** How Bearer settlements are grouped into commits (default: up to 256 per commit, at most 10 ms apart). */
   readonly groupCommit?: SettlementGroupOptions;
 }

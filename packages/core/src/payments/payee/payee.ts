@@ -31,9 +31,9 @@ import type { EcashWallet } from '../../wallet/index.ts';
 import { failpoint } from '../../wallet/failpoint.ts';
 import { deliverRefund, planRefund, refundShared } from './account-book.ts';
 import { changeRef, sendOnce } from './outgoing-tokens.ts';
-import { payOut } from './payouts.ts';
+import { payOut, payeeBalances } from './payouts.ts';
 import { invalidRequestError, keyNotFoundError, minimumBalanceError, redemptionError, refundRefused } from './payee-errors.ts';
-import { recoverPayee } from './payee-recovery.ts';
+import { RecoveryRunner } from './payee-recovery.ts';
 import { PayeeStore, type XCashuRecord } from './payee-store.ts';
 import { SessionLedger } from './session-ledger.ts';
 import { SharedLedger, registerOnBooks, type BearerLedger } from './shared-ledger.ts';
@@ -62,6 +62,7 @@ export class Payee {
   readonly owner: string | null;
   private readonly registry: OwnerRegistry;
   private readonly inflight = new Map<string, Promise<unknown>>();
+  private readonly recovery = new RecoveryRunner(this);
   private readonly ledger: BearerLedger;
   /**
    * X-Cashu requests of this process redeemed and not yet billed (their record still says
@@ -102,6 +103,7 @@ export class Payee {
   /** Commits what is pending and closes the books. */
   close(): void {
     if (!this.store.db.isOpen) return;
+    this.recovery.stop();
     try {
       this.ledger.close();
     } finally {
@@ -371,22 +373,9 @@ export class Payee {
 
   /** Held, earned, owed and withdrawable amounts. */
   balances(): PayeeBalances {
-    const heldSat = this.wallet.balance();
-    // Charges made in memory count as earned, and no longer as owed, at once (the live truth).
-    const pendingChargedMsat = this.ledger.pendingChargedMsat;
-    const revenueMsat = this.store.revenueMsat() + pendingChargedMsat;
-    const paidOutMsat = this.store.paidOutMsat();
-    let owedChange = 0;
-    // Shared books: other processes' requests being served are only in the books, 'redeeming'; their
-    // face counts as owed (more than is owed while a token is not yet in the wallet: never less).
-    if (this.shared) for (const r of this.store.xcashuByState('redeeming')) owedChange += r.faceSat * 1000;
-    else for (const r of this.redeemed.values()) owedChange += r.faceSat * 1000;
-    for (const state of ['redeemed', 'charged'] as const) {
-      for (const r of this.store.xcashuByState(state)) owedChange += (state === 'redeemed' ? r.faceSat : (r.changeSat ?? 0)) * 1000;
-    }
-    const liabilitiesMsat = this.store.accountLiabilitiesMsat() - pendingChargedMsat + owedChange;
-    const withdrawableSat = Math.max(0, Math.min(Math.floor((revenueMsat - paidOutMsat) / 1000), heldSat - Math.ceil(liabilitiesMsat / 1000)));
-    return { heldSat, pendingSat: this.wallet.pendingBalance(), revenueMsat, paidOutMsat, liabilitiesMsat, withdrawableSat };
+    // Single process: requests being served are in memory (not yet billed: their face is owed).
+    const servingFaceMsat = this.shared ? 0 : [...this.redeemed.values()].reduce((sum, r) => sum + r.faceSat * 1000, 0);
+    return payeeBalances(this.store, this.wallet, { shared: this.shared, pendingChargedMsat: this.ledger.pendingChargedMsat, servingFaceMsat });
   }
 
   /** Pays revenue out as a Cashu token (`amountSat`) or to a bolt11 invoice; never more than is withdrawable. */
@@ -406,7 +395,12 @@ export class Payee {
    * for the next start or a refund-route retry and counted in `deferred`: the node still starts.
    */
   recover(): Promise<{ resolved: number; deferred: number }> {
-    return recoverPayee(this);
+    return this.recovery.run();
+  }
+
+  /** Shared books: runs recover() every `everyMs` (0: never) until close, finishing what processes that died left. */
+  recoverEvery(everyMs: number): void {
+    this.recovery.every(everyMs);
   }
 
   /** One run per key at a time in this process: a repeat waits for the running one. */
@@ -443,5 +437,6 @@ export async function openPayee(options: OpenPayeeOptions): Promise<Payee> {
     payee.close();
     throw error;
   }
+  if (shared) payee.recoverEvery(options.recoverEveryMs ?? 10_000);
   return payee;
 }

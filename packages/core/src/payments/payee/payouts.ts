@@ -1,5 +1,5 @@
 /**
- * Admin payouts of the node's revenue, as a Cashu token or to a bolt11 invoice: the amount is
+ * The node's balances (held, earned, owed, withdrawable) and admin payouts of its revenue, as a Cashu token or to a bolt11 invoice: the amount is
  * checked against what is withdrawable and recorded 'pending' in one transaction (a payout another
  * process records meanwhile counts), the token or payment is journaled by the wallet under
  * `payout:<id>`, and a token payout cut off by a crash is finished by recovery.
@@ -11,6 +11,29 @@ import { payoutRef, sendOnce } from './outgoing-tokens.ts';
 import { invalidRequestError } from './payee-errors.ts';
 import type { PayeeStore } from './payee-store.ts';
 import type { PayeeBalances, Payout } from './payee-types.ts';
+
+/**
+ * Held, earned, owed and withdrawable amounts. `pendingChargedMsat`: charges made in memory, not yet
+ * committed (they count as earned, and no longer as owed, at once: the live truth);
+ * `servingFaceMsat`: the face of requests being served that only memory knows (single process).
+ */
+export function payeeBalances(
+  store: PayeeStore, wallet: EcashWallet, live: { shared: boolean; pendingChargedMsat: number; servingFaceMsat: number },
+): PayeeBalances {
+  const heldSat = wallet.balance();
+  const revenueMsat = store.revenueMsat() + live.pendingChargedMsat;
+  const paidOutMsat = store.paidOutMsat();
+  let owedChange = live.servingFaceMsat;
+  // Shared books: every process's requests being served are in the books, 'redeeming'; their face
+  // counts as owed (more than is owed while a token is not yet in the wallet: never less).
+  if (live.shared) for (const r of store.xcashuByState('redeeming')) owedChange += r.faceSat * 1000;
+  for (const state of ['redeemed', 'charged'] as const) {
+    for (const r of store.xcashuByState(state)) owedChange += (state === 'redeemed' ? r.faceSat : (r.changeSat ?? 0)) * 1000;
+  }
+  const liabilitiesMsat = store.accountLiabilitiesMsat() - live.pendingChargedMsat + owedChange;
+  const withdrawableSat = Math.max(0, Math.min(Math.floor((revenueMsat - paidOutMsat) / 1000), heldSat - Math.ceil(liabilitiesMsat / 1000)));
+  return { heldSat, pendingSat: wallet.pendingBalance(), revenueMsat, paidOutMsat, liabilitiesMsat, withdrawableSat };
+}
 
 /** What a payout needs of the payee: its books, wallet, owner id (shared books) and live balances. */
 export interface PayoutHost {

@@ -2,9 +2,9 @@
 // commands from the parent, one JSON line each on stdin, and answers one line each on stdout
 // ({ id, ok: true, result } or { id, ok: false, code, message }). The parent runs two or more of
 // these on one payee database and one wallet file, and SIGKILLs one mid-request.
-// Usage: node shared-driver.ts '<json: { walletPath, dbPath, mint }>'
+// Usage: node shared-driver.ts '<json: { walletPath, dbPath, mint, recoverEveryMs? }>' (timed recovery off unless given)
 // Commands: deposit {token} | xcashu {token, costMsat} | xcashu-begin {token} | spend {apiKey, gateMsat, costMsat}
-//   | hold {apiKey, gateMsat} | refund {apiKey} | refund-for {token} | withdraw | recover | info {apiKey} | close
+//   | hold {apiKey, gateMsat} | settle {reservationId, costMsat} | topup {apiKey, token} | refund {apiKey} | refund-for {token} | withdraw | recover | info {apiKey} | close
 import { createInterface } from 'node:readline';
 import { openWallet } from '../../wallet/index.ts';
 import { PayeeError } from './payee-errors.ts';
@@ -17,11 +17,12 @@ interface Command {
   apiKey?: string;
   gateMsat?: number;
   costMsat?: number;
+  reservationId?: string;
 }
 
-const args = JSON.parse(process.argv[2] ?? '{}') as { walletPath: string; dbPath: string; mint: string };
+const args = JSON.parse(process.argv[2] ?? '{}') as { walletPath: string; dbPath: string; mint: string; recoverEveryMs?: number };
 const wallet = await openWallet({ path: args.walletPath, mints: [args.mint], reclaimOnOpen: false });
-const payee = await openPayee({ wallet, dbPath: args.dbPath, shared: true });
+const payee = await openPayee({ wallet, dbPath: args.dbPath, shared: true, recoverEveryMs: args.recoverEveryMs ?? 0 });
 const say = (line: unknown): void => void process.stdout.write(`${JSON.stringify(line)}\n`);
 
 // Bearer requests one after another until the account cannot cover the gate: each settlement's charge and what remained.
@@ -55,6 +56,8 @@ async function run(c: Command): Promise<unknown> {
     case 'xcashu-begin': return (await payee.beginXCashu(token, { gateMsat: 1, model: 'm', requestId: `x-${c.id}-${process.pid}` })).tokenHash;
     case 'spend': return spend(apiKey, c.gateMsat ?? 0, c.costMsat ?? 0);
     case 'hold': return payee.reserve(apiKey, c.gateMsat ?? 0);
+    case 'settle': return payee.settle(c.reservationId ?? '', c.costMsat ?? 0);
+    case 'topup': return payee.topup(apiKey, token);
     case 'refund': return payee.refund(apiKey);
     case 'refund-for': return payee.refundFor(token);
     case 'withdraw': {
