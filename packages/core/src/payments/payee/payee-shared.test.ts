@@ -11,6 +11,7 @@ import { startMint, type RunningMint } from '@routstr-kit/devnet/mint';
 import { sat } from '../../money/index.ts';
 import { openWallet, type EcashWallet } from '../../wallet/index.ts';
 import { failpointEnv } from '../../testing/index.ts';
+import { storeBackends } from '../../storage/store-backends.ts';
 import { openPayee } from './payee.ts';
 import { PayeeStore } from './payee-store.ts';
 
@@ -66,7 +67,7 @@ class NodeProcess {
   }
 }
 
-describe('shared books: several node processes on one payee database', () => {
+describe.each(storeBackends('payee-shared'))('shared books on $name: several node processes on one payee database', (backend) => {
   const dir = mkdtempSync(join(tmpdir(), 'payee-shared-'));
   let n = 0;
   const path = (name: string): string => join(dir, `${name}-${n++}.db`);
@@ -93,7 +94,8 @@ describe('shared books: several node processes on one payee database', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('books open in a single-process Payee refuse a second Payee of either kind; shared books refuse a single-process one', { timeout: 30_000 }, async () => {
+  // (PostgreSQL books are always shared: no single-process Payee there.)
+  it.runIf(backend.name === 'sqlite')('books open in a single-process Payee refuse a second Payee of either kind; shared books refuse a single-process one', { timeout: 30_000 }, async () => {
     const dbPath = path('payee');
     const w = await openWallet({ path: path('node'), mints: [mint.url], reclaimOnOpen: false });
     try {
@@ -111,7 +113,7 @@ describe('shared books: several node processes on one payee database', () => {
   });
 
   it('one X-Cashu token sent to two processes at once is redeemed exactly once; the other process answers the same change after', { timeout: 60_000 }, async () => {
-    const books = { walletPath: path('node'), dbPath: path('payee') };
+    const books = { walletPath: path('node'), dbPath: await backend.fresh('payee') };
     const [a, b] = await Promise.all([startNode(books), startNode(books)]);
     const before = client.balance();
     const token = await pay(21);
@@ -135,7 +137,7 @@ describe('shared books: several node processes on one payee database', () => {
   });
 
   it('one sk- balance spent concurrently through two processes never goes negative and its decrease equals the sum of the charges', { timeout: 60_000 }, async () => {
-    const books = { walletPath: path('node'), dbPath: path('payee') };
+    const books = { walletPath: path('node'), dbPath: await backend.fresh('payee') };
     const [a, b] = await Promise.all([startNode(books), startNode(books)]);
     const apiKey = await a.ok<string>('deposit', { token: await pay(4) });
     // Each request costs more than its gate: the two processes' held gates take all 4 000 msat, and the
@@ -166,7 +168,7 @@ describe('shared books: several node processes on one payee database', () => {
   });
 
   it('SIGKILL of one process mid-request: its in-flight records are left alone while it lives, the other keeps serving, and a restart conserves value to the sat', { timeout: 90_000 }, async () => {
-    const books = { walletPath: path('node'), dbPath: path('payee') };
+    const books = { walletPath: path('node'), dbPath: await backend.fresh('payee') };
     const [a, b] = await Promise.all([startNode(books), startNode(books)]);
     const funded = client.balance();
     const back: string[] = []; // every token handed back to the client (change, refunds, payouts)
@@ -225,7 +227,7 @@ describe('shared books: several node processes on one payee database', () => {
   });
 
   it('a process SIGKILLed mid-request, never restarted: the timed recovery of a live one hands the buyer its X-Cashu refund and frees the hold', { timeout: 60_000 }, async () => {
-    const books = { walletPath: path('node'), dbPath: path('payee') };
+    const books = { walletPath: path('node'), dbPath: await backend.fresh('payee') };
     const a = await startNode(books);
     const b = await startNode({ ...books, recoverEveryMs: 50 });
     const apiKey = await a.ok<string>('deposit', { token: await pay(10) });

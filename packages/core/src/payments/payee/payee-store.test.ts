@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
+import { storeBackends } from '../../storage/store-backends.ts';
 import { SQLITE_SCHEMA } from './payee-schema.ts';
 import { PayeeStore } from './payee-store.ts';
 
-describe('PayeeStore', () => {
+describe.each(storeBackends('payee-store'))('PayeeStore on $name', (backend) => {
   const dirs: string[] = [];
   const file = (): string => {
     const dir = mkdtempSync(join(tmpdir(), 'payee-store-'));
@@ -17,8 +18,8 @@ describe('PayeeStore', () => {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
-  it('a settlement group written twice (its commit landed, a later step failed) debits and earns once', () => {
-    const store = new PayeeStore(file());
+  it('a settlement group written twice (its commit landed, a later step failed) debits and earns once', async () => {
+    const store = new PayeeStore(await backend.fresh('payee'));
     store.tx(() => store.credit('sk-a', 10_000));
     const group = [
       { reservationId: 'r1', apiKey: 'sk-a', reservedMsat: 3_000, chargedMsat: 2_100 },
@@ -31,8 +32,8 @@ describe('PayeeStore', () => {
     store.close();
   });
 
-  it('shared books: a held reservation adds to reserved; settled it debits and earns once, released it only frees the hold', () => {
-    const store = new PayeeStore(file());
+  it('shared books: a held reservation adds to reserved; settled it debits and earns once, released it only frees the hold', async () => {
+    const store = new PayeeStore(await backend.fresh('payee'));
     store.tx(() => store.credit('sk-a', 10_000));
     store.tx(() => store.holdReservation({ id: 'r1', apiKey: 'sk-a', amountMsat: 4_000, owner: '1:x' }));
     store.tx(() => store.holdReservation({ id: 'r2', apiKey: 'sk-a', amountMsat: 3_000, owner: '1:x' }));
@@ -47,7 +48,7 @@ describe('PayeeStore', () => {
     store.close();
   });
 
-  it('a file written by the version before owners opens: the owner column is added in place, every record kept (owner null: nobody works on it)', () => {
+  it.runIf(backend.name === 'sqlite')('a file written by the version before owners opens: the owner column is added in place, every record kept (owner null: nobody works on it)', () => {
     const path = file();
     const old = new DatabaseSync(path);
     old.exec(SQLITE_SCHEMA);

@@ -1,12 +1,14 @@
 /**
- * The payee's books in one node:sqlite file, every amount an integer number of msats: X-Cashu
- * requests (keyed by sha256 of the token), Bearer accounts and their reservations, deposits,
- * settled charges (revenue), refunds and payouts. Multi-step changes run in BEGIN IMMEDIATE
- * transactions so a crash leaves each record in one named state that recovery knows how to finish.
+ * The payee's books, in a node:sqlite file or in PostgreSQL (schema 'payee'), every amount an
+ * integer number of msats: X-Cashu requests (keyed by sha256 of the token), Bearer accounts and
+ * their reservations, deposits, settled charges (revenue), refunds and payouts. Multi-step changes
+ * run in transactions that hold the write lock from their start (BEGIN IMMEDIATE; the namespace's
+ * advisory lock on PostgreSQL) so a crash leaves each record in one named state that recovery
+ * knows how to finish. SQL is portable (ON CONFLICT DO NOTHING, CASE instead of MAX).
  */
 import type { SQLInputValue } from 'node:sqlite';
 import { DurableDatabase } from '../../storage/index.ts';
-import { OWNED_TABLES, SQLITE_SCHEMA, sqliteOwnerMigration } from './payee-schema.ts';
+import { OWNED_TABLES, POSTGRES_SCHEMA, SQLITE_SCHEMA, sqliteOwnerMigration } from './payee-schema.ts';
 import type { Settlement } from './settlement-group.ts';
 
 /** redeeming: the token may be in our wallet; redeemed: ours, not yet billed; charged: cost fixed, change not stored; done: change stored. */
@@ -128,8 +130,10 @@ function toReservation(r: Row): ReservationRecord {
 /** The payee's durable books (see module doc). */
 export class PayeeStore extends DurableDatabase {
   constructor(path: string) {
-    super(path, SQLITE_SCHEMA);
-    this.tx(() => this.db.exec(sqliteOwnerMigration((table) => this.all(`PRAGMA table_info(${table})`).map((c) => s(c['name'])))));
+    super(path, { sqlite: SQLITE_SCHEMA, postgres: [POSTGRES_SCHEMA] }, { namespace: 'payee' });
+    if (this.dialect === 'sqlite') {
+      this.tx(() => this.connection.exec(sqliteOwnerMigration((table) => this.all(`PRAGMA table_info(${table})`).map((c) => s(c['name'])))));
+    }
   }
 
   /** Every owner registered live on these books (storage/owner-liveness.ts; some may be gone). */

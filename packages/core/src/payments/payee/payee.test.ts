@@ -10,6 +10,7 @@ import { sat } from '../../money/index.ts';
 import { apiKeyForToken } from '../../protocol/index.ts';
 import { openWallet, type EcashWallet } from '../../wallet/index.ts';
 import { failpointEnv } from '../../testing/index.ts';
+import { storeBackends, type StoreBackend } from '../../storage/store-backends.ts';
 import { bolt11AmountSat } from './bolt11-amount.ts';
 import { PayeeError } from './payee-errors.ts';
 import { openPayee, type Payee } from './payee.ts';
@@ -45,10 +46,16 @@ async function expectPayeeError(p: Promise<unknown> | (() => unknown), status: n
   throw new Error(`expected ${code}`);
 }
 
-// Every suite below but the in-memory group commit's runs on single-process books and on shared books.
-const modes = [{ books: 'single-process', shared: false }, { books: 'shared', shared: true }];
+// Every suite below but the in-memory group commit's runs on single-process books (SQLite) and on
+// shared books on SQLite and on PostgreSQL (always shared there); the node's wallet is a SQLite file.
+const [sqlite, postgres] = storeBackends('payee-books') as [StoreBackend, StoreBackend];
+const modes = [
+  { books: 'single-process sqlite', shared: false, backend: sqlite },
+  { books: 'shared sqlite', shared: true, backend: sqlite },
+  { books: 'shared postgres', shared: true, backend: postgres },
+];
 
-describe.each(modes)('payee (redeem before serving, msat books, idempotent refunds), $books books', ({ shared }) => {
+describe.each(modes)('payee (redeem before serving, msat books, idempotent refunds), $books books', ({ shared, backend }) => {
   const dir = mkdtempSync(join(tmpdir(), 'payee-'));
   let mint: RunningMint;
   let client: EcashWallet;
@@ -63,7 +70,7 @@ describe.each(modes)('payee (redeem before serving, msat books, idempotent refun
     client = await openWallet({ path: path('client'), mints: [mint.url] });
     await (await client.fund(sat(1000))).complete();
     nodeWallet = await openWallet({ path: path('node'), mints: [mint.url], reclaimOnOpen: false });
-    payee = await openPayee({ wallet: nodeWallet, dbPath: path('payee'), shared });
+    payee = await openPayee({ wallet: nodeWallet, dbPath: await backend.fresh('payee'), shared });
   });
   afterAll(async () => {
     payee.close();
@@ -138,7 +145,7 @@ describe.each(modes)('payee (redeem before serving, msat books, idempotent refun
       try {
         await (await payer.fund(sat(20))).complete();
         const walletPath = path('crash-node');
-        const dbPath = path('crash-payee');
+        const dbPath = await backend.fresh('crash-payee');
         const token = (await payer.send(sat(12), { purpose: 'deposit' })).token;
         const fee = getTokenMetadata(token).proofAmounts.length; // 1000 ppk: 1 sat per input proof
         const child = await runChild({ walletPath, dbPath, mint: feeMint.url, action: 'deposit', token, shared }, step);
@@ -160,7 +167,7 @@ describe.each(modes)('payee (redeem before serving, msat books, idempotent refun
   for (const step of ['payee:refund-after-debit', 'send:after-store', 'payee:refund-after-send']) {
     it(`Bearer refund killed at ${step}: the same refund is delivered after restart, nothing lost`, { timeout: 60_000 }, async () => {
       const walletPath = path('crash-node');
-      const dbPath = path('crash-payee');
+      const dbPath = await backend.fresh('crash-payee');
       const token = await pay(15);
       const setup = await runChild({ walletPath, dbPath, mint: mint.url, action: 'deposit', token, shared }, null);
       const apiKey = setup.result as string;
@@ -179,7 +186,7 @@ describe.each(modes)('payee (redeem before serving, msat books, idempotent refun
   }
 });
 
-describe.each(modes)('X-Cashu crash safety: the node SIGKILLed at each step, reopened (value conserved to the sat), $books books', ({ shared }) => {
+describe.each(modes)('X-Cashu crash safety: the node SIGKILLed at each step, reopened (value conserved to the sat), $books books', ({ shared, backend }) => {
   const dir = mkdtempSync(join(tmpdir(), 'payee-xcashu-crash-'));
   let n = 0;
   const path = (name: string): string => join(dir, `${name}-${n++}.db`);
@@ -200,7 +207,7 @@ describe.each(modes)('X-Cashu crash safety: the node SIGKILLed at each step, reo
   for (const step of [...steps, null]) {
     it(`killed at ${step ?? 'no step (completes)'}: client + node = paid, node holds exactly its revenue`, { timeout: 60_000 }, async () => {
       const walletPath = path('node');
-      const dbPath = path('payee');
+      const dbPath = await backend.fresh('payee');
       const paid = 21;
       const token = (await client.send(sat(paid), { purpose: 'x-cashu' })).token;
       const swaps = mint.stats().swaps;
@@ -230,7 +237,7 @@ describe.each(modes)('X-Cashu crash safety: the node SIGKILLed at each step, reo
   }
 });
 
-describe.each(modes)('payee recovery: double refund of a token the client reclaimed (issue 13, point 4), $books books', ({ shared }) => {
+describe.each(modes)('payee recovery: double refund of a token the client reclaimed (issue 13, point 4), $books books', ({ shared, backend }) => {
   const dir = mkdtempSync(join(tmpdir(), 'payee-double-'));
   let n = 0;
   const path = (name: string): string => join(dir, `${name}-${n++}.db`);
@@ -243,7 +250,7 @@ describe.each(modes)('payee recovery: double refund of a token the client reclai
       try {
         await (await client.fund(sat(100))).complete();
         const walletPath = path('node');
-        const dbPath = path('payee');
+        const dbPath = await backend.fresh('payee');
         if (nodeFloatSat > 0) {
           const w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
           await w.receive((await client.send(sat(nodeFloatSat), { purpose: 'float' })).token);
@@ -275,7 +282,7 @@ describe.each(modes)('payee recovery: double refund of a token the client reclai
     const port = Number(new URL(mint.url).port);
     const client = await openWallet({ path: path('client'), mints: [mint.url] });
     const walletPath = path('node');
-    const dbPath = path('payee');
+    const dbPath = await backend.fresh('payee');
     let w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
     let p = await openPayee({ wallet: w, dbPath, shared });
     try {
@@ -382,7 +389,7 @@ describe('Bearer settlements in memory, committed in groups (issue 16)', () => {
   }
 });
 
-describe('Bearer reservations and settlements on shared books: one transaction each, the node SIGKILLed at each step', () => {
+describe.each([sqlite, postgres])('Bearer reservations and settlements on shared books ($name): one transaction each, the node SIGKILLed at each step', (backend) => {
   const dir = mkdtempSync(join(tmpdir(), 'payee-shared-crash-'));
   let mint: RunningMint;
   let client: EcashWallet;
@@ -404,7 +411,7 @@ describe('Bearer reservations and settlements on shared books: one transaction e
   for (const [point, chargedMsat] of Object.entries(charged)) {
     it(`killed at ${point}: the dead process's hold is released on restart, charged ${chargedMsat} msat, value conserved to the sat`, { timeout: 60_000 }, async () => {
       const walletPath = path('crash-node');
-      const dbPath = path('crash-payee');
+      const dbPath = await backend.fresh('crash-payee');
       const deposit = 20;
       const setup = await runChild({ walletPath, dbPath, mint: mint.url, action: 'deposit', token: (await client.send(sat(deposit), { purpose: 'deposit' })).token, shared: true }, null);
       const apiKey = setup.result as string;

@@ -37,7 +37,7 @@ import { RecoveryRunner } from './payee-recovery.ts';
 import { PayeeStore, type XCashuRecord } from './payee-store.ts';
 import { SessionLedger } from './session-ledger.ts';
 import { SharedLedger, registerOnBooks, type BearerLedger } from './shared-ledger.ts';
-import type { OwnerRegistry } from '../../storage/index.ts';
+import { isPostgresUrl, type OwnerRegistry } from '../../storage/index.ts';
 import type { SettlementGroupOptions } from './settlement-group.ts';
 import type {
   AccountInfo,
@@ -102,7 +102,7 @@ export class Payee {
 
   /** Commits what is pending and closes the books. */
   close(): void {
-    if (!this.store.db.isOpen) return;
+    if (!this.store.isOpen) return;
     this.recovery.stop();
     try {
       this.ledger.close();
@@ -422,7 +422,7 @@ export class Payee {
 
 /** Opens the payee's books over a wallet and finishes whatever a crash interrupted. */
 export async function openPayee(options: OpenPayeeOptions): Promise<Payee> {
-  const shared = options.shared === true || /^postgres(ql)?:\/\//.test(options.dbPath);
+  const shared = options.shared === true || isPostgresUrl(options.dbPath);
   const store = new PayeeStore(options.dbPath);
   let payee: Payee;
   try {
