@@ -274,6 +274,51 @@ export class PayeeStore extends DurableDatabase {
     this.run('UPDATE accounts SET reserved_msat = reserved_msat + ? WHERE api_key = ?', r.amountMsat, r.apiKey);
   }
 
+  /**
+   * PostgreSQL, shared books: holds the gate in one statement (one call to the database, in its own
+   * transaction under the namespace's lock) when the account covers it; false when it does not or
+   * does not exist (nothing written: the caller decides why in a transaction).
+   */
+  holdIfCovered(r: { id: string; apiKey: string; amountMsat: number; owner: string }): boolean {
+    return (
+      this.run(
+        `WITH a AS (UPDATE accounts SET reserved_msat = reserved_msat + ? WHERE api_key = ? AND balance_msat - reserved_msat >= ? RETURNING api_key)
+         INSERT INTO reservations (id, api_key, amount_msat, state, created_at, owner) SELECT ?::text, api_key, ?::bigint, 'held', ?::bigint, ?::text FROM a`,
+        r.amountMsat, r.apiKey, r.amountMsat, r.id, r.amountMsat, Date.now(), r.owner,
+      ) === 1
+    );
+  }
+
+  /**
+   * PostgreSQL, shared books: settles a held reservation in one statement (see holdIfCovered) at
+   * `costMsat` as far as the balance goes — reservation settled, account debited, charge recorded;
+   * nothing when it is not held. Read the outcome with reservationWithAccount.
+   */
+  settleIfHeld(id: string, costMsat: number): void {
+    this.run(
+      `WITH r AS (
+         SELECT res.id, res.api_key, res.amount_msat, LEAST(?::bigint, acc.balance_msat) AS charged
+         FROM reservations res JOIN accounts acc ON acc.api_key = res.api_key WHERE res.id = ? AND res.state = 'held'),
+       u AS (UPDATE reservations SET state = 'settled', cost_msat = r.charged FROM r WHERE reservations.id = r.id RETURNING 1),
+       a AS (UPDATE accounts SET balance_msat = balance_msat - r.charged,
+               reserved_msat = CASE WHEN reserved_msat > r.amount_msat THEN reserved_msat - r.amount_msat ELSE 0 END,
+               total_requests = total_requests + 1, total_spent_msat = total_spent_msat + r.charged
+             FROM r WHERE accounts.api_key = r.api_key RETURNING 1)
+       INSERT INTO charges (ref, source, amount_msat, created_at) SELECT 'res:' || r.id, 'bearer', r.charged, ?::bigint FROM r
+       WHERE r.charged > 0 ON CONFLICT DO NOTHING`,
+      costMsat, id, Date.now(),
+    );
+  }
+
+  /** A reservation with its account's balance and reserved msats (one read). */
+  reservationWithAccount(id: string): (ReservationRecord & { balanceMsat: number; reservedMsat: number }) | undefined {
+    const r = this.get(
+      'SELECT res.*, acc.balance_msat AS acc_balance, acc.reserved_msat AS acc_reserved FROM reservations res JOIN accounts acc ON acc.api_key = res.api_key WHERE res.id = ?',
+      id,
+    );
+    return r ? { ...toReservation(r), balanceMsat: n(r['acc_balance']), reservedMsat: n(r['acc_reserved']) } : undefined;
+  }
+
   /** Closes a held reservation (shared books; call inside tx): settled at `chargedMsat` (debited, earned) or released. */
   closeHeld(r: ReservationRecord, outcome: { state: 'settled'; chargedMsat: number } | { state: 'released' }): void {
     const charged = outcome.state === 'settled' ? outcome.chargedMsat : 0;

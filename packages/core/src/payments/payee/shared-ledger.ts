@@ -68,6 +68,12 @@ export class SharedLedger implements BearerLedger {
   /** Reserves the gate from the available balance in one transaction (402 insufficient_balance); returns the reservation id. */
   reserve(apiKey: string, gateMsat: number): string {
     const id = randomUUID();
+    // PostgreSQL: the common case in one statement (each call to the database is a round trip); else
+    // (or when it did not cover the gate) the same check in a transaction, which also says why it failed.
+    if (this.#store.dialect === 'postgres' && this.#store.holdIfCovered({ id, apiKey, amountMsat: gateMsat, owner: this.#ownership.owner })) {
+      failpoint('payee:reserve:after-commit');
+      return id;
+    }
     this.#store.txUnsynced(() => {
       let a = this.#store.account(apiKey);
       if (!a) throw keyNotFoundError();
@@ -87,6 +93,7 @@ export class SharedLedger implements BearerLedger {
    * balance goes, as routstr-core) in one transaction; a repeat answers what the first charged.
    */
   settle(reservationId: string, costMsat: number): { chargedMsat: number; remainingMsat: number } {
+    if (this.#store.dialect === 'postgres') return this.#settleInOne(reservationId, costMsat);
     const settled = this.#store.txUnsynced(() => {
       const r = this.#store.reservation(reservationId);
       if (!r || r.state === 'released') throw new Error(`unknown reservation ${reservationId}`);
@@ -107,6 +114,16 @@ export class SharedLedger implements BearerLedger {
       const r = this.#store.reservation(reservationId);
       if (r?.state === 'held') this.#store.closeHeld(r, { state: 'released' });
     });
+  }
+
+  // PostgreSQL: one statement settles (a repeat changes nothing), one read answers what was charged.
+  #settleInOne(reservationId: string, costMsat: number): { chargedMsat: number; remainingMsat: number } {
+    failpoint('payee:settle:before-commit'); // here: nothing written yet (the statement commits as a whole)
+    this.#store.settleIfHeld(reservationId, Math.max(0, Math.ceil(costMsat)));
+    failpoint('payee:settle:after-commit');
+    const r = this.#store.reservationWithAccount(reservationId);
+    if (r?.state !== 'settled') throw new Error(`unknown reservation ${reservationId}`);
+    return { chargedMsat: r.costMsat ?? 0, remainingMsat: r.balanceMsat - r.reservedMsat };
   }
 
   adjust(): void {
