@@ -389,7 +389,7 @@ describe('Bearer settlements in memory, committed in groups (issue 16)', () => {
   }
 });
 
-describe.each([sqlite, postgres])('Bearer reservations and settlements on shared books ($name): one transaction each, the node SIGKILLed at each step', (backend) => {
+describe.each([sqlite, postgres])('Bearer reservations and settlements on shared books ($name): one commit each, the node SIGKILLed at each step', (backend) => {
   const dir = mkdtempSync(join(tmpdir(), 'payee-shared-crash-'));
   let mint: RunningMint;
   let client: EcashWallet;
