@@ -137,7 +137,8 @@ export async function recoverPayee(host: PayeeRecoveryHost): Promise<{ resolved:
  * Recovery passes, one at a time in this process (a second call joins the running pass): on
  * demand, and with shared books on a timer, so that what a process left when it died (a buyer's
  * change, a held reservation, a refund) is finished by the others without waiting for its restart.
- * A timed pass first lets the wallet settle a gone process's swaps (its recovery, without reclaiming).
+ * When a timed pass leaves steps deferred (a gone process's swap the wallet has not settled yet), the
+ * wallet's recovery (without reclaiming) runs and the pass once more.
  */
 export class RecoveryRunner {
   readonly #host: PayeeRecoveryHost;
@@ -160,7 +161,9 @@ export class RecoveryRunner {
     this.#timer = setInterval(() => {
       if (this.#running) return;
       // a failed pass (the database or the mint unreachable) is tried again on the next tick
-      this.#host.wallet.recover({ reclaimOutstanding: false }).then(() => this.run()).catch(() => undefined);
+      this.run()
+        .then((pass) => (pass.deferred > 0 ? this.#host.wallet.recover({ reclaimOutstanding: false }).then(() => this.run()) : pass))
+        .catch(() => undefined);
     }, everyMs);
     this.#timer.unref();
   }
