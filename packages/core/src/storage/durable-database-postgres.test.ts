@@ -1,10 +1,12 @@
-// DurableDatabase on PostgreSQL: namespaces, versioned schema, the advisory lock, and a process
-// that exits without closing.
+// DurableDatabase on PostgreSQL: namespaces, versioned schema, the advisory lock, a process that
+// exits without closing, and owner liveness by the owner connection's backend.
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { startPostgresCluster, type PostgresCluster } from '@routstr-kit/devnet/postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DurableDatabase } from './durable-database.ts';
+import { OwnerRegistry } from './owner-liveness.ts';
 
 let cluster: PostgresCluster;
 beforeAll(async () => {
@@ -84,5 +86,32 @@ describe('DurableDatabase on PostgreSQL', () => {
     const code = await new Promise((resolve) => child.on('close', resolve));
     expect(out.trim()).toBe('opened');
     expect(code).toBe(0);
+  });
+});
+
+describe('OwnerRegistry on PostgreSQL', () => {
+  it('two registries (two connections) see each other live until one releases; a row whose backend is gone reads gone, even on this host, and the next register sweeps it', async () => {
+    const url = await cluster.newDatabase('owners');
+    const a = new Books(url, '', { namespace: 'wallet' });
+    const b = new Books(url, '', { namespace: 'wallet' });
+    const first = new OwnerRegistry(a);
+    const second = new OwnerRegistry(b);
+    const ownerA = `${process.pid}:${randomUUID()}`;
+    const ownerB = `${process.pid}:${randomUUID()}`;
+    first.register(ownerA);
+    second.register(ownerB);
+    expect(second.gone(ownerA)).toBe(false);
+    expect(first.gone(ownerB)).toBe(false);
+    first.release(ownerA);
+    expect(second.gone(ownerA)).toBe(true);
+    // this process lives, but the connection that registered ownerB closes: its backend goes, and so does the owner
+    const pid = Number(b.rows('SELECT backend_pid FROM live_owners WHERE owner = ?', ownerB)[0]?.['backend_pid']);
+    b.close();
+    await vi.waitFor(() => expect(a.rows('SELECT pid FROM pg_stat_activity WHERE pid = ?', pid)).toEqual([]), { timeout: 10_000, interval: 20 });
+    expect(first.gone(ownerB)).toBe(true);
+    first.register(ownerA);
+    expect(a.rows('SELECT owner FROM live_owners')).toEqual([{ owner: ownerA }]);
+    a.close();
+    expect(() => first.release(ownerA)).not.toThrow();
   });
 });
