@@ -17,7 +17,7 @@ export { BatchError, type BatchErrorCode } from './batch-error.ts';
 export { batchObject, errorLine, fileObject, outputLine } from './batch-objects.ts';
 export { BATCH_ENDPOINTS, MAX_PRICE_KEY, completionWindowSeconds, handleBatchRoute, isBatchPath, readMetadata, type BatchRoutesDeps } from './batch-routes.ts';
 export { BATCH_PRIORITY, BatchRunner, type BatchRunnerDeps } from './batch-runner.ts';
-export type { BatchPatch, BatchRecord, BatchStatus, BatchStore, FileRecord, LineCounts, LineHold, LineRecord, LineState, NewLine, StoredFile } from './batch-store.ts';
+export type { BatchPatch, BatchRecord, BatchStatus, BatchStore, FileRecord, LineCounts, LineRecord, LineState, NewLine, StoredFile } from './batch-store.ts';
 export { isPostgresUrl, openBatchStore } from './open-batch-store.ts';
 export { PostgresBatchStore } from './postgres-batch-store.ts';
 export { SqliteBatchStore } from './sqlite-batch-store.ts';
