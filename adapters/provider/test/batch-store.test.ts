@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgresCluster, type PostgresCluster } from '@routstr-kit/devnet/postgres';
 import pg from 'pg';
 import { PostgresBatchStore, SqliteBatchStore, openBatchStore, type BatchRecord, type BatchStore, type NewLine } from '../src/index.ts';
-import { spawnClaimer, until } from './spawn-batch-claimer.ts';
+import { spawnClaimer, until } from './spawn-batch-children.ts';
 
 let cluster: PostgresCluster;
 const dirs: string[] = [];

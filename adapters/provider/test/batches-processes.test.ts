@@ -1,0 +1,205 @@
+// Batch lines across node processes, on the devnet (real mint, real llama.cpp engine), against
+// SQLite and PostgreSQL: a runner's recovery leaves the lines a live process holds alone and takes
+// back those of a process SIGKILLed holding them, which then run once and are charged once; and
+// 200 lines across four node processes on one PostgreSQL database each run exactly once. "Ran
+// once" is read from the engine itself: the tokens it generated equal the tokens of the stored
+// answers, so no line ran twice and none ran unrecorded.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { msatPerMtok, openPayee, openWallet, sat, type EcashWallet, type Payee } from '@routstr-kit/core';
+import { startEngine, startMint, type RunningEngine, type RunningMint } from '@routstr-kit/devnet';
+import { startPostgresCluster, type PostgresCluster } from '@routstr-kit/devnet/postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresBatchStore, openBatches, type BatchStore, type LineRecord, type NewLine } from '../src/batches/index.ts';
+import { createPriceBoard } from '../src/market-maker/price-board.ts';
+import { Admission } from '../src/node/admission.ts';
+import { ReplicaPool } from '../src/node/replica-pool.ts';
+import { spawnBatchWorker, spawnClaimer, type WorkerChild } from './spawn-batch-children.ts';
+
+const PROMPT = 50_000_000; // msat/Mtok
+const COMPLETION = 100_000_000;
+let mint: RunningMint;
+let engine: RunningEngine;
+let cluster: PostgresCluster;
+let client: EcashWallet;
+let replicas: ReplicaPool;
+const dirs: string[] = [];
+const tmp = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'provider-batch-processes-'));
+  dirs.push(d);
+  return d;
+};
+
+beforeAll(async () => {
+  [mint, engine, cluster] = await Promise.all([startMint(), startEngine({ flavour: 'llama.cpp', maxConcurrency: 2 }), startPostgresCluster()]);
+  client = await openWallet({ path: join(tmp(), 'client.db'), mints: [mint.url] });
+  await (await client.fund(sat(1500))).complete();
+  replicas = new ReplicaPool([engine.url]);
+}, 180_000);
+
+afterAll(async () => {
+  replicas?.stop();
+  client?.close();
+  await engine?.stop();
+  await mint?.stop();
+  await cluster?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}, 60_000);
+
+const backends: { name: string; location: () => Promise<string> }[] = [
+  { name: 'sqlite', location: async () => join(tmp(), 'batches.db') },
+  { name: 'postgres', location: () => cluster.newDatabase(`batch_processes_${Date.now()}`) },
+];
+
+const chatLine = (i: number): NewLine => ({ index: i, customId: `c${i}`, requestId: `batch_req_${i}`, model: engine.model, body: { model: engine.model, messages: [{ role: 'user', content: `Line ${i}` }], max_tokens: 1 } });
+
+/** Stores a batch of `n` lines owned by `owner` through `insert`. */
+async function insertBatch(insert: BatchStore, id: string, owner: string, n: number): Promise<void> {
+  const nowS = Math.floor(Date.now() / 1000);
+  await insert.insertBatch({
+    id, owner, endpoint: '/v1/chat/completions', inputFileId: 'file-none', completionWindow: '1h', status: 'validating',
+    maxPriceMsatPerMtok: null, metadata: null, errors: null, outputFileId: null, errorFileId: null, createdAt: nowS, inProgressAt: null,
+    expiresAt: nowS + 3600, finalizingAt: null, completedAt: null, failedAt: null, expiredAt: null, cancellingAt: null, cancelledAt: null,
+  }, Array.from({ length: n }, (_, i) => chatLine(i)));
+}
+
+type Usage = { prompt_tokens: number; completion_tokens: number };
+const usageOf = (l: LineRecord): Usage => ((l.response as { body: { usage: Usage } }).body.usage);
+
+/** Every line done once, its own reservation; the engine generated exactly the stored answers' tokens since `before`. */
+function expectEachRanOnce(lines: LineRecord[], n: number, before: { promptTokensTotal: number; generationTokensTotal: number }): number {
+  expect(lines.map((l) => l.index)).toEqual(Array.from({ length: n }, (_, i) => i));
+  expect(new Set(lines.map((l) => l.reservationId)).size).toBe(n);
+  const after = engine.state();
+  expect(after.generationTokensTotal - before.generationTokensTotal).toBe(lines.reduce((s, l) => s + usageOf(l).completion_tokens, 0));
+  expect(after.promptTokensTotal - before.promptTokensTotal).toBe(lines.reduce((s, l) => s + usageOf(l).prompt_tokens, 0));
+  return lines.reduce((sum, l) => sum + (l.costMsat ?? 0), 0);
+}
+
+describe.each(backends)('batch lines across node processes on $name', ({ name, location }) => {
+  it('recovery leaves a live process\'s claimed lines alone; once it is SIGKILLed they run on the survivor, exactly once, charged once', { timeout: 120_000 }, async () => {
+    const where = await location();
+    const dir = tmp();
+    const nodeWallet = await openWallet({ path: join(dir, 'wallet.db'), mints: [mint.url], reclaimOnOpen: false });
+    const payee: Payee = await openPayee({ wallet: nodeWallet, dbPath: join(dir, 'payee.db') });
+    const admission = new Admission({ maxConcurrency: 1, queueSize: 4 });
+    const survivor = await openBatches({
+      dbPath: name === 'sqlite' ? where : join(dir, 'unused.db'), ...(name === 'postgres' ? { database: where } : {}),
+      payee, admission, replicas, slots: 1, recoverEveryMs: 100,
+      board: createPriceBoard([{ model: engine.model, prompt: msatPerMtok(PROMPT), completion: msatPerMtok(COMPLETION) }]),
+      engineModels: await replicas.open(engine.contextSize), catalog: { btcUsd: 100_000, engine: 'llama.cpp', created: Math.floor(Date.now() / 1000) },
+    });
+    const held = await (async () => {
+      const apiKey = await payee.accountFor({ kind: 'cashu', token: (await client.send(sat(100), { purpose: 'batch across processes' })).token });
+      await insertBatch(survivor.store, 'batch_kill', apiKey, 6);
+      return { apiKey, child: await spawnClaimer({ location: where, batchId: 'batch_kill', model: engine.model, count: 2 }) };
+    })();
+    const { apiKey, child } = held;
+    try {
+      expect(child.claimed).toEqual([0, 1]);
+      const before = payee.info(apiKey);
+      const engineBefore = engine.state();
+      const progress = (predicate: (b: { status: string; request_counts: { completed: number } }) => boolean): Promise<void> =>
+        new Promise((resolve) => {
+          survivor.onProgress((b) => {
+            if (b['id'] === 'batch_kill' && predicate(b as never)) resolve();
+          });
+        });
+      const othersDone = progress((b) => b.request_counts.completed === 4);
+      await survivor.start(); // start-up recovery runs with the child alive
+      await othersDone;
+      await survivor.runner.passesDone();
+      // The live process's lines are untouched: still running under its claimer, the batch waits for them.
+      for (const i of child.claimed) expect(await survivor.store.line('batch_kill', i)).toMatchObject({ state: 'running', claimer: child.claimer });
+      expect(await survivor.store.batch('batch_kill')).toMatchObject({ status: 'in_progress' });
+
+      const completed = progress((b) => b.status === 'completed');
+      child.proc.kill('SIGKILL');
+      expect(await child.exited).toBe('SIGKILL');
+      await completed; // the survivor's periodic recovery took them back without a restart
+
+      const lines = await survivor.store.batchLines('batch_kill', 'done');
+      const charged = expectEachRanOnce(lines, 6, engineBefore);
+      const survivorClaimer = lines[5]?.claimer;
+      expect(survivorClaimer).not.toBe(child.claimer);
+      for (const l of lines) expect(l.claimer).toBe(survivorClaimer);
+      const after = payee.info(apiKey);
+      expect(before.availableMsat - after.availableMsat).toBe(charged);
+      expect(after.totalSpentMsat - before.totalSpentMsat).toBe(charged);
+      expect(after.totalRequests - before.totalRequests).toBe(6);
+      expect(after.reservedMsat).toBe(0);
+    } finally {
+      child.proc.kill('SIGKILL');
+      await survivor.close();
+      await admission.stop();
+      payee.close();
+      nodeWallet.close();
+    }
+  });
+});
+
+describe('four node processes on one PostgreSQL database', () => {
+  it('200 batch lines across the four processes each run exactly once, charged once', { timeout: 300_000 }, async () => {
+    const LINES = 200;
+    const database = await cluster.newDatabase('batch_four_processes');
+    const dir = tmp();
+    const payeePath = join(dir, 'payee.db');
+    // The account is made here; the workers only reserve and settle on it (see batch-worker-child.ts).
+    const setup = await (async () => {
+      const wallet = await openWallet({ path: join(dir, 'setup-wallet.db'), mints: [mint.url], reclaimOnOpen: false });
+      const payee = await openPayee({ wallet, dbPath: payeePath });
+      try {
+        const apiKey = await payee.accountFor({ kind: 'cashu', token: (await client.send(sat(1000), { purpose: 'four processes' })).token });
+        return { apiKey, before: payee.info(apiKey) };
+      } finally {
+        payee.close();
+        wallet.close();
+      }
+    })();
+    const workers: WorkerChild[] = [];
+    try {
+      workers.push(...(await Promise.all([0, 1, 2, 3].map((i) => spawnBatchWorker({
+        database, payeePath, walletPath: join(dir, `wallet-${i}.db`), mint: mint.url, upstream: engine.url, model: engine.model,
+        prompt: PROMPT, completion: COMPLETION, contextSize: engine.contextSize, recoverEveryMs: 200,
+      })))));
+      const engineBefore = engine.state();
+      const store = await PostgresBatchStore.open(database);
+      try {
+        await insertBatch(store, 'batch_four', setup.apiKey, LINES);
+      } finally {
+        await store.close();
+      }
+      // Whichever process ends the batch reports it; every worker notices the new batch on its next periodic pass.
+      await Promise.race(workers.map((w) => w.batchProgress<{ id: string; status: string }>('batch_four', (b) => b.status === 'completed')));
+      await Promise.all(workers.splice(0).map((w) => w.stop()));
+
+      const check = await (async () => {
+        const s = await PostgresBatchStore.open(database);
+        try {
+          return { done: await s.batchLines('batch_four', 'done'), counts: await s.counts('batch_four') };
+        } finally {
+          await s.close();
+        }
+      })();
+      expect(check.counts).toEqual({ total: LINES, completed: LINES, failed: 0, unfinished: 0 });
+      const charged = expectEachRanOnce(check.done, LINES, engineBefore);
+      // Every process took part (claimers are `<pid>:<uuid>`).
+      expect(new Set(check.done.map((l) => l.claimer)).size).toBe(4);
+
+      const wallet = await openWallet({ path: join(dir, 'setup-wallet.db'), mints: [mint.url], reclaimOnOpen: false });
+      const payee = await openPayee({ wallet, dbPath: payeePath });
+      try {
+        const after = payee.info(setup.apiKey);
+        expect(setup.before.availableMsat - after.availableMsat).toBe(charged);
+        expect(after.totalRequests - setup.before.totalRequests).toBe(LINES);
+        expect(after.totalSpentMsat - setup.before.totalSpentMsat).toBe(charged);
+      } finally {
+        payee.close();
+        wallet.close();
+      }
+    } finally {
+      for (const w of workers) w.proc.kill('SIGKILL');
+    }
+  });
+});
