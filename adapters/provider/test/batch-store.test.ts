@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgresCluster, type PostgresCluster } from '@routstr-kit/devnet/postgres';
 import pg from 'pg';
 import { PostgresBatchStore, SqliteBatchStore, openBatchStore, type BatchRecord, type BatchStore, type NewLine } from '../src/index.ts';
+import { migrate } from '../src/storage/pg-migrations.ts';
 import { spawnClaimer, until } from './spawn-batch-children.ts';
 
 let cluster: PostgresCluster;
@@ -261,6 +262,51 @@ describe('PostgreSQL batch store across processes', () => {
       await client.end();
     }
     await expect(PostgresBatchStore.open(url)).rejects.toThrow(/version 99, newer than this node knows/);
+  });
+});
+
+describe('PostgreSQL batch store migration 2 (claimers)', () => {
+  it('brings a database written at version 1 to version 2: its rows read back, its running line (no claimer) is offered to recovery', async () => {
+    const url = await cluster.newDatabase('batches_v1');
+    const pool = new pg.Pool({ connectionString: url });
+    try {
+      // Migration 1 as it shipped, then rows as that version wrote them.
+      await migrate(pool, 'batches', [`CREATE TABLE files (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, filename TEXT NOT NULL, purpose TEXT NOT NULL,
+        bytes BIGINT NOT NULL, created_at BIGINT NOT NULL, content BYTEA NOT NULL
+      );
+      CREATE TABLE batches (
+        seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, owner TEXT NOT NULL, endpoint TEXT NOT NULL,
+        input_file_id TEXT NOT NULL, completion_window TEXT NOT NULL, status TEXT NOT NULL, max_price BIGINT,
+        metadata TEXT, errors TEXT, output_file_id TEXT, error_file_id TEXT, created_at BIGINT NOT NULL,
+        in_progress_at BIGINT, expires_at BIGINT NOT NULL, finalizing_at BIGINT, completed_at BIGINT,
+        failed_at BIGINT, expired_at BIGINT, cancelling_at BIGINT, cancelled_at BIGINT
+      );
+      CREATE INDEX batches_owner ON batches (owner, seq);
+      CREATE TABLE lines (
+        batch_id TEXT NOT NULL, idx INTEGER NOT NULL, custom_id TEXT, request_id TEXT NOT NULL, model TEXT, body TEXT,
+        state TEXT NOT NULL, reservation_id TEXT, gate_msat BIGINT, cost_msat BIGINT, response TEXT, error TEXT,
+        PRIMARY KEY (batch_id, idx)
+      );
+      CREATE INDEX lines_state ON lines (batch_id, state, model, idx);`]);
+      await pool.query(`INSERT INTO batches (id, owner, endpoint, input_file_id, completion_window, status, max_price, metadata, created_at, expires_at)
+        VALUES ('batch_v1', 'acct', '/v1/chat/completions', 'file-in', '24h', 'in_progress', 5000000, '{"note":"x"}', 1700000000, 1700086400)`);
+      await pool.query(`INSERT INTO lines (batch_id, idx, custom_id, request_id, model, body, state, reservation_id, gate_msat)
+        VALUES ('batch_v1', 0, 'c0', 'batch_req_0', 'm', '{}', 'running', 'r-old', 9), ('batch_v1', 1, 'c1', 'batch_req_1', 'm', '{}', 'pending', NULL, NULL)`);
+    } finally {
+      await pool.end();
+    }
+    const store = await PostgresBatchStore.open(url);
+    try {
+      expect(await store.batch('batch_v1')).toEqual(batchRecord('batch_v1', 'acct', { status: 'in_progress' }));
+      expect(await store.line('batch_v1', 0)).toMatchObject({ state: 'running', claimer: null, reservationId: 'r-old', gateMsat: 9 });
+      expect((await store.orphanedLines('running')).map((l) => l.index)).toEqual([0]);
+      const me = await store.registerClaimer();
+      expect((await store.claimPending('batch_v1', 'm', me))?.index).toBe(1);
+      expect((await store.orphanedLines('running')).map((l) => l.index)).toEqual([0]);
+    } finally {
+      await store.close();
+    }
   });
 });
 

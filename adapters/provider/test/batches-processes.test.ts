@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { msatPerMtok, openPayee, openWallet, sat, type EcashWallet, type Payee } from '@routstr-kit/core';
 import { startEngine, startMint, type RunningEngine, type RunningMint } from '@routstr-kit/devnet';
 import { startPostgresCluster, type PostgresCluster } from '@routstr-kit/devnet/postgres';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresBatchStore, openBatches, type BatchStore, type LineRecord, type NewLine } from '../src/batches/index.ts';
 import { createPriceBoard } from '../src/market-maker/price-board.ts';
@@ -77,35 +78,44 @@ function expectEachRanOnce(lines: LineRecord[], n: number, before: { promptToken
   return lines.reduce((sum, l) => sum + (l.costMsat ?? 0), 0);
 }
 
+/** A batch service in this process on the store at `where`, with its own payee books in `dir`. */
+async function openService(name: string, where: string, dir: string) {
+  const wallet = await openWallet({ path: join(dir, 'wallet.db'), mints: [mint.url], reclaimOnOpen: false });
+  const payee: Payee = await openPayee({ wallet, dbPath: join(dir, 'payee.db') });
+  const admission = new Admission({ maxConcurrency: 1, queueSize: 4 });
+  const service = await openBatches({
+    dbPath: name === 'sqlite' ? where : join(dir, 'unused.db'), ...(name === 'postgres' ? { database: where } : {}),
+    payee, admission, replicas, slots: 1, recoverEveryMs: 100,
+    board: createPriceBoard([{ model: engine.model, prompt: msatPerMtok(PROMPT), completion: msatPerMtok(COMPLETION) }]),
+    engineModels: await replicas.open(engine.contextSize), catalog: { btcUsd: 100_000, engine: 'llama.cpp', created: Math.floor(Date.now() / 1000) },
+  });
+  const progress = (id: string, predicate: (b: { status: string; request_counts: { completed: number } }) => boolean): Promise<void> =>
+    new Promise((resolve) => {
+      service.onProgress((b) => {
+        if (b['id'] === id && predicate(b as never)) resolve();
+      });
+    });
+  const close = async (): Promise<void> => {
+    await service.close();
+    await admission.stop();
+    payee.close();
+    wallet.close();
+  };
+  return { service, payee, progress, close };
+}
+
 describe.each(backends)('batch lines across node processes on $name', ({ name, location }) => {
   it('recovery leaves a live process\'s claimed lines alone; once it is SIGKILLed they run on the survivor, exactly once, charged once', { timeout: 120_000 }, async () => {
     const where = await location();
-    const dir = tmp();
-    const nodeWallet = await openWallet({ path: join(dir, 'wallet.db'), mints: [mint.url], reclaimOnOpen: false });
-    const payee: Payee = await openPayee({ wallet: nodeWallet, dbPath: join(dir, 'payee.db') });
-    const admission = new Admission({ maxConcurrency: 1, queueSize: 4 });
-    const survivor = await openBatches({
-      dbPath: name === 'sqlite' ? where : join(dir, 'unused.db'), ...(name === 'postgres' ? { database: where } : {}),
-      payee, admission, replicas, slots: 1, recoverEveryMs: 100,
-      board: createPriceBoard([{ model: engine.model, prompt: msatPerMtok(PROMPT), completion: msatPerMtok(COMPLETION) }]),
-      engineModels: await replicas.open(engine.contextSize), catalog: { btcUsd: 100_000, engine: 'llama.cpp', created: Math.floor(Date.now() / 1000) },
-    });
-    const held = await (async () => {
-      const apiKey = await payee.accountFor({ kind: 'cashu', token: (await client.send(sat(100), { purpose: 'batch across processes' })).token });
-      await insertBatch(survivor.store, 'batch_kill', apiKey, 6);
-      return { apiKey, child: await spawnClaimer({ location: where, batchId: 'batch_kill', model: engine.model, count: 2 }) };
-    })();
-    const { apiKey, child } = held;
+    const { service: survivor, payee, progress: batchProgress, close } = await openService(name, where, tmp());
+    const apiKey = await payee.accountFor({ kind: 'cashu', token: (await client.send(sat(100), { purpose: 'batch across processes' })).token });
+    await insertBatch(survivor.store, 'batch_kill', apiKey, 6);
+    const child = await spawnClaimer({ location: where, batchId: 'batch_kill', model: engine.model, count: 2 });
     try {
       expect(child.claimed).toEqual([0, 1]);
       const before = payee.info(apiKey);
       const engineBefore = engine.state();
-      const progress = (predicate: (b: { status: string; request_counts: { completed: number } }) => boolean): Promise<void> =>
-        new Promise((resolve) => {
-          survivor.onProgress((b) => {
-            if (b['id'] === 'batch_kill' && predicate(b as never)) resolve();
-          });
-        });
+      const progress = (predicate: (b: { status: string; request_counts: { completed: number } }) => boolean): Promise<void> => batchProgress('batch_kill', predicate);
       const othersDone = progress((b) => b.request_counts.completed === 4);
       await survivor.start(); // start-up recovery runs with the child alive
       await othersDone;
@@ -131,10 +141,45 @@ describe.each(backends)('batch lines across node processes on $name', ({ name, l
       expect(after.reservedMsat).toBe(0);
     } finally {
       child.proc.kill('SIGKILL');
-      await survivor.close();
-      await admission.stop();
-      payee.close();
-      nodeWallet.close();
+      await close();
+    }
+  });
+});
+
+describe('a runner whose PostgreSQL session drops while its process lives', () => {
+  it('notices its claimer is gone, takes a new one, and runs the next batch with each line once, charged once', { timeout: 120_000 }, async () => {
+    const where = await cluster.newDatabase('batch_session_drop');
+    const { service, payee, progress, close } = await openService('postgres', where, tmp());
+    const admin = new pg.Client({ connectionString: where });
+    await admin.connect();
+    try {
+      await service.start();
+      const [first] = (await admin.query<{ claimer: string }>('SELECT claimer FROM batch_claimers')).rows;
+      expect(first).toBeDefined();
+      const old = (first as { claimer: string }).claimer;
+      // Cut the claimer's own session, as a network drop or a DBA would; the node process keeps running.
+      await admin.query('SELECT pg_terminate_backend(backend_pid) FROM batch_claimers WHERE claimer = $1', [old]);
+      const apiKey = await payee.accountFor({ kind: 'cashu', token: (await client.send(sat(50), { purpose: 'session drop' })).token });
+      const before = payee.info(apiKey);
+      const engineBefore = engine.state();
+      const completed = progress('batch_drop', (b) => b.status === 'completed');
+      await insertBatch(service.store, 'batch_drop', apiKey, 4);
+      service.runner.kick();
+      await completed;
+      const lines = await service.store.batchLines('batch_drop', 'done');
+      const charged = expectEachRanOnce(lines, 4, engineBefore);
+      const now = lines[0]?.claimer as string;
+      for (const l of lines) expect(l.claimer).toBe(now);
+      expect(now).not.toBe(old);
+      expect(await service.store.claimerLive(now)).toBe(true);
+      expect(await service.store.claimerLive(old)).toBe(false);
+      const after = payee.info(apiKey);
+      expect(before.availableMsat - after.availableMsat).toBe(charged);
+      expect(after.totalRequests - before.totalRequests).toBe(4);
+      expect(after.reservedMsat).toBe(0);
+    } finally {
+      await admin.end();
+      await close();
     }
   });
 });

@@ -13,8 +13,12 @@
  * died or its store session closed), never a live runner's in another process: their `running`
  * lines and `answered` lines whose reservation was not settled were never charged, so they run
  * again (a reservation held by a gone claimer is the payee's to release); an `answered` line whose
- * reservation is settled is done. Every move of a line names its claimer, so a line taken back
- * meanwhile is never answered or charged by the runner that lost it.
+ * reservation is settled is done. Every move of a line names its claimer: a line taken back while
+ * it ran is not answered by the runner that lost it, whose reservation is released uncharged.
+ * A claimer can be gone while its process lives only on PostgreSQL (its session connection
+ * dropped): the runner notices at its next recovery and registers a new claimer. A line taken back
+ * in the moment between its answer and its charge could then be charged twice; the payee closing
+ * a gone owner's reservations (issue 19) is what fences that.
  */
 import { randomUUID } from 'node:crypto';
 import { PayeeError, attachCostMetadata, requestGate, type Model, type Payee } from '@routstr-kit/core';
@@ -99,7 +103,8 @@ export class BatchRunner {
     this.started = true;
     this.claimer = await this.deps.store.registerClaimer();
     await this.recover();
-    // A peer that dies while this runner runs leaves lines only recovery takes back: look again now and then.
+    // A peer that dies while this runner runs leaves lines only recovery takes back: look again now and then
+    // (the same kick lets this runner see batches another process took in).
     this.recoverTimer = setInterval(() => {
       this.recoverDue = true;
       this.kick();
@@ -184,22 +189,22 @@ export class BatchRunner {
     if (this.claimer !== undefined) await this.deps.store.releaseClaimer(this.claimer);
   }
 
-  /** Takes back the lines of claimers that are gone (see the module doc); returns how many. */
-  private async recover(): Promise<number> {
+  /** Takes back the lines of claimers that are gone (see the module doc); returns the batches it changed. */
+  private async recover(): Promise<Set<string>> {
     const { store, payee } = this.deps;
-    let taken = 0;
+    const changed = new Set<string>();
     for (const l of await store.orphanedLines('running')) {
-      // Same process after a restart, or an in-memory payee: nothing to release elsewhere (unknown ids are ignored).
+      // An in-memory payee knows only this process's reservations (unknown ids are ignored).
       if (l.reservationId) payee.release(l.reservationId);
-      if (await store.resetPending(l.batchId, l.index, l.claimer)) taken++;
+      if (await store.resetPending(l.batchId, l.index, l.claimer)) changed.add(l.batchId);
     }
     for (const l of await store.orphanedLines('answered')) {
       const r = l.reservationId ? payee.store.reservation(l.reservationId) : undefined;
       // Settled: charged once, done. Otherwise never charged (an older version's held reservation is released on open): it runs again.
       const moved = r?.state === 'settled' ? await store.markDone(l.batchId, l.index, l.claimer, r.costMsat ?? 0) : await store.resetPending(l.batchId, l.index, l.claimer);
-      if (moved) taken++;
+      if (moved) changed.add(l.batchId);
     }
-    return taken;
+    return changed;
   }
 
   private async emit(batchId: string): Promise<void> {
@@ -215,7 +220,13 @@ export class BatchRunner {
     if (this.recoverDue) {
       // In the pass, not beside it: one store conversation at a time, and the lines it frees are claimed in this pass.
       this.recoverDue = false;
-      if ((await this.recover()) > 0) for (const b of await store.activeBatches()) await this.emit(b.id);
+      const claimer = this.claimer as string;
+      if (!(await store.claimerLive(claimer))) {
+        // Its session dropped (PostgreSQL): its lines are anyone's to take back now, this runner's new claims go under a new claimer.
+        await store.releaseClaimer(claimer);
+        this.claimer = await store.registerClaimer();
+      }
+      for (const batchId of await this.recover()) await this.emit(batchId);
     }
     const nowMs = Date.now();
     let nextExpiry = Infinity;
