@@ -194,9 +194,10 @@ export class BatchRunner {
     const { store, payee } = this.deps;
     const changed = new Set<string>();
     for (const l of await store.orphanedLines('running')) {
-      // An in-memory payee knows only this process's reservations (unknown ids are ignored).
+      if (!(await store.resetPending(l.batchId, l.index, l.claimer))) continue; // moved on meanwhile: not ours
+      // Released only once taken back. An in-memory payee knows only this process's reservations (unknown ids are ignored).
       if (l.reservationId) payee.release(l.reservationId);
-      if (await store.resetPending(l.batchId, l.index, l.claimer)) changed.add(l.batchId);
+      changed.add(l.batchId);
     }
     for (const l of await store.orphanedLines('answered')) {
       const r = l.reservationId ? payee.store.reservation(l.reservationId) : undefined;
@@ -338,7 +339,7 @@ export class BatchRunner {
 
   private async run(batch: BatchRecord, line: LineRecord, model: Model, gateMsat: number, reservationId: string): Promise<void> {
     const { store, payee, admission } = this.deps;
-    const claimer = this.claimer as string;
+    const claimer = line.claimer as string;
     let release: (() => void) | undefined;
     let wake = true;
     try {
