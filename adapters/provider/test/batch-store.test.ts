@@ -35,7 +35,7 @@ const backends: { name: string; location: () => Promise<string> }[] = [
 ];
 
 const batchRecord = (id: string, owner = 'acct', patch: Partial<BatchRecord> = {}): BatchRecord => ({
-  id, owner, endpoint: '/v1/chat/completions', inputFileId: 'file-in', completionWindow: '24h', status: 'validating',
+  id, owner, endpoint: '/v1/chat/completions', inputFileId: 'file-in', completionWindow: '24h', status: 'in_progress',
   maxPriceMsatPerMtok: 5_000_000, metadata: { note: 'x' }, errors: null, outputFileId: null, errorFileId: null, createdAt: 1_700_000_000,
   inProgressAt: null, expiresAt: 1_700_086_400, finalizingAt: null, completedAt: null, failedAt: null, expiredAt: null,
   cancellingAt: null, cancelledAt: null, ...patch,
@@ -193,6 +193,29 @@ describe.each(backends)('batch store on $name', ({ location }) => {
     expect((await store.activeBatches()).map((b) => b.id)).not.toContain('batch_e');
   });
 
+  it('gives no line from a batch that is not in progress (validating, or being ended by another process)', async () => {
+    await store.insertBatch(batchRecord('batch_v', 'acct', { status: 'validating' }), [newLine(0)]);
+    await store.insertBatch(batchRecord('batch_k', 'acct', { status: 'cancelling' }), [newLine(0)]);
+    expect(await store.claimPending('batch_v', 'm', me)).toBeUndefined();
+    expect(await store.claimPending('batch_k', 'm', me)).toBeUndefined();
+    await store.updateBatch('batch_v', { status: 'in_progress' });
+    expect((await store.claimPending('batch_v', 'm', me))?.index).toBe(0);
+  });
+
+  it('endBatch refuses while a line is running or answered (in any process), and ends the batch once it is done', async () => {
+    await store.insertBatch(batchRecord('batch_w'), [newLine(0), newLine(1)]);
+    await store.claimPending('batch_w', 'm', me);
+    const end = (): Promise<boolean> => store.endBatch('batch_w', { code: 'batch_cancelled' }, () => ({ files: [], patch: { status: 'cancelled', cancelledAt: 5 } }));
+    expect(await end()).toBe(false);
+    await store.markAnswered('batch_w', 0, me, { status_code: 200 }, 2);
+    expect(await end()).toBe(false);
+    expect(await store.batch('batch_w')).toMatchObject({ status: 'in_progress' });
+    expect(await store.line('batch_w', 1)).toMatchObject({ state: 'pending' });
+    await store.markDone('batch_w', 0, me, 2);
+    expect(await end()).toBe(true);
+    expect(await store.line('batch_w', 1)).toMatchObject({ state: 'failed', error: { code: 'batch_cancelled' } });
+  });
+
   it('endBatch on a batch that has already ended changes nothing and says so', async () => {
     let wrote = 0;
     const ended = await store.endBatch('batch_e', { code: 'batch_expired' }, () => {
@@ -210,7 +233,7 @@ describe.each(backends)('batch store on $name', ({ location }) => {
       throw new Error('disk full');
     })).rejects.toThrow('disk full');
     expect(await store.line('batch_x', 0)).toMatchObject({ state: 'pending' });
-    expect(await store.batch('batch_x')).toMatchObject({ status: 'validating' });
+    expect(await store.batch('batch_x')).toMatchObject({ status: 'in_progress' });
   });
 });
 

@@ -55,12 +55,12 @@ const backends: { name: string; location: () => Promise<string> }[] = [
 
 const chatLine = (i: number): NewLine => ({ index: i, customId: `c${i}`, requestId: `batch_req_${i}`, model: engine.model, body: { model: engine.model, messages: [{ role: 'user', content: `Line ${i}` }], max_tokens: 1 } });
 
-/** Stores a batch of `n` lines owned by `owner` through `insert`. */
+/** Stores a batch of `n` lines owned by `owner` through `insert`, in progress (as a node that took it in leaves it). */
 async function insertBatch(insert: BatchStore, id: string, owner: string, n: number): Promise<void> {
   const nowS = Math.floor(Date.now() / 1000);
   await insert.insertBatch({
-    id, owner, endpoint: '/v1/chat/completions', inputFileId: 'file-none', completionWindow: '1h', status: 'validating',
-    maxPriceMsatPerMtok: null, metadata: null, errors: null, outputFileId: null, errorFileId: null, createdAt: nowS, inProgressAt: null,
+    id, owner, endpoint: '/v1/chat/completions', inputFileId: 'file-none', completionWindow: '1h', status: 'in_progress',
+    maxPriceMsatPerMtok: null, metadata: null, errors: null, outputFileId: null, errorFileId: null, createdAt: nowS, inProgressAt: nowS,
     expiresAt: nowS + 3600, finalizingAt: null, completedAt: null, failedAt: null, expiredAt: null, cancellingAt: null, cancelledAt: null,
   }, Array.from({ length: n }, (_, i) => chatLine(i)));
 }

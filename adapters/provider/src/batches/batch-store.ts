@@ -125,7 +125,7 @@ export interface BatchStore {
   /**
    * Takes the first pending line of `model` in a batch for `claimer`, once across every process
    * sharing the store, and stores it running with that claimer (no reservation yet).
-   * undefined: no pending line of that model.
+   * undefined: no pending line of that model, or the batch is not `in_progress`.
    */
   claimPending(batchId: string, model: string, claimer: string): Promise<LineRecord | undefined>;
   line(batchId: string, index: number): Promise<LineRecord | undefined>;
@@ -150,7 +150,8 @@ export interface BatchStore {
    * Ends a batch in one transaction: fails its pending lines with `failPendingWith` (unless
    * undefined), then stores the files `write` makes from its done and failed lines (input order)
    * and applies the patch it returns. false (nothing changed): the batch had already ended, e.g.
-   * another process sharing the store ended it first.
+   * another process sharing the store ended it first, or a line of it is still running or answered
+   * (in any process; a gone claimer's until recovery takes it back).
    */
   endBatch(batchId: string, failPendingWith: unknown, write: (done: LineRecord[], failed: LineRecord[]) => { files: StoredFile[]; patch: BatchPatch }): Promise<boolean>;
   close(): Promise<void>;

@@ -198,10 +198,13 @@ export class PostgresBatchStore implements BatchStore {
   }
 
   async claimPending(batchId: string, model: string, claimer: string): Promise<LineRecord | undefined> {
-    // SKIP LOCKED: a line another process is claiming right now is passed over, not waited for.
+    // SKIP LOCKED: a line another process is claiming right now is passed over, not waited for. Only from a batch in
+    // progress, its row share-locked: a process ending it (FOR UPDATE) waits for this claim, or this claim for its end.
     const r = (await this.#query(
       `UPDATE lines SET state = 'running', claimer = $3 WHERE (batch_id, idx) = (
-         SELECT batch_id, idx FROM lines WHERE batch_id = $1 AND state = 'pending' AND model = $2 ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED
+         SELECT l.batch_id, l.idx FROM lines l WHERE l.batch_id = $1 AND l.state = 'pending' AND l.model = $2
+           AND EXISTS (SELECT 1 FROM batches b WHERE b.id = $1 AND b.status = 'in_progress' FOR SHARE)
+         ORDER BY l.idx LIMIT 1 FOR UPDATE OF l SKIP LOCKED
        ) RETURNING *`,
       [batchId, model, claimer],
     )).rows[0];
@@ -260,6 +263,8 @@ export class PostgresBatchStore implements BatchStore {
       // The batch row's lock makes a second process ending the same batch wait, then see it ended.
       const status = (await query('SELECT status FROM batches WHERE id = $1 FOR UPDATE', [batchId])).rows[0]?.['status'];
       if (status === undefined || ENDED_STATUSES.includes(String(status))) return false;
+      // A line on an engine (in any process) or awaiting its charge would miss the files: end once it has.
+      if ((await query("SELECT 1 FROM lines WHERE batch_id = $1 AND state IN ('running', 'answered') LIMIT 1", [batchId])).rows.length > 0) return false;
       if (failPendingWith !== undefined) await failPending(query, batchId, failPendingWith);
       const { files, patch } = write(await batchLines(query, batchId, 'done'), await batchLines(query, batchId, 'failed'));
       for (const f of files) await insertFile(query, f.file, f.content);

@@ -149,6 +149,8 @@ export class SqliteBatchStore extends DurableDatabase implements BatchStore {
   async claimPending(batchId: string, model: string, claimer: string): Promise<LineRecord | undefined> {
     // One BEGIN IMMEDIATE transaction: the write lock is taken before the read, so two processes on one file cannot take the same line.
     return this.tx(() => {
+      // Only from a batch still in progress: one another process is ending (or has ended) gives no more lines.
+      if (this.get('SELECT status FROM batches WHERE id = ?', batchId)?.['status'] !== 'in_progress') return undefined;
       const r = this.get("SELECT * FROM lines WHERE batch_id = ? AND state = 'pending' AND model = ? ORDER BY idx LIMIT 1", batchId, model);
       if (!r) return undefined;
       this.run("UPDATE lines SET state = 'running', claimer = ? WHERE batch_id = ? AND idx = ?", claimer, batchId, Number(r['idx']));
@@ -219,6 +221,8 @@ export class SqliteBatchStore extends DurableDatabase implements BatchStore {
     return this.tx(() => {
       const status = this.get('SELECT status FROM batches WHERE id = ?', batchId)?.['status'];
       if (status === undefined || ENDED_STATUSES.includes(String(status))) return false;
+      // A line on an engine (in any process) or awaiting its charge would miss the files: end once it has.
+      if (this.get("SELECT 1 FROM lines WHERE batch_id = ? AND state IN ('running', 'answered') LIMIT 1", batchId)) return false;
       if (failPendingWith !== undefined) this.#failPending(batchId, failPendingWith);
       const { files, patch } = write(this.#batchLines(batchId, 'done'), this.#batchLines(batchId, 'failed'));
       for (const f of files) this.#insertFile(f.file, f.content);
