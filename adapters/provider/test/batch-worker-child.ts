@@ -1,5 +1,6 @@
 // Test fixture: one node process's Batch API alone (no HTTP): its own wallet and admission, the
-// batch store at `database` (a postgres:// URL shared with other such processes), a real engine.
+// batch store at `database` (a postgres:// URL or a SQLite file, shared with other such processes),
+// a real engine. A failpoint armed in its environment SIGKILLs it there.
 // Prints `{ "ready": true }` once its runner has started, then `{ "batch": … }` on every batch
 // progress; stdin closing stops it cleanly.
 // Usage: node batch-worker-child.ts '<json: { database, payeePath, walletPath, mint, upstream, model, prompt, completion, contextSize, recoverEveryMs }>'
@@ -9,7 +10,7 @@
 // commit as deltas with a settled-reservation receipt each, and the account holds far more than
 // the lines can reserve, so no process's cached balance ever decides a reservation.
 import { msatPerMtok, openPayee, openWallet } from '@routstr-kit/core';
-import { openBatches } from '../src/batches/index.ts';
+import { isPostgresUrl, openBatches } from '../src/batches/index.ts';
 import { createFixedPriceBoard } from '../src/market-maker/price-board.ts';
 import { Admission } from '../src/node/admission.ts';
 import { ReplicaPool } from '../src/node/replica-pool.ts';
@@ -35,7 +36,7 @@ const replicas = new ReplicaPool([args.upstream]);
 const engineModels = await replicas.open(args.contextSize);
 const board = createFixedPriceBoard([{ model: args.model, prompt: msatPerMtok(args.prompt), completion: msatPerMtok(args.completion) }]);
 const batches = await openBatches({
-  dbPath: '', database: args.database, payee, admission, board, engineModels, replicas, slots: 1, recoverEveryMs: args.recoverEveryMs,
+  ...(isPostgresUrl(args.database) ? { dbPath: '', database: args.database } : { dbPath: args.database }), payee, admission, board, engineModels, replicas, slots: 1, recoverEveryMs: args.recoverEveryMs,
   catalog: { btcUsd: 100_000, engine: 'llama.cpp', created: Math.floor(Date.now() / 1000) },
 });
 batches.onProgress((batch) => process.stdout.write(`${JSON.stringify({ batch })}\n`));

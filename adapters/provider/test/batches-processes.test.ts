@@ -1,22 +1,25 @@
 // Batch lines across node processes, on the devnet (real mint, real llama.cpp engine), against
 // SQLite and PostgreSQL: a runner's recovery leaves the lines a live process holds alone and takes
-// back those of a process SIGKILLed holding them, which then run once and are charged once; and
-// 200 lines across four node processes on one PostgreSQL database each run exactly once. "Ran
-// once" is read from the engine itself: the tokens it generated equal the tokens of the stored
-// answers, so no line ran twice and none ran unrecorded.
+// back those of a process SIGKILLed holding them (between claim and reserve, while running, after
+// answering, after charging), which then run once and are charged once; a runner whose PostgreSQL
+// session drops takes a new claimer; 200 lines across four node processes on one PostgreSQL
+// database each run exactly once. "Ran once" is read from the engine itself where no process was
+// killed mid-generation: the tokens it generated equal the tokens of the stored answers.
+// Worker processes share one payee file until the payee's books move to PostgreSQL (see
+// batch-worker-child.ts for why that is sound for these tests).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { msatPerMtok, openPayee, openWallet, sat, type EcashWallet, type Payee } from '@routstr-kit/core';
+import { msatPerMtok, openPayee, openWallet, sat, type AccountInfo, type EcashWallet, type Payee } from '@routstr-kit/core';
 import { startEngine, startMint, type RunningEngine, type RunningMint } from '@routstr-kit/devnet';
 import { startPostgresCluster, type PostgresCluster } from '@routstr-kit/devnet/postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresBatchStore, openBatches, type BatchStore, type LineRecord, type NewLine } from '../src/batches/index.ts';
+import { PostgresBatchStore, openBatchStore, openBatches, type BatchStore, type LineRecord, type NewLine } from '../src/batches/index.ts';
 import { createPriceBoard } from '../src/market-maker/price-board.ts';
 import { Admission } from '../src/node/admission.ts';
 import { ReplicaPool } from '../src/node/replica-pool.ts';
-import { spawnBatchWorker, spawnClaimer, type WorkerChild } from './spawn-batch-children.ts';
+import { spawnBatchWorker, spawnClaimer, type WorkerArgs, type WorkerChild } from './spawn-batch-children.ts';
 
 const PROMPT = 50_000_000; // msat/Mtok
 const COMPLETION = 100_000_000;
@@ -35,7 +38,7 @@ const tmp = (): string => {
 beforeAll(async () => {
   [mint, engine, cluster] = await Promise.all([startMint(), startEngine({ flavour: 'llama.cpp', maxConcurrency: 2 }), startPostgresCluster()]);
   client = await openWallet({ path: join(tmp(), 'client.db'), mints: [mint.url] });
-  await (await client.fund(sat(1500))).complete();
+  await (await client.fund(sat(2500))).complete();
   replicas = new ReplicaPool([engine.url]);
 }, 180_000);
 
@@ -95,12 +98,13 @@ async function openService(name: string, where: string, dir: string) {
         if (b['id'] === id && predicate(b as never)) resolve();
       });
     });
-  const close = async (): Promise<void> => {
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => (closed ??= (async () => {
     await service.close();
     await admission.stop();
     payee.close();
     wallet.close();
-  };
+  })());
   return { service, payee, progress, close };
 }
 
@@ -184,30 +188,94 @@ describe('a runner whose PostgreSQL session drops while its process lives', () =
   });
 });
 
+/** A payee file with one account funded with `sats`, for worker processes to share (see batch-worker-child.ts). */
+async function sharedPayee(dir: string, sats: number): Promise<{ payeePath: string; apiKey: string; before: AccountInfo }> {
+  const payeePath = join(dir, 'payee.db');
+  const wallet = await openWallet({ path: join(dir, 'setup-wallet.db'), mints: [mint.url], reclaimOnOpen: false });
+  const payee = await openPayee({ wallet, dbPath: payeePath });
+  try {
+    const apiKey = await payee.accountFor({ kind: 'cashu', token: (await client.send(sat(sats), { purpose: 'batch workers' })).token });
+    return { payeePath, apiKey, before: payee.info(apiKey) };
+  } finally {
+    payee.close();
+    wallet.close();
+  }
+}
+
+/** The account's figures in the shared payee file, read once every worker has stopped. */
+async function accountNow(dir: string, payeePath: string, apiKey: string): Promise<AccountInfo> {
+  const wallet = await openWallet({ path: join(dir, 'setup-wallet.db'), mints: [mint.url], reclaimOnOpen: false });
+  const payee = await openPayee({ wallet, dbPath: payeePath });
+  try {
+    return payee.info(apiKey);
+  } finally {
+    payee.close();
+    wallet.close();
+  }
+}
+
+const workerArgs = (database: string, dir: string, payeePath: string, i: number): WorkerArgs => ({
+  database, payeePath, walletPath: join(dir, `wallet-${i}.db`), mint: mint.url, upstream: engine.url, model: engine.model,
+  prompt: PROMPT, completion: COMPLETION, contextSize: engine.contextSize, recoverEveryMs: 100,
+});
+
+type Progress = { id: string; status: string; request_counts: { completed: number } };
+
+describe.each(backends)('a node process running lines, SIGKILLed, on $name', ({ name, location }) => {
+  const cases: Array<[string, string | null]> = [
+    // The survivor starts beside the live victim (its start-up recovery leaves the victim's line alone); the kill is then taken back by its periodic recovery.
+    ['SIGKILLed while its lines run, beside a live process', null],
+    // The victim kills itself at the failpoint before the survivor starts: its start-up recovery takes the line back.
+    ['killed after a line was answered, before it was charged', 'batch:after-answer'],
+    ['killed after a line was charged, before it was marked done', 'batch:after-settle'],
+  ];
+  it.each(cases)('%s: another process finishes the batch, every line done once, each charged once', { timeout: 120_000 }, async (_case, point) => {
+    const LINES = 12;
+    const database = await location();
+    const dir = tmp();
+    const { payeePath, apiKey, before } = await sharedPayee(dir, 100);
+    // In this process, on the same payee file as the victim (openService's payee.db in `dir`).
+    const survivor = await openService(name, database, dir);
+    const victim = await spawnBatchWorker(workerArgs(database, dir, payeePath, 0), point);
+    try {
+      await insertBatch(survivor.service.store, 'batch_victim', apiKey, LINES);
+      const completed = survivor.progress('batch_victim', (b) => b.status === 'completed');
+      if (point === null) {
+        await victim.batchProgress<Progress>('batch_victim', (b) => b.request_counts.completed >= 2);
+        await survivor.service.start();
+        victim.proc.kill('SIGKILL');
+      } else {
+        await victim.exited;
+        await survivor.service.start();
+      }
+      expect(await victim.exited).toBe('SIGKILL');
+      await completed;
+      const lines = await survivor.service.store.batchLines('batch_victim', 'done');
+      expect(lines.map((l) => l.index)).toEqual(Array.from({ length: LINES }, (_, i) => i));
+      expect(new Set(lines.map((l) => l.reservationId)).size).toBe(LINES);
+      const charged = lines.reduce((sum, l) => sum + (l.costMsat ?? 0), 0);
+      await survivor.close();
+      const after = await accountNow(dir, payeePath, apiKey);
+      expect(after.totalRequests - before.totalRequests).toBe(LINES);
+      expect(before.availableMsat - after.availableMsat).toBe(charged);
+      expect(after.totalSpentMsat - before.totalSpentMsat).toBe(charged);
+      expect(after.reservedMsat).toBe(0);
+    } finally {
+      victim.proc.kill('SIGKILL');
+      await survivor.close();
+    }
+  });
+});
+
 describe('four node processes on one PostgreSQL database', () => {
   it('200 batch lines across the four processes each run exactly once, charged once', { timeout: 300_000 }, async () => {
     const LINES = 200;
     const database = await cluster.newDatabase('batch_four_processes');
     const dir = tmp();
-    const payeePath = join(dir, 'payee.db');
-    // The account is made here; the workers only reserve and settle on it (see batch-worker-child.ts).
-    const setup = await (async () => {
-      const wallet = await openWallet({ path: join(dir, 'setup-wallet.db'), mints: [mint.url], reclaimOnOpen: false });
-      const payee = await openPayee({ wallet, dbPath: payeePath });
-      try {
-        const apiKey = await payee.accountFor({ kind: 'cashu', token: (await client.send(sat(1000), { purpose: 'four processes' })).token });
-        return { apiKey, before: payee.info(apiKey) };
-      } finally {
-        payee.close();
-        wallet.close();
-      }
-    })();
+    const { payeePath, ...setup } = await sharedPayee(dir, 1000);
     const workers: WorkerChild[] = [];
     try {
-      workers.push(...(await Promise.all([0, 1, 2, 3].map((i) => spawnBatchWorker({
-        database, payeePath, walletPath: join(dir, `wallet-${i}.db`), mint: mint.url, upstream: engine.url, model: engine.model,
-        prompt: PROMPT, completion: COMPLETION, contextSize: engine.contextSize, recoverEveryMs: 200,
-      })))));
+      workers.push(...(await Promise.all([0, 1, 2, 3].map((i) => spawnBatchWorker(workerArgs(database, dir, payeePath, i))))));
       const engineBefore = engine.state();
       const store = await PostgresBatchStore.open(database);
       try {
@@ -232,17 +300,10 @@ describe('four node processes on one PostgreSQL database', () => {
       // Every process took part (claimers are `<pid>:<uuid>`).
       expect(new Set(check.done.map((l) => l.claimer)).size).toBe(4);
 
-      const wallet = await openWallet({ path: join(dir, 'setup-wallet.db'), mints: [mint.url], reclaimOnOpen: false });
-      const payee = await openPayee({ wallet, dbPath: payeePath });
-      try {
-        const after = payee.info(setup.apiKey);
-        expect(setup.before.availableMsat - after.availableMsat).toBe(charged);
-        expect(after.totalRequests - setup.before.totalRequests).toBe(LINES);
-        expect(after.totalSpentMsat - setup.before.totalSpentMsat).toBe(charged);
-      } finally {
-        payee.close();
-        wallet.close();
-      }
+      const after = await accountNow(dir, payeePath, setup.apiKey);
+      expect(setup.before.availableMsat - after.availableMsat).toBe(charged);
+      expect(after.totalRequests - setup.before.totalRequests).toBe(LINES);
+      expect(after.totalSpentMsat - setup.before.totalSpentMsat).toBe(charged);
     } finally {
       for (const w of workers) w.proc.kill('SIGKILL');
     }

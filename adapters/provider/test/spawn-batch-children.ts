@@ -2,6 +2,7 @@
 // (a process running batch lines) in their own processes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { failpointEnv } from '@routstr-kit/core/testing';
 
 const child = fileURLToPath(new URL('./batch-claimer-child.ts', import.meta.url));
 const worker = fileURLToPath(new URL('./batch-worker-child.ts', import.meta.url));
@@ -58,9 +59,9 @@ export interface WorkerArgs {
   recoverEveryMs: number;
 }
 
-/** Starts a batch worker process; resolves once its runner has started. */
-export function spawnBatchWorker(args: WorkerArgs): Promise<WorkerChild> {
-  const proc = spawn(process.execPath, [worker, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** Starts a batch worker process (armed with a failpoint, or none); resolves once its runner has started. */
+export function spawnBatchWorker(args: WorkerArgs, failpointName: string | null = null): Promise<WorkerChild> {
+  const proc = spawn(process.execPath, [worker, JSON.stringify(args)], { env: failpointEnv(failpointName), stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.on('exit', (_code, signal) => resolve(signal)));
   const seen: { id: string }[] = [];
   const waiters = new Set<(batch: { id: string }) => void>();
