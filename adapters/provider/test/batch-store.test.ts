@@ -109,7 +109,7 @@ describe.each(backends)('batch store on $name', ({ location }) => {
     expect(await store.line('batch_s', 0)).toMatchObject({ state: 'done', costMsat: 300 });
     expect(await store.markFailed('batch_s', 1, me, { status_code: 500, body: null }, null)).toBe(true);
     expect(await store.line('batch_s', 1)).toMatchObject({ state: 'failed', costMsat: null, response: { status_code: 500, body: null }, error: null });
-    expect(await store.resetPending('batch_s', 2, me)).toBe(true);
+    expect(await store.resetPending('batch_s', 2, me, 'running')).toBe(true);
     expect(await store.line('batch_s', 2)).toMatchObject({ state: 'pending', claimer: null, reservationId: null, gateMsat: null, costMsat: null, response: null });
     expect(await store.counts('batch_s')).toEqual({ total: 4, completed: 1, failed: 1, unfinished: 2 });
     expect((await store.batchLines('batch_s', 'pending')).map((l) => l.index)).toEqual([2, 3]);
@@ -125,17 +125,22 @@ describe.each(backends)('batch store on $name', ({ location }) => {
     expect(await store.markAnswered('batch_h', 0, other, { status_code: 200 }, 5)).toBe(false);
     expect(await store.markDone('batch_h', 0, other, 5)).toBe(false);
     expect(await store.markFailed('batch_h', 0, other, null, { code: 'x' })).toBe(false);
-    expect(await store.resetPending('batch_h', 0, other)).toBe(false);
-    expect(await store.resetPending('batch_h', 0, null)).toBe(false);
+    expect(await store.resetPending('batch_h', 0, other, 'running')).toBe(false);
+    expect(await store.resetPending('batch_h', 0, null, 'running')).toBe(false);
+    // The right claimer but another state than the line is in: nothing (recovery of an answered line never resets a running one, nor back).
+    expect(await store.resetPending('batch_h', 0, me, 'answered')).toBe(false);
+    expect(await store.markDone('batch_h', 0, me, 5)).toBe(false);
     expect(await store.line('batch_h', 0)).toMatchObject({ state: 'running', claimer: me, reservationId: null, costMsat: null, response: null });
     // Taken back (reset) and claimed again: the first claimer's late moves land nowhere.
-    expect(await store.resetPending('batch_h', 1, other)).toBe(true);
+    expect(await store.resetPending('batch_h', 1, other, 'running')).toBe(true);
     expect((await store.claimPending('batch_h', 'm', me))?.index).toBe(1);
     expect(await store.markAnswered('batch_h', 1, other, { status_code: 200 }, 5)).toBe(false);
     expect(await store.line('batch_h', 1)).toMatchObject({ state: 'running', claimer: me });
-    // A done line is no longer movable by anyone.
-    await store.markDone('batch_h', 1, me, 1);
-    expect(await store.resetPending('batch_h', 1, me)).toBe(false);
+    // An answered line moves only to done (or back to pending by recovery); a done line no longer moves.
+    await store.markAnswered('batch_h', 1, me, { status_code: 200 }, 1);
+    expect(await store.markFailed('batch_h', 1, me, null, { code: 'x' })).toBe(false);
+    expect(await store.markDone('batch_h', 1, me, 1)).toBe(true);
+    expect(await store.resetPending('batch_h', 1, me, 'answered')).toBe(false);
     await store.releaseClaimer(other);
   });
 
@@ -180,6 +185,7 @@ describe.each(backends)('batch store on $name', ({ location }) => {
   it('endBatch fails the pending lines, writes the files from done and failed lines and patches the batch in one go', async () => {
     await store.insertBatch(batchRecord('batch_e'), [newLine(0), newLine(1), newLine(2)]);
     await store.claimPending('batch_e', 'm', me);
+    await store.markAnswered('batch_e', 0, me, { status_code: 200 }, 10);
     await store.markDone('batch_e', 0, me, 10);
     const ended = await store.endBatch('batch_e', { code: 'batch_cancelled', message: 'stop' }, (done, failed) => {
       expect(done.map((l) => l.index)).toEqual([0]);
@@ -363,7 +369,7 @@ describe('SQLite batch store file format', () => {
       expect(await store.batch('batch_old')).toEqual(batchRecord('batch_old', 'acct', { status: 'in_progress' }));
       expect(await store.line('batch_old', 0)).toMatchObject({ state: 'running', claimer: null, reservationId: 'r-old' });
       expect((await store.orphanedLines('running')).map((l) => l.index)).toEqual([0]);
-      expect(await store.resetPending('batch_old', 0, null)).toBe(true);
+      expect(await store.resetPending('batch_old', 0, null, 'running')).toBe(true);
       const me = await store.registerClaimer();
       expect((await store.claimPending('batch_old', 'm', me))?.index).toBe(0);
     } finally {

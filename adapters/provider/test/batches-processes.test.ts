@@ -150,6 +150,38 @@ describe.each(backends)('batch lines across node processes on $name', ({ name, l
   });
 });
 
+describe.each(backends)('an answered line of a gone claimer whose reservation is still held, on $name', ({ name, location }) => {
+  it('is released before it runs again (the runner that lost it can no longer charge it), then runs once and is charged once', { timeout: 60_000 }, async () => {
+    const where = await location();
+    const { service, payee, progress, close } = await openService(name, where, tmp());
+    try {
+      const apiKey = await payee.accountFor({ kind: 'cashu', token: (await client.send(sat(20), { purpose: 'held reservation' })).token });
+      await insertBatch(service.store, 'batch_held', apiKey, 1);
+      // A runner in this process whose claimer went (its PostgreSQL session dropped): it answered the line, its reservation is still held.
+      const ghost = await service.store.registerClaimer();
+      await service.store.claimPending('batch_held', engine.model, ghost);
+      const lost = payee.reserve(apiKey, 1_000);
+      await service.store.holdReservation('batch_held', 0, ghost, lost, 1_000);
+      await service.store.markAnswered('batch_held', 0, ghost, { status_code: 200, body: {} }, 500);
+      await service.store.releaseClaimer(ghost);
+      const before = payee.info(apiKey);
+      expect(before.reservedMsat).toBe(1_000);
+      const completed = progress('batch_held', (b) => b.status === 'completed');
+      await service.start();
+      await completed;
+      expect(() => payee.settle(lost, 500)).toThrow(/unknown reservation/);
+      const [line] = await service.store.batchLines('batch_held', 'done');
+      expect(line?.reservationId).not.toBe(lost);
+      const after = payee.info(apiKey);
+      expect(after.reservedMsat).toBe(0);
+      expect(after.totalRequests - before.totalRequests).toBe(1);
+      expect(before.availableMsat + before.reservedMsat - after.availableMsat).toBe(line?.costMsat);
+    } finally {
+      await close();
+    }
+  });
+});
+
 describe('a runner whose PostgreSQL session drops while its process lives', () => {
   it('notices its claimer is gone, takes a new one, and runs the next batch with each line once, charged once', { timeout: 120_000 }, async () => {
     const where = await cluster.newDatabase('batch_session_drop');

@@ -5,20 +5,16 @@
  * admission priority, on at most `slots` slots), paid from the owner's Bearer balance exactly
  * like an interactive Bearer request: reserve the gate → run → settle the billed cost.
  *
- * Crash rule: claim the line (`running` under this runner's claimer, the batch store) → reserve
- * its gate (the payee; not in the claim's transaction, so the payee may keep its books elsewhere)
- * → record the reservation on the line → engine → line `answered` with response and cost → settle,
- * flushed to the payee's books (its settled reservation row) → line `done`. Recovery, at start and
- * every `recoverEveryMs` while running, takes back only lines whose claimer is gone (its process
- * died or its store session closed), never a live runner's in another process: their `running`
- * lines and `answered` lines whose reservation was not settled were never charged, so they run
- * again (a reservation held by a gone claimer is the payee's to release); an `answered` line whose
- * reservation is settled is done. Every move of a line names its claimer: a line taken back while
- * it ran is not answered by the runner that lost it, whose reservation is released uncharged.
- * A claimer can be gone while its process lives only on PostgreSQL (its session connection
- * dropped): the runner notices at its next recovery and registers a new claimer. A line taken back
- * in the moment between its answer and its charge could then be charged twice; the payee closing
- * a gone owner's reservations (issue 19) is what fences that.
+ * Crash rule: claim the line (`running` under this runner's claimer) → reserve its gate (the
+ * payee, outside the store's transaction: its books may live elsewhere) → record the reservation
+ * on the line → engine → `answered` with response and cost → settle, flushed → `done`. Recovery, at
+ * start and every `recoverEveryMs`, takes back only lines whose claimer is gone (its process died,
+ * or its PostgreSQL session closed), never a live runner's in another process: `running` lines
+ * and `answered` lines whose reservation is not settled were never charged and run again (the
+ * reservation released first, so the runner that lost the line can no longer charge it); an
+ * `answered` line whose reservation is settled is done. Every move of a line names its claimer,
+ * so a line taken back is not answered by the runner that lost it. A runner whose claimer is gone
+ * while it lives (its session dropped) registers a new one at its next recovery.
  */
 import { randomUUID } from 'node:crypto';
 import { PayeeError, attachCostMetadata, requestGate, type Model, type Payee } from '@routstr-kit/core';
@@ -30,6 +26,7 @@ import { boundedUpstreamBody } from '../node/output-bound.ts';
 import type { ReplicaPool } from '../node/replica-pool.ts';
 import { destroyUpstreamAgents, postToReplica, readText, upstreamAgents, type UpstreamAgents } from '../node/upstream-request.ts';
 import { batchObject, errorLine, newFileId, outputLine } from './batch-objects.ts';
+import { recoverOrphanedLines } from './batch-recovery.ts';
 import type { BatchRecord, BatchStore, LineRecord, StoredFile } from './batch-store.ts';
 import { toJsonl } from './jsonl.ts';
 
@@ -185,27 +182,13 @@ export class BatchRunner {
     for (const u of this.unsubscribe.splice(0)) u();
     await Promise.allSettled([...this.inflight, ...(this.pass ? [this.pass] : [])]);
     destroyUpstreamAgents(this.agents);
-    // Its lines are back to pending (above): the claimer ends with nothing left behind.
-    if (this.claimer !== undefined) await this.deps.store.releaseClaimer(this.claimer);
+    // Its lines are back to pending (above): the claimer ends with nothing left behind (a failure here leaves only a row).
+    if (this.claimer !== undefined) await this.deps.store.releaseClaimer(this.claimer).catch(() => undefined);
   }
 
   /** Takes back the lines of claimers that are gone (see the module doc); returns the batches it changed. */
-  private async recover(): Promise<Set<string>> {
-    const { store, payee } = this.deps;
-    const changed = new Set<string>();
-    for (const l of await store.orphanedLines('running')) {
-      if (!(await store.resetPending(l.batchId, l.index, l.claimer))) continue; // moved on meanwhile: not ours
-      // Released only once taken back. An in-memory payee knows only this process's reservations (unknown ids are ignored).
-      if (l.reservationId) payee.release(l.reservationId);
-      changed.add(l.batchId);
-    }
-    for (const l of await store.orphanedLines('answered')) {
-      const r = l.reservationId ? payee.store.reservation(l.reservationId) : undefined;
-      // Settled: charged once, done. Otherwise never charged (an older version's held reservation is released on open): it runs again.
-      const moved = r?.state === 'settled' ? await store.markDone(l.batchId, l.index, l.claimer, r.costMsat ?? 0) : await store.resetPending(l.batchId, l.index, l.claimer);
-      if (moved) changed.add(l.batchId);
-    }
-    return changed;
+  private recover(): Promise<Set<string>> {
+    return recoverOrphanedLines(this.deps.store, this.deps.payee);
   }
 
   private async emit(batchId: string): Promise<void> {
@@ -298,7 +281,7 @@ export class BatchRunner {
           reservationId = payee.reserve(batch.owner, gateMsat);
         } catch (error) {
           if (!(error instanceof PayeeError)) {
-            await store.resetPending(batch.id, line.index, claimer);
+            await store.resetPending(batch.id, line.index, claimer, 'running');
             throw error;
           }
           const code = error.code === 'insufficient_balance' ? 'insufficient_balance' : String(error.code);
@@ -349,12 +332,12 @@ export class BatchRunner {
         // Lost the slot to a race: try again when admission changes, not in a loop.
         wake = false;
         payee.release(reservationId);
-        await store.resetPending(batch.id, line.index, claimer);
+        await store.resetPending(batch.id, line.index, claimer, 'running');
         return;
       }
       if (this.stopped) {
         payee.release(reservationId);
-        await store.resetPending(batch.id, line.index, claimer);
+        await store.resetPending(batch.id, line.index, claimer, 'running');
         return;
       }
       const outcome = await this.callEngine(batch.endpoint, line.body ?? {}, model);
@@ -369,6 +352,7 @@ export class BatchRunner {
           return;
         }
         failpoint('batch:after-answer');
+        // Throws when recovery released the reservation (this claimer presumed gone): not charged, and the node stops as on any broken books.
         const settled = payee.settle(reservationId, b.cost.total_msats);
         // A line is marked done only once its charge is committed (a stored answer is not a sent one).
         payee.flush();
@@ -377,7 +361,7 @@ export class BatchRunner {
         return;
       }
       payee.release(reservationId);
-      if (this.stopped) return void (await store.resetPending(batch.id, line.index, claimer));
+      if (this.stopped) return void (await store.resetPending(batch.id, line.index, claimer, 'running'));
       if (outcome.kind === 'http') await store.markFailed(batch.id, line.index, claimer, { status_code: outcome.status, request_id: randomUUID(), body: outcome.body }, null);
       else await store.markFailed(batch.id, line.index, claimer, null, { code: 'upstream_unreachable', message: outcome.message });
     } finally {

@@ -135,15 +135,18 @@ export interface BatchStore {
   orphanedLines(state: 'running' | 'answered'): Promise<LineRecord[]>;
   /** A batch's lines in a state, in input order (output and error files). */
   batchLines(batchId: string, state: LineState): Promise<LineRecord[]>;
-  // Each move below applies only while the line is running or answered under `claimer` (null: a line claimed
-  // before claimers existed); false: it was taken back meanwhile and nothing changed.
+  // Each move below applies only to the line in the state it names, under `claimer` (null: a line claimed
+  // before claimers existed); false: it was taken back or moved on meanwhile, and nothing changed.
   /** Records the reservation held for a running line. */
   holdReservation(batchId: string, index: number, claimer: string, reservationId: string, gateMsat: number): Promise<boolean>;
+  /** running → answered, with the response and its cost (not yet charged). */
   markAnswered(batchId: string, index: number, claimer: string, response: unknown, costMsat: number): Promise<boolean>;
+  /** answered → done, charged `chargedMsat`. */
   markDone(batchId: string, index: number, claimer: string | null, chargedMsat: number): Promise<boolean>;
+  /** running → failed. */
   markFailed(batchId: string, index: number, claimer: string, response: unknown, error: unknown): Promise<boolean>;
-  /** Back to pending, uncharged and unclaimed (the run was cut off before any charge). */
-  resetPending(batchId: string, index: number, claimer: string | null): Promise<boolean>;
+  /** running or answered (`from`) → pending, uncharged and unclaimed (the run was cut off before any charge). */
+  resetPending(batchId: string, index: number, claimer: string | null, from: 'running' | 'answered'): Promise<boolean>;
   /** Fails every pending line of a batch with `error` (expiry, cancellation); returns how many. */
   failPending(batchId: string, error: unknown): Promise<number>;
   /**

@@ -48,8 +48,6 @@ const MIGRATIONS: readonly string[] = [
 
 // A claimer whose session backend still runs (same pid and start: a reused pid is another backend).
 const LIVE_CLAIMERS = 'SELECT c.claimer FROM batch_claimers c JOIN pg_stat_activity a ON a.pid = c.backend_pid AND a.backend_start = c.backend_start';
-// A line that may still be on an engine or awaiting its charge: only its claimer may move it.
-const HELD = (n: number): string => `state IN ('running', 'answered') AND claimer IS NOT DISTINCT FROM $${n}`;
 
 type Query = (sql: string, params?: unknown[]) => Promise<pg.QueryResult<Row>>;
 
@@ -87,7 +85,7 @@ export class PostgresBatchStore implements BatchStore {
   }
 
   async close(): Promise<void> {
-    for (const claimer of [...this.#sessions.keys()]) await this.releaseClaimer(claimer);
+    for (const claimer of [...this.#sessions.keys()]) await this.releaseClaimer(claimer).catch(() => undefined);
     if (!this.#pool.ended) await this.#pool.end();
   }
 
@@ -116,8 +114,12 @@ export class PostgresBatchStore implements BatchStore {
   async releaseClaimer(claimer: string): Promise<void> {
     const session = this.#sessions.get(claimer);
     this.#sessions.delete(claimer);
-    if (!this.#pool.ended) await this.#query('DELETE FROM batch_claimers WHERE claimer = $1', [claimer]);
-    await session?.end().catch(() => undefined);
+    try {
+      // Tidiness only: once its session ends the claimer is gone whether or not its row is.
+      if (!this.#pool.ended) await this.#query('DELETE FROM batch_claimers WHERE claimer = $1', [claimer]);
+    } finally {
+      await session?.end().catch(() => undefined);
+    }
   }
 
   async claimerLive(claimer: string): Promise<boolean> {
@@ -237,20 +239,20 @@ export class PostgresBatchStore implements BatchStore {
   }
 
   async markDone(batchId: string, index: number, claimer: string | null, chargedMsat: number): Promise<boolean> {
-    return changed(await this.#query(`UPDATE lines SET state = 'done', cost_msat = $1 WHERE batch_id = $2 AND idx = $3 AND ${HELD(4)}`, [chargedMsat, batchId, index, claimer]));
+    return changed(await this.#query("UPDATE lines SET state = 'done', cost_msat = $1 WHERE batch_id = $2 AND idx = $3 AND state = 'answered' AND claimer IS NOT DISTINCT FROM $4", [chargedMsat, batchId, index, claimer]));
   }
 
   async markFailed(batchId: string, index: number, claimer: string, response: unknown, error: unknown): Promise<boolean> {
     return changed(await this.#query(
-      `UPDATE lines SET state = 'failed', response = $1, error = $2, cost_msat = NULL WHERE batch_id = $3 AND idx = $4 AND ${HELD(5)}`,
+      "UPDATE lines SET state = 'failed', response = $1, error = $2, cost_msat = NULL WHERE batch_id = $3 AND idx = $4 AND state = 'running' AND claimer = $5",
       [toJsonText(response), toJsonText(error), batchId, index, claimer],
     ));
   }
 
-  async resetPending(batchId: string, index: number, claimer: string | null): Promise<boolean> {
+  async resetPending(batchId: string, index: number, claimer: string | null, from: 'running' | 'answered'): Promise<boolean> {
     return changed(await this.#query(
-      `UPDATE lines SET state = 'pending', claimer = NULL, reservation_id = NULL, gate_msat = NULL, cost_msat = NULL, response = NULL WHERE batch_id = $1 AND idx = $2 AND ${HELD(3)}`,
-      [batchId, index, claimer],
+      "UPDATE lines SET state = 'pending', claimer = NULL, reservation_id = NULL, gate_msat = NULL, cost_msat = NULL, response = NULL WHERE batch_id = $1 AND idx = $2 AND state = $3 AND claimer IS NOT DISTINCT FROM $4",
+      [batchId, index, from, claimer],
     ));
   }
 

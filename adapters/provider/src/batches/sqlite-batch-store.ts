@@ -32,8 +32,6 @@ CREATE TABLE IF NOT EXISTS lines (
 CREATE INDEX IF NOT EXISTS lines_state ON lines (batch_id, state, model, idx);
 `;
 
-// A line that may still be on an engine or awaiting its charge: only its claimer may move it.
-const HELD = "state IN ('running', 'answered') AND claimer IS ?";
 
 /** The Batch API's books in SQLite; see the module doc. */
 export class SqliteBatchStore extends DurableDatabase implements BatchStore {
@@ -187,25 +185,25 @@ export class SqliteBatchStore extends DurableDatabase implements BatchStore {
   }
 
   async holdReservation(batchId: string, index: number, claimer: string, reservationId: string, gateMsat: number): Promise<boolean> {
-    return this.run(`UPDATE lines SET reservation_id = ?, gate_msat = ? WHERE batch_id = ? AND idx = ? AND state = 'running' AND claimer IS ?`, reservationId, gateMsat, batchId, index, claimer) === 1;
+    return this.run("UPDATE lines SET reservation_id = ?, gate_msat = ? WHERE batch_id = ? AND idx = ? AND state = 'running' AND claimer IS ?", reservationId, gateMsat, batchId, index, claimer) === 1;
   }
 
   async markAnswered(batchId: string, index: number, claimer: string, response: unknown, costMsat: number): Promise<boolean> {
-    return this.run(`UPDATE lines SET state = 'answered', response = ?, cost_msat = ? WHERE batch_id = ? AND idx = ? AND state = 'running' AND claimer IS ?`, JSON.stringify(response), costMsat, batchId, index, claimer) === 1;
+    return this.run("UPDATE lines SET state = 'answered', response = ?, cost_msat = ? WHERE batch_id = ? AND idx = ? AND state = 'running' AND claimer IS ?", JSON.stringify(response), costMsat, batchId, index, claimer) === 1;
   }
 
   async markDone(batchId: string, index: number, claimer: string | null, chargedMsat: number): Promise<boolean> {
-    return this.run(`UPDATE lines SET state = 'done', cost_msat = ? WHERE batch_id = ? AND idx = ? AND ${HELD}`, chargedMsat, batchId, index, claimer) === 1;
+    return this.run("UPDATE lines SET state = 'done', cost_msat = ? WHERE batch_id = ? AND idx = ? AND state = 'answered' AND claimer IS ?", chargedMsat, batchId, index, claimer) === 1;
   }
 
   async markFailed(batchId: string, index: number, claimer: string, response: unknown, error: unknown): Promise<boolean> {
-    return this.run(`UPDATE lines SET state = 'failed', response = ?, error = ?, cost_msat = NULL WHERE batch_id = ? AND idx = ? AND ${HELD}`, toJsonText(response), toJsonText(error), batchId, index, claimer) === 1;
+    return this.run("UPDATE lines SET state = 'failed', response = ?, error = ?, cost_msat = NULL WHERE batch_id = ? AND idx = ? AND state = 'running' AND claimer IS ?", toJsonText(response), toJsonText(error), batchId, index, claimer) === 1;
   }
 
-  async resetPending(batchId: string, index: number, claimer: string | null): Promise<boolean> {
+  async resetPending(batchId: string, index: number, claimer: string | null, from: 'running' | 'answered'): Promise<boolean> {
     return this.run(
-      `UPDATE lines SET state = 'pending', claimer = NULL, reservation_id = NULL, gate_msat = NULL, cost_msat = NULL, response = NULL WHERE batch_id = ? AND idx = ? AND ${HELD}`,
-      batchId, index, claimer,
+      'UPDATE lines SET state = \'pending\', claimer = NULL, reservation_id = NULL, gate_msat = NULL, cost_msat = NULL, response = NULL WHERE batch_id = ? AND idx = ? AND state = ? AND claimer IS ?',
+      batchId, index, from, claimer,
     ) === 1;
   }
 
