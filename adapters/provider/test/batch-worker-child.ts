@@ -8,7 +8,8 @@
 // The payee file at `payeePath` is shared by every worker until the payee keeps its books in
 // PostgreSQL (issue 19, branch payee-shared): sound for this fixture only because Bearer charges
 // commit as deltas with a settled-reservation receipt each, and the account holds far more than
-// the lines can reserve, so no process's cached balance ever decides a reservation.
+// the lines can reserve, so no process's cached balance ever decides a reservation. Once the payee
+// has shared books (`openPayee({ shared: true })`), open them so here and in batches-processes.test.ts.
 import { msatPerMtok, openPayee, openWallet } from '@routstr-kit/core';
 import { isPostgresUrl, openBatches } from '../src/batches/index.ts';
 import { createFixedPriceBoard } from '../src/market-maker/price-board.ts';
