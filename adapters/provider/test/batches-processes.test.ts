@@ -123,6 +123,7 @@ describe.each(backends)('batch lines across node processes on $name', ({ name, l
       const othersDone = progress((b) => b.request_counts.completed === 4);
       await survivor.start(); // start-up recovery runs with the child alive
       await othersDone;
+      await survivor.runner.recoverNow(); // and a periodic one
       await survivor.runner.passesDone();
       // The live process's lines are untouched: still running under its claimer, the batch waits for them.
       for (const i of child.claimed) expect(await survivor.store.line('batch_kill', i)).toMatchObject({ state: 'running', claimer: child.claimer });

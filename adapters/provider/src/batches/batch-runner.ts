@@ -161,6 +161,13 @@ export class BatchRunner {
     while (this.pass || this.scheduled) await (this.pass ?? new Promise<void>((resolve) => setImmediate(resolve)));
   }
 
+  /** Runs the periodic recovery now (in a scheduling pass, as the timer does) and resolves once the passes are done. */
+  async recoverNow(): Promise<void> {
+    this.recoverDue = true;
+    this.kick();
+    await this.passesDone();
+  }
+
   /** Moves a batch to `cancelling`; running lines finish, the rest are not run (nor charged). false: it has ended. */
   async cancel(id: string): Promise<boolean> {
     const b = await this.deps.store.batch(id);
