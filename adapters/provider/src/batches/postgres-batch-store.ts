@@ -99,10 +99,12 @@ export class PostgresBatchStore implements BatchStore {
     await session.connect();
     try {
       await this.#query(`DELETE FROM batch_claimers WHERE claimer NOT IN (${LIVE_CLAIMERS})`);
-      await session.query(
-        'INSERT INTO batch_claimers (claimer, backend_pid, backend_start, registered_at) SELECT $1, pid, backend_start, $2 FROM pg_stat_activity WHERE pid = pg_backend_pid()',
+      const { rowCount } = await session.query(
+        'INSERT INTO batch_claimers (claimer, backend_pid, backend_start, registered_at) SELECT $1, pid, backend_start, $2 FROM pg_stat_activity WHERE pid = pg_backend_pid() AND backend_start IS NOT NULL',
         [claimer, Date.now()],
       );
+      // Without its own backend in pg_stat_activity a claimer would look gone to everyone from the start.
+      if (rowCount !== 1) throw new Error('this connection cannot see its own backend in pg_stat_activity: batch claimers need it');
     } catch (error) {
       await session.end().catch(() => undefined);
       throw error;
