@@ -46,8 +46,10 @@ const MIGRATIONS: readonly string[] = [
   );`,
 ];
 
-// A claimer whose session backend still runs (same pid and start: a reused pid is another backend).
-const LIVE_CLAIMERS = 'SELECT c.claimer FROM batch_claimers c JOIN pg_stat_activity a ON a.pid = c.backend_pid AND a.backend_start = c.backend_start';
+// A claimer whose session backend still runs (same pid and start: a reused pid is another backend). As core's
+// owner liveness does, a backend_start hidden from this role (another role's session) counts as a match.
+const LIVE_CLAIMERS = `SELECT c.claimer FROM batch_claimers c JOIN pg_stat_activity a
+  ON a.pid = c.backend_pid AND (a.backend_start IS NULL OR a.backend_start = c.backend_start)`;
 
 type Query = (sql: string, params?: unknown[]) => Promise<pg.QueryResult<Row>>;
 
