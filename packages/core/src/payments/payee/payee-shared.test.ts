@@ -167,6 +167,31 @@ describe.each(storeBackends('payee-shared'))('shared books on $name: several nod
     store.close();
   });
 
+  it('one deposit token and one refund sent to two processes at once: the account is credited once and refunded once', { timeout: 60_000 }, async () => {
+    const books = { walletPath: path('node'), dbPath: await backend.fresh('payee') };
+    const [a, b] = await Promise.all([startNode(books), startNode(books)]);
+    const before = client.balance();
+    const token = await pay(17);
+    // Each answer is the account's key, or 409 "being deposited by another request; try again".
+    const deposits = await Promise.all([a, b].map((p) => p.call('deposit', { token })));
+    for (const d of deposits) if (!d.ok) expect(d.code).toBe('deposit_in_progress');
+    const apiKey = (deposits.find((d) => d.ok) as { result: string }).result;
+    for (const p of [a, b]) expect(await p.ok('deposit', { token })).toBe(apiKey); // a repeat once it is done: the same key
+    expect(await a.ok('info', { apiKey })).toMatchObject({ availableMsat: 17_000 });
+    // Each answer is the one refund token, or 409 "a refund of this key is being made; try again".
+    const refunds = await Promise.all([a, b].map((p) => p.call('refund', { apiKey })));
+    for (const r of refunds) if (!r.ok) expect(r.code).toBe('refund_refused');
+    const refund = (refunds.find((r) => r.ok) as { result: { token: string; sat: number } }).result;
+    expect(refund.sat).toBe(17);
+    for (const p of [a, b]) expect(await p.ok('refund', { apiKey })).toEqual(refund); // the row answers repeats
+    expect(await client.receive(refund.token)).toBe(17);
+    await Promise.all([a, b].map((p) => p.close()));
+    const w = await openWallet({ path: books.walletPath, mints: [mint.url], reclaimOnOpen: false });
+    expect(client.balance() + w.balance()).toBe(before); // conserved to the sat
+    expect(w.balance()).toBe(0);
+    w.close();
+  });
+
   it('SIGKILL of one process mid-request: its in-flight records are left alone while it lives, the other keeps serving, and a restart conserves value to the sat', { timeout: 90_000 }, async () => {
     const books = { walletPath: path('node'), dbPath: await backend.fresh('payee') };
     const [a, b] = await Promise.all([startNode(books), startNode(books)]);
