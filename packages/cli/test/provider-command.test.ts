@@ -56,6 +56,28 @@ describe('provider configuration', () => {
     expect(o.upstream).toEqual(['http://127.0.0.1:7']);
   });
 
+  it('takes the shared database from --database, ROUTSTR_KIT_PROVIDER_DATABASE or the file, and never shows its password in an error', () => {
+    expect(options([...base, '--database', 'postgres://routstr@db.internal:5432/provider']).database).toBe('postgres://routstr@db.internal:5432/provider');
+    expect(options(base, { ROUTSTR_KIT_PROVIDER_DATABASE: 'postgresql://db/p' }).database).toBe('postgresql://db/p');
+    const file = join(HOME, 'database.json');
+    writeFileSync(file, JSON.stringify({ mints: ['http://m'], provider: { engine: 'vllm', upstream: ['http://a:1'], database: 'postgres://db/p' } }));
+    expect(options(['--config', file]).database).toBe('postgres://db/p');
+    expect(options(base).database).toBeUndefined(); // SQLite files in the data dir
+    const refused = (argv: string[], env: Record<string, string> = {}): string => {
+      try {
+        options(argv, env);
+      } catch (error) {
+        if (error instanceof ConfigError) return error.message;
+        throw error;
+      }
+      throw new Error('accepted');
+    };
+    expect(refused([...base, '--database', 'mysql://u:hunter2@db/p'])).toMatch(/"provider.database" from flag --database: got "mysql:\/\/u:\*\*\*@db\/p"; expected a postgres:\/\//);
+    expect(refused(base, { ROUTSTR_KIT_PROVIDER_DATABASE: 'postgres://u:hunter2@db' })).not.toContain('hunter2'); // no database name
+    writeFileSync(file, JSON.stringify({ mints: ['http://m'], provider: { engine: 'vllm', upstream: ['http://a:1'], database: 'postgres://u:hunter2@db' } }));
+    expect(refused(['--config', file])).toMatch(/"provider.database" from config file .*got "postgres:\/\/u:\*\*\*@db"/);
+  });
+
   it('refuses incomplete or malformed settings with a ConfigError naming the setting and its source', () => {
     const cases: [string[], Record<string, string>, RegExp][] = [
       [['--upstream', 'http://x'], {}, /"provider.engine": not set .*expected one of vllm, ollama, openai, llama.cpp/],
