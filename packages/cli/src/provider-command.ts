@@ -146,7 +146,14 @@ export async function providerCommand(argv: string[], env: Env = process.env): P
   }
   const json = settings.json;
   const upstreams = upstream ?? [engine!.url];
-  const provider = await startProvider({ ...rest, upstream: upstreams, log: json ? () => {} : (m) => process.stderr.write(`${m}\n`) });
+  let provider: Awaited<ReturnType<typeof startProvider>>;
+  try {
+    provider = await startProvider({ ...rest, upstream: upstreams, log: json ? () => {} : (m) => process.stderr.write(`${m}\n`) });
+  } catch (error) {
+    // a node that cannot start (an unreachable database, a refused engine) leaves no engine behind it
+    await engine?.stop();
+    throw error;
+  }
   const prices = [...provider.board.current().values()].map((p) => ({ model: p.model, prompt: p.prompt, completion: p.completion }));
   if (json) {
     process.stdout.write(JSON.stringify({ url: provider.url, npub: provider.npub, pubkey: provider.pubkey, models: prices, relays: rest.relays, mints: rest.mints, engine: upstreams }) + '\n');
