@@ -15,8 +15,8 @@
  *   power draw and limit are summed over that set.
  * - Utilisation is blended from the combined signals exactly as for one process (`blendUtilisation`).
  */
-import { blendUtilisation, type GpuReading, type LoadSignals } from '../telemetry/index.ts';
-import { combineOllama, combineVllm, type LoadReading, type ReplicaReading } from './load-monitor.ts';
+import type { GpuReading } from '../telemetry/index.ts';
+import { readingOf, type LoadReading, type ReplicaReading } from './load-monitor.ts';
 
 /** One process's latest sample as stored. */
 export interface ProcessLoad {
@@ -31,11 +31,6 @@ function freshest<T>(into: Map<string, { at: number; value: T }>, key: string, a
   if (!seen || seen.at < at) into.set(key, { at, value });
 }
 
-function sumOf(values: readonly (number | undefined)[]): number | undefined {
-  const known = values.filter((v): v is number => v !== undefined);
-  return known.length > 0 ? known.reduce((a, b) => a + b, 0) : undefined;
-}
-
 /** The cluster's reading from the fresh rows (see the module doc); `rows` must hold at least one. */
 export function combineClusterLoad(rows: readonly ProcessLoad[], at: number): LoadReading {
   if (rows.length === 0) throw new RangeError('no process load to combine');
@@ -43,43 +38,16 @@ export function combineClusterLoad(rows: readonly ProcessLoad[], at: number): Lo
   const replicas = new Map<string, { at: number; value: ReplicaReading }>();
   const gpus = new Map<string, { at: number; value: GpuReading }>();
   const errors: LoadReading['errors'] = [];
-  let busy = false;
   for (const row of rows) {
     const r = row.reading;
     node.capacity += r.node.capacity;
     node.inFlight += r.node.inFlight;
     node.queued += r.node.queued;
     node.rejectedRecently += r.node.rejectedRecently;
-    busy ||= r.node.inFlight > 0;
     for (const replica of r.replicas ?? []) freshest(replicas, `${replica.vllm || !replica.ollama ? 'vllm' : 'ollama'} ${replica.url}`, r.at, replica);
     (r.gpus ?? []).forEach((gpu, i) => freshest(gpus, gpu.uuid ?? `${row.processId}#${gpu.index ?? i}`, r.at, gpu));
     errors.push(...r.errors);
   }
-  const distinct = [...replicas.values()].map((e) => e.value);
-  const vllm = combineVllm(distinct.map((x) => x.vllm));
-  const ollama = combineOllama(distinct.map((x) => x.ollama));
   const gpuList = [...gpus.values()].map((e) => e.value);
-  busy ||= (vllm?.running ?? 0) > 0;
-  const signals: LoadSignals = {
-    ...node,
-    ...(vllm ? { engine: { running: vllm.running, waiting: vllm.waiting, ...(vllm.kvCacheUsage !== undefined ? { kvCacheUsage: vllm.kvCacheUsage } : {}) } } : {}),
-    ...(gpuList.length > 0 ? { gpus: gpuList } : {}),
-  };
-  const tokensPerSecond = sumOf(distinct.map((x) => x.tokensPerSecond));
-  const powerWatts = sumOf(gpuList.map((g) => g.powerDrawW));
-  const powerLimitWatts = sumOf(gpuList.map((g) => g.powerLimitW));
-  return {
-    at,
-    node,
-    ...(vllm ? { vllm } : {}),
-    ...(ollama ? { ollama } : {}),
-    ...(distinct.length > 0 ? { replicas: distinct } : {}),
-    ...(gpuList.length > 0 ? { gpus: gpuList } : {}),
-    utilisation: blendUtilisation(signals),
-    busy,
-    ...(tokensPerSecond !== undefined ? { tokensPerSecond } : {}),
-    ...(powerWatts !== undefined ? { powerWatts } : {}),
-    ...(powerLimitWatts !== undefined ? { powerLimitWatts } : {}),
-    errors,
-  };
+  return readingOf({ at, node, replicas: [...replicas.values()].map((e) => e.value), ...(gpuList.length > 0 ? { gpus: gpuList } : {}), errors });
 }

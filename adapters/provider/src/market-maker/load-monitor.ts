@@ -85,6 +85,40 @@ function sum(values: (number | undefined)[]): number | undefined {
   return known.length > 0 ? known.reduce((a, b) => a + b, 0) : undefined;
 }
 
+/**
+ * A reading from its parts: the replicas' engine loads combined (combineVllm / combineOllama), their
+ * tokens/s and the GPUs' power summed, utilisation blended from the combined signals. One process's
+ * sample and the cluster's combination (cluster-load.ts) both end here, so they cannot drift apart.
+ */
+export function readingOf(parts: { at: number; node: LoadReading['node']; replicas: readonly ReplicaReading[]; gpus?: GpuReading[]; errors: LoadReading['errors'] }): LoadReading {
+  const { at, node, gpus, errors } = parts;
+  const replicas = [...parts.replicas];
+  const vllm = combineVllm(replicas.map((r) => r.vllm));
+  const ollama = combineOllama(replicas.map((r) => r.ollama));
+  const signals: LoadSignals = {
+    ...node,
+    ...(vllm ? { engine: { running: vllm.running, waiting: vllm.waiting, ...(vllm.kvCacheUsage !== undefined ? { kvCacheUsage: vllm.kvCacheUsage } : {}) } } : {}),
+    ...(gpus ? { gpus } : {}),
+  };
+  const tokensPerSecond = sum(replicas.map((r) => r.tokensPerSecond));
+  const powerWatts = gpus ? sum(gpus.map((g) => g.powerDrawW)) : undefined;
+  const powerLimitWatts = gpus ? sum(gpus.map((g) => g.powerLimitW)) : undefined;
+  return {
+    at,
+    node,
+    ...(vllm ? { vllm } : {}),
+    ...(ollama ? { ollama } : {}),
+    ...(replicas.length > 0 ? { replicas } : {}),
+    ...(gpus ? { gpus } : {}),
+    utilisation: blendUtilisation(signals),
+    busy: node.inFlight > 0 || (vllm?.running ?? 0) > 0,
+    ...(tokensPerSecond !== undefined ? { tokensPerSecond } : {}),
+    ...(powerWatts !== undefined ? { powerWatts } : {}),
+    ...(powerLimitWatts !== undefined ? { powerLimitWatts } : {}),
+    errors,
+  };
+}
+
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -135,8 +169,6 @@ export class LoadMonitor {
       Promise.all(ollamaUrls.map((url) => attempt('ollama', url, async () => parseOllamaPs(JSON.parse(await fetchText(new URL('/api/ps', url).href, timeoutMs)))))),
       smi && !this.nvidiaSmiDisabled ? this.readGpus(typeof smi === 'string' ? smi : undefined, timeoutMs, errors) : undefined,
     ]);
-    const vllm = combineVllm(vllms);
-    const ollama = combineOllama(ollamas);
     const at = this.clock();
     const node = {
       capacity: load.capacity,
@@ -144,34 +176,12 @@ export class LoadMonitor {
       queued: load.queued,
       rejectedRecently: load.rejectedRecently(this.options.rejectedWindowMs ?? 10_000),
     };
-    const signals: LoadSignals = {
-      ...node,
-      ...(vllm ? { engine: { running: vllm.running, waiting: vllm.waiting, ...(vllm.kvCacheUsage !== undefined ? { kvCacheUsage: vllm.kvCacheUsage } : {}) } } : {}),
-      ...(gpus ? { gpus } : {}),
-    };
-    const busy = node.inFlight > 0 || (vllm?.running ?? 0) > 0;
     const perReplica = this.throughput(at, vllmUrls, vllms, node.inFlight > 0);
-    const tokensPerSecond = sum([...perReplica.values()]);
     const replicas: ReplicaReading[] = [
       ...vllmUrls.map((url, i) => ({ url, ...(vllms[i] ? { vllm: vllms[i] } : {}), ...(perReplica.has(url) ? { tokensPerSecond: perReplica.get(url) as number } : {}) })),
       ...ollamaUrls.map((url, i) => ({ url, ...(ollamas[i] ? { ollama: ollamas[i] } : {}) })),
     ];
-    const powerWatts = gpus ? sum(gpus.map((g) => g.powerDrawW)) : undefined;
-    const powerLimitWatts = gpus ? sum(gpus.map((g) => g.powerLimitW)) : undefined;
-    return {
-      at,
-      node,
-      ...(vllm ? { vllm } : {}),
-      ...(ollama ? { ollama } : {}),
-      ...(replicas.length > 0 ? { replicas } : {}),
-      ...(gpus ? { gpus } : {}),
-      utilisation: blendUtilisation(signals),
-      busy,
-      ...(tokensPerSecond !== undefined ? { tokensPerSecond } : {}),
-      ...(powerWatts !== undefined ? { powerWatts } : {}),
-      ...(powerLimitWatts !== undefined ? { powerLimitWatts } : {}),
-      errors,
-    };
+    return readingOf({ at, node, replicas, ...(gpus ? { gpus } : {}), errors });
   }
 
   private async readGpus(binary: string | undefined, timeoutMs: number, errors: LoadReading['errors']): Promise<GpuReading[] | undefined> {
