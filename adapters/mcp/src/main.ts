@@ -1,5 +1,6 @@
 /** Starts the server from flags and environment: stdio, or Streamable HTTP with `--http <port>`. */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { redactLocation } from '@routstr-kit/core';
 import { clip, MAX_ERROR_CHARS } from './bounded-echo.ts';
 import { ConfigError, parseConfig, USAGE } from './config.ts';
 import { openContext } from './context.ts';
@@ -28,7 +29,7 @@ export async function runMcp(argv: readonly string[], env: Readonly<Record<strin
   try {
     ctx = await openContext(config);
   } catch (error) {
-    log(`could not start: the wallet at ${config.walletPath} with mints ${config.mints.join(', ')} did not open: ${clip(error instanceof Error ? error.message : String(error), MAX_ERROR_CHARS)}`);
+    log(`could not start: the wallet at ${redactLocation(config.walletPath)} with mints ${config.mints.join(', ')} did not open: ${clip(error instanceof Error ? error.message : String(error), MAX_ERROR_CHARS)}`);
     return 1;
   }
   for (const bad of ctx.orders.store.unreadableLimits()) log(`order ${bad.id} in the wallet cannot be read (${bad.problem}); left as stored, not resumed`);
@@ -56,7 +57,7 @@ export async function runMcp(argv: readonly string[], env: Readonly<Record<strin
     transport.onclose = stop;
     process.stdin.once('end', stop);
     await server.connect(transport);
-    log(`serving on stdio (wallet ${config.walletPath}, ${config.relays.length} relay(s))`);
+    log(`serving on stdio (wallet ${redactLocation(config.walletPath)}, ${config.relays.length} relay(s))`);
     await stopped;
     await server.close();
   }

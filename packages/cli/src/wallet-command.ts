@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import qrcode from 'qrcode-terminal';
-import { BUYER_SETTINGS, ConfigError, openWallet, parseFlags, resolveKitConfig, sat, WalletError, walletFileIsEmpty, type EcashWallet, type Env, type KitConfig } from '@routstr-kit/core';
+import { BUYER_SETTINGS, ConfigError, isPostgresUrl, openWallet, redactLocation, parseFlags, resolveKitConfig, sat, WalletError, walletFileIsEmpty, type EcashWallet, type Env, type KitConfig } from '@routstr-kit/core';
 
 export const WALLET_USAGE = `usage: routstr-kit wallet <command> [--wallet <path>] [--mint <url>]... [--config <file.json>] [--json]
   balance          sats in the wallet, by mint
@@ -70,14 +70,14 @@ export async function walletCommand(argv: string[], env: Env = process.env, io: 
   if (command === 'restore') {
     if (config.mnemonic === undefined) return usage('restore reads the seed from ROUTSTR_KIT_MNEMONIC (environment only), which is not set');
     if (!walletFileIsEmpty(config.walletPath)) {
-      io.err(`routstr-kit wallet: ${config.walletPath} already holds a wallet; restore into a new file (--wallet <path> or ROUTSTR_KIT_WALLET)\n`);
+      io.err(`routstr-kit wallet: ${redactLocation(config.walletPath)} already holds a wallet; restore into a new file (--wallet <path> or ROUTSTR_KIT_WALLET)\n`);
       return 2;
     }
   }
 
   let wallet: EcashWallet | undefined;
   try {
-    mkdirSync(dirname(config.walletPath), { recursive: true });
+    if (!isPostgresUrl(config.walletPath)) mkdirSync(dirname(config.walletPath), { recursive: true });
     wallet = await openWallet({ path: config.walletPath, mints: config.mints, ...(config.mnemonic !== undefined ? { mnemonic: config.mnemonic } : {}) });
     const print = (human: string, data: Record<string, unknown>): void => io.out(json ? `${JSON.stringify(data)}\n` : `${human}\n`);
     switch (command) {
@@ -103,7 +103,7 @@ export async function walletCommand(argv: string[], env: Env = process.env, io: 
         break;
       case 'restore': {
         const restored = wallet.lastRecovery?.restoredFromSeed ?? 0;
-        print(`restored ${restored} sat from the seed into ${config.walletPath}; balance ${wallet.balance()} sat`, { restored_sat: restored, ...balanceJson(wallet) });
+        print(`restored ${restored} sat from the seed into ${redactLocation(config.walletPath)}; balance ${wallet.balance()} sat`, { restored_sat: restored, ...balanceJson(wallet) });
         break;
       }
     }

@@ -90,7 +90,8 @@ export {
   SkippedProbe, stripVendorPrefix, subscribeRelays, successRate, systemClock, unixSeconds,
 } from './market/index.ts';
 export {
-  AttachedTables, DurableDatabase, type DurableDatabaseOptions, OwnerRegistry, type Row,
+  AttachedTables, type Dialect, DurableDatabase, type DurableDatabaseOptions, isPostgresUrl, OwnerRegistry,
+  type ReadOptions, redactLocation, type Row, type SqlConnection, type SqlValue, type StoreSchema,
 } from './storage/index.ts';
 export {
   atDeadline, Batch, type BatchEvents, type BatchInput, type BatchLineRecord, type BatchLineState, type BatchOutcome,

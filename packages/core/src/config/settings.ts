@@ -88,7 +88,7 @@ const PROVIDER_ADDRESS_SETTING = setting({ key: 'providerAddresses', flag: 'prov
 export const BUYER_SETTINGS: readonly SettingSpec[] = [
   RELAYS,
   MINTS,
-  setting({ key: 'walletPath', flag: 'wallet', env: 'ROUTSTR_KIT_WALLET', form: 'a file path (the wallet\'s sqlite database)', schema: nonEmpty, fromText: asIs, defaultValue: ({ home }) => join(home, '.routstr-kit', 'wallet.db'), defaultText: '~/.routstr-kit/wallet.db' }),
+  setting({ key: 'walletPath', flag: 'wallet', env: 'ROUTSTR_KIT_WALLET', form: 'a file path (the wallet\'s sqlite database) or a postgres:// URL (a PostgreSQL database several processes share)', schema: nonEmpty, fromText: asIs, defaultValue: ({ home }) => join(home, '.routstr-kit', 'wallet.db'), defaultText: '~/.routstr-kit/wallet.db' }),
   setting({ key: 'profile', flag: 'profile', env: 'ROUTSTR_KIT_PROFILE', form: `one of ${PROFILES.join(', ')}`, schema: z.enum(PROFILES), fromText: asIs, defaultValue: () => DEFAULT_PROFILE, defaultText: DEFAULT_PROFILE }),
   setting({ key: 'mode', flag: 'mode', env: 'ROUTSTR_KIT_MODE', form: `one of ${MODES.join(', ')}`, schema: z.enum(MODES), fromText: asIs, defaultValue: () => 'xcashu', defaultText: 'xcashu' }),
   PROVIDER_ADDRESS_SETTING,

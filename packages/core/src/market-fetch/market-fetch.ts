@@ -15,6 +15,7 @@ import { EventEmitter } from 'node:events';
 import { openMarket, type Market, type PricedAsk } from '../market/index.ts';
 import { openOrders, OrderCancelled, type FillInfo, type Orders } from '../orders/index.ts';
 import { openWallet, type EcashWallet } from '../wallet/index.ts';
+import { isPostgresUrl } from '../storage/index.ts';
 import { paidRoute, type PaidResponse, type Receipt } from '../payments/index.ts';
 import { RoutstrConfigError } from './errors.ts';
 import { resolveKitConfig, type Env, type KitConfig } from '../config/index.ts';
@@ -180,7 +181,7 @@ export class MarketFetch extends EventEmitter<MarketFetchEvents> {
       let wallet = s.wallet;
       if (!wallet) {
         // the wallet file holds the seed and proofs: a folder the kit creates is the user's alone
-        mkdirSync(dirname(s.walletPath), { recursive: true, mode: 0o700 });
+        if (!isPostgresUrl(s.walletPath)) mkdirSync(dirname(s.walletPath), { recursive: true, mode: 0o700 });
         // the seed the CLI's `wallet restore` uses: a fresh file restores from it, another seed is refused
         wallet = await openWallet({ path: s.walletPath, mints: s.mints, ...(this.#mnemonic !== undefined ? { mnemonic: this.#mnemonic } : {}) });
         this.#owned.wallet = wallet;

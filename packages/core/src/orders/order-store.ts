@@ -1,12 +1,11 @@
 /**
- * The orders' records, in the wallet's sqlite file (own tables, the wallet store's BEGIN
- * IMMEDIATE transactions), so a restart finds every limit order and batch line where it was:
+ * The orders' records, in the wallet's database (own tables, the wallet store's
+ * transactions), so a restart finds every limit order and batch line where it was:
  * resting orders resume, filling ones are reconciled against the wallet journal, and a batch
  * line that was dispatched is never dispatched again.
  */
-import type { SQLOutputValue, StatementSync } from 'node:sqlite';
 import { UnreadableOrder } from './errors.ts';
-import { AttachedTables } from '../storage/index.ts';
+import { AttachedTables, type Row } from '../storage/index.ts';
 import type { WalletStore } from '../wallet/store.ts';
 
 const SCHEMA = `
@@ -23,6 +22,23 @@ CREATE TABLE IF NOT EXISTS orders_batch_line (
   batch_id TEXT NOT NULL, idx INTEGER NOT NULL, custom_id TEXT NOT NULL, body TEXT NOT NULL,
   state TEXT NOT NULL CHECK (state IN ('waiting','running','done','error')),
   request_id TEXT, output TEXT, price_msat INTEGER, charged_msat INTEGER, updated_at INTEGER NOT NULL,
+  PRIMARY KEY (batch_id, custom_id));
+`;
+
+const POSTGRES_SCHEMA = `
+CREATE TABLE IF NOT EXISTS orders_limit (
+  id TEXT PRIMARY KEY, state TEXT NOT NULL CHECK (state IN ('resting','filling','filled','expired','cancelled','failed')),
+  request TEXT NOT NULL, max_price TEXT NOT NULL, shape TEXT NOT NULL, deadline BIGINT NOT NULL,
+  fill TEXT, fill_request_id TEXT, result TEXT, error TEXT,
+  created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_limit_by_state ON orders_limit (state);
+CREATE TABLE IF NOT EXISTS orders_batch (
+  id TEXT PRIMARY KEY, state TEXT NOT NULL, model TEXT NOT NULL, max_price TEXT NOT NULL, deadline BIGINT NOT NULL,
+  concurrency BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders_batch_line (
+  batch_id TEXT NOT NULL, idx BIGINT NOT NULL, custom_id TEXT NOT NULL, body TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('waiting','running','done','error')),
+  request_id TEXT, output TEXT, price_msat BIGINT, charged_msat BIGINT, updated_at BIGINT NOT NULL,
   PRIMARY KEY (batch_id, custom_id));
 `;
 
@@ -75,8 +91,6 @@ export interface BatchRecord {
   deadline: number;
   concurrency: number;
 }
-
-type Row = Record<string, SQLOutputValue>;
 
 const STATES: readonly LimitOrderState[] = ['resting', 'filling', 'filled', 'expired', 'cancelled', 'failed'];
 /** Epoch ms a Date can hold (±8.64e15). */
@@ -167,21 +181,20 @@ function lineOf(r: Row): BatchLineRecord {
 /** Order tables over the wallet store's database handle. */
 export class OrderStore extends AttachedTables {
   constructor(walletStore: WalletStore) {
-    super(walletStore, SCHEMA);
+    super(walletStore, { sqlite: SCHEMA, postgres: POSTGRES_SCHEMA }, 'orders');
   }
 
   // --- limit orders ----------------------------------------------------------------------------
 
   insertLimit(o: Pick<LimitOrderRecord, 'id' | 'request' | 'maxPrice' | 'shape' | 'deadline'>): void {
     const now = Date.now();
-    this.db
-      .prepare(`INSERT INTO orders_limit (id, state, request, max_price, shape, deadline, created_at, updated_at) VALUES (?, 'resting', ?, ?, ?, ?, ?, ?)`)
-      .run(o.id, JSON.stringify(o.request), JSON.stringify(o.maxPrice), JSON.stringify(o.shape), o.deadline, now, now);
+    this.run(`INSERT INTO orders_limit (id, state, request, max_price, shape, deadline, created_at, updated_at) VALUES (?, 'resting', ?, ?, ?, ?, ?, ?)`,
+      o.id, JSON.stringify(o.request), JSON.stringify(o.maxPrice), JSON.stringify(o.shape), o.deadline, now, now);
   }
 
   /** The order `id`; throws UnreadableOrder when its row cannot be read (that row only). */
   limit(id: string): LimitOrderRecord | undefined {
-    const r = this.#read('SELECT * FROM orders_limit WHERE id = ?').get(id) as Row | undefined;
+    const r = this.allBigInts('SELECT * FROM orders_limit WHERE id = ?', id)[0];
     if (!r) return undefined;
     const read = readLimit(r);
     if ('unreadable' in read) throw new UnreadableOrder(read.unreadable.id, read.unreadable.problem);
@@ -200,14 +213,7 @@ export class OrderStore extends AttachedTables {
 
   #limitRows(states: readonly LimitOrderState[]): ReturnType<typeof readLimit>[] {
     const marks = states.map(() => '?').join(', ');
-    return (this.#read(`SELECT * FROM orders_limit WHERE state IN (${marks}) ORDER BY created_at`).all(...states) as Row[]).map(readLimit);
-  }
-
-  /** A statement that reads integers as BigInts: node:sqlite throws for the whole result on one integer past 2^53. */
-  #read(sql: string): StatementSync {
-    const statement = this.db.prepare(sql);
-    statement.setReadBigInts(true);
-    return statement;
+    return this.allBigInts(`SELECT * FROM orders_limit WHERE state IN (${marks}) ORDER BY created_at`, ...states).map(readLimit);
   }
 
   /** Moves an order from one of `from` to `to`; false (nothing written) when it was in another state. */
@@ -215,9 +221,8 @@ export class OrderStore extends AttachedTables {
     return this.tx(() => {
       const cur = this.limit(id);
       if (!cur || !from.includes(cur.state)) return false;
-      this.db
-        .prepare('UPDATE orders_limit SET state = ?, fill = ?, fill_request_id = ?, result = ?, error = ?, updated_at = ? WHERE id = ?')
-        .run(
+      this.run(
+          'UPDATE orders_limit SET state = ?, fill = ?, fill_request_id = ?, result = ?, error = ?, updated_at = ? WHERE id = ?',
           to,
           'fill' in fields ? (fields.fill === null ? null : JSON.stringify(fields.fill)) : cur.fill === null ? null : JSON.stringify(cur.fill),
           'fillRequestId' in fields ? (fields.fillRequestId ?? null) : cur.fillRequestId,
@@ -232,7 +237,7 @@ export class OrderStore extends AttachedTables {
 
   /** Records the Payer's request id of the fill in progress (before its token leaves). */
   setFillRequestId(id: string, requestId: string): void {
-    this.db.prepare('UPDATE orders_limit SET fill_request_id = ?, updated_at = ? WHERE id = ?').run(requestId, Date.now(), id);
+    this.run('UPDATE orders_limit SET fill_request_id = ?, updated_at = ? WHERE id = ?', requestId, Date.now(), id);
   }
 
   // --- batches ---------------------------------------------------------------------------------
@@ -240,16 +245,14 @@ export class OrderStore extends AttachedTables {
   insertBatch(b: BatchRecord, lines: ReadonlyArray<{ customId: string; body: Record<string, unknown> }>): void {
     const now = Date.now();
     this.tx(() => {
-      this.db
-        .prepare('INSERT INTO orders_batch (id, state, model, max_price, deadline, concurrency, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(b.id, b.state, b.model, JSON.stringify(b.maxPrice), b.deadline, b.concurrency, now, now);
-      const ins = this.db.prepare(`INSERT INTO orders_batch_line (batch_id, idx, custom_id, body, state, updated_at) VALUES (?, ?, ?, ?, 'waiting', ?)`);
-      lines.forEach((l, i) => ins.run(b.id, i, l.customId, JSON.stringify(l.body), now));
+      this.run('INSERT INTO orders_batch (id, state, model, max_price, deadline, concurrency, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        b.id, b.state, b.model, JSON.stringify(b.maxPrice), b.deadline, b.concurrency, now, now);
+      lines.forEach((l, i) => this.run(`INSERT INTO orders_batch_line (batch_id, idx, custom_id, body, state, updated_at) VALUES (?, ?, ?, ?, 'waiting', ?)`, b.id, i, l.customId, JSON.stringify(l.body), now));
     });
   }
 
   batch(id: string): BatchRecord | undefined {
-    const r = this.#read('SELECT * FROM orders_batch WHERE id = ?').get(id) as Row | undefined;
+    const r = this.allBigInts('SELECT * FROM orders_batch WHERE id = ?', id)[0];
     if (!r) return undefined;
     try {
       return { id: String(r['id']), state: String(r['state']), model: String(r['model']), maxPrice: maxPriceOf(r), deadline: int(r, 'deadline', -MAX_EPOCH_MS, MAX_EPOCH_MS), concurrency: int(r, 'concurrency', 1) };
@@ -260,7 +263,7 @@ export class OrderStore extends AttachedTables {
   }
 
   batchesIn(state: string): BatchRecord[] {
-    return (this.db.prepare('SELECT id FROM orders_batch WHERE state = ? ORDER BY created_at').all(state) as Row[]).flatMap((r) => {
+    return this.all('SELECT id FROM orders_batch WHERE state = ? ORDER BY created_at', state).flatMap((r) => {
       try {
         return [this.batch(String(r['id'])) as BatchRecord];
       } catch (error) {
@@ -271,12 +274,12 @@ export class OrderStore extends AttachedTables {
   }
 
   setBatchState(id: string, state: string): void {
-    this.db.prepare('UPDATE orders_batch SET state = ?, updated_at = ? WHERE id = ?').run(state, Date.now(), id);
+    this.run('UPDATE orders_batch SET state = ?, updated_at = ? WHERE id = ?', state, Date.now(), id);
   }
 
   lines(batchId: string): BatchLineRecord[] {
     try {
-      return (this.#read('SELECT * FROM orders_batch_line WHERE batch_id = ? ORDER BY idx').all(batchId) as Row[]).map(lineOf);
+      return this.allBigInts('SELECT * FROM orders_batch_line WHERE batch_id = ? ORDER BY idx', batchId).map(lineOf);
     } catch (error) {
       if (error instanceof RowProblem) throw new UnreadableOrder(batchId, error.message);
       throw error;
@@ -285,25 +288,22 @@ export class OrderStore extends AttachedTables {
 
   /** Claims a waiting line for dispatch; false when it is not waiting (so it runs at most once). */
   claimLine(batchId: string, customId: string, priceMsat: number): boolean {
-    const n = this.db
-      .prepare(`UPDATE orders_batch_line SET state = 'running', price_msat = ?, updated_at = ? WHERE batch_id = ? AND custom_id = ? AND state = 'waiting'`)
-      .run(priceMsat, Date.now(), batchId, customId).changes;
-    return Number(n) === 1;
+    const n = this.run(`UPDATE orders_batch_line SET state = 'running', price_msat = ?, updated_at = ? WHERE batch_id = ? AND custom_id = ? AND state = 'waiting'`, priceMsat, Date.now(), batchId, customId);
+    return n === 1;
   }
 
   setLineRequestId(batchId: string, customId: string, requestId: string): void {
-    this.db.prepare('UPDATE orders_batch_line SET request_id = ?, updated_at = ? WHERE batch_id = ? AND custom_id = ?').run(requestId, Date.now(), batchId, customId);
+    this.run('UPDATE orders_batch_line SET request_id = ?, updated_at = ? WHERE batch_id = ? AND custom_id = ?', requestId, Date.now(), batchId, customId);
   }
 
   /** Finishes a running line (done or error) with its output line. */
   finishLine(batchId: string, customId: string, state: 'done' | 'error', output: Record<string, unknown>, chargedMsat: number | null): void {
-    this.db
-      .prepare('UPDATE orders_batch_line SET state = ?, output = ?, charged_msat = ?, updated_at = ? WHERE batch_id = ? AND custom_id = ?')
-      .run(state, JSON.stringify(output), chargedMsat, Date.now(), batchId, customId);
+    this.run('UPDATE orders_batch_line SET state = ?, output = ?, charged_msat = ?, updated_at = ? WHERE batch_id = ? AND custom_id = ?',
+      state, JSON.stringify(output), chargedMsat, Date.now(), batchId, customId);
   }
 
   /** Puts a running line back in the queue (its try spent nothing). */
   requeueLine(batchId: string, customId: string): void {
-    this.db.prepare(`UPDATE orders_batch_line SET state = 'waiting', request_id = NULL, price_msat = NULL, updated_at = ? WHERE batch_id = ? AND custom_id = ? AND state = 'running'`).run(Date.now(), batchId, customId);
+    this.run(`UPDATE orders_batch_line SET state = 'waiting', request_id = NULL, price_msat = NULL, updated_at = ? WHERE batch_id = ? AND custom_id = ? AND state = 'running'`, Date.now(), batchId, customId);
   }
 }

@@ -1,99 +1,199 @@
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
-import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
+import { PostgresConnection } from './postgres-connection.ts';
+import { SqliteConnection } from './sqlite-connection.ts';
+import { isPostgresUrl, type Dialect, type Row, type SqlConnection, type SqlValue } from './sql-connection.ts';
 
-export type Row = Record<string, SQLOutputValue>;
+export type { Row } from './sql-connection.ts';
 
 export interface DurableDatabaseOptions {
   /** How long a writer waits for another process's write lock (default 15 s). */
   busyTimeoutMs?: number;
+  /**
+   * PostgreSQL: the schema this store's tables live in (e.g. 'wallet', 'payee'), so several stores
+   * share one database; also names the advisory lock that serialises its writers. Default 'public'.
+   * Ignored on SQLite (one file per store).
+   */
+  namespace?: string;
 }
 
 /**
- * A node:sqlite file set up for books that hold money: WAL with `synchronous = FULL` (a committed
- * token, charge or journal entry survives a power cut), a busy timeout so several processes can
- * share the file, cached statements, and BEGIN IMMEDIATE transactions that take the write lock up
- * front instead of failing halfway. Stores extend it and keep their own schema and queries.
+ * A store's schema: one text for both engines, or one per engine. On PostgreSQL a list is the
+ * store's migrations (`[n - 1]` brings it to version n; never edit one that shipped); a text is migration 1.
+ */
+export type StoreSchema = string | { sqlite: string; postgres: string | readonly string[] };
+
+const NAMESPACE = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * A database set up for books that hold money, on SQLite or PostgreSQL behind one synchronous API.
+ *
+ * SQLite (a file path or ':memory:'): WAL with `synchronous = FULL` (a committed token, charge or
+ * journal entry survives a power cut), a busy timeout so several processes can share the file,
+ * cached statements, and BEGIN IMMEDIATE transactions that take the write lock up front instead of
+ * failing halfway.
+ *
+ * PostgreSQL (a `postgres://` URL): the store's tables in their own schema (`namespace`), versioned
+ * (`schema_version`) and migrated at open; every transaction takes the namespace's advisory lock
+ * first, so writers are serialised across processes and hosts as BEGIN IMMEDIATE serialises them
+ * on one file, and a write outside a transaction runs in one of its own under that lock.
+ * Stores extend it and keep their own schema and queries (`dialect` picks the few non-portable forms).
  */
 export class DurableDatabase {
-  readonly db: DatabaseSync;
-  /** The file's write-ahead log ('' for a database in memory): a caller of txUnsynced() syncs it. */
+  readonly connection: SqlConnection;
+  readonly dialect: Dialect;
+  /** The file's write-ahead log ('' for a database in memory or on PostgreSQL): a caller of txUnsynced() syncs it. */
   readonly walPath: string;
-  readonly #statements = new Map<string, StatementSync>();
+  /** PostgreSQL schema of this store's tables ('' on SQLite). */
+  readonly namespace: string;
+  readonly #begin: string;
+  readonly #beginUnsynced: string;
   #depth = 0;
 
-  constructor(path: string, schema: string, options: DurableDatabaseOptions = {}) {
+  constructor(location: string, schema: StoreSchema, options: DurableDatabaseOptions = {}) {
     const busyTimeoutMs = Math.floor(options.busyTimeoutMs ?? 15_000);
-    const onDisk = path !== '' && path !== ':memory:' && !path.startsWith('file:');
+    if (isPostgresUrl(location)) {
+      const namespace = options.namespace ?? 'public';
+      if (!NAMESPACE.test(namespace)) throw new Error(`namespace must be a lower-case SQL name, got ${JSON.stringify(namespace)}`);
+      this.namespace = namespace;
+      this.dialect = 'postgres';
+      this.walPath = '';
+      const lock = `SELECT pg_advisory_xact_lock(hashtext('routstr-kit:${namespace}'))`;
+      this.#begin = `BEGIN; ${lock}`;
+      this.#beginUnsynced = `BEGIN; SET LOCAL synchronous_commit = off; ${lock}`;
+      this.connection = new PostgresConnection(location, [`SET lock_timeout = '${busyTimeoutMs}ms'`, `SET search_path TO "${namespace}"`]);
+      try {
+        this.tx(() => {
+          this.connection.exec(`CREATE SCHEMA IF NOT EXISTS "${namespace}"`);
+          this.migrate(namespace, typeof schema === 'string' ? schema : schema.postgres);
+        });
+      } catch (error) {
+        this.connection.close();
+        throw error;
+      }
+      return;
+    }
+    this.namespace = '';
+    this.dialect = 'sqlite';
+    this.#begin = 'BEGIN IMMEDIATE';
+    this.#beginUnsynced = 'BEGIN IMMEDIATE';
+    const onDisk = location !== '' && location !== ':memory:' && !location.startsWith('file:');
     // these files hold mnemonics, proofs and tokens: created 0600 before sqlite opens them
     // (node:sqlite creates with the umask, 0644 by default; the -wal and -shm files copy the main file's mode)
-    if (onDisk) closeSync(openSync(path, 'a', 0o600));
-    this.walPath = onDisk ? `${path}-wal` : '';
-    this.db = new DatabaseSync(path, { timeout: busyTimeoutMs });
-    this.db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
-    this.db.exec('PRAGMA journal_mode = WAL');
-    if (onDisk) tightenModes(path);
-    this.db.exec('PRAGMA synchronous = FULL');
-    this.tx(() => this.db.exec(schema));
+    if (onDisk) closeSync(openSync(location, 'a', 0o600));
+    this.walPath = onDisk ? `${location}-wal` : '';
+    const connection = new SqliteConnection(location, busyTimeoutMs);
+    this.connection = connection;
+    connection.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+    connection.exec('PRAGMA journal_mode = WAL');
+    if (onDisk) tightenModes(location);
+    connection.exec('PRAGMA synchronous = FULL');
+    this.tx(() => connection.exec(typeof schema === 'string' ? schema : schema.sqlite));
+  }
+
+  /** The raw node:sqlite handle (SQLite only; PostgreSQL has none). */
+  get db(): DatabaseSync {
+    if (!(this.connection instanceof SqliteConnection)) throw new Error('a PostgreSQL store has no node:sqlite handle');
+    return this.connection.db;
+  }
+
+  get isOpen(): boolean {
+    return this.connection.isOpen;
   }
 
   close(): void {
-    if (this.db.isOpen) this.db.close();
+    this.connection.close();
   }
 
-  /** Runs fn in one BEGIN IMMEDIATE transaction (nested calls join the outer one). fn must be synchronous. */
+  /** Runs fn in one transaction that holds the write lock from its start (nested calls join the outer one). fn must be synchronous. */
   tx<T>(fn: () => T): T {
-    if (this.#depth > 0) return fn();
-    this.db.exec('BEGIN IMMEDIATE');
-    this.#depth++;
+    return this.#transaction(this.#begin, fn);
+  }
+
+  /**
+   * Runs fn in one transaction committed without waiting for the disk (SQLite: WAL `synchronous =
+   * NORMAL`; PostgreSQL: `synchronous_commit = off`): it survives a process crash at once, and a
+   * power cut once the log is synced — by the next ordinary commit (every one syncs the whole log),
+   * a checkpoint, or (SQLite) the caller's own fdatasync of walPath. Only for writes whose loss can
+   * favour nobody but the other party (see settlement-group.ts). Not inside another transaction
+   * (SQLite cannot change the sync level there).
+   */
+  txUnsynced<T>(fn: () => T): T {
+    if (this.#depth > 0) throw new Error('txUnsynced inside a transaction');
+    if (this.dialect === 'postgres') return this.#transaction(this.#beginUnsynced, fn);
+    this.connection.exec('PRAGMA synchronous = NORMAL');
     try {
-      const result = fn();
-      this.db.exec('COMMIT');
-      return result;
-    } catch (error) {
-      this.db.exec('ROLLBACK');
-      throw error;
+      return this.tx(fn);
     } finally {
-      this.#depth--;
+      this.connection.exec('PRAGMA synchronous = FULL');
     }
   }
 
   /**
-   * Runs fn in one transaction committed without waiting for the disk (WAL `synchronous = NORMAL`):
-   * it survives a process crash at once, and a power cut once the log is synced — by the next
-   * ordinary commit (every one syncs the whole log), a checkpoint, or the caller's own fdatasync of
-   * walPath. Only for writes whose loss can favour nobody but the other party (see settlement-group.ts).
-   * Not inside another transaction (SQLite cannot change the sync level there).
+   * Runs a write; returns the number of rows it changed. Outside a transaction on PostgreSQL it runs
+   * in one of its own under the namespace's lock (as a lone SQLite write waits for the file's lock).
    */
-  txUnsynced<T>(fn: () => T): T {
-    if (this.#depth > 0) throw new Error('txUnsynced inside a transaction');
-    this.db.exec('PRAGMA synchronous = NORMAL');
-    try {
-      return this.tx(fn);
-    } finally {
-      this.db.exec('PRAGMA synchronous = FULL');
-    }
+  write(sql: string, params: readonly SqlValue[] = []): number {
+    if (this.#depth === 0 && this.connection instanceof PostgresConnection) return this.connection.runAlone(this.#begin, sql, params);
+    return this.connection.run(sql, params);
   }
 
-  protected all(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.#statement(sql).all(...params) as Row[];
+  /**
+   * Brings `component`'s tables to the newest of `migrations` (PostgreSQL; in the caller's
+   * transaction, under the namespace's lock): a database at a newer version than this code knows is refused.
+   */
+  migrate(component: string, migrations: string | readonly string[]): void {
+    const steps = typeof migrations === 'string' ? [migrations] : migrations;
+    this.tx(() => {
+      this.connection.exec('CREATE TABLE IF NOT EXISTS schema_version (component TEXT NOT NULL, version INTEGER NOT NULL, applied_at BIGINT NOT NULL, PRIMARY KEY (component, version))');
+      const current = Number(this.connection.get('SELECT COALESCE(MAX(version), 0) AS v FROM schema_version WHERE component = ?', [component])?.['v'] ?? 0);
+      if (current > steps.length) throw new Error(`the ${component} schema is at version ${current}, newer than this code knows (${steps.length}): upgrade routstr-kit`);
+      for (let v = current + 1; v <= steps.length; v++) {
+        this.connection.exec(steps[v - 1] as string);
+        this.connection.run('INSERT INTO schema_version (component, version, applied_at) VALUES (?, ?, ?)', [component, v, Math.floor(Date.now() / 1000)]);
+      }
+    });
   }
 
-  protected get(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.#statement(sql).get(...params) as Row | undefined;
+  protected all(sql: string, ...params: SqlValue[]): Row[] {
+    return this.connection.all(sql, params);
+  }
+
+  /** Like all(), integers as BigInts (one value past 2^53 cannot make the whole result unreadable). */
+  protected allBigInts(sql: string, ...params: SqlValue[]): Row[] {
+    return this.connection.all(sql, params, { readBigInts: true });
+  }
+
+  protected get(sql: string, ...params: SqlValue[]): Row | undefined {
+    return this.connection.get(sql, params);
   }
 
   /** Runs a write; returns the number of rows it changed. */
-  protected run(sql: string, ...params: SQLInputValue[]): number {
-    return Number(this.#statement(sql).run(...params).changes);
+  protected run(sql: string, ...params: SqlValue[]): number {
+    return this.write(sql, params);
   }
 
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.#statements.set(sql, statement);
+  #transaction<T>(begin: string, fn: () => T): T {
+    if (this.#depth > 0) return fn();
+    this.connection.exec(begin);
+    this.#depth++;
+    try {
+      const result = fn();
+      this.connection.exec('COMMIT');
+      return result;
+    } catch (error) {
+      if (this.dialect === 'sqlite') this.connection.exec('ROLLBACK');
+      else if (this.connection.isOpen) {
+        try {
+          this.connection.exec('ROLLBACK');
+        } catch {
+          // the connection is gone: the server rolled the transaction back
+        }
+      }
+      throw error;
+    } finally {
+      this.#depth--;
     }
-    return statement;
   }
 }
 
@@ -110,15 +210,25 @@ function tightenModes(path: string): void {
 }
 
 /**
- * Tables that live in another store's database file and share its BEGIN IMMEDIATE transactions,
- * so one transaction can cover both (e.g. a payer's or an order's row and the wallet's journal).
+ * Tables that live in another store's database (its file, or its PostgreSQL namespace) and share
+ * its transactions, so one transaction can cover both (e.g. a payer's or an order's row and the
+ * wallet's journal). On PostgreSQL `component` versions them in the host's `schema_version`.
  */
 export class AttachedTables {
   readonly #host: DurableDatabase;
 
-  constructor(host: DurableDatabase, schema: string) {
+  constructor(host: DurableDatabase, schema: StoreSchema, component?: string) {
     this.#host = host;
-    host.tx(() => host.db.exec(schema));
+    if (host.dialect === 'sqlite') host.tx(() => host.connection.exec(typeof schema === 'string' ? schema : schema.sqlite));
+    else {
+      const migrations = typeof schema === 'string' ? schema : schema.postgres;
+      if (component === undefined) host.tx(() => host.connection.exec(typeof migrations === 'string' ? migrations : migrations.join(';\n')));
+      else host.migrate(component, migrations);
+    }
+  }
+
+  get dialect(): Dialect {
+    return this.#host.dialect;
   }
 
   /** Runs fn in the host's transaction (nested calls join the outer one). */
@@ -126,7 +236,31 @@ export class AttachedTables {
     return this.#host.tx(fn);
   }
 
+  protected get isOpen(): boolean {
+    return this.#host.isOpen;
+  }
+
+  /** The host's raw node:sqlite handle (SQLite only). */
   protected get db(): DatabaseSync {
     return this.#host.db;
+  }
+
+  protected all(sql: string, ...params: SqlValue[]): Row[] {
+    return this.#host.connection.all(sql, params);
+  }
+
+  /** Like all(), integers as BigInts. */
+  protected allBigInts(sql: string, ...params: SqlValue[]): Row[] {
+    return this.#host.connection.all(sql, params, { readBigInts: true });
+  }
+
+  /** The first row of a read (named `one`, not `get`: an attached store may have a `get` of its own). */
+  protected one(sql: string, ...params: SqlValue[]): Row | undefined {
+    return this.#host.connection.get(sql, params);
+  }
+
+  /** Runs a write; returns the number of rows it changed. */
+  protected run(sql: string, ...params: SqlValue[]): number {
+    return this.#host.write(sql, params);
   }
 }

@@ -5,14 +5,30 @@
  * memory: every open wallet or payer registers a row and removes it on close, so two owners in
  * one process (or in two processes) on one file see each other as live, while a closed owner, or
  * one whose process died (crash, SIGKILL), is gone — even when a new process got the dead one's pid.
+ *
+ * On PostgreSQL the owners of one wallet may run on several hosts, where a pid says nothing: a row
+ * also records the PostgreSQL backend of the registering store's connection (`pg_backend_pid()` and
+ * its `backend_start`), and the owner is gone once that backend is (a killed process's connection
+ * closes and its backend exits). On the registering host itself (same boot and pid namespace) a dead
+ * process also reads gone at once, before the server has noticed its connection closed.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { AttachedTables, type DurableDatabase } from './durable-database.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS live_owners (
   owner TEXT PRIMARY KEY, pid INTEGER NOT NULL, process_started TEXT NOT NULL, registered_at INTEGER NOT NULL);
 `;
+
+const POSTGRES_SCHEMA = `
+CREATE TABLE IF NOT EXISTS live_owners (
+  owner TEXT PRIMARY KEY, pid BIGINT NOT NULL, process_started TEXT NOT NULL, host TEXT NOT NULL,
+  backend_pid BIGINT NOT NULL, backend_start TEXT NOT NULL, registered_at BIGINT NOT NULL);
+`;
+
+/** The owner's backend is still connected (a backend_start hidden from another role counts as a match). */
+const BACKEND_LIVE = `EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = o.backend_pid
+  AND (a.backend_start IS NULL OR a.backend_start::text = o.backend_start))`;
 
 /** True while a process with this pid exists (EPERM: it exists, under another user). */
 export function pidAlive(pid: number): boolean {
@@ -39,37 +55,64 @@ export function processStarted(pid: number): string {
   }
 }
 
-/** The live owners of one store file; see the module doc. */
+/**
+ * This host's pid space: the boot and the pid namespace (Linux), or '' where unreadable. Two
+ * processes with the same one can check each other's pids.
+ */
+export function pidSpace(): string {
+  try {
+    return `${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}/${readlinkSync('/proc/self/ns/pid')}`;
+  } catch {
+    return '';
+  }
+}
+
+/** The live owners of one store file (or PostgreSQL namespace); see the module doc. */
 export class OwnerRegistry extends AttachedTables {
   /** Owners this registry registered and has not released (released together on `releaseAll`). */
   readonly #mine = new Set<string>();
+  readonly #pidSpace = pidSpace();
 
   constructor(host: DurableDatabase) {
-    super(host, SCHEMA);
+    super(host, { sqlite: SCHEMA, postgres: POSTGRES_SCHEMA }, 'owners');
   }
 
   /** Marks `owner` (`<pid>:<uuid>` of this process) live; also drops the rows of owners that are gone. */
   register(owner: string): void {
     const pid = pidOf(owner);
     if (pid !== process.pid) throw new Error(`owner ${owner} is not of this process (${process.pid})`);
-    this.tx(() => {
-      for (const row of this.db.prepare('SELECT owner, pid, process_started FROM live_owners').all()) {
-        if (!processAlive(Number(row['pid']), String(row['process_started']))) {
-          this.db.prepare('DELETE FROM live_owners WHERE owner = ?').run(String(row['owner']));
+    if (this.dialect === 'postgres') {
+      this.tx(() => {
+        for (const row of this.all('SELECT owner FROM live_owners o WHERE NOT ' + BACKEND_LIVE)) this.run('DELETE FROM live_owners WHERE owner = ?', String(row['owner']));
+        for (const row of this.all('SELECT owner, pid, process_started FROM live_owners WHERE host = ?', this.#pidSpace)) {
+          if (this.#pidSpace !== '' && !processAlive(Number(row['pid']), String(row['process_started']))) this.run('DELETE FROM live_owners WHERE owner = ?', String(row['owner']));
         }
-      }
-      this.db
-        .prepare('INSERT OR REPLACE INTO live_owners (owner, pid, process_started, registered_at) VALUES (?, ?, ?, ?)')
-        .run(owner, pid, processStarted(pid), Date.now());
-    });
+        this.run(
+          `INSERT INTO live_owners (owner, pid, process_started, host, backend_pid, backend_start, registered_at)
+           VALUES (?, ?, ?, ?, pg_backend_pid(), COALESCE((SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()), ''), ?)
+           ON CONFLICT (owner) DO UPDATE SET pid = excluded.pid, process_started = excluded.process_started, host = excluded.host,
+             backend_pid = excluded.backend_pid, backend_start = excluded.backend_start, registered_at = excluded.registered_at`,
+          owner, pid, processStarted(pid), this.#pidSpace, Date.now(),
+        );
+      });
+    } else {
+      this.tx(() => {
+        for (const row of this.all('SELECT owner, pid, process_started FROM live_owners')) {
+          if (!processAlive(Number(row['pid']), String(row['process_started']))) {
+            this.run('DELETE FROM live_owners WHERE owner = ?', String(row['owner']));
+          }
+        }
+        this.run('INSERT OR REPLACE INTO live_owners (owner, pid, process_started, registered_at) VALUES (?, ?, ?, ?)', owner, pid, processStarted(pid), Date.now());
+      });
+    }
     this.#mine.add(owner);
   }
 
   /** Marks `owner` gone: what it left in flight becomes recoverable. A closed store is left as it is. */
   release(owner: string): void {
     this.#mine.delete(owner);
-    if (!this.db.isOpen) return; // the store closed first: the next open finds the row and checks the process
-    this.db.prepare('DELETE FROM live_owners WHERE owner = ?').run(owner);
+    if (!this.isOpen) return; // the store closed first: the next open finds the row and checks the process
+    this.run('DELETE FROM live_owners WHERE owner = ?', owner);
   }
 
   /** Releases every owner registered through this registry (the store is about to close). */
@@ -79,7 +122,14 @@ export class OwnerRegistry extends AttachedTables {
 
   /** True when the owner that wrote a record is gone: never registered here, released, or its process died. */
   gone(owner: string): boolean {
-    const row = this.db.prepare('SELECT pid, process_started FROM live_owners WHERE owner = ?').get(owner);
+    if (this.dialect === 'postgres') {
+      const row = this.one(`SELECT pid, process_started, host, CASE WHEN ${BACKEND_LIVE} THEN 1 ELSE 0 END AS connected FROM live_owners o WHERE owner = ?`, owner);
+      if (!row) return true;
+      if (Number(row['connected']) !== 1) return true;
+      // on its own host a dead process reads gone before the server notices its connection closed
+      return this.#pidSpace !== '' && String(row['host']) === this.#pidSpace && !processAlive(Number(row['pid']), String(row['process_started']));
+    }
+    const row = this.one('SELECT pid, process_started FROM live_owners WHERE owner = ?', owner);
     if (!row) return true;
     return !processAlive(Number(row['pid']), String(row['process_started']));
   }

@@ -1,9 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { sat } from '../money/index.ts';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { storeBackends } from '../storage/store-backends.ts';
 import { checkBudget, checkTotalBudget, TOTAL_BUDGET } from './budget.ts';
 import { WalletStore } from './store.ts';
 import { BudgetExceeded } from './errors.ts';
@@ -44,9 +42,9 @@ describe('checkBudget', () => {
   });
 });
 
-describe('the total budget', () => {
-  it('keeps its spend in the wallet file: a reopened store (a restart) still counts it, and the cap refuses what would pass it', () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'total-budget-')), 'wallet.db');
+describe.each(storeBackends('total-budget'))('the total budget on $name', (backend) => {
+  it('keeps its spend in the wallet file: a reopened store (a restart) still counts it, and the cap refuses what would pass it', async () => {
+    const path = await backend.fresh('wallet');
     const first = new WalletStore(path);
     first.addBudgetSpent(TOTAL_BUDGET, 30);
     first.addBudgetSpent(TOTAL_BUDGET, 12);

@@ -1,10 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Wallet, getDecodedToken } from '@cashu/cashu-ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMint, type RunningMint } from '@routstr-kit/devnet/mint';
 import { sat } from '../money/index.ts';
+import { storeBackends } from '../storage/store-backends.ts';
 import { openWallet } from './open-wallet.ts';
 import type { SentToken } from './wallet-types.ts';
 
@@ -12,19 +10,18 @@ function secretsOf(tokens: SentToken[], keysetId: string): string[] {
   return tokens.flatMap((t) => getDecodedToken(t.token, [keysetId]).proofs.map((p) => p.secret));
 }
 
-describe('concurrent sends', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'wallet-concurrency-'));
-  let mint: RunningMint;
-  beforeAll(async () => {
-    mint = await startMint({ inputFeePpk: 100 });
-  });
-  afterAll(async () => {
-    await mint.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+let mint: RunningMint;
+beforeAll(async () => {
+  mint = await startMint({ inputFeePpk: 100 });
+});
+afterAll(async () => {
+  await mint.stop();
+});
+
+describe.each(storeBackends('wallet-concurrency'))('concurrent sends on $name', (backend) => {
 
   it('50 concurrent sends from one wallet never share a proof, and the balance is exact', async () => {
-    const wallet = await openWallet({ path: join(dir, 'payer.db'), mints: [mint.url] });
+    const wallet = await openWallet({ path: await backend.fresh('payer'), mints: [mint.url] });
     await (await wallet.fund(sat(1000))).complete();
     const sends = await Promise.all(
       Array.from({ length: 50 }, (_, i) => wallet.send(sat(8), { purpose: 'concurrent', requestId: `r${i}` })),
@@ -44,7 +41,7 @@ describe('concurrent sends', () => {
     await checker.loadMint();
     expect((await checker.checkProofsStates(all)).every((s) => s.state === 'UNSPENT')).toBe(true);
     // And a few of them redeem fine.
-    const payee = await openWallet({ path: join(dir, 'payee.db'), mints: [mint.url] });
+    const payee = await openWallet({ path: await backend.fresh('payee'), mints: [mint.url] });
     for (const s of sends.slice(0, 5)) await payee.receive(s.token);
     expect(payee.balance() + payee.feesPaid()).toBe(40);
     wallet.close();
@@ -52,7 +49,7 @@ describe('concurrent sends', () => {
   });
 
   it('two wallet instances on one store file (as two processes would) never pick the same proofs', async () => {
-    const path = join(dir, 'shared.db');
+    const path = await backend.fresh('shared');
     const first = await openWallet({ path, mints: [mint.url] });
     await (await first.fund(sat(500))).complete();
     const second = await openWallet({ path, mints: [mint.url] });
@@ -63,7 +60,7 @@ describe('concurrent sends', () => {
     expect(new Set(secrets).size).toBe(secrets.length);
     expect(first.balance()).toBe(second.balance());
     expect(first.balance() + first.feesPaid() + 40).toBe(500);
-    const payee = await openWallet({ path: join(dir, 'payee2.db'), mints: [mint.url] });
+    const payee = await openWallet({ path: await backend.fresh('payee2'), mints: [mint.url] });
     for (const s of sends) await payee.receive(s.token);
     first.close();
     second.close();

@@ -1,11 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeInvoice, startMint, type RunningMint } from '@routstr-kit/devnet/mint';
 import { sat } from '../money/index.ts';
+import { storeBackends } from '../storage/store-backends.ts';
 import { failpointEnv } from './failpoint.ts';
 import { openWallet } from './open-wallet.ts';
 import type { EcashWallet } from './wallet.ts';
@@ -39,11 +37,17 @@ function runChild(args: Record<string, unknown>, failpointName: string | null): 
 /** Sats a wallet holds or paid to the mint: with what others received, this must equal what was funded. */
 const accounted = (w: EcashWallet): number => w.balance() + w.feesPaid();
 
-describe('crash safety: SIGKILL at each step, reopen, nothing lost (input fees on)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'wallet-crash-'));
-  let mint: RunningMint;
+let mint: RunningMint;
+beforeAll(async () => {
+  mint = await startMint({ inputFeePpk: 100 });
+});
+afterAll(async () => {
+  await mint.stop();
+});
+
+describe.each(storeBackends('wallet-crash'))('crash safety on $name: SIGKILL at each step, reopen, nothing lost (input fees on)', (backend) => {
   let n = 0;
-  const freshPath = (): string => join(dir, `w${n++}.db`);
+  const fresh = (): Promise<string> => backend.fresh(`w${n++}`);
 
   async function funded(path: string, amount: number, inventory: false | undefined = undefined): Promise<EcashWallet> {
     const w = await openWallet({ path, mints: [mint.url], ...(inventory === false ? { inventory } : {}) });
@@ -51,23 +55,16 @@ describe('crash safety: SIGKILL at each step, reopen, nothing lost (input fees o
     return w;
   }
 
-  beforeAll(async () => {
-    mint = await startMint({ inputFeePpk: 100 });
-  });
-  afterAll(async () => {
-    await mint.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   for (const step of ['send:after-reserve', 'send:before-swap', 'send:after-swap', 'send:after-store', null]) {
     it(`send, killed at ${step ?? 'no step (completes)'}`, async () => {
-      const path = freshPath();
+      const path = await fresh();
       // No inventory: the send swaps, so every send:* step is on its path.
       (await funded(path, 300, false)).close();
       const child = await runChild({ path, mint: mint.url, action: 'send', amount: 100, inventory: false }, step);
       expect(child.signal).toBe(step ? 'SIGKILL' : null);
 
-      const recipient = await openWallet({ path: freshPath(), mints: [mint.url] });
+      const recipient = await openWallet({ path: await fresh(), mints: [mint.url] });
       if (typeof child.result === 'string') await recipient.receive(child.result);
       const wallet = await openWallet({ path, mints: [mint.url] });
       expect(accounted(wallet) + accounted(recipient)).toBe(300);
@@ -81,7 +78,7 @@ describe('crash safety: SIGKILL at each step, reopen, nothing lost (input fees o
 
   for (const step of ['send:after-store', null]) {
     it(`exact send from the inventory, killed at ${step ?? 'no step (completes)'}`, async () => {
-      const path = freshPath();
+      const path = await fresh();
       (await funded(path, 300)).close(); // funding outputs fill the inventory: 100 is paid from exact proofs
       const swaps = mint.stats().swaps;
       const child = await runChild({ path, mint: mint.url, action: 'send', amount: 100 }, step);
@@ -90,7 +87,7 @@ describe('crash safety: SIGKILL at each step, reopen, nothing lost (input fees o
       expect(mint.stats().swaps).toBe(swaps);
       const [entry] = wallet.journal();
       expect(entry).toMatchObject({ amount: 100, status: 'outstanding' });
-      const recipient = await openWallet({ path: freshPath(), mints: [mint.url] });
+      const recipient = await openWallet({ path: await fresh(), mints: [mint.url] });
       await recipient.receive(entry?.token ?? '');
       expect(accounted(wallet) + accounted(recipient)).toBe(300);
       wallet.close();
@@ -100,7 +97,7 @@ describe('crash safety: SIGKILL at each step, reopen, nothing lost (input fees o
 
   for (const step of ['inventory:after-reserve', 'inventory:before-swap', 'inventory:after-swap', 'inventory:after-store', null]) {
     it(`inventory refill, killed at ${step ?? 'no step (completes)'}`, async () => {
-      const path = freshPath();
+      const path = await fresh();
       (await funded(path, 300, false)).close(); // 256 + 32 + 8 + 4: no 1s or 2s
       const inventory = { upTo: 3, perDenomination: 2, refillWithFees: true };
       const child = await runChild({ path, mint: mint.url, action: 'refill', inventory }, step);
@@ -122,9 +119,9 @@ describe('crash safety: SIGKILL at each step, reopen, nothing lost (input fees o
 
   for (const step of ['receive:before-swap', 'receive:after-swap', 'receive:after-store', null]) {
     it(`receive, killed at ${step ?? 'no step (completes)'}`, async () => {
-      const sender = await funded(freshPath(), 300);
+      const sender = await funded(await fresh(), 300);
       const { token } = await sender.send(sat(100), { purpose: 'to the crashing receiver' });
-      const path = freshPath();
+      const path = await fresh();
       const child = await runChild({ path, mint: mint.url, action: 'receive', token }, step);
       expect(child.signal).toBe(step ? 'SIGKILL' : null);
 
@@ -141,9 +138,9 @@ describe('crash safety: SIGKILL at each step, reopen, nothing lost (input fees o
 
   for (const step of ['incoming:after-keep', 'incoming:before-swap', 'incoming:after-swap', 'incoming:after-store', null]) {
     it(`incoming token kept then redeemed in the background, killed at ${step ?? 'no step (completes)'}`, async () => {
-      const sender = await funded(freshPath(), 300);
+      const sender = await funded(await fresh(), 300);
       const { token } = await sender.send(sat(100), { purpose: 'change for the crashing receiver' });
-      const path = freshPath();
+      const path = await fresh();
       const child = await runChild({ path, mint: mint.url, action: 'keep', token }, step);
       expect(child.signal).toBe(step ? 'SIGKILL' : null);
       if (!step) expect(child.result).toBe('redeemed');
@@ -163,7 +160,7 @@ describe('crash safety: SIGKILL at each step, reopen, nothing lost (input fees o
 
   for (const step of ['fund:before-mint', 'fund:after-mint']) {
     it(`fund, killed at ${step}`, async () => {
-      const path = freshPath();
+      const path = await fresh();
       const child = await runChild({ path, mint: mint.url, action: 'fund', amount: 200 }, step);
       expect(child.signal).toBe('SIGKILL');
       const wallet = await openWallet({ path, mints: [mint.url] });
@@ -174,7 +171,7 @@ describe('crash safety: SIGKILL at each step, reopen, nothing lost (input fees o
 
   for (const step of ['withdraw:before-melt', 'withdraw:after-melt']) {
     it(`withdraw, killed at ${step}`, async () => {
-      const path = freshPath();
+      const path = await fresh();
       (await funded(path, 300)).close();
       const child = await runChild({ path, mint: mint.url, action: 'withdraw', invoice: fakeInvoice(100) }, step);
       expect(child.signal).toBe('SIGKILL');

@@ -3,9 +3,8 @@
  * handed (change, refunds) kept as a string the moment it arrives, until a receive swap redeems
  * it. Attached to the wallet store, so one transaction can keep a token and settle what it was for.
  */
-import type { SQLInputValue } from 'node:sqlite';
 import { sat, type Sat } from '../money/index.ts';
-import { AttachedTables } from '../storage/index.ts';
+import { AttachedTables, type Row } from '../storage/index.ts';
 import type { WalletStore } from './store.ts';
 
 const SCHEMA = `
@@ -14,6 +13,16 @@ CREATE TABLE IF NOT EXISTS incoming (
   request_id TEXT, status TEXT NOT NULL CHECK (status IN ('kept','redeemed','refused')),
   credited INTEGER NOT NULL DEFAULT 0, problem TEXT, owner TEXT NOT NULL,
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS incoming_by_status ON incoming (status, created_at);
+CREATE UNIQUE INDEX IF NOT EXISTS incoming_by_token ON incoming (token);
+`;
+
+const POSTGRES_SCHEMA = `
+CREATE TABLE IF NOT EXISTS incoming (
+  id TEXT PRIMARY KEY, mint TEXT NOT NULL, amount BIGINT NOT NULL, token TEXT NOT NULL, purpose TEXT NOT NULL,
+  request_id TEXT, status TEXT NOT NULL CHECK (status IN ('kept','redeemed','refused')),
+  credited BIGINT NOT NULL DEFAULT 0, problem TEXT, owner TEXT NOT NULL,
+  created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS incoming_by_status ON incoming (status, created_at);
 CREATE UNIQUE INDEX IF NOT EXISTS incoming_by_token ON incoming (token);
 `;
@@ -45,22 +54,19 @@ export interface IncomingRecord {
   createdAt: number;
 }
 
-type Row = Record<string, SQLInputValue>;
-
-/** The `incoming` table over the wallet store's database (its BEGIN IMMEDIATE transactions apply). */
+/** The `incoming` table over the wallet store's database (its transactions apply). */
 export class IncomingStore extends AttachedTables {
   constructor(walletStore: WalletStore) {
-    super(walletStore, SCHEMA);
+    super(walletStore, { sqlite: SCHEMA, postgres: POSTGRES_SCHEMA }, 'incoming');
   }
 
   insert(r: Omit<IncomingRecord, 'createdAt' | 'credited' | 'problem' | 'status'>): number {
     const now = Date.now();
-    this.db
-      .prepare(
-        `INSERT INTO incoming (id, mint, amount, token, purpose, request_id, status, owner, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'kept', ?, ?, ?)`,
-      )
-      .run(r.id, r.mint, r.amount, r.token, r.purpose, r.requestId, r.owner, now, now);
+    this.run(
+      `INSERT INTO incoming (id, mint, amount, token, purpose, request_id, status, owner, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'kept', ?, ?, ?)`,
+      r.id, r.mint, r.amount, r.token, r.purpose, r.requestId, r.owner, now, now,
+    );
     return now;
   }
 
@@ -68,34 +74,32 @@ export class IncomingStore extends AttachedTables {
   decide(id: string, fate: { status: 'redeemed'; credited: number } | { status: 'refused'; problem: IncomingProblem }): void {
     const credited = fate.status === 'redeemed' ? fate.credited : 0;
     const problem = fate.status === 'refused' ? fate.problem : null;
-    this.db
-      .prepare("UPDATE incoming SET status = ?, credited = ?, problem = ?, updated_at = ? WHERE id = ? AND status = 'kept'")
-      .run(fate.status, credited, problem, Date.now(), id);
+    this.run("UPDATE incoming SET status = ?, credited = ?, problem = ?, updated_at = ? WHERE id = ? AND status = 'kept'", fate.status, credited, problem, Date.now(), id);
   }
 
   get(id: string): IncomingRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM incoming WHERE id = ?').get(id) as Row | undefined;
+    const r = this.one('SELECT * FROM incoming WHERE id = ?', id);
     return r ? toRecord(r) : undefined;
   }
 
   /** The entry that keeps exactly `token`, if any (a token is kept once). */
   byToken(token: string): IncomingRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM incoming WHERE token = ?').get(token) as Row | undefined;
+    const r = this.one('SELECT * FROM incoming WHERE token = ?', token);
     return r ? toRecord(r) : undefined;
   }
 
   /** Entries in a state, oldest first (or all). */
   list(status?: IncomingStatus): IncomingRecord[] {
     const rows = status === undefined
-      ? this.db.prepare('SELECT * FROM incoming ORDER BY created_at, id').all()
-      : this.db.prepare('SELECT * FROM incoming WHERE status = ? ORDER BY created_at, id').all(status);
-    return (rows as Row[]).map(toRecord);
+      ? this.all('SELECT * FROM incoming ORDER BY created_at, id')
+      : this.all('SELECT * FROM incoming WHERE status = ? ORDER BY created_at, id', status);
+    return rows.map(toRecord);
   }
 
   /** Σ face value of kept entries, per mint. */
   keptSums(): Map<string, number> {
     const out = new Map<string, number>();
-    const rows = this.db.prepare("SELECT mint, SUM(amount) AS total FROM incoming WHERE status = 'kept' GROUP BY mint").all() as Row[];
+    const rows = this.all("SELECT mint, SUM(amount) AS total FROM incoming WHERE status = 'kept' GROUP BY mint");
     for (const r of rows) out.set(String(r['mint']), Number(r['total']));
     return out;
   }

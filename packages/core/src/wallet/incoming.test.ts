@@ -1,10 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { getEncodedToken, Wallet as CashuWallet, type Token } from '@cashu/cashu-ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMint, type RunningMint } from '@routstr-kit/devnet/mint';
 import { sat } from '../money/index.ts';
+import { storeBackends } from '../storage/store-backends.ts';
 import { UnknownMint, UnreadableToken } from './errors.ts';
 import { openWallet } from './open-wallet.ts';
 import type { EcashWallet } from './wallet.ts';
@@ -12,14 +10,13 @@ import type { EcashWallet } from './wallet.ts';
 /** Sats a wallet holds, paid to the mint, or keeps as incoming tokens. */
 const accounted = (w: EcashWallet): number => w.balance() + w.feesPaid() + w.incomingBalance();
 
-describe('incoming-token journal: kept durably at once, redeemed in the background (input fees on)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'wallet-incoming-'));
+describe.each(storeBackends('wallet-incoming'))('incoming-token journal on $name: kept durably at once, redeemed in the background (input fees on)', (backend) => {
   let mint: RunningMint;
   let sender: EcashWallet;
   let cashu: CashuWallet;
   let n = 0;
   const decoded = (token: string): Token => cashu.decodeToken(token);
-  const fresh = (): Promise<EcashWallet> => openWallet({ path: join(dir, `w${n++}.db`), mints: [mint.url] });
+  const fresh = async (): Promise<EcashWallet> => openWallet({ path: await backend.fresh(`w${n++}`), mints: [mint.url] });
 
   beforeAll(async () => {
     mint = await startMint({ inputFeePpk: 100 });
@@ -31,7 +28,6 @@ describe('incoming-token journal: kept durably at once, redeemed in the backgrou
   afterAll(async () => {
     sender.close();
     await mint.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('keepIncoming returns with the token kept (incoming balance), then the background swap credits it once', async () => {

@@ -12,15 +12,19 @@ import { sat } from '../money/index.ts';
 import { StoreCounterSource } from './counter-source.ts';
 import { CurvePool, defaultCurveWorkers } from './curve-pool.ts';
 import { DenominationInventory, resolveInventoryPolicy } from './denomination-inventory.ts';
+import { isPostgresUrl } from '../storage/index.ts';
 import { MnemonicMismatch, WalletError } from './errors.ts';
 import type { MintContext } from './mint-context.ts';
 import { WalletStore } from './store.ts';
 import { EcashWallet } from './wallet.ts';
 import type { OpenWalletOptions } from './wallet-types.ts';
 
-/** True when no wallet lives at `path` yet: no file, or a store that never held proofs, counters or operations (a restore target). */
+/**
+ * True when no wallet lives at `path` (a file or a `postgres://` URL) yet: no file, or a store that
+ * never held proofs, counters or operations (a restore target).
+ */
 export function walletFileIsEmpty(path: string): boolean {
-  if (!existsSync(path)) return true;
+  if (!isPostgresUrl(path) && !existsSync(path)) return true;
   const store = new WalletStore(path);
   try {
     return store.isEmpty();

@@ -3,18 +3,16 @@
 // in-flight crash test (test/e2e/crash-in-flight.test.ts). Here the race is made exact: a proxy in
 // front of the mint lets the recipient redeem the token right after the sender's state check said
 // "unspent" and before the sender's swap.
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMint, type RunningMint } from '@routstr-kit/devnet/mint';
 import { sat } from '../money/index.ts';
+import { storeBackends } from '../storage/store-backends.ts';
 import { openWallet } from './open-wallet.ts';
 import type { EcashWallet } from './wallet.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'reclaim-race-'));
+const backends = storeBackends('reclaim-race');
 let mint: RunningMint;
 let proxy: Server;
 let proxyUrl: string;
@@ -51,12 +49,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise<void>((resolve) => proxy.close(() => resolve()));
   await mint.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
-it('reclaim racing the recipient\'s redeem: the token is marked spent, nothing thrown, value conserved', async () => {
-  const sender: EcashWallet = await openWallet({ path: join(dir, 'sender.db'), mints: [proxyUrl] });
-  const recipient: EcashWallet = await openWallet({ path: join(dir, 'recipient.db'), mints: [proxyUrl] });
+describe.each(backends)('on $name', (backend) => it('reclaim racing the recipient\'s redeem: the token is marked spent, nothing thrown, value conserved', async () => {
+  const sender: EcashWallet = await openWallet({ path: await backend.fresh('sender'), mints: [proxyUrl] });
+  const recipient: EcashWallet = await openWallet({ path: await backend.fresh('recipient'), mints: [proxyUrl] });
   try {
     await (await sender.fund(sat(50))).complete();
     const sent = await sender.send(sat(20), { purpose: 'race' });
@@ -72,4 +69,4 @@ it('reclaim racing the recipient\'s redeem: the token is marked spent, nothing t
     sender.close();
     recipient.close();
   }
-});
+}));

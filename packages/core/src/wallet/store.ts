@@ -45,15 +45,51 @@ CREATE TABLE IF NOT EXISTS melt_quotes (
   request TEXT NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (mint, id));
 `;
 
+/** The same tables on PostgreSQL (amounts, counters and times BIGINT), migration 1 of the 'wallet' namespace. */
+const POSTGRES_SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS keysets (
+  mint TEXT NOT NULL, id TEXT NOT NULL, unit TEXT NOT NULL, active INTEGER NOT NULL,
+  input_fee_ppk BIGINT NOT NULL, PRIMARY KEY (mint, id));
+CREATE TABLE IF NOT EXISTS counters (keyset_id TEXT PRIMARY KEY, next BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS proofs (
+  secret TEXT PRIMARY KEY, mint TEXT NOT NULL, keyset_id TEXT NOT NULL, amount BIGINT NOT NULL,
+  c TEXT NOT NULL, dleq TEXT, state TEXT NOT NULL CHECK (state IN ('unspent','pending','spent')),
+  op_id TEXT, updated_at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS proofs_by_state ON proofs (mint, state);
+CREATE INDEX IF NOT EXISTS proofs_by_denomination ON proofs (mint, state, amount);
+CREATE INDEX IF NOT EXISTS proofs_by_op ON proofs (op_id);
+CREATE TABLE IF NOT EXISTS operations (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, mint TEXT NOT NULL, state TEXT NOT NULL, owner TEXT NOT NULL,
+  amount BIGINT NOT NULL, fee BIGINT NOT NULL DEFAULT 0, counters TEXT NOT NULL DEFAULT '[]',
+  data TEXT NOT NULL DEFAULT '{}', created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS operations_by_state ON operations (state);
+CREATE TABLE IF NOT EXISTS journal (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, mint TEXT NOT NULL, amount BIGINT NOT NULL,
+  purpose TEXT NOT NULL, request_id TEXT, token TEXT, status TEXT NOT NULL, op_id TEXT, owner TEXT NOT NULL,
+  created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS journal_by_status ON journal (status, created_at);
+CREATE INDEX IF NOT EXISTS journal_by_request ON journal (request_id);
+CREATE TABLE IF NOT EXISTS budget_spend (name TEXT PRIMARY KEY, spent BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS mint_quotes (
+  id TEXT NOT NULL, mint TEXT NOT NULL, amount BIGINT NOT NULL, request TEXT NOT NULL,
+  state TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (mint, id));
+CREATE TABLE IF NOT EXISTS melt_quotes (
+  id TEXT NOT NULL, mint TEXT NOT NULL, amount BIGINT NOT NULL, fee_reserve BIGINT NOT NULL,
+  request TEXT NOT NULL, state TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (mint, id));
+`;
+
 /**
- * The wallet's durable state in one node:sqlite file. Every multi-step change runs in a
+ * The wallet's durable state in one node:sqlite file, or in the 'wallet' schema of a PostgreSQL
+ * database (a `postgres://` URL as the path). Every multi-step change runs in a
  * BEGIN IMMEDIATE transaction, so several processes may share the file: the write lock is taken
  * up front and waits out other writers (busy timeout) instead of failing halfway.
  */
 export class WalletStore extends DurableDatabase {
 
+  /** Opens the store at a file path, ':memory:', or a `postgres://` URL. */
   constructor(path: string, options: { busyTimeoutMs?: number } = {}) {
-    super(path, SCHEMA, options);
+    super(path, { sqlite: SCHEMA, postgres: POSTGRES_SCHEMA }, { ...options, namespace: 'wallet' });
   }
 
   // --- meta ---------------------------------------------------------------------------------
@@ -203,9 +239,10 @@ export class WalletStore extends DurableDatabase {
   /** Per mint, the proofs an inventory refill swap holds pending (still this wallet's value: the refill only re-splits them). */
   refillingSums(): Map<string, number> {
     const out = new Map<string, number>();
+    const refill = this.dialect === 'sqlite' ? "json_extract(o.data, '$.refill') = 1" : "(o.data::jsonb -> 'refill') IN ('true'::jsonb, '1'::jsonb)";
     const rows = this.all(
       `SELECT p.mint AS mint, SUM(p.amount) AS total FROM proofs p JOIN operations o ON o.id = p.op_id
-       WHERE p.state = 'pending' AND json_extract(o.data, '$.refill') = 1 GROUP BY p.mint`,
+       WHERE p.state = 'pending' AND ${refill} GROUP BY p.mint`,
     );
     for (const r of rows) out.set(str(r, 'mint'), num(r, 'total'));
     return out;
@@ -240,7 +277,8 @@ export class WalletStore extends DurableDatabase {
   /** Receive operations whose journaled inputs include the proof with `secret` (any state). */
   receivesOfSecret(secret: string): OperationRecord[] {
     // The inputs are stored as JSON: match the secret's JSON form, then confirm on the parsed data.
-    return this.all("SELECT * FROM operations WHERE kind = 'receive' AND instr(data, ?) > 0 ORDER BY created_at", JSON.stringify(secret))
+    const contains = this.dialect === 'sqlite' ? 'instr(data, ?) > 0' : 'strpos(data, ?) > 0';
+    return this.all(`SELECT * FROM operations WHERE kind = 'receive' AND ${contains} ORDER BY created_at`, JSON.stringify(secret))
       .map(toOperation)
       .filter((op) => ((op.data['inputs'] as Array<{ secret?: unknown }> | undefined) ?? []).some((p) => p.secret === secret));
   }
@@ -308,7 +346,9 @@ export class WalletStore extends DurableDatabase {
   /** Adds `amount` sats to the named budget's spend (one statement: concurrent writers add up). */
   addBudgetSpent(name: string, amount: number): void {
     if (!Number.isSafeInteger(amount) || amount < 0) throw new RangeError(`budget spend must be a whole number of sats, got ${amount}`);
-    this.run('INSERT INTO budget_spend (name, spent) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET spent = spent + excluded.spent', name, amount);
+    // PostgreSQL reads a bare `spent` in DO UPDATE as ambiguous: the stored row's is named by its table
+    const spent = this.dialect === 'sqlite' ? 'spent' : 'budget_spend.spent';
+    this.run(`INSERT INTO budget_spend (name, spent) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET spent = ${spent} + excluded.spent`, name, amount);
   }
 
   // --- quotes -------------------------------------------------------------------------------

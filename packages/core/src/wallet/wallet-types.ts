@@ -6,7 +6,7 @@ import type { JournalEntry } from './store.ts';
 
 /** How `openWallet` opens (or creates) a wallet. */
 export interface OpenWalletOptions {
-  /** sqlite file of the store (shared safely by several processes). */
+  /** The store: a sqlite file, or a `postgres://` URL (its `wallet` schema); either is shared safely by several processes. */
   path: string;
   /** Mint URLs this wallet uses; tokens from other mints are refused with UnknownMint. */
   mints: readonly string[];
