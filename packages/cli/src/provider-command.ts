@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { ConfigError, ENGINES, parseFlags, PROVIDER_SETTINGS, resolveSettings, type Env, type ResolvedSettings } from '@routstr-kit/core';
+import { ConfigError, ENGINES, parseFlags, PROVIDER_SETTINGS, redactLocation, resolveSettings, type Env, type ResolvedSettings } from '@routstr-kit/core';
 import type { EngineFlavour, RunningEngine } from '@routstr-kit/llama-engine';
-import { InvalidSecretKey, parseSecretKey, redactDatabaseUrl, startProvider, type StartProviderOptions } from '@routstr-kit/provider';
+import { InvalidSecretKey, parseSecretKey, startProvider, type StartProviderOptions } from '@routstr-kit/provider';
 import { loadLlamaEngine } from './optional-packages.ts';
 import { waitForShutdownSignal } from './shutdown-signal.ts';
 
@@ -166,7 +166,7 @@ export async function providerCommand(argv: string[], env: Env = process.env): P
         ...prices.map((p) => `  model   ${p.model}: ${p.prompt} msat/Mtok prompt, ${p.completion} msat/Mtok completion (${rest.pricing ? 'dynamic' : 'fixed'})`),
         `  mints   ${rest.mints.join(', ')}`,
         `  relays  ${rest.relays?.length ? rest.relays.join(', ') : '(none: not announced)'}`,
-        `  data    ${rest.database ? redactDatabaseUrl(rest.database) : rest.dataDir}`,
+        `  data    ${rest.database ? redactLocation(rest.database) : rest.dataDir}`,
         'Press Ctrl-C to stop.',
         '',
       ].join('\n'),

@@ -18,8 +18,11 @@ export class ProviderDatabaseError extends Error {
   }
 }
 
-/** `url` with any password replaced by `***` (for logs and errors); text that is no URL is not shown at all. */
-export function redactDatabaseUrl(url: string): string {
+/**
+ * `url` with any password replaced by `***`, whatever its scheme (core's redactLocation masks
+ * postgres:// URLs only, and a refused URL may be mysql://u:secret@…); text that is no URL is not shown.
+ */
+function redactDatabaseUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
