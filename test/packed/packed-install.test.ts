@@ -7,6 +7,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startPostgresCluster } from '@routstr-kit/devnet/postgres';
 import { buildAndPack, llamaBinaryPackage, lowestSupportedNode, nodeFromRegistry, npmInstall, ROOT, tarballDeps, workspaceVersion, type Tarballs } from './packing.ts';
 import { envFor, lastJson, runToEnd, startServer, type ScriptResult, type Server } from './processes.ts';
 
@@ -298,6 +299,22 @@ describe('the routstr-kit command (installed @routstr-kit/cli)', () => {
     expect(paid).toBeGreaterThan(0);
     // the same file the adapters paid from: funded minus what they spent (fees are checked in 'money')
     expect(lastJson<{ balance_sat: number }>(balance).balance_sat).toBeLessThanOrEqual(FUNDED_SAT - paid);
+  });
+
+  // issue 19: the PostgreSQL store runs its pg client in a worker thread, a file of its own in the package
+  it('routstr-kit wallet fund and balance on a postgres:// wallet (ROUTSTR_KIT_WALLET): the installed package starts its PostgreSQL worker from dist', async () => {
+    const cluster = await startPostgresCluster();
+    try {
+      const env = envFor(node24, { ...walletEnv(), ROUTSTR_KIT_WALLET: await cluster.newDatabase('packed_wallet') });
+      const fund = await runToEnd(bin('routstr-kit'), ['wallet', 'fund', '21', '--json'], { cwd: consumer, env });
+      expect(fund.code, fund.stderr).toBe(0);
+      expect(lastJson<{ funded_sat: number; balance_sat: number }>(fund)).toMatchObject({ funded_sat: 21, balance_sat: 21 });
+      const balance = await runToEnd(bin('routstr-kit'), ['wallet', 'balance', '--json'], { cwd: consumer, env });
+      expect(balance.code, balance.stderr).toBe(0);
+      expect(lastJson<{ balance_sat: number }>(balance).balance_sat).toBe(21);
+    } finally {
+      await cluster.stop();
+    }
   });
 
   it('each entry point started with ROUTSTR_KIT_MODE=fast fails with a message naming the setting and its source', async () => {

@@ -96,7 +96,6 @@ export {
   type BatchStore,
   type BatchPatch,
   type LineCounts,
-  type LineHold,
   type NewLine,
   type StoredFile,
   SqliteBatchStore,

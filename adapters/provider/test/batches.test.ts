@@ -380,8 +380,10 @@ const spawnNode = (dataDir: string, failpointName: string | null): Promise<NodeC
 describe('restart mid-batch', () => {
   const cases: Array<[string, string | null]> = [
     ['SIGKILLed while lines run', null],
-    // The reservation is taken inside the line's claim transaction: a kill there leaves the line pending, uncharged.
-    ['killed after a line was reserved, inside its claim', 'batch:after-reserve'],
+    // The claim and the reservation are two steps: a kill between them, or before the reservation is recorded on the
+    // line, leaves it running under a gone claimer; recovery runs it again, uncharged until then.
+    ['killed after a line was claimed, before its reservation', 'batch:after-claim'],
+    ['killed after a line was reserved, before the reservation was recorded on it', 'batch:after-reserve'],
     ['killed after a line was answered, before it was charged', 'batch:after-answer'],
     ['killed after a line was charged, before it was marked done', 'batch:after-settle'],
   ];

@@ -49,7 +49,7 @@ export function toLine(r: Row): LineRecord {
   return {
     batchId: String(r['batch_id']), index: Number(r['idx']), customId: str(r['custom_id']), requestId: String(r['request_id']),
     model: str(r['model']), body: json(r['body']) as Record<string, unknown> | null, state: String(r['state']) as LineState,
-    reservationId: str(r['reservation_id']), gateMsat: num(r['gate_msat']), costMsat: num(r['cost_msat']),
+    claimer: str(r['claimer']), reservationId: str(r['reservation_id']), gateMsat: num(r['gate_msat']), costMsat: num(r['cost_msat']),
     response: json(r['response']), error: json(r['error']),
   };
 }

@@ -5,11 +5,16 @@
  * admission priority, on at most `slots` slots), paid from the owner's Bearer balance exactly
  * like an interactive Bearer request: reserve the gate → run → settle the billed cost.
  *
- * Crash rule: reserve (in memory) → line `running` (the batch store; reserving happens inside the
- * claim's transaction, so a line is reserved for once across processes) → engine → line `answered` with
- * response and cost → settle, flushed to payee.db (its settled reservation row) → line `done`. On
- * restart, `running` lines and `answered` lines whose reservation was not settled were never
- * charged: they run again; an `answered` line whose reservation is settled is done.
+ * Crash rule: claim the line (`running` under this runner's claimer) → reserve its gate (the
+ * payee, outside the store's transaction: its books may live elsewhere) → record the reservation
+ * on the line → engine → `answered` with response and cost → settle, flushed → `done`. Recovery, at
+ * start and every `recoverEveryMs`, takes back only lines whose claimer is gone (its process died,
+ * or its PostgreSQL session closed), never a live runner's in another process: `running` lines
+ * and `answered` lines whose reservation is not settled were never charged and run again (the
+ * reservation released first, so the runner that lost the line can no longer charge it); an
+ * `answered` line whose reservation is settled is done. Every move of a line names its claimer,
+ * so a line taken back is not answered by the runner that lost it. A runner whose claimer is gone
+ * while it lives (its session dropped) registers a new one at its next recovery.
  */
 import { randomUUID } from 'node:crypto';
 import { PayeeError, attachCostMetadata, requestGate, type Model, type Payee } from '@routstr-kit/core';
@@ -21,7 +26,8 @@ import { boundedUpstreamBody } from '../node/output-bound.ts';
 import type { ReplicaPool } from '../node/replica-pool.ts';
 import { destroyUpstreamAgents, postToReplica, readText, upstreamAgents, type UpstreamAgents } from '../node/upstream-request.ts';
 import { batchObject, errorLine, newFileId, outputLine } from './batch-objects.ts';
-import type { BatchRecord, BatchStore, LineHold, LineRecord, StoredFile } from './batch-store.ts';
+import { recoverOrphanedLines } from './batch-recovery.ts';
+import type { BatchRecord, BatchStore, LineRecord, StoredFile } from './batch-store.ts';
 import { toJsonl } from './jsonl.ts';
 
 /** Admission priority of batch lines (interactive requests use 5: they go first). */
@@ -39,7 +45,11 @@ export interface BatchRunnerDeps {
   readonly upstreamApiKey?: string;
   /** Engine slots batch lines may hold at once (default: capacity − 1, at least 1). */
   readonly slots?: number;
+  /** How often a running runner takes back the lines of claimers that are gone (default 5 s). */
+  readonly recoverEveryMs?: number;
 }
+
+const RECOVER_EVERY_MS = 5_000;
 
 const EXPIRED = { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' };
 const CANCELLED = { code: 'batch_cancelled', message: 'This request was not executed because the batch was cancelled.' };
@@ -73,6 +83,11 @@ export class BatchRunner {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
+  // This runner's claimer id in the store (registered at start).
+  private claimer: string | undefined;
+  // The periodic recovery's interval, and whether the next pass should recover first.
+  private recoverTimer: NodeJS.Timeout | undefined;
+  private recoverDue = false;
 
   constructor(deps: BatchRunnerDeps) {
     this.deps = deps;
@@ -83,7 +98,15 @@ export class BatchRunner {
   async start(priceChanges: (listener: () => void) => () => void): Promise<void> {
     if (this.started) return;
     this.started = true;
+    this.claimer = await this.deps.store.registerClaimer();
     await this.recover();
+    // A peer that dies while this runner runs leaves lines only recovery takes back: look again now and then
+    // (the same kick lets this runner see batches another process took in).
+    this.recoverTimer = setInterval(() => {
+      this.recoverDue = true;
+      this.kick();
+    }, this.deps.recoverEveryMs ?? RECOVER_EVERY_MS);
+    this.recoverTimer.unref();
     this.unsubscribe.push(priceChanges(() => this.kick()), this.deps.admission.onChange(() => {
       if (!this.idle) this.kick();
     }));
@@ -138,6 +161,13 @@ export class BatchRunner {
     while (this.pass || this.scheduled) await (this.pass ?? new Promise<void>((resolve) => setImmediate(resolve)));
   }
 
+  /** Runs the periodic recovery now (in a scheduling pass, as the timer does) and resolves once the passes are done. */
+  async recoverNow(): Promise<void> {
+    this.recoverDue = true;
+    this.kick();
+    await this.passesDone();
+  }
+
   /** Moves a batch to `cancelling`; running lines finish, the rest are not run (nor charged). false: it has ended. */
   async cancel(id: string): Promise<boolean> {
     const b = await this.deps.store.batch(id);
@@ -155,22 +185,17 @@ export class BatchRunner {
     this.stopped = true;
     this.abort.abort();
     if (this.timer) clearTimeout(this.timer);
+    if (this.recoverTimer) clearInterval(this.recoverTimer);
     for (const u of this.unsubscribe.splice(0)) u();
     await Promise.allSettled([...this.inflight, ...(this.pass ? [this.pass] : [])]);
     destroyUpstreamAgents(this.agents);
+    // Its lines are back to pending (above): the claimer ends with nothing left behind (a failure here leaves only a row).
+    if (this.claimer !== undefined) await this.deps.store.releaseClaimer(this.claimer).catch(() => undefined);
   }
 
-  private async recover(): Promise<void> {
-    const { store, payee } = this.deps;
-    for (const l of await store.linesIn('running')) {
-      if (l.reservationId) payee.release(l.reservationId);
-      await store.resetPending(l.batchId, l.index);
-    }
-    for (const l of await store.linesIn('answered')) {
-      const r = l.reservationId ? payee.store.reservation(l.reservationId) : undefined;
-      if (r?.state === 'settled') await store.markDone(l.batchId, l.index, r.costMsat ?? 0);
-      else await store.resetPending(l.batchId, l.index); // never charged (an older version's held reservation is released on open): it runs again
-    }
+  /** Takes back the lines of claimers that are gone (see the module doc); returns the batches it changed. */
+  private recover(): Promise<Set<string>> {
+    return recoverOrphanedLines(this.deps.store, this.deps.payee);
   }
 
   private async emit(batchId: string): Promise<void> {
@@ -183,6 +208,17 @@ export class BatchRunner {
   private async pump(): Promise<void> {
     if (this.stopped) return;
     const { store, admission } = this.deps;
+    if (this.recoverDue) {
+      // In the pass, not beside it: one store conversation at a time, and the lines it frees are claimed in this pass.
+      this.recoverDue = false;
+      const claimer = this.claimer as string;
+      if (!(await store.claimerLive(claimer))) {
+        // Its session dropped (PostgreSQL): its lines are anyone's to take back now, this runner's new claims go under a new claimer.
+        await store.releaseClaimer(claimer);
+        this.claimer = await store.registerClaimer();
+      }
+      for (const batchId of await this.recover()) await this.emit(batchId);
+    }
     const nowMs = Date.now();
     let nextExpiry = Infinity;
     const open: BatchRecord[] = [];
@@ -231,44 +267,52 @@ export class BatchRunner {
 
   /**
    * Claims the first runnable pending line (oldest batch first, its model priced at or below the
-   * ceiling) and reserves its gate on the owner's balance inside the claim: the line is stored
-   * running with the reservation, or failed when the balance cannot cover it (no reservationId).
+   * ceiling) for this runner, then reserves its gate on the owner's balance and records the
+   * reservation on the line; a line the balance cannot cover is stored failed (no reservationId).
    */
   private async claim(open: readonly BatchRecord[]): Promise<{ batch: BatchRecord; line: LineRecord; model: Model; reservationId?: string } | undefined> {
     const { store, payee } = this.deps;
+    const claimer = this.claimer as string;
     for (const batch of open) {
       for (const modelId of await store.pendingModels(batch.id)) {
         const priced = this.deps.priced(modelId);
         if (!priced) continue;
         if (batch.maxPriceMsatPerMtok !== null && priced.price.completion > batch.maxPriceMsatPerMtok) continue;
-        let reserved: string | undefined;
-        const hold = (line: LineRecord): LineHold => {
-          const gateMsat = requestGate(priced.model, line.body ?? {});
-          try {
-            reserved = payee.reserve(batch.owner, gateMsat);
-          } catch (error) {
-            if (!(error instanceof PayeeError)) throw error;
-            const code = error.code === 'insufficient_balance' ? 'insufficient_balance' : String(error.code);
-            const message = code === 'insufficient_balance'
-              ? `Insufficient balance: this line needs ${gateMsat} msat reserved (its maximum cost at the current price); top up the account and resubmit it`
-              : error.message;
-            return { failed: { code, message } };
-          }
-          failpoint('batch:after-reserve');
-          return { reservationId: reserved, gateMsat };
-        };
-        let claimed: Awaited<ReturnType<BatchStore['claimPending']>>;
+        const line = await store.claimPending(batch.id, modelId, claimer);
+        if (!line) continue;
+        // A crash from here until the reservation is recorded leaves the line running under a gone claimer: recovery takes it back.
+        failpoint('batch:after-claim');
+        const gateMsat = requestGate(priced.model, line.body ?? {});
+        let reservationId: string;
         try {
-          claimed = await store.claimPending(batch.id, modelId, hold);
+          reservationId = payee.reserve(batch.owner, gateMsat);
         } catch (error) {
-          // The claim did not commit (the line stays pending): its reservation must not hold the balance.
-          if (reserved !== undefined) payee.release(reserved);
+          if (!(error instanceof PayeeError)) {
+            await store.resetPending(batch.id, line.index, claimer, 'running');
+            throw error;
+          }
+          const code = error.code === 'insufficient_balance' ? 'insufficient_balance' : String(error.code);
+          const message = code === 'insufficient_balance'
+            ? `Insufficient balance: this line needs ${gateMsat} msat reserved (its maximum cost at the current price); top up the account and resubmit it`
+            : error.message;
+          const failed = { code, message };
+          await store.markFailed(batch.id, line.index, claimer, null, failed);
+          return { batch, line: { ...line, state: 'failed', error: failed }, model: priced.model };
+        }
+        failpoint('batch:after-reserve');
+        let held: boolean;
+        try {
+          held = await store.holdReservation(batch.id, line.index, claimer, reservationId, gateMsat);
+        } catch (error) {
+          payee.release(reservationId);
           throw error;
         }
-        if (!claimed) continue;
-        return 'failed' in claimed.hold
-          ? { batch, line: claimed.line, model: priced.model }
-          : { batch, line: claimed.line, model: priced.model, reservationId: claimed.hold.reservationId };
+        if (!held) {
+          // Taken back meanwhile (this runner's claimer was presumed gone): another runner owns the line now.
+          payee.release(reservationId);
+          continue;
+        }
+        return { batch, line: { ...line, reservationId, gateMsat }, model: priced.model, reservationId };
       }
     }
     return undefined;
@@ -285,6 +329,7 @@ export class BatchRunner {
 
   private async run(batch: BatchRecord, line: LineRecord, model: Model, gateMsat: number, reservationId: string): Promise<void> {
     const { store, payee, admission } = this.deps;
+    const claimer = line.claimer as string;
     let release: (() => void) | undefined;
     let wake = true;
     try {
@@ -294,12 +339,12 @@ export class BatchRunner {
         // Lost the slot to a race: try again when admission changes, not in a loop.
         wake = false;
         payee.release(reservationId);
-        await store.resetPending(batch.id, line.index);
+        await store.resetPending(batch.id, line.index, claimer, 'running');
         return;
       }
       if (this.stopped) {
         payee.release(reservationId);
-        await store.resetPending(batch.id, line.index);
+        await store.resetPending(batch.id, line.index, claimer, 'running');
         return;
       }
       const outcome = await this.callEngine(batch.endpoint, line.body ?? {}, model);
@@ -308,19 +353,24 @@ export class BatchRunner {
         const body = line.body ?? {};
         const b = bill(model, gateMsat, json['usage'], { promptTokens: countPromptTokens(body), completionTokens: countCompletionTokens(generatedChars(json)) });
         const response = { status_code: 200, request_id: randomUUID(), body: attachCostMetadata(json, b.cost) };
-        await store.markAnswered(batch.id, line.index, response, b.cost.total_msats);
+        if (!(await store.markAnswered(batch.id, line.index, claimer, response, b.cost.total_msats))) {
+          // Taken back while it ran (this claimer was presumed gone): the runner that took it charges it, not this one.
+          payee.release(reservationId);
+          return;
+        }
         failpoint('batch:after-answer');
+        // Throws when recovery released the reservation (this claimer presumed gone): not charged, and the node stops as on any broken books.
         const settled = payee.settle(reservationId, b.cost.total_msats);
         // A line is marked done only once its charge is committed (a stored answer is not a sent one).
         payee.flush();
         failpoint('batch:after-settle');
-        await store.markDone(batch.id, line.index, settled.chargedMsat);
+        await store.markDone(batch.id, line.index, claimer, settled.chargedMsat);
         return;
       }
       payee.release(reservationId);
-      if (this.stopped) return void (await store.resetPending(batch.id, line.index));
-      if (outcome.kind === 'http') await store.markFailed(batch.id, line.index, { status_code: outcome.status, request_id: randomUUID(), body: outcome.body }, null);
-      else await store.markFailed(batch.id, line.index, null, { code: 'upstream_unreachable', message: outcome.message });
+      if (this.stopped) return void (await store.resetPending(batch.id, line.index, claimer, 'running'));
+      if (outcome.kind === 'http') await store.markFailed(batch.id, line.index, claimer, { status_code: outcome.status, request_id: randomUUID(), body: outcome.body }, null);
+      else await store.markFailed(batch.id, line.index, claimer, null, { code: 'upstream_unreachable', message: outcome.message });
     } finally {
       release?.();
       this.running--;

@@ -17,7 +17,7 @@ export { BatchError, type BatchErrorCode } from './batch-error.ts';
 export { batchObject, errorLine, fileObject, outputLine } from './batch-objects.ts';
 export { BATCH_ENDPOINTS, MAX_PRICE_KEY, completionWindowSeconds, handleBatchRoute, isBatchPath, readMetadata, type BatchRoutesDeps } from './batch-routes.ts';
 export { BATCH_PRIORITY, BatchRunner, type BatchRunnerDeps } from './batch-runner.ts';
-export type { BatchPatch, BatchRecord, BatchStatus, BatchStore, FileRecord, LineCounts, LineHold, LineRecord, LineState, NewLine, StoredFile } from './batch-store.ts';
+export type { BatchPatch, BatchRecord, BatchStatus, BatchStore, FileRecord, LineCounts, LineRecord, LineState, NewLine, StoredFile } from './batch-store.ts';
 export { isPostgresUrl, openBatchStore } from './open-batch-store.ts';
 export { PostgresBatchStore } from './postgres-batch-store.ts';
 export { SqliteBatchStore } from './sqlite-batch-store.ts';
@@ -28,10 +28,9 @@ export interface BatchServiceOptions {
   /** sqlite file of files, batches and lines (used unless `database` is a PostgreSQL URL). */
   readonly dbPath: string;
   /**
-   * `postgres://…`: keep files, batches and lines in PostgreSQL instead. Claims are atomic across
-   * processes, but start-up recovery still resets every `running` line and a batch is ended by
-   * whichever process sees it idle: until lines carry their claimer (issue 19's next slice), run one
-   * node process per database.
+   * `postgres://…`: keep files, batches and lines in PostgreSQL instead, shared by several node
+   * processes: a line is claimed once across them, and recovery takes back only the lines of a
+   * process that is gone (see BatchRunner).
    */
   readonly database?: string;
   readonly payee: Payee;
@@ -45,6 +44,8 @@ export interface BatchServiceOptions {
   readonly upstreamApiKey?: string;
   /** Engine slots batch lines may hold at once (default: capacity − 1, at least 1). */
   readonly slots?: number;
+  /** How often the runner takes back the lines of processes that are gone, and looks for batches other processes took in (default 5 s). */
+  readonly recoverEveryMs?: number;
   readonly maxFileBytes?: number;
 }
 
@@ -77,6 +78,7 @@ export async function openBatches(options: BatchServiceOptions): Promise<BatchSe
     store, payee: options.payee, admission: options.admission, priced, replicas: options.replicas,
     ...(options.upstreamApiKey ? { upstreamApiKey: options.upstreamApiKey } : {}),
     ...(options.slots !== undefined ? { slots: options.slots } : {}),
+    ...(options.recoverEveryMs !== undefined ? { recoverEveryMs: options.recoverEveryMs } : {}),
   });
   const routes = {
     store, runner, payee: options.payee, knownModel: (id: string) => options.engineModels.some((m) => m.id === id),

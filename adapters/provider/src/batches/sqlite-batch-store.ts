@@ -1,11 +1,15 @@
 /**
  * The Batch API's books in one node:sqlite file (`<dataDir>/batches.db`), the embedded default.
- * The file format is the one every earlier version wrote (no schema_version: tables are created
- * if missing). Work is synchronous underneath; the async methods only fit the BatchStore interface.
+ * No schema_version: tables are created if missing and a file an earlier version wrote gets the
+ * `claimer` column of lines added at open. Claimers are owners of the core's OwnerRegistry
+ * (`live_owners` in this file: pid + process start time), so several processes on one file see
+ * each other's claimers live. Work is synchronous underneath; the async methods only fit the
+ * BatchStore interface.
  */
-import { DurableDatabase } from '@routstr-kit/core';
+import { randomUUID } from 'node:crypto';
+import { DurableDatabase, OwnerRegistry } from '@routstr-kit/core';
 import { ENDED_STATUSES, addCount, patchColumns, toBatch, toFile, toJsonText, toLine } from './batch-rows.ts';
-import type { BatchPatch, BatchRecord, BatchStore, FileRecord, LineCounts, LineHold, LineRecord, LineState, NewLine, StoredFile } from './batch-store.ts';
+import type { BatchPatch, BatchRecord, BatchStore, FileRecord, LineCounts, LineRecord, LineState, NewLine, StoredFile } from './batch-store.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS files (
@@ -28,15 +32,40 @@ CREATE TABLE IF NOT EXISTS lines (
 CREATE INDEX IF NOT EXISTS lines_state ON lines (batch_id, state, model, idx);
 `;
 
+
 /** The Batch API's books in SQLite; see the module doc. */
 export class SqliteBatchStore extends DurableDatabase implements BatchStore {
+  readonly #owners: OwnerRegistry;
 
   constructor(path: string) {
     super(path, SCHEMA);
+    this.tx(() => {
+      // A file written before claimers (issue 19) lacks the column: added once, its lines keep a null claimer.
+      if (!this.all('PRAGMA table_info(lines)').some((c) => c['name'] === 'claimer')) this.db.exec('ALTER TABLE lines ADD COLUMN claimer TEXT');
+      this.db.exec("CREATE INDEX IF NOT EXISTS lines_held ON lines (state, claimer) WHERE state IN ('running', 'answered')");
+    });
+    this.#owners = new OwnerRegistry(this);
   }
 
   override async close(): Promise<void> {
+    if (this.db.isOpen) this.#owners.releaseAll();
     super.close();
+  }
+
+  // --- claimers -------------------------------------------------------------------------------
+
+  async registerClaimer(): Promise<string> {
+    const claimer = `${process.pid}:${randomUUID()}`;
+    this.#owners.register(claimer);
+    return claimer;
+  }
+
+  async releaseClaimer(claimer: string): Promise<void> {
+    this.#owners.release(claimer);
+  }
+
+  async claimerLive(claimer: string): Promise<boolean> {
+    return !this.#owners.gone(claimer);
   }
 
   // --- files ----------------------------------------------------------------------------------
@@ -115,19 +144,15 @@ export class SqliteBatchStore extends DurableDatabase implements BatchStore {
     return this.all("SELECT DISTINCT model FROM lines WHERE batch_id = ? AND state = 'pending'", batchId).map((r) => String(r['model']));
   }
 
-  async claimPending(batchId: string, model: string, hold: (line: LineRecord) => LineHold): Promise<{ line: LineRecord; hold: LineHold } | undefined> {
+  async claimPending(batchId: string, model: string, claimer: string): Promise<LineRecord | undefined> {
     // One BEGIN IMMEDIATE transaction: the write lock is taken before the read, so two processes on one file cannot take the same line.
     return this.tx(() => {
+      // Only from a batch still in progress: one another process is ending (or has ended) gives no more lines.
+      if (this.get('SELECT status FROM batches WHERE id = ?', batchId)?.['status'] !== 'in_progress') return undefined;
       const r = this.get("SELECT * FROM lines WHERE batch_id = ? AND state = 'pending' AND model = ? ORDER BY idx LIMIT 1", batchId, model);
       if (!r) return undefined;
-      const line = toLine(r);
-      const decided = hold(line);
-      if ('failed' in decided) {
-        this.#markFailed(batchId, line.index, null, decided.failed);
-        return { line: { ...line, state: 'failed' as const, error: decided.failed }, hold: decided };
-      }
-      this.run("UPDATE lines SET state = 'running', reservation_id = ?, gate_msat = ? WHERE batch_id = ? AND idx = ?", decided.reservationId, decided.gateMsat, batchId, line.index);
-      return { line: { ...line, state: 'running' as const, reservationId: decided.reservationId, gateMsat: decided.gateMsat }, hold: decided };
+      this.run("UPDATE lines SET state = 'running', claimer = ? WHERE batch_id = ? AND idx = ?", claimer, batchId, Number(r['idx']));
+      return { ...toLine(r), state: 'running' as const, claimer };
     });
   }
 
@@ -140,6 +165,17 @@ export class SqliteBatchStore extends DurableDatabase implements BatchStore {
     return this.all('SELECT * FROM lines WHERE state = ?', state).map(toLine);
   }
 
+  async orphanedLines(state: 'running' | 'answered'): Promise<LineRecord[]> {
+    const gone = new Map<string, boolean>();
+    const isGone = (claimer: string | null): boolean => {
+      if (claimer === null) return true;
+      let g = gone.get(claimer);
+      if (g === undefined) gone.set(claimer, (g = this.#owners.gone(claimer)));
+      return g;
+    };
+    return this.all('SELECT * FROM lines WHERE state = ?', state).map(toLine).filter((l) => isGone(l.claimer));
+  }
+
   async batchLines(batchId: string, state: LineState): Promise<LineRecord[]> {
     return this.#batchLines(batchId, state);
   }
@@ -148,24 +184,27 @@ export class SqliteBatchStore extends DurableDatabase implements BatchStore {
     return this.all('SELECT * FROM lines WHERE batch_id = ? AND state = ? ORDER BY idx', batchId, state).map(toLine);
   }
 
-  async markAnswered(batchId: string, index: number, response: unknown, costMsat: number): Promise<void> {
-    this.run("UPDATE lines SET state = 'answered', response = ?, cost_msat = ? WHERE batch_id = ? AND idx = ?", JSON.stringify(response), costMsat, batchId, index);
+  async holdReservation(batchId: string, index: number, claimer: string, reservationId: string, gateMsat: number): Promise<boolean> {
+    return this.run("UPDATE lines SET reservation_id = ?, gate_msat = ? WHERE batch_id = ? AND idx = ? AND state = 'running' AND claimer IS ?", reservationId, gateMsat, batchId, index, claimer) === 1;
   }
 
-  async markDone(batchId: string, index: number, chargedMsat: number): Promise<void> {
-    this.run("UPDATE lines SET state = 'done', cost_msat = ? WHERE batch_id = ? AND idx = ?", chargedMsat, batchId, index);
+  async markAnswered(batchId: string, index: number, claimer: string, response: unknown, costMsat: number): Promise<boolean> {
+    return this.run("UPDATE lines SET state = 'answered', response = ?, cost_msat = ? WHERE batch_id = ? AND idx = ? AND state = 'running' AND claimer IS ?", JSON.stringify(response), costMsat, batchId, index, claimer) === 1;
   }
 
-  async markFailed(batchId: string, index: number, response: unknown, error: unknown): Promise<void> {
-    this.#markFailed(batchId, index, response, error);
+  async markDone(batchId: string, index: number, claimer: string | null, chargedMsat: number): Promise<boolean> {
+    return this.run("UPDATE lines SET state = 'done', cost_msat = ? WHERE batch_id = ? AND idx = ? AND state = 'answered' AND claimer IS ?", chargedMsat, batchId, index, claimer) === 1;
   }
 
-  #markFailed(batchId: string, index: number, response: unknown, error: unknown): void {
-    this.run("UPDATE lines SET state = 'failed', response = ?, error = ?, cost_msat = NULL WHERE batch_id = ? AND idx = ?", toJsonText(response), toJsonText(error), batchId, index);
+  async markFailed(batchId: string, index: number, claimer: string, response: unknown, error: unknown): Promise<boolean> {
+    return this.run("UPDATE lines SET state = 'failed', response = ?, error = ?, cost_msat = NULL WHERE batch_id = ? AND idx = ? AND state = 'running' AND claimer IS ?", toJsonText(response), toJsonText(error), batchId, index, claimer) === 1;
   }
 
-  async resetPending(batchId: string, index: number): Promise<void> {
-    this.run("UPDATE lines SET state = 'pending', reservation_id = NULL, gate_msat = NULL, cost_msat = NULL, response = NULL WHERE batch_id = ? AND idx = ?", batchId, index);
+  async resetPending(batchId: string, index: number, claimer: string | null, from: 'running' | 'answered'): Promise<boolean> {
+    return this.run(
+      'UPDATE lines SET state = \'pending\', claimer = NULL, reservation_id = NULL, gate_msat = NULL, cost_msat = NULL, response = NULL WHERE batch_id = ? AND idx = ? AND state = ? AND claimer IS ?',
+      batchId, index, from, claimer,
+    ) === 1;
   }
 
   async failPending(batchId: string, error: unknown): Promise<number> {
@@ -180,6 +219,8 @@ export class SqliteBatchStore extends DurableDatabase implements BatchStore {
     return this.tx(() => {
       const status = this.get('SELECT status FROM batches WHERE id = ?', batchId)?.['status'];
       if (status === undefined || ENDED_STATUSES.includes(String(status))) return false;
+      // A line on an engine (in any process) or awaiting its charge would miss the files: end once it has.
+      if (this.get("SELECT 1 FROM lines WHERE batch_id = ? AND state IN ('running', 'answered') LIMIT 1", batchId)) return false;
       if (failPendingWith !== undefined) this.#failPending(batchId, failPendingWith);
       const { files, patch } = write(this.#batchLines(batchId, 'done'), this.#batchLines(batchId, 'failed'));
       for (const f of files) this.#insertFile(f.file, f.content);

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { storeBackends } from '../storage/store-backends.ts';
 import { WalletStore } from '../wallet/store.ts';
 import { InvalidBatch, UnreadableOrder } from './errors.ts';
 import { limitMsat, withinLimit } from './limit-order.ts';
@@ -11,9 +12,9 @@ import { parseBatchInput } from './orders.ts';
 const dir = mkdtempSync(join(tmpdir(), 'orders-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('OrderStore', () => {
-  it('moves a limit order only from the states it names, and keeps it across a reopen', () => {
-    const path = join(dir, 'a.db');
+describe.each(storeBackends('orders-store'))('OrderStore on $name', (backend) => {
+  it('moves a limit order only from the states it names, and keeps it across a reopen', async () => {
+    const path = await backend.fresh('a');
     let ws = new WalletStore(path);
     let store = new OrderStore(ws);
     store.insertLimit({ id: 'o1', request: { model: 'm', max_tokens: 2 }, maxPrice: 5000, shape: { inputTokens: 10, outputTokens: 2 }, deadline: 123 });
@@ -33,6 +34,28 @@ describe('OrderStore', () => {
     ws.close();
   });
 
+  it('claims a batch line at most once, and a requeued line can be claimed again', async () => {
+    const ws = new WalletStore(await backend.fresh('b'));
+    const store = new OrderStore(ws);
+    store.insertBatch({ id: 'b1', state: 'running', model: 'm', maxPrice: 100, deadline: 1, concurrency: 2 }, [
+      { customId: 'x', body: { model: 'm' } },
+      { customId: 'y', body: { model: 'm' } },
+    ]);
+    expect(store.claimLine('b1', 'x', 90)).toBe(true);
+    expect(store.claimLine('b1', 'x', 90)).toBe(false);
+    store.requeueLine('b1', 'x');
+    expect(store.claimLine('b1', 'x', 80)).toBe(true);
+    store.finishLine('b1', 'x', 'done', { custom_id: 'x' }, 1234);
+    expect(store.claimLine('b1', 'x', 80)).toBe(false);
+    expect(store.lines('b1').map((l) => [l.customId, l.state, l.priceMsat, l.chargedMsat])).toEqual([
+      ['x', 'done', 80, 1234],
+      ['y', 'waiting', null, null],
+    ]);
+    ws.close();
+  });
+});
+
+describe('OrderStore on SQLite rows an older version wrote', () => {
   it('an unreadable order row is reported alone; the rest of the store reads (the 10000000000000 deadline bug)', () => {
     const ws = new WalletStore(join(dir, 'c.db'));
     const store = new OrderStore(ws);
@@ -53,26 +76,6 @@ describe('OrderStore', () => {
     ]);
     expect(() => store.limit('huge')).toThrow(UnreadableOrder);
     expect(store.limit('ok')?.state).toBe('resting');
-    ws.close();
-  });
-
-  it('claims a batch line at most once, and a requeued line can be claimed again', () => {
-    const ws = new WalletStore(join(dir, 'b.db'));
-    const store = new OrderStore(ws);
-    store.insertBatch({ id: 'b1', state: 'running', model: 'm', maxPrice: 100, deadline: 1, concurrency: 2 }, [
-      { customId: 'x', body: { model: 'm' } },
-      { customId: 'y', body: { model: 'm' } },
-    ]);
-    expect(store.claimLine('b1', 'x', 90)).toBe(true);
-    expect(store.claimLine('b1', 'x', 90)).toBe(false);
-    store.requeueLine('b1', 'x');
-    expect(store.claimLine('b1', 'x', 80)).toBe(true);
-    store.finishLine('b1', 'x', 'done', { custom_id: 'x' }, 1234);
-    expect(store.claimLine('b1', 'x', 80)).toBe(false);
-    expect(store.lines('b1').map((l) => [l.customId, l.state, l.priceMsat, l.chargedMsat])).toEqual([
-      ['x', 'done', 80, 1234],
-      ['y', 'waiting', null, null],
-    ]);
     ws.close();
   });
 });

@@ -175,7 +175,13 @@ export class DurableDatabase {
 
   #transaction<T>(begin: string, fn: () => T): T {
     if (this.#depth > 0) return fn();
-    this.connection.exec(begin);
+    try {
+      this.connection.exec(begin);
+    } catch (error) {
+      // PostgreSQL: BEGIN ran and the lock wait failed (lock_timeout): end the aborted transaction
+      if (this.dialect === 'postgres') this.#rollback();
+      throw error;
+    }
     this.#depth++;
     try {
       const result = fn();
@@ -183,16 +189,20 @@ export class DurableDatabase {
       return result;
     } catch (error) {
       if (this.dialect === 'sqlite') this.connection.exec('ROLLBACK');
-      else if (this.connection.isOpen) {
-        try {
-          this.connection.exec('ROLLBACK');
-        } catch {
-          // the connection is gone: the server rolled the transaction back
-        }
-      }
+      else this.#rollback();
       throw error;
     } finally {
       this.#depth--;
+    }
+  }
+
+  /** PostgreSQL: ends the open transaction, if the connection still stands (a lost one was rolled back by the server). */
+  #rollback(): void {
+    if (!this.connection.isOpen) return;
+    try {
+      this.connection.exec('ROLLBACK');
+    } catch {
+      // the connection is gone: the server rolled the transaction back
     }
   }
 }

@@ -59,7 +59,7 @@ export function processStarted(pid: number): string {
  * This host's pid space: the boot and the pid namespace (Linux), or '' where unreadable. Two
  * processes with the same one can check each other's pids.
  */
-export function pidSpace(): string {
+function pidSpace(): string {
   try {
     return `${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}/${readlinkSync('/proc/self/ns/pid')}`;
   } catch {

@@ -18,7 +18,7 @@ function serve(): void {
 
 async function answer(clients: Map<string, { client: pg.Client; broken: Error | null }>, request: PgRequest): Promise<PgReply> {
   if (request.op === 'open') {
-    const client = new pg.Client({ connectionString: request.url, keepAlive: true, application_name: 'routstr-kit' });
+    const client = new pg.Client({ connectionString: request.url, keepAlive: true, application_name: 'routstr-kit', connectionTimeoutMillis: 15_000 });
     const entry = { client, broken: null as Error | null };
     // a dropped connection (server restart, terminated backend) fails the next call instead of crashing the thread
     client.on('error', (error) => void (entry.broken = error));
@@ -42,13 +42,18 @@ async function answer(clients: Map<string, { client: pg.Client; broken: Error | 
   if (entry.broken) throw new Error(`the PostgreSQL connection was lost: ${entry.broken.message}`);
   try {
     if (request.op === 'exec') {
-      await entry.client.query(request.sql);
+      const result = await entry.client.query(request.sql);
+      // a statement that failed inside the transaction aborted it: PostgreSQL answers COMMIT with a
+      // rollback, where SQLite would have committed the rest; never let that pass as a commit
+      if (request.sql === 'COMMIT' && !Array.isArray(result) && result.command === 'ROLLBACK') {
+        throw new Error('the transaction was rolled back, not committed: a statement in it failed');
+      }
       return { rows: [], count: 0 };
     }
     if (request.begin === undefined) return reply(await entry.client.query(request.sql, request.params), request.bigints);
     // one write in its own transaction, under the namespace's lock: BEGIN + lock, the write, COMMIT
-    await entry.client.query(request.begin);
     try {
+      await entry.client.query(request.begin);
       const result = reply(await entry.client.query(request.sql, request.params), request.bigints);
       await entry.client.query('COMMIT');
       return result;

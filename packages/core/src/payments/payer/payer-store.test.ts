@@ -1,16 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { storeBackends } from '../../storage/store-backends.ts';
 import { WalletStore } from '../../wallet/store.ts';
 import { PayerStore } from './payer-store.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'payer-store-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-describe('PayerStore', () => {
-  it('keeps X-Cashu records and sessions with their deposits in the wallet file, across reopen', () => {
-    const path = join(dir, 'w.db');
+describe.each(storeBackends('payer-store'))('PayerStore on $name', (backend) => {
+  it('keeps X-Cashu records and sessions with their deposits in the wallet file, across reopen', async () => {
+    const path = await backend.fresh('w');
     const first = new WalletStore(path);
     const a = new PayerStore(first);
     a.markSent('j1', 'r1', 'http://a/', '1:x');
