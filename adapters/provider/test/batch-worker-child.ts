@@ -5,11 +5,9 @@
 // progress; stdin closing stops it cleanly.
 // Usage: node batch-worker-child.ts '<json: { database, payeePath, walletPath, mint, upstream, model, prompt, completion, contextSize, recoverEveryMs }>'
 //
-// The payee file at `payeePath` is shared by every worker until the payee keeps its books in
-// PostgreSQL (issue 19, branch payee-shared): sound for this fixture only because Bearer charges
-// commit as deltas with a settled-reservation receipt each, and the account holds far more than
-// the lines can reserve, so no process's cached balance ever decides a reservation. Once the payee
-// has shared books (`openPayee({ shared: true })`), open them so here and in batches-processes.test.ts.
+// The payee file at `payeePath` is shared by every worker: shared books (`openPayee({ shared: true })`),
+// each reservation and settlement one commit on the account row (a single-process Payee refuses books
+// another Payee has open).
 import { msatPerMtok, openPayee, openWallet } from '@routstr-kit/core';
 import { isPostgresUrl, openBatches } from '../src/batches/index.ts';
 import { createFixedPriceBoard } from '../src/market-maker/price-board.ts';
@@ -31,7 +29,7 @@ interface WorkerArgs {
 
 const args = JSON.parse(process.argv[2] ?? '{}') as WorkerArgs;
 const wallet = await openWallet({ path: args.walletPath, mints: [args.mint], reclaimOnOpen: false });
-const payee = await openPayee({ wallet, dbPath: args.payeePath });
+const payee = await openPayee({ wallet, dbPath: args.payeePath, shared: true });
 const admission = new Admission({ maxConcurrency: 1, queueSize: 4 });
 const replicas = new ReplicaPool([args.upstream]);
 const engineModels = await replicas.open(args.contextSize);

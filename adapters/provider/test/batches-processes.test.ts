@@ -84,7 +84,7 @@ function expectEachRanOnce(lines: LineRecord[], n: number, before: { promptToken
 /** A batch service in this process on the store at `where`, with its own payee books in `dir`. */
 async function openService(name: string, where: string, dir: string) {
   const wallet = await openWallet({ path: join(dir, 'wallet.db'), mints: [mint.url], reclaimOnOpen: false });
-  const payee: Payee = await openPayee({ wallet, dbPath: join(dir, 'payee.db') });
+  const payee: Payee = await openPayee({ wallet, dbPath: join(dir, 'payee.db'), shared: true });
   const admission = new Admission({ maxConcurrency: 1, queueSize: 4 });
   const service = await openBatches({
     dbPath: name === 'sqlite' ? where : join(dir, 'unused.db'), ...(name === 'postgres' ? { database: where } : {}),
@@ -225,7 +225,7 @@ describe('a runner whose PostgreSQL session drops while its process lives', () =
 async function sharedPayee(dir: string, sats: number): Promise<{ payeePath: string; apiKey: string; before: AccountInfo }> {
   const payeePath = join(dir, 'payee.db');
   const wallet = await openWallet({ path: join(dir, 'setup-wallet.db'), mints: [mint.url], reclaimOnOpen: false });
-  const payee = await openPayee({ wallet, dbPath: payeePath });
+  const payee = await openPayee({ wallet, dbPath: payeePath, shared: true });
   try {
     const apiKey = await payee.accountFor({ kind: 'cashu', token: (await client.send(sat(sats), { purpose: 'batch workers' })).token });
     return { payeePath, apiKey, before: payee.info(apiKey) };
@@ -238,7 +238,7 @@ async function sharedPayee(dir: string, sats: number): Promise<{ payeePath: stri
 /** The account's figures in the shared payee file, read once every worker has stopped. */
 async function accountNow(dir: string, payeePath: string, apiKey: string): Promise<AccountInfo> {
   const wallet = await openWallet({ path: join(dir, 'setup-wallet.db'), mints: [mint.url], reclaimOnOpen: false });
-  const payee = await openPayee({ wallet, dbPath: payeePath });
+  const payee = await openPayee({ wallet, dbPath: payeePath, shared: true });
   try {
     return payee.info(apiKey);
   } finally {

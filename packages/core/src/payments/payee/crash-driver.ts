@@ -1,6 +1,6 @@
 // Test fixture for payee crash tests: a child process that holds the node's wallet and payee books
 // and does one thing; the parent arms ROUTSTR_KIT_FAILPOINT so it SIGKILLs itself at a named step.
-// Usage: node crash-driver.ts '<json: { walletPath, dbPath, mint, action: "deposit"|"refund"|"xcashu"|"session", token?, apiKey?, requests?, commit? }>'
+// Usage: node crash-driver.ts '<json: { walletPath, dbPath, mint, action: "deposit"|"refund"|"xcashu"|"session", token?, apiKey?, requests?, commit?, shared? }>'
 // "session": Bearer requests on apiKey (reserve 5000 msat, settle 1234 msat each), each answer printed as it
 // "leaves" ({"answer":i,"chargedMsat":…}); their settlements committed by the group timer ("timer") or by flush().
 import { openWallet } from '../../wallet/index.ts';
@@ -15,12 +15,14 @@ interface DriverArgs {
   apiKey?: string;
   requests?: number;
   commit?: 'timer' | 'flush';
+  /** Open the books shared (several processes on one database). */
+  shared?: boolean;
 }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as DriverArgs;
 const wallet = await openWallet({ path: args.walletPath, mints: [args.mint], reclaimOnOpen: false });
 // A timer group commit right after each answer (intervalMs 0), or one flush() after all of them.
-const payee = await openPayee({ wallet, dbPath: args.dbPath, groupCommit: args.commit === 'timer' ? { intervalMs: 0 } : { intervalMs: 60_000 } });
+const payee = await openPayee({ wallet, dbPath: args.dbPath, shared: args.shared === true, groupCommit: args.commit === 'timer' ? { intervalMs: 0 } : { intervalMs: 60_000 } });
 async function run(): Promise<unknown> {
   if (args.action === 'deposit') return payee.accountFor({ kind: 'cashu', token: args.token ?? '' });
   if (args.action === 'session') {

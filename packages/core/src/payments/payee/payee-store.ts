@@ -1,11 +1,14 @@
 /**
- * The payee's books in one node:sqlite file, every amount an integer number of msats: X-Cashu
- * requests (keyed by sha256 of the token), Bearer accounts and their reservations, deposits,
- * settled charges (revenue), refunds and payouts. Multi-step changes run in BEGIN IMMEDIATE
- * transactions so a crash leaves each record in one named state that recovery knows how to finish.
+ * The payee's books, in a node:sqlite file or in PostgreSQL (schema 'payee'), every amount an
+ * integer number of msats: X-Cashu requests (keyed by sha256 of the token), Bearer accounts and
+ * their reservations, deposits, settled charges (revenue), refunds and payouts. Multi-step changes
+ * run in transactions that hold the write lock from their start (BEGIN IMMEDIATE; the namespace's
+ * advisory lock on PostgreSQL) so a crash leaves each record in one named state that recovery
+ * knows how to finish. SQL is portable (ON CONFLICT DO NOTHING, CASE instead of MAX).
  */
 import type { SQLInputValue } from 'node:sqlite';
 import { DurableDatabase } from '../../storage/index.ts';
+import { OWNED_TABLES, POSTGRES_SCHEMA, SQLITE_SCHEMA, sqliteOwnerMigration } from './payee-schema.ts';
 import type { Settlement } from './settlement-group.ts';
 
 /** redeeming: the token may be in our wallet; redeemed: ours, not yet billed; charged: cost fixed, change not stored; done: change stored. */
@@ -25,6 +28,8 @@ export interface XCashuRecord {
   changeSat: number | null;
   changeToken: string | null;
   createdAt: number;
+  /** The process serving or finishing it (shared books); null: nobody (a single-process file, or let go after a failure). */
+  owner: string | null;
 }
 
 export interface AccountRecord {
@@ -47,6 +52,7 @@ export interface DepositRecord {
   faceSat: number;
   state: 'redeeming' | 'done';
   creditedMsat: number | null;
+  owner: string | null;
 }
 
 export interface ReservationRecord {
@@ -55,6 +61,7 @@ export interface ReservationRecord {
   amountMsat: number;
   state: 'held' | 'settled' | 'released';
   costMsat: number | null;
+  owner: string | null;
 }
 
 export interface RefundRecord {
@@ -63,6 +70,7 @@ export interface RefundRecord {
   sat: number;
   state: 'pending' | 'done';
   token: string | null;
+  owner: string | null;
 }
 
 export interface PayoutRecord {
@@ -72,33 +80,16 @@ export interface PayoutRecord {
   state: 'pending' | 'done' | 'failed';
   token: string | null;
   createdAt: number;
+  owner: string | null;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS xcashu (
-  token_hash TEXT PRIMARY KEY, token TEXT NOT NULL, request_id TEXT NOT NULL, mint TEXT NOT NULL, model TEXT NOT NULL,
-  face_sat INTEGER NOT NULL, gate_msat INTEGER NOT NULL, credited_msat INTEGER, state TEXT NOT NULL,
-  cost_msat INTEGER, change_sat INTEGER, change_token TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS accounts (
-  api_key TEXT PRIMARY KEY, balance_msat INTEGER NOT NULL, reserved_msat INTEGER NOT NULL, total_requests INTEGER NOT NULL,
-  total_spent_msat INTEGER NOT NULL, refund_token TEXT, refund_sat INTEGER, created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS deposits (
-  token_hash TEXT PRIMARY KEY, token TEXT NOT NULL, api_key TEXT NOT NULL, mint TEXT NOT NULL, face_sat INTEGER NOT NULL,
-  state TEXT NOT NULL, credited_msat INTEGER, created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS reservations (
-  id TEXT PRIMARY KEY, api_key TEXT NOT NULL, amount_msat INTEGER NOT NULL, state TEXT NOT NULL, cost_msat INTEGER,
-  created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS charges (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, ref TEXT NOT NULL UNIQUE, source TEXT NOT NULL, amount_msat INTEGER NOT NULL,
-  created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS refunds (
-  id TEXT PRIMARY KEY, api_key TEXT NOT NULL, sat INTEGER NOT NULL, state TEXT NOT NULL, token TEXT, created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS payouts (
-  id TEXT PRIMARY KEY, kind TEXT NOT NULL, amount_msat INTEGER NOT NULL, state TEXT NOT NULL, token TEXT,
-  created_at INTEGER NOT NULL);
-`;
+/** A table whose records carry the owner working on them. */
+export type OwnedTable = (typeof OWNED_TABLES)[number];
+
 
 type Row = Record<string, SQLInputValue>;
+// reserved_msat less a reservation, never below 0 (an older version's rows kept it 0); portable (no MAX/GREATEST).
+const LESS_RESERVED = 'reserved_msat = CASE WHEN reserved_msat > ? THEN reserved_msat - ? ELSE 0 END';
 const n = (v: SQLInputValue | undefined): number => Number(v ?? 0);
 const nn = (v: SQLInputValue | undefined): number | null => (v === null || v === undefined ? null : Number(v));
 const s = (v: SQLInputValue | undefined): string => String(v ?? '');
@@ -109,6 +100,7 @@ function toXCashu(r: Row): XCashuRecord {
     tokenHash: s(r['token_hash']), token: s(r['token']), requestId: s(r['request_id']), mint: s(r['mint']), model: s(r['model']),
     faceSat: n(r['face_sat']), gateMsat: n(r['gate_msat']), creditedMsat: nn(r['credited_msat']), state: s(r['state']) as XCashuState,
     costMsat: nn(r['cost_msat']), changeSat: nn(r['change_sat']), changeToken: sn(r['change_token']), createdAt: n(r['created_at']),
+    owner: sn(r['owner']),
   };
 }
 
@@ -122,26 +114,54 @@ function toAccount(r: Row): AccountRecord {
 function toDeposit(r: Row): DepositRecord {
   return {
     tokenHash: s(r['token_hash']), token: s(r['token']), apiKey: s(r['api_key']), mint: s(r['mint']), faceSat: n(r['face_sat']),
-    state: s(r['state']) as DepositRecord['state'], creditedMsat: nn(r['credited_msat']),
+    state: s(r['state']) as DepositRecord['state'], creditedMsat: nn(r['credited_msat']), owner: sn(r['owner']),
+  };
+}
+
+const keyOf = (table: OwnedTable): string => (table === 'xcashu' || table === 'deposits' ? 'token_hash' : 'id');
+
+function toReservation(r: Row): ReservationRecord {
+  return {
+    id: s(r['id']), apiKey: s(r['api_key']), amountMsat: n(r['amount_msat']), state: s(r['state']) as ReservationRecord['state'],
+    costMsat: nn(r['cost_msat']), owner: sn(r['owner']),
   };
 }
 
 /** The payee's durable books (see module doc). */
 export class PayeeStore extends DurableDatabase {
   constructor(path: string) {
-    super(path, SCHEMA);
+    super(path, { sqlite: SQLITE_SCHEMA, postgres: [POSTGRES_SCHEMA] }, { namespace: 'payee' });
+    if (this.dialect === 'sqlite') {
+      this.tx(() => this.connection.exec(sqliteOwnerMigration((table) => this.all(`PRAGMA table_info(${table})`).map((c) => s(c['name'])))));
+    }
+  }
+
+  /** Every owner registered live on these books (storage/owner-liveness.ts; some may be gone). */
+  registeredOwners(): string[] {
+    return this.all('SELECT owner FROM live_owners').map((r) => s(r['owner']));
+  }
+
+  /** The owner and state of an owned record (undefined: none). */
+  ownerOf(table: OwnedTable, id: string): { owner: string | null; state: string } | undefined {
+    const r = this.get(`SELECT owner, state FROM ${table} WHERE ${keyOf(table)} = ?`, id);
+    return r ? { owner: sn(r['owner']), state: s(r['state']) } : undefined;
+  }
+
+  /** Sets (or clears) the owner working on a record (shared books: a claim made inside a transaction). */
+  setOwner(table: OwnedTable, id: string, owner: string | null): void {
+    this.run(`UPDATE ${table} SET owner = ? WHERE ${keyOf(table)} = ?`, owner, id);
   }
 
   // --- X-Cashu requests ------------------------------------------------------------------------
 
   /** Inserts a request in state 'redeeming'; false when this token was seen before. */
-  insertXCashu(r: Omit<XCashuRecord, 'creditedMsat' | 'state' | 'costMsat' | 'changeSat' | 'changeToken' | 'createdAt'>): boolean {
+  insertXCashu(r: Omit<XCashuRecord, 'creditedMsat' | 'state' | 'costMsat' | 'changeSat' | 'changeToken' | 'createdAt' | 'owner'>, owner: string | null = null): boolean {
     const now = Date.now();
     return (
       this.run(
-        `INSERT OR IGNORE INTO xcashu (token_hash, token, request_id, mint, model, face_sat, gate_msat, state, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'redeeming', ?, ?)`,
-        r.tokenHash, r.token, r.requestId, r.mint, r.model, r.faceSat, r.gateMsat, now, now,
+        `INSERT INTO xcashu (token_hash, token, request_id, mint, model, face_sat, gate_msat, state, created_at, updated_at, owner)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'redeeming', ?, ?, ?) ON CONFLICT DO NOTHING`,
+        r.tokenHash, r.token, r.requestId, r.mint, r.model, r.faceSat, r.gateMsat, now, now, owner,
       ) === 1
     );
   }
@@ -180,7 +200,7 @@ export class PayeeStore extends DurableDatabase {
   credit(apiKey: string, msat: number): void {
     this.run(
       `INSERT INTO accounts (api_key, balance_msat, reserved_msat, total_requests, total_spent_msat, created_at) VALUES (?, ?, 0, 0, 0, ?)
-       ON CONFLICT(api_key) DO UPDATE SET balance_msat = balance_msat + excluded.balance_msat, refund_token = NULL, refund_sat = NULL`,
+       ON CONFLICT(api_key) DO UPDATE SET balance_msat = accounts.balance_msat + excluded.balance_msat, refund_token = NULL, refund_sat = NULL`,
       apiKey, msat, Date.now(),
     );
   }
@@ -203,11 +223,12 @@ export class PayeeStore extends DurableDatabase {
 
   // --- deposits ---------------------------------------------------------------------------------
 
-  insertDeposit(d: Omit<DepositRecord, 'state' | 'creditedMsat'>): boolean {
+  insertDeposit(d: Omit<DepositRecord, 'state' | 'creditedMsat' | 'owner'>, owner: string | null = null): boolean {
     return (
       this.run(
-        `INSERT OR IGNORE INTO deposits (token_hash, token, api_key, mint, face_sat, state, created_at) VALUES (?, ?, ?, ?, ?, 'redeeming', ?)`,
-        d.tokenHash, d.token, d.apiKey, d.mint, d.faceSat, Date.now(),
+        `INSERT INTO deposits (token_hash, token, api_key, mint, face_sat, state, created_at, owner) VALUES (?, ?, ?, ?, ?, 'redeeming', ?, ?)
+         ON CONFLICT DO NOTHING`,
+        d.tokenHash, d.token, d.apiKey, d.mint, d.faceSat, Date.now(), owner,
       ) === 1
     );
   }
@@ -233,14 +254,85 @@ export class PayeeStore extends DurableDatabase {
 
   reservation(id: string): ReservationRecord | undefined {
     const r = this.get('SELECT * FROM reservations WHERE id = ?', id);
-    return r
-      ? { id: s(r['id']), apiKey: s(r['api_key']), amountMsat: n(r['amount_msat']), state: s(r['state']) as ReservationRecord['state'], costMsat: nn(r['cost_msat']) }
-      : undefined;
+    return r ? toReservation(r) : undefined;
   }
 
-  /** Reservations an older version left held (this one keeps them in memory only). */
-  heldReservations(): ReservationRecord[] {
-    return this.all("SELECT id FROM reservations WHERE state = 'held'").map((r) => this.reservation(s(r['id'])) as ReservationRecord);
+  /** Held reservations (of one account): shared books' requests in flight, or what an older version left held. */
+  heldReservations(apiKey?: string): ReservationRecord[] {
+    const rows = apiKey === undefined
+      ? this.all("SELECT * FROM reservations WHERE state = 'held' ORDER BY created_at")
+      : this.all("SELECT * FROM reservations WHERE state = 'held' AND api_key = ?", apiKey);
+    return rows.map(toReservation);
+  }
+
+  /** Holds `amountMsat` of an account for a request (shared books; call inside tx after checking the balance). */
+  holdReservation(r: { id: string; apiKey: string; amountMsat: number; owner: string }): void {
+    this.run(
+      "INSERT INTO reservations (id, api_key, amount_msat, state, created_at, owner) VALUES (?, ?, ?, 'held', ?, ?)",
+      r.id, r.apiKey, r.amountMsat, Date.now(), r.owner,
+    );
+    this.run('UPDATE accounts SET reserved_msat = reserved_msat + ? WHERE api_key = ?', r.amountMsat, r.apiKey);
+  }
+
+  /**
+   * PostgreSQL, shared books: holds the gate in one statement (one call to the database, in its own
+   * transaction under the namespace's lock) when the account covers it; false when it does not or
+   * does not exist (nothing written: the caller decides why in a transaction).
+   */
+  holdIfCovered(r: { id: string; apiKey: string; amountMsat: number; owner: string }): boolean {
+    return (
+      this.run(
+        `WITH a AS (UPDATE accounts SET reserved_msat = reserved_msat + ? WHERE api_key = ? AND balance_msat - reserved_msat >= ? RETURNING api_key)
+         INSERT INTO reservations (id, api_key, amount_msat, state, created_at, owner) SELECT ?::text, api_key, ?::bigint, 'held', ?::bigint, ?::text FROM a`,
+        r.amountMsat, r.apiKey, r.amountMsat, r.id, r.amountMsat, Date.now(), r.owner,
+      ) === 1
+    );
+  }
+
+  /**
+   * PostgreSQL, shared books: settles a held reservation in one statement (see holdIfCovered) at
+   * `costMsat` as far as the balance goes — reservation settled, account debited, charge recorded;
+   * nothing when it is not held. Read the outcome with reservationWithAccount.
+   */
+  settleIfHeld(id: string, costMsat: number): void {
+    this.run(
+      `WITH r AS (
+         SELECT res.id, res.api_key, res.amount_msat, LEAST(?::bigint, acc.balance_msat) AS charged
+         FROM reservations res JOIN accounts acc ON acc.api_key = res.api_key WHERE res.id = ? AND res.state = 'held'),
+       u AS (UPDATE reservations SET state = 'settled', cost_msat = r.charged FROM r WHERE reservations.id = r.id RETURNING 1),
+       a AS (UPDATE accounts SET balance_msat = balance_msat - r.charged,
+               reserved_msat = CASE WHEN reserved_msat > r.amount_msat THEN reserved_msat - r.amount_msat ELSE 0 END,
+               total_requests = total_requests + 1, total_spent_msat = total_spent_msat + r.charged
+             FROM r WHERE accounts.api_key = r.api_key RETURNING 1)
+       INSERT INTO charges (ref, source, amount_msat, created_at) SELECT 'res:' || r.id, 'bearer', r.charged, ?::bigint FROM r
+       WHERE r.charged > 0 ON CONFLICT DO NOTHING`,
+      costMsat, id, Date.now(),
+    );
+  }
+
+  /** A reservation with its account's balance and reserved msats (one read). */
+  reservationWithAccount(id: string): (ReservationRecord & { balanceMsat: number; reservedMsat: number }) | undefined {
+    const r = this.get(
+      'SELECT res.*, acc.balance_msat AS acc_balance, acc.reserved_msat AS acc_reserved FROM reservations res JOIN accounts acc ON acc.api_key = res.api_key WHERE res.id = ?',
+      id,
+    );
+    return r ? { ...toReservation(r), balanceMsat: n(r['acc_balance']), reservedMsat: n(r['acc_reserved']) } : undefined;
+  }
+
+  /** Closes a held reservation (shared books; call inside tx): settled at `chargedMsat` (debited, earned) or released. */
+  closeHeld(r: ReservationRecord, outcome: { state: 'settled'; chargedMsat: number } | { state: 'released' }): void {
+    const charged = outcome.state === 'settled' ? outcome.chargedMsat : 0;
+    this.closeReservation(r.id, outcome.state, outcome.state === 'settled' ? charged : null);
+    if (outcome.state === 'released') {
+      this.run(`UPDATE accounts SET ${LESS_RESERVED} WHERE api_key = ?`, r.amountMsat, r.amountMsat, r.apiKey);
+      return;
+    }
+    this.run(
+      `UPDATE accounts SET balance_msat = balance_msat - ?, ${LESS_RESERVED}, total_requests = total_requests + 1,
+       total_spent_msat = total_spent_msat + ? WHERE api_key = ?`,
+      charged, r.amountMsat, r.amountMsat, charged, r.apiKey,
+    );
+    if (charged > 0) this.insertCharge(`res:${r.id}`, 'bearer', charged);
   }
 
   closeReservation(id: string, state: 'settled' | 'released', costMsat: number | null): void {
@@ -259,7 +351,7 @@ export class PayeeStore extends DurableDatabase {
       // The settled reservation row is the settlement's receipt: a group written again (its first commit
       // landed, the step after it failed) finds the rows there and debits nothing twice.
       const fresh = this.run(
-        "INSERT OR IGNORE INTO reservations (id, api_key, amount_msat, state, cost_msat, created_at) VALUES (?, ?, ?, 'settled', ?, ?)",
+        "INSERT INTO reservations (id, api_key, amount_msat, state, cost_msat, created_at) VALUES (?, ?, ?, 'settled', ?, ?) ON CONFLICT DO NOTHING",
         g.reservationId, g.apiKey, g.reservedMsat, g.chargedMsat, now,
       ) === 1;
       if (!fresh) continue;
@@ -281,7 +373,7 @@ export class PayeeStore extends DurableDatabase {
 
   /** Records revenue once per `ref` (a request id); a repeat is ignored. */
   insertCharge(ref: string, source: 'xcashu' | 'bearer', amountMsat: number): void {
-    this.run('INSERT OR IGNORE INTO charges (ref, source, amount_msat, created_at) VALUES (?, ?, ?, ?)', ref, source, amountMsat, Date.now());
+    this.run('INSERT INTO charges (ref, source, amount_msat, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', ref, source, amountMsat, Date.now());
   }
 
   revenueMsat(): number {
@@ -290,15 +382,15 @@ export class PayeeStore extends DurableDatabase {
 
   // --- refunds ----------------------------------------------------------------------------------
 
-  insertRefund(r: { id: string; apiKey: string; sat: number }): void {
-    this.run("INSERT INTO refunds (id, api_key, sat, state, created_at) VALUES (?, ?, ?, 'pending', ?)", r.id, r.apiKey, r.sat, Date.now());
+  insertRefund(r: { id: string; apiKey: string; sat: number }, owner: string | null = null): void {
+    this.run("INSERT INTO refunds (id, api_key, sat, state, created_at, owner) VALUES (?, ?, ?, 'pending', ?, ?)", r.id, r.apiKey, r.sat, Date.now(), owner);
   }
 
   pendingRefunds(apiKey?: string): RefundRecord[] {
     const rows = apiKey === undefined
       ? this.all("SELECT * FROM refunds WHERE state = 'pending' ORDER BY created_at")
       : this.all("SELECT * FROM refunds WHERE state = 'pending' AND api_key = ? ORDER BY created_at", apiKey);
-    return rows.map((r) => ({ id: s(r['id']), apiKey: s(r['api_key']), sat: n(r['sat']), state: 'pending' as const, token: sn(r['token']) }));
+    return rows.map((r) => ({ id: s(r['id']), apiKey: s(r['api_key']), sat: n(r['sat']), state: 'pending' as const, token: sn(r['token']), owner: sn(r['owner']) }));
   }
 
   finishRefund(id: string, token: string): void {
@@ -307,8 +399,8 @@ export class PayeeStore extends DurableDatabase {
 
   // --- payouts ----------------------------------------------------------------------------------
 
-  insertPayout(p: { id: string; kind: PayoutRecord['kind']; amountMsat: number }): void {
-    this.run("INSERT INTO payouts (id, kind, amount_msat, state, created_at) VALUES (?, ?, ?, 'pending', ?)", p.id, p.kind, p.amountMsat, Date.now());
+  insertPayout(p: { id: string; kind: PayoutRecord['kind']; amountMsat: number }, owner: string | null = null): void {
+    this.run("INSERT INTO payouts (id, kind, amount_msat, state, created_at, owner) VALUES (?, ?, ?, 'pending', ?, ?)", p.id, p.kind, p.amountMsat, Date.now(), owner);
   }
 
   updatePayout(id: string, patch: { state: PayoutRecord['state']; token?: string | null; amountMsat?: number }): void {
@@ -320,6 +412,7 @@ export class PayeeStore extends DurableDatabase {
   pendingPayouts(): PayoutRecord[] {
     return this.all("SELECT * FROM payouts WHERE state = 'pending'").map((r) => ({
       id: s(r['id']), kind: s(r['kind']) as PayoutRecord['kind'], amountMsat: n(r['amount_msat']), state: 'pending' as const, token: sn(r['token']), createdAt: n(r['created_at']),
+      owner: sn(r['owner']),
     }));
   }
 

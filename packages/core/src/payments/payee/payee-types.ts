@@ -80,8 +80,19 @@ export interface Payout {
 export interface OpenPayeeOptions {
   /** The node's wallet (open it with `reclaimOnOpen: false`). */
   readonly wallet: EcashWallet;
-  /** sqlite file of the payee's books (one open Payee per file: it keeps Bearer accounts in memory). */
+  /**
+   * sqlite file of the payee's books. Without `shared`, one open Payee per file (it keeps Bearer
+   * accounts in memory); a PostgreSQL URL always opens shared books.
+   */
   readonly dbPath: string;
+  /**
+   * Shared books: several node processes (or Payees) on one database. No balance is cached: each
+   * reservation and settlement is one transaction on the account's row; recovery (at open and
+   * whenever `recover()` runs) touches only what a gone process left. Always on for PostgreSQL.
+   */
+  readonly shared?: boolean;
+  /** Shared books: how often recovery runs while open, ms (default 10 000; 0: only at open and on recover()). */
+  readonly recoverEveryMs?: number;
   /** How Bearer settlements are grouped into commits (default: up to 256 per commit, at most 10 ms apart). */
   readonly groupCommit?: SettlementGroupOptions;
 }

@@ -10,6 +10,7 @@ import { sat } from '../../money/index.ts';
 import { apiKeyForToken } from '../../protocol/index.ts';
 import { openWallet, type EcashWallet } from '../../wallet/index.ts';
 import { failpointEnv } from '../../testing/index.ts';
+import { storeBackends, type StoreBackend } from '../../storage/store-backends.ts';
 import { bolt11AmountSat } from './bolt11-amount.ts';
 import { PayeeError } from './payee-errors.ts';
 import { openPayee, type Payee } from './payee.ts';
@@ -45,7 +46,16 @@ async function expectPayeeError(p: Promise<unknown> | (() => unknown), status: n
   throw new Error(`expected ${code}`);
 }
 
-describe('payee (redeem before serving, msat books, idempotent refunds)', () => {
+// Every suite below but the in-memory group commit's runs on single-process books (SQLite) and on
+// shared books on SQLite and on PostgreSQL (always shared there); the node's wallet is a SQLite file.
+const [sqlite, postgres] = storeBackends('payee-books') as [StoreBackend, StoreBackend];
+const modes = [
+  { books: 'single-process sqlite', shared: false, backend: sqlite },
+  { books: 'shared sqlite', shared: true, backend: sqlite },
+  { books: 'shared postgres', shared: true, backend: postgres },
+];
+
+describe.each(modes)('payee (redeem before serving, msat books, idempotent refunds), $books books', ({ shared, backend }) => {
   const dir = mkdtempSync(join(tmpdir(), 'payee-'));
   let mint: RunningMint;
   let client: EcashWallet;
@@ -60,7 +70,7 @@ describe('payee (redeem before serving, msat books, idempotent refunds)', () => 
     client = await openWallet({ path: path('client'), mints: [mint.url] });
     await (await client.fund(sat(1000))).complete();
     nodeWallet = await openWallet({ path: path('node'), mints: [mint.url], reclaimOnOpen: false });
-    payee = await openPayee({ wallet: nodeWallet, dbPath: path('payee') });
+    payee = await openPayee({ wallet: nodeWallet, dbPath: await backend.fresh('payee'), shared });
   });
   afterAll(async () => {
     payee.close();
@@ -135,13 +145,13 @@ describe('payee (redeem before serving, msat books, idempotent refunds)', () => 
       try {
         await (await payer.fund(sat(20))).complete();
         const walletPath = path('crash-node');
-        const dbPath = path('crash-payee');
+        const dbPath = await backend.fresh('crash-payee');
         const token = (await payer.send(sat(12), { purpose: 'deposit' })).token;
         const fee = getTokenMetadata(token).proofAmounts.length; // 1000 ppk: 1 sat per input proof
-        const child = await runChild({ walletPath, dbPath, mint: feeMint.url, action: 'deposit', token }, step);
+        const child = await runChild({ walletPath, dbPath, mint: feeMint.url, action: 'deposit', token, shared }, step);
         expect(child.signal).toBe('SIGKILL');
         const w = await openWallet({ path: walletPath, mints: [feeMint.url], reclaimOnOpen: false });
-        const p = await openPayee({ wallet: w, dbPath });
+        const p = await openPayee({ wallet: w, dbPath, shared });
         expect(fee).toBeGreaterThan(0);
         expect(w.balance()).toBe(12 - fee);
         expect(p.info(apiKeyForToken(token)).availableMsat).toBe((12 - fee) * 1000);
@@ -157,14 +167,14 @@ describe('payee (redeem before serving, msat books, idempotent refunds)', () => 
   for (const step of ['payee:refund-after-debit', 'send:after-store', 'payee:refund-after-send']) {
     it(`Bearer refund killed at ${step}: the same refund is delivered after restart, nothing lost`, { timeout: 60_000 }, async () => {
       const walletPath = path('crash-node');
-      const dbPath = path('crash-payee');
+      const dbPath = await backend.fresh('crash-payee');
       const token = await pay(15);
-      const setup = await runChild({ walletPath, dbPath, mint: mint.url, action: 'deposit', token }, null);
+      const setup = await runChild({ walletPath, dbPath, mint: mint.url, action: 'deposit', token, shared }, null);
       const apiKey = setup.result as string;
-      const child = await runChild({ walletPath, dbPath, mint: mint.url, action: 'refund', apiKey }, step);
+      const child = await runChild({ walletPath, dbPath, mint: mint.url, action: 'refund', apiKey, shared }, step);
       expect(child.signal).toBe('SIGKILL');
       const w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
-      const p = await openPayee({ wallet: w, dbPath });
+      const p = await openPayee({ wallet: w, dbPath, shared });
       const refund = await p.refund(apiKey);
       expect(await p.refund(apiKey)).toEqual(refund);
       const back = await client.receive(refund.token);
@@ -176,7 +186,7 @@ describe('payee (redeem before serving, msat books, idempotent refunds)', () => 
   }
 });
 
-describe('X-Cashu crash safety: the node SIGKILLed at each step, reopened (value conserved to the sat)', () => {
+describe.each(modes)('X-Cashu crash safety: the node SIGKILLed at each step, reopened (value conserved to the sat), $books books', ({ shared, backend }) => {
   const dir = mkdtempSync(join(tmpdir(), 'payee-xcashu-crash-'));
   let n = 0;
   const path = (name: string): string => join(dir, `${name}-${n++}.db`);
@@ -197,16 +207,16 @@ describe('X-Cashu crash safety: the node SIGKILLed at each step, reopened (value
   for (const step of [...steps, null]) {
     it(`killed at ${step ?? 'no step (completes)'}: client + node = paid, node holds exactly its revenue`, { timeout: 60_000 }, async () => {
       const walletPath = path('node');
-      const dbPath = path('payee');
+      const dbPath = await backend.fresh('payee');
       const paid = 21;
       const token = (await client.send(sat(paid), { purpose: 'x-cashu' })).token;
       const swaps = mint.stats().swaps;
-      const child = await runChild({ walletPath, dbPath, mint: mint.url, action: 'xcashu', token }, step);
+      const child = await runChild({ walletPath, dbPath, mint: mint.url, action: 'xcashu', token, shared }, step);
       expect(child.signal).toBe(step ? 'SIGKILL' : null);
       // One mint call on the request's path: the redeem swap; the change (20 sat) comes from the inventory.
       if (!step) expect(mint.stats().swaps - swaps).toBe(1);
       const w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
-      const p = await openPayee({ wallet: w, dbPath });
+      const p = await openPayee({ wallet: w, dbPath, shared });
       try {
         const refund = p.refundFor(token);
         let clientValue = 0;
@@ -227,7 +237,7 @@ describe('X-Cashu crash safety: the node SIGKILLed at each step, reopened (value
   }
 });
 
-describe('payee recovery: double refund of a token the client reclaimed (issue 13, point 4)', () => {
+describe.each(modes)('payee recovery: double refund of a token the client reclaimed (issue 13, point 4), $books books', ({ shared, backend }) => {
   const dir = mkdtempSync(join(tmpdir(), 'payee-double-'));
   let n = 0;
   const path = (name: string): string => join(dir, `${name}-${n++}.db`);
@@ -240,19 +250,19 @@ describe('payee recovery: double refund of a token the client reclaimed (issue 1
       try {
         await (await client.fund(sat(100))).complete();
         const walletPath = path('node');
-        const dbPath = path('payee');
+        const dbPath = await backend.fresh('payee');
         if (nodeFloatSat > 0) {
           const w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
           await w.receive((await client.send(sat(nodeFloatSat), { purpose: 'float' })).token);
           w.close();
         }
         const token = (await client.send(sat(21), { purpose: 'x-cashu' })).token;
-        const child = await runChild({ walletPath, dbPath, mint: mint.url, action: 'xcashu', token }, 'receive:before-swap');
+        const child = await runChild({ walletPath, dbPath, mint: mint.url, action: 'xcashu', token, shared }, 'receive:before-swap');
         expect(child.signal).toBe('SIGKILL');
         // The node never swapped: the client takes its token back.
         expect(await client.receive(token)).toBe(21);
         const w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
-        const p = await openPayee({ wallet: w, dbPath });
+        const p = await openPayee({ wallet: w, dbPath, shared });
         expect(p.refundFor(token)).toEqual({ state: 'unknown' });
         expect(w.balance()).toBe(nodeFloatSat);
         expect(w.journal().filter((e) => e.purpose === 'x-cashu change')).toEqual([]);
@@ -272,9 +282,9 @@ describe('payee recovery: double refund of a token the client reclaimed (issue 1
     const port = Number(new URL(mint.url).port);
     const client = await openWallet({ path: path('client'), mints: [mint.url] });
     const walletPath = path('node');
-    const dbPath = path('payee');
+    const dbPath = await backend.fresh('payee');
     let w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
-    let p = await openPayee({ wallet: w, dbPath });
+    let p = await openPayee({ wallet: w, dbPath, shared });
     try {
       await (await client.fund(sat(100))).complete();
       await w.receive((await client.send(sat(30), { purpose: 'float' })).token);
@@ -286,7 +296,7 @@ describe('payee recovery: double refund of a token the client reclaimed (issue 1
       p.close();
       w.close();
       w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
-      p = await openPayee({ wallet: w, dbPath });
+      p = await openPayee({ wallet: w, dbPath, shared });
       expect(p.refundFor(token)).toEqual({ state: 'unknown' });
       expect(w.balance()).toBe(30);
       expect(client.balance() + w.balance()).toBe(100);
@@ -376,5 +386,53 @@ describe('Bearer settlements in memory, committed in groups (issue 16)', () => {
         }
       });
     }
+  }
+});
+
+describe.each([sqlite, postgres])('Bearer reservations and settlements on shared books ($name): one commit each, the node SIGKILLed at each step', (backend) => {
+  const dir = mkdtempSync(join(tmpdir(), 'payee-shared-crash-'));
+  let mint: RunningMint;
+  let client: EcashWallet;
+  let n = 0;
+  const path = (name: string): string => join(dir, `${name}-${n++}.db`);
+  beforeAll(async () => {
+    mint = await startMint();
+    client = await openWallet({ path: path('client'), mints: [mint.url] });
+    await (await client.fund(sat(1000))).complete();
+  });
+  afterAll(async () => {
+    client.close();
+    await mint.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  // Killed in the first request: held (never served), written but not committed, or charged before its answer left.
+  const charged: Record<string, number> = { 'payee:reserve:after-commit': 0, 'payee:settle:before-commit': 0, 'payee:settle:after-commit': 1234 };
+  for (const [point, chargedMsat] of Object.entries(charged)) {
+    it(`killed at ${point}: the dead process's hold is released on restart, charged ${chargedMsat} msat, value conserved to the sat`, { timeout: 60_000 }, async () => {
+      const walletPath = path('crash-node');
+      const dbPath = await backend.fresh('crash-payee');
+      const deposit = 20;
+      const setup = await runChild({ walletPath, dbPath, mint: mint.url, action: 'deposit', token: (await client.send(sat(deposit), { purpose: 'deposit' })).token, shared: true }, null);
+      const apiKey = setup.result as string;
+      const child = await runChild({ walletPath, dbPath, mint: mint.url, action: 'session', apiKey, requests: 3, shared: true }, point);
+      expect(child.signal).toBe('SIGKILL');
+      const w = await openWallet({ path: walletPath, mints: [mint.url], reclaimOnOpen: false });
+      const p = await openPayee({ wallet: w, dbPath, shared: true });
+      try {
+        expect(p.store.heldReservations()).toEqual([]);
+        const info = p.info(apiKey);
+        expect(info).toMatchObject({ reservedMsat: 0, totalSpentMsat: chargedMsat, availableMsat: deposit * 1000 - chargedMsat });
+        expect(info.availableMsat + p.balances().revenueMsat).toBe(deposit * 1000); // to the msat
+        const { withdrawableSat } = p.balances();
+        const payout = withdrawableSat > 0 ? await client.receive((await p.withdraw({ amountSat: withdrawableSat })).token as string) : 0;
+        const refund = await client.receive((await p.refund(apiKey)).token);
+        expect(payout + refund + w.balance()).toBe(deposit); // conserved to the sat
+        expect(w.balance() * 1000).toBe(p.balances().revenueMsat - p.balances().paidOutMsat + p.balances().liabilitiesMsat);
+      } finally {
+        p.close();
+        w.close();
+      }
+    });
   }
 });

@@ -14,10 +14,14 @@
  * The wallet must be opened with `reclaimOnOpen: false` so it does not take back change tokens
  * before this recovery adopts them (with it on, the change is simply made again: no loss).
  *
- * Bearer requests run in memory (session-ledger.ts): reservations are never written, settlements
- * are committed in groups (settlement-group.ts, where the argument that a crash there only ever
- * favours the buyer is written). Deposits, top-ups, refunds and payouts commit before they answer;
- * refunds and payouts commit the pending settlements first. One process, one Payee per payee file.
+ * Single process (default): Bearer requests run in memory (session-ledger.ts): reservations are
+ * never written, settlements are committed in groups (settlement-group.ts, where the argument that
+ * a crash there only ever favours the buyer is written); one Payee per payee file. Shared books
+ * (`shared`, always on PostgreSQL): several processes on one database; each reserve and settle is
+ * one transaction on the account row (shared-ledger.ts), in-flight records carry their owner, a
+ * record is taken over only from a gone owner (claims), and the row, not this process's memory,
+ * makes finish and refund calls idempotent. Deposits, top-ups, refunds and payouts commit before
+ * they answer; refunds and payouts commit the pending settlements first.
  */
 import { randomUUID } from 'node:crypto';
 import { sat, type Msat, type Sat } from '../../money/index.ts';
@@ -25,13 +29,15 @@ import { xCashuChange } from '../../pricing/index.ts';
 import { apiKeyForToken } from '../../protocol/index.ts';
 import type { EcashWallet } from '../../wallet/index.ts';
 import { failpoint } from '../../wallet/failpoint.ts';
-import { deliverRefund } from './account-book.ts';
-import { bolt11AmountSat } from './bolt11-amount.ts';
-import { changeRef, payoutRef, sendOnce } from './outgoing-tokens.ts';
+import { deliverRefund, planRefund, refundShared } from './account-book.ts';
+import { changeRef, sendOnce } from './outgoing-tokens.ts';
+import { payOut, payeeBalances } from './payouts.ts';
 import { invalidRequestError, keyNotFoundError, minimumBalanceError, redemptionError, refundRefused } from './payee-errors.ts';
-import { recoverPayee } from './payee-recovery.ts';
+import { RecoveryRunner } from './payee-recovery.ts';
 import { PayeeStore, type XCashuRecord } from './payee-store.ts';
 import { SessionLedger } from './session-ledger.ts';
+import { SharedLedger, registerOnBooks, type BearerLedger } from './shared-ledger.ts';
+import { isPostgresUrl, type OwnerRegistry } from '../../storage/index.ts';
 import type { SettlementGroupOptions } from './settlement-group.ts';
 import type {
   AccountInfo,
@@ -50,18 +56,43 @@ import { describeToken, receiveFailure, sha256 } from './token-facts.ts';
 export class Payee {
   readonly wallet: EcashWallet;
   readonly store: PayeeStore;
+  /** Shared books: several processes (or Payees) on this database; see SharedBooks in the module doc. */
+  readonly shared: boolean;
+  /** This Payee's owner id on its in-flight records (shared books), or null (single process: no owners). */
+  readonly owner: string | null;
+  private readonly registry: OwnerRegistry;
   private readonly inflight = new Map<string, Promise<unknown>>();
-  private readonly ledger: SessionLedger;
+  private readonly recovery = new RecoveryRunner(this);
+  private readonly ledger: BearerLedger;
   /**
    * X-Cashu requests of this process redeemed and not yet billed (their record still says
    * 'redeeming'; see beginXCashu). One entry per request being served: removed when it is billed.
    */
   private readonly redeemed = new Map<string, { creditedSat: number; faceSat: number }>();
 
-  constructor(wallet: EcashWallet, store: PayeeStore, groupCommit: SettlementGroupOptions = {}) {
+  constructor(wallet: EcashWallet, store: PayeeStore, groupCommit: SettlementGroupOptions = {}, shared = false) {
     this.wallet = wallet;
     this.store = store;
-    this.ledger = new SessionLedger(store, groupCommit);
+    this.shared = shared;
+    const { registry, id } = registerOnBooks(store, shared);
+    this.registry = registry;
+    if (!shared) {
+      this.owner = null;
+      this.ledger = new SessionLedger(store, groupCommit);
+      return;
+    }
+    this.owner = id;
+    this.ledger = new SharedLedger(store, { owner: this.owner, mayTake: (o) => this.mayTake(o) });
+  }
+
+  /**
+   * Whether this Payee may finish a record written by `owner`: single process, always (it is the
+   * only writer); shared books, when nobody works on it or its owner is gone — never another live
+   * process's, nor its own (those are running in this process now).
+   */
+  mayTake(owner: string | null): boolean {
+    if (!this.shared) return true;
+    return owner === null || (owner !== this.owner && this.registry.gone(owner));
   }
 
   /** Commits the settlements charged in memory (one transaction); close() does it too. */
@@ -71,10 +102,13 @@ export class Payee {
 
   /** Commits what is pending and closes the books. */
   close(): void {
-    if (!this.store.db.isOpen) return;
+    if (!this.store.isOpen) return;
+    this.recovery.stop();
     try {
       this.ledger.close();
     } finally {
+      // what this process left in flight becomes recoverable by the others
+      this.registry.releaseAll();
       this.store.close();
     }
   }
@@ -100,7 +134,7 @@ export class Payee {
       this.store.insertXCashu({
         tokenHash: facts.hash, token: facts.token, requestId: request.requestId, mint: facts.mint, model: request.model,
         faceSat: facts.faceSat, gateMsat: request.gateMsat,
-      }),
+      }, this.owner),
     );
     if (!fresh) throw redemptionError('cashu_token_already_spent', 'Token already spent');
     let credited: Sat;
@@ -136,7 +170,7 @@ export class Payee {
    */
   async finishXCashu(tokenHash: string, costMsat: number): Promise<XCashuChange> {
     return this.once(`x:${tokenHash}`, async () => {
-      const rec = this.requireXCashu(tokenHash);
+      const rec = this.shared ? this.claimXCashu(tokenHash) : this.requireXCashu(tokenHash);
       const live = this.redeemed.get(tokenHash);
       if (rec.state === 'redeeming' && !live) throw new Error('finishXCashu before the token was redeemed');
       if (rec.state === 'redeeming' || rec.state === 'redeemed') {
@@ -186,6 +220,20 @@ export class Payee {
     return rec;
   }
 
+  // Shared books: the request is this process's (it serves it), or is taken over in one transaction
+  // from a gone process (recovery) or from nobody (a change that failed before): one process at a time.
+  private claimXCashu(tokenHash: string): XCashuRecord {
+    const rec = this.requireXCashu(tokenHash);
+    if (rec.owner === this.owner || rec.state === 'done') return rec;
+    return this.store.tx(() => {
+      const now = this.requireXCashu(tokenHash);
+      if (now.state === 'done' || now.owner === this.owner) return now;
+      if (!this.mayTake(now.owner)) throw new Error(`x-cashu request ${tokenHash} is being finished by another process`);
+      this.store.setOwner('xcashu', tokenHash, this.owner);
+      return { ...now, owner: this.owner };
+    });
+  }
+
   /** Makes and stores the change of a billed request; `billNow`: the bill is not durable yet and is recorded in the same commit. */
   private async deliverChange(rec: XCashuRecord, billNow: boolean): Promise<XCashuChange> {
     const costMsat = (rec.costMsat ?? 0) as Msat;
@@ -200,8 +248,12 @@ export class Payee {
       try {
         token = (await sendOnce(this.wallet, changeRef(rec.tokenHash), changeSat, 'x-cashu change', true)).token;
       } catch (error) {
-        // The change cannot be made now: the bill becomes durable so the refund route can retry the change.
-        if (billNow) this.store.tx(bill);
+        // The change cannot be made now: the bill becomes durable so the refund route can retry the change
+        // (shared books: in any process, so the request is let go).
+        this.store.tx(() => {
+          if (billNow) bill();
+          if (this.shared) this.store.setOwner('xcashu', rec.tokenHash, null);
+        });
         this.redeemed.delete(rec.tokenHash);
         throw error;
       }
@@ -241,10 +293,14 @@ export class Payee {
 
   private async deposit(raw: string, apiKey: string, kind: 'create' | 'topup'): Promise<Msat> {
     const facts = this.describeToken(raw);
-    const fresh = this.store.tx(() => this.store.insertDeposit({ tokenHash: facts.hash, token: facts.token, apiKey, mint: facts.mint, faceSat: facts.faceSat }));
+    const fresh = this.store.tx(() => this.store.insertDeposit({ tokenHash: facts.hash, token: facts.token, apiKey, mint: facts.mint, faceSat: facts.faceSat }, this.owner));
     if (!fresh) {
       const d = this.store.deposit(facts.hash);
       if (kind === 'create' && d?.state === 'done' && d.apiKey === apiKey) return (d.creditedMsat ?? 0) as Msat;
+      // Shared books: the same token is being deposited by another process right now (its own request).
+      if (this.shared && kind === 'create' && d?.state === 'redeeming' && d.apiKey === apiKey && !this.mayTake(d.owner)) {
+        throw invalidRequestError('deposit_in_progress', 'This token is being deposited by another request; try again', 409);
+      }
       throw redemptionError('cashu_token_already_spent', 'Token already spent');
     }
     let credited: Sat;
@@ -299,26 +355,13 @@ export class Payee {
   async refund(apiKey: string): Promise<AccountRefund> {
     return this.once(`r:${apiKey}`, async () => {
       const putBack = (deltaMsat: number): void => this.ledger.adjust(apiKey, deltaMsat);
+      if (this.shared) return refundShared(this, apiKey);
       const pending = this.store.pendingRefunds(apiKey)[0];
       if (pending) return deliverRefund(this.store, this.wallet, pending.id, apiKey, pending.sat, putBack);
       // Charges made in memory are committed first: the books then hold the live balance, and
       // money already charged is never refunded.
       this.ledger.flush();
-      const plan = this.store.tx(() => {
-        const a = this.store.account(apiKey);
-        const live = this.ledger.account(apiKey);
-        if (!a || !live) throw keyNotFoundError();
-        const wholeSat = Math.floor((live.balanceMsat - live.reservedMsat) / 1000);
-        if (wholeSat <= 0) {
-          if (a.refundToken !== null) return { kind: 'cached' as const, refund: { token: a.refundToken, sat: sat(a.refundSat ?? 0) } };
-          if (live.reservedMsat > 0) throw refundRefused('Cannot refund key. There are ongoing requests using this key.');
-          throw refundRefused(live.balanceMsat > 0 ? 'Balance too small to refund' : 'No balance to refund');
-        }
-        const id = randomUUID();
-        this.store.updateAccount(apiKey, { balanceMsat: a.balanceMsat - wholeSat * 1000 });
-        this.store.insertRefund({ id, apiKey, sat: wholeSat });
-        return { kind: 'new' as const, id, wholeSat };
-      });
+      const plan = this.store.tx(() => planRefund(this.store, apiKey, this.ledger.account(apiKey), this.owner));
       if (plan.kind === 'cached') return plan.refund;
       this.ledger.adjust(apiKey, -plan.wholeSat * 1000);
       failpoint('payee:refund-after-debit');
@@ -330,19 +373,9 @@ export class Payee {
 
   /** Held, earned, owed and withdrawable amounts. */
   balances(): PayeeBalances {
-    const heldSat = this.wallet.balance();
-    // Charges made in memory count as earned, and no longer as owed, at once (the live truth).
-    const pendingChargedMsat = this.ledger.pendingChargedMsat;
-    const revenueMsat = this.store.revenueMsat() + pendingChargedMsat;
-    const paidOutMsat = this.store.paidOutMsat();
-    let owedChange = 0;
-    for (const r of this.redeemed.values()) owedChange += r.faceSat * 1000;
-    for (const state of ['redeemed', 'charged'] as const) {
-      for (const r of this.store.xcashuByState(state)) owedChange += (state === 'redeemed' ? r.faceSat : (r.changeSat ?? 0)) * 1000;
-    }
-    const liabilitiesMsat = this.store.accountLiabilitiesMsat() - pendingChargedMsat + owedChange;
-    const withdrawableSat = Math.max(0, Math.min(Math.floor((revenueMsat - paidOutMsat) / 1000), heldSat - Math.ceil(liabilitiesMsat / 1000)));
-    return { heldSat, pendingSat: this.wallet.pendingBalance(), revenueMsat, paidOutMsat, liabilitiesMsat, withdrawableSat };
+    // Single process: requests being served are in memory (not yet billed: their face is owed).
+    const servingFaceMsat = this.shared ? 0 : [...this.redeemed.values()].reduce((sum, r) => sum + r.faceSat * 1000, 0);
+    return payeeBalances(this.store, this.wallet, { shared: this.shared, pendingChargedMsat: this.ledger.pendingChargedMsat, servingFaceMsat });
   }
 
   /** Pays revenue out as a Cashu token (`amountSat`) or to a bolt11 invoice; never more than is withdrawable. */
@@ -350,32 +383,7 @@ export class Payee {
     return this.once('payout', async () => {
       // Only committed revenue is paid out: a charge a crash could still lose never leaves as a payout.
       this.ledger.flush();
-      const { withdrawableSat } = this.balances();
-      const id = randomUUID();
-      if ('invoice' in request) {
-        const amount = bolt11AmountSat(request.invoice);
-        if (amount === undefined) throw invalidRequestError('invalid_invoice', 'The invoice has no readable amount');
-        if (amount > withdrawableSat) throw invalidRequestError('insufficient_revenue', `Withdrawable: ${withdrawableSat} sat`);
-        this.store.tx(() => this.store.insertPayout({ id, kind: 'invoice', amountMsat: amount * 1000 }));
-        try {
-          const w = await this.wallet.withdraw(request.invoice, { purpose: 'admin withdraw', requestId: payoutRef(id) });
-          this.store.tx(() => this.store.updatePayout(id, { state: w.state === 'paid' ? 'done' : 'pending', amountMsat: (w.amount + w.feePaid) * 1000 }));
-          return { id, kind: 'invoice', amountSat: w.amount, feeSat: w.feePaid, token: undefined };
-        } catch (error) {
-          if (this.wallet.journal({ requestId: payoutRef(id) }).every((e) => e.status === 'aborted')) {
-            this.store.tx(() => this.store.updatePayout(id, { state: 'failed', amountMsat: 0 }));
-          }
-          throw error;
-        }
-      }
-      const amount = request.amountSat;
-      if (!Number.isSafeInteger(amount) || amount <= 0) throw invalidRequestError('invalid_amount', 'amount_sat must be a positive integer');
-      if (amount > withdrawableSat) throw invalidRequestError('insufficient_revenue', `Withdrawable: ${withdrawableSat} sat`);
-      this.store.tx(() => this.store.insertPayout({ id, kind: 'token', amountMsat: amount * 1000 }));
-      const sent = await sendOnce(this.wallet, payoutRef(id), amount, 'admin withdraw');
-      this.store.tx(() => this.store.updatePayout(id, { state: 'done', token: sent.token }));
-      this.wallet.settle(sent.entryId);
-      return { id, kind: 'token', amountSat: amount, feeSat: 0, token: sent.token };
+      return payOut(this, request);
     });
   }
 
@@ -387,7 +395,12 @@ export class Payee {
    * for the next start or a refund-route retry and counted in `deferred`: the node still starts.
    */
   recover(): Promise<{ resolved: number; deferred: number }> {
-    return recoverPayee(this);
+    return this.recovery.run();
+  }
+
+  /** Shared books: runs recover() every `everyMs` (0: never) until close, finishing what processes that died left. */
+  recoverEvery(everyMs: number): void {
+    this.recovery.every(everyMs);
   }
 
   /** One run per key at a time in this process: a repeat waits for the running one. */
@@ -409,12 +422,21 @@ export class Payee {
 
 /** Opens the payee's books over a wallet and finishes whatever a crash interrupted. */
 export async function openPayee(options: OpenPayeeOptions): Promise<Payee> {
-  const payee = new Payee(options.wallet, new PayeeStore(options.dbPath), options.groupCommit);
+  const shared = options.shared === true || isPostgresUrl(options.dbPath);
+  const store = new PayeeStore(options.dbPath);
+  let payee: Payee;
+  try {
+    payee = new Payee(options.wallet, store, options.groupCommit, shared);
+  } catch (error) {
+    store.close();
+    throw error;
+  }
   try {
     await payee.recover();
   } catch (error) {
     payee.close();
     throw error;
   }
+  if (shared) payee.recoverEvery(options.recoverEveryMs ?? 10_000);
   return payee;
 }

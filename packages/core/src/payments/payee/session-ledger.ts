@@ -5,7 +5,8 @@
  *
  * This is sound because the node process is the only writer of its payee file: every durable
  * change to an account (deposit, top-up, refund) goes through the Payee, which mirrors it here
- * with `adjust()`. Do not open one payee file from two processes (or two Payees) at once.
+ * with `adjust()`. A second Payee on the same books is refused at open (registerOnBooks in
+ * shared-ledger.ts); several processes on one database use shared books (shared-ledger.ts).
  *
  * A reservation is never written: a crash that loses one loses nothing, since nothing was charged
  * under it. The books' `reserved_msat` column stays 0 (only older versions wrote it; their held
