@@ -239,7 +239,8 @@ describe('four node processes on one PostgreSQL behind nginx', () => {
     const before = await valueOnHand();
     // an X-Cashu stream on the announcer, killed once its first event reached the buyer
     const token = await pay(60);
-    const res = await post(victim.url, '/v1/chat/completions', { 'X-Cashu': token }, chat('Tell a long story about the market', { stream: true, max_tokens: 256 }));
+    // incremental X-Cashu stream (without the opt-in the node buffers it whole, as routstr-core does)
+    const res = await post(victim.url, '/v1/chat/completions', { 'X-Cashu': token, 'X-Routstr-Stream-Change': 'sse' }, chat('Tell a long story about the market', { stream: true, max_tokens: 256 }));
     expect(res.status).toBe(200);
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     const first = await reader.read();
