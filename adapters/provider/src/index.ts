@@ -114,3 +114,4 @@ export {
 } from './batches/index.ts';
 export { startProvider, PROVIDER_VERSION, type StartProviderOptions, type RunningProvider } from './start-provider.ts';
 export { parseSecretKey, InvalidSecretKey } from './secret-key.ts';
+export { ProviderDatabaseError, type ProviderDatabaseErrorCode, checkDatabaseUrl, checkDatabaseReachable } from './storage/provider-database.ts';

@@ -24,6 +24,7 @@ import { openBatches, type BatchService } from './batches/index.ts';
 import { Admission } from './node/admission.ts';
 import { ReplicaPool, replicaUrls, type ProbePolicy } from './node/replica-pool.ts';
 import { createNodeServer } from './node/server.ts';
+import { checkDatabaseReachable, checkDatabaseUrl, ProviderDatabaseError } from './storage/provider-database.ts';
 
 /** The node's version string in `/v1/info` and the announcement. */
 export const PROVIDER_VERSION = '0.1.0';
@@ -49,9 +50,19 @@ export interface StartProviderOptions {
   pricing?: DynamicBoardConfig;
   /** A price board to bill from instead of running a market maker (tests, custom pricing). */
   board?: PriceBoard;
-  /** Folder for wallet.db, payee.db and the generated Nostr key. */
+  /** Folder for wallet.db, payee.db, batches.db and the generated Nostr key (without `database`). */
   dataDir: string;
-  /** Wallet file (default `<dataDir>/wallet.db`). */
+  /**
+   * PostgreSQL (`postgres://…`) holding every book of the node instead of SQLite files in `dataDir`:
+   * the wallet, the payee (accounts, balances, reservations, X-Cashu records, spent-token journal,
+   * refunds), the batch store, the market maker's quote book and announcer lease. Several node
+   * processes with the same `nsec` and `publicUrl` on one database serve as one provider (behind a
+   * reverse proxy, any request to any process): one of them at a time announces and ticks, priced
+   * from the load of all. Needs `nsec` (every process must announce with the same key). Checked at
+   * start: a bad URL or a database that does not answer throws `ProviderDatabaseError`.
+   */
+  database?: string;
+  /** Wallet file (default `<dataDir>/wallet.db`; with `database`, the wallet is there: not both). */
   walletPath?: string;
   mnemonic?: string;
   /** Worker threads for the wallet's swap curve maths (openWallet's `curveWorkers`; 0 = on the event loop). */
@@ -87,14 +98,10 @@ export interface StartProviderOptions {
   replicaProbe?: ProbePolicy;
   tick?: { heartbeatS?: number; expirationS?: number; intervalMs?: number; keep?: number };
   /**
-   * Experimental: this node is one of several processes of one provider (same `nsec`, same
-   * `publicUrl`, this shared PostgreSQL). Only the market maker is shared so far: one process at a
-   * time holds the announcer lease and announces and ticks, priced from every process's load; every
-   * process bills at its prices and honours its quotes. The payee's books (balances, X-Cashu records)
-   * and the node's wallet are NOT shared yet: each process keeps its own, so a buyer's `sk-` balance
-   * exists only on the process that created it. Ignored when `board` is given.
+   * With `database`: tuning of the processes' shared market maker (this process's id, how soon
+   * another takes the announcer lease over, how long a process's load sample counts).
    */
-  cluster?: ClusterOptions;
+  cluster?: Omit<ClusterOptions, 'database'>;
   log?: (message: string) => void;
 }
 
@@ -129,14 +136,23 @@ function secretKeyFrom(options: StartProviderOptions): Uint8Array {
 
 /** Starts a provider node; see StartProviderOptions. */
 export async function startProvider(options: StartProviderOptions): Promise<RunningProvider> {
-  // a bad upstream list is refused before anything is created
+  // a bad upstream list or database setting is refused before anything is created
   const upstreams = replicaUrls(options.upstream);
+  const database = options.database;
+  if (database !== undefined) {
+    checkDatabaseUrl(database);
+    if (!options.nsec) throw new ProviderDatabaseError('invalid_database_options', 'database needs nsec: every node process of one provider announces with the same key (ROUTSTR_KIT_NSEC)');
+    if (options.walletPath !== undefined) throw new ProviderDatabaseError('invalid_database_options', 'give database or walletPath, not both: with database the wallet lives there');
+    await checkDatabaseReachable(database);
+  } else if (options.cluster !== undefined) {
+    throw new ProviderDatabaseError('invalid_database_options', 'cluster settings need database (the PostgreSQL the processes share)');
+  }
   // the folder holds the wallet (mnemonic, proofs), payee.db and the Nostr key: the user's alone
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const secretKey = secretKeyFrom(options);
   const pubkey = getPublicKey(secretKey);
   const wallet = await openWallet({
-    path: options.walletPath ?? join(options.dataDir, 'wallet.db'),
+    path: options.walletPath ?? database ?? join(options.dataDir, 'wallet.db'),
     mints: options.mints,
     ...(options.mnemonic ? { mnemonic: options.mnemonic } : {}),
     ...(options.curveWorkers !== undefined ? { curveWorkers: options.curveWorkers } : {}),
@@ -151,7 +167,7 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
     for (const f of cleanup.reverse()) await f();
   };
   try {
-    const payee = await openPayee({ wallet, dbPath: join(options.dataDir, 'payee.db') });
+    const payee = await openPayee({ wallet, dbPath: database ?? join(options.dataDir, 'payee.db') });
     cleanup.push(() => payee.close());
     const replicas = new ReplicaPool(upstreams, {
       ...(options.upstreamApiKey ? { apiKey: options.upstreamApiKey } : {}),
@@ -179,7 +195,7 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
       onChange: (l) => boardRef?.onChange(l) ?? (() => undefined),
     };
     const batches = await openBatches({
-      dbPath: join(options.dataDir, 'batches.db'), payee, admission, board: lazyBoard, engineModels, catalog: catalogOptions, replicas,
+      dbPath: join(options.dataDir, 'batches.db'), ...(database !== undefined ? { database } : {}), payee, admission, board: lazyBoard, engineModels, catalog: catalogOptions, replicas,
       ...(options.upstreamApiKey ? { upstreamApiKey: options.upstreamApiKey } : {}),
     });
     cleanup.push(() => batches.close());
@@ -238,7 +254,7 @@ export async function startProvider(options: StartProviderOptions): Promise<Runn
           ? { nostr: { relays: options.relays, secretKey, urls: [info.httpUrl], mints: [...mints], version: PROVIDER_VERSION, name: info.name, about: info.about } }
           : {}),
         ...(options.tick ? { tick: options.tick } : {}),
-        ...(options.cluster ? { cluster: options.cluster } : {}),
+        ...(database !== undefined ? { cluster: { ...options.cluster, database } } : {}),
         ...(options.log ? { log: options.log } : {}),
       });
       marketMaker.start();

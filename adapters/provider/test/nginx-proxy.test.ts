@@ -1,15 +1,17 @@
 // Issue 19: nginx (Debian's package, running the repo's deploy/nginx/routstr-kit.conf) in front of two
-// provider nodes on the devnet (real mint, real llama.cpp engine). Each node has its own data folder
-// (no shared database yet), so the buyers pay by X-Cashu, which needs no state shared between nodes.
+// provider nodes on the devnet (real mint, real llama.cpp engine) that share their books in one PostgreSQL
+// (`database`): nginx sends any request to any node (least_conn).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getDecodedToken, getEncodedToken, getTokenMetadata, type Proof } from '@cashu/cashu-ts';
+import { generateSecretKey } from 'nostr-tools';
 import { msatPerMtok, openWallet, readSseLine, sat, type EcashWallet } from '@routstr-kit/core';
 import { startEngine, startMint, type RunningEngine, type RunningMint } from '@routstr-kit/devnet';
 import { startNginx, type RunningNginx } from '@routstr-kit/devnet/nginx';
+import { startPostgresCluster, type PostgresCluster } from '@routstr-kit/devnet/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPriceBoard } from '../src/market-maker/price-board.ts';
 import { startProvider, type RunningProvider } from '../src/start-provider.ts';
@@ -24,6 +26,7 @@ let engine: RunningEngine;
 let gate: StreamGate;
 let nodes: RunningProvider[] = [];
 let nginx: RunningNginx;
+let pgCluster: PostgresCluster;
 let client: EcashWallet;
 const dirs: string[] = [];
 const tmp = (): string => {
@@ -86,29 +89,26 @@ async function startStreamGate(target: string): Promise<StreamGate> {
   };
 }
 
-/** Sats the buyer and the nodes hold together (every node's wallet idle first: a refill moves sats between held and pending). */
+/** Sats the buyer and the nodes' shared books hold (every node's wallet idle first: a refill moves sats between held and pending). */
 async function valueOnHand(): Promise<{ buyer: number; nodes: number; revenueMsat: number }> {
-  let held = 0;
-  let revenueMsat = 0;
-  for (const node of nodes) {
-    await node.payee.wallet.idle();
-    const b = node.payee.balances();
-    held += b.heldSat + b.pendingSat;
-    revenueMsat += b.revenueMsat;
-  }
-  return { buyer: client.balance() + client.feesPaid(), nodes: held, revenueMsat };
+  for (const node of nodes) await node.payee.wallet.idle();
+  const b = (nodes[0] as RunningProvider).payee.balances();
+  return { buyer: client.balance() + client.feesPaid(), nodes: b.heldSat + b.pendingSat, revenueMsat: b.revenueMsat };
 }
 
+/** Access-log lines since `from` that one upstream answered 200 without a retry. */
+const servedBy = (from: number, node: RunningProvider): number => nginx.accessLog().slice(from).split('\n').filter((l) => l.includes(`upstream=${hostPort(node.url)} upstream_status=200`)).length;
+
 beforeAll(async () => {
-  mint = await startMint();
-  engine = await startEngine({ flavour: 'llama.cpp', maxConcurrency: 2, contextSize: 4096 });
+  [mint, engine, pgCluster] = await Promise.all([startMint(), startEngine({ flavour: 'llama.cpp', maxConcurrency: 2, contextSize: 4096 }), startPostgresCluster()]);
+  const database = await pgCluster.newDatabase('nginx_proxy');
+  const nsec = Buffer.from(generateSecretKey()).toString('hex');
   gate = await startStreamGate(engine.url);
   const board = createPriceBoard([{ model: engine.model, prompt: msatPerMtok(PROMPT), completion: msatPerMtok(COMPLETION) }]);
-  nodes = await Promise.all(
-    [0, 1].map(() =>
-      startProvider({ engine: 'llama.cpp', upstream: gate.url, mints: [mint.url], board, dataDir: tmp(), adminToken: ADMIN, contextLength: engine.contextSize, maxConcurrency: 2, queueSize: 4, log: () => undefined }),
-    ),
-  );
+  // one after the other: the first creates the schemas (both would also be safe at once, under the migration lock)
+  for (let i = 0; i < 2; i++) {
+    nodes.push(await startProvider({ engine: 'llama.cpp', upstream: gate.url, mints: [mint.url], board, dataDir: tmp(), database, nsec, adminToken: ADMIN, contextLength: engine.contextSize, maxConcurrency: 2, queueSize: 4, log: () => undefined }));
+  }
   nginx = await startNginx({ upstreams: nodes.map((n) => hostPort(n.url)) });
   client = await openWallet({ path: join(tmp(), 'client.db'), mints: [mint.url] });
   await (await client.fund(sat(2000))).complete();
@@ -122,17 +122,18 @@ afterAll(async () => {
   await gate?.stop();
   await engine?.stop();
   await mint?.stop();
+  await pgCluster?.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 describe('nginx in front of two provider nodes', () => {
   it('spreads X-Cashu requests over both nodes, returns the change header (and again on the refund route), conserving value to the sat', async () => {
     const before = await valueOnHand();
-    const revenueBefore = nodes.map((n) => n.payee.balances().revenueMsat);
-    const earnedOnBoth = (): boolean => nodes.every((n, i) => n.payee.balances().revenueMsat > (revenueBefore[i] as number));
+    const logBefore = nginx.accessLog().length;
+    const servedOnBoth = (): boolean => nodes.every((n) => servedBy(logBefore, n) > 0);
     let charged = 0;
-    // Tokens hash to a node at random (the credential pins it): pairs until both nodes have earned.
-    for (let pair = 0; pair < 8 && !earnedOnBoth(); pair++) {
+    // least_conn: pairs sent at once go to both nodes; pairs until both have answered
+    for (let pair = 0; pair < 8 && !servedOnBoth(); pair++) {
       const answers = await Promise.all(
         [0, 1].map(async () => {
           const token = await pay(20);
@@ -142,7 +143,7 @@ describe('nginx in front of two provider nodes', () => {
           expect(res.headers.get('x-routstr-cost-msats')).toBe(String(body.usage.cost.total_msats));
           const change = res.headers.get('x-cashu') as string;
           expect(faceOf(change)).toBe(20 - Math.ceil(body.usage.cost.total_msats / 1000));
-          // the refund route repeats the change: the token reaches the node that redeemed it
+          // the refund route repeats the change, from whichever node it reaches (the books are shared)
           const again = await post('/v1/wallet/refund', { 'X-Cashu': token }, {});
           expect(again.status).toBe(200);
           expect(again.headers.get('x-cashu')).toBe(change);
@@ -154,7 +155,7 @@ describe('nginx in front of two provider nodes', () => {
         charged += Math.ceil(cost / 1000);
       }
     }
-    expect(earnedOnBoth()).toBe(true);
+    expect(servedOnBoth()).toBe(true);
     const after = await valueOnHand();
     expect(after.nodes - before.nodes).toBe(charged);
     expect(after.revenueMsat - before.revenueMsat).toBe(charged * 1000);
@@ -283,36 +284,34 @@ describe('nginx in front of two provider nodes', () => {
     }
   });
 
-  it('keeps serving through the other node when one stops, retrying only refused connects', async () => {
+  it("keeps serving through the other node when one stops, retrying only refused connects; the stopped node's refunds are answered by the other", async () => {
     const [stopped, alive] = nodes as [RunningProvider, RunningProvider];
-    // A token the soon-stopped node redeemed: its refund route must not be answered by the other node.
-    let servedThere: string | undefined;
-    for (let i = 0; i < 16 && servedThere === undefined; i++) {
-      const token = await pay(20);
-      const res = await post('/v1/chat/completions', { 'X-Cashu': token }, chatBody());
-      expect(res.status).toBe(200);
-      await client.receive(res.headers.get('x-cashu') as string);
-      if (stopped.payee.refundFor(token).state === 'done') servedThere = token;
-    }
-    expect(servedThere).toBeDefined();
+    // A token the soon-stopped node served (sent to it directly); its change is kept in the shared books.
+    const servedThere = await pay(20);
+    const direct = await fetch(`${stopped.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-Cashu': servedThere }, body: JSON.stringify(chatBody()) });
+    expect(direct.status).toBe(200);
+    const change = direct.headers.get('x-cashu') as string;
     await stopped.stop();
     nodes = [alive];
-    const before = await valueOnHand();
     const logBefore = nginx.accessLog().length;
     const retried = `upstream=${hostPort(stopped.url)}, ${hostPort(alive.url)} upstream_status=502, 200`;
-    // at least 4 requests, and on until one hashed to the stopped node (its line is logged by the time the next one is paid)
+    // at least 4 requests, and on until one went to the stopped node first (its line is logged by the time the next one is paid)
     for (let i = 0; i < 16 && (i < 4 || !nginx.accessLog().slice(logBefore).includes(retried)); i++) {
       const res = await post('/v1/chat/completions', { 'X-Cashu': await pay(20) }, chatBody());
       expect(res.status).toBe(200);
       await client.receive(res.headers.get('x-cashu') as string);
     }
-    const after = await valueOnHand();
-    expect(after.buyer + after.nodes).toBe(before.buyer + before.nodes);
     // The stopped node was tried (connection refused) and the request went on to the live one.
     expect(nginx.accessLog().slice(logBefore)).toContain(retried);
-    // Regression: retried on the other node, the refund route answered 404 ("nothing owed"), which a buyer
-    // takes as final; the change stays with the stopped node's books until it is back.
-    const refund = await post('/v1/wallet/refund', { 'X-Cashu': servedThere as string }, {});
-    expect(refund.status).toBe(502);
+    // Regression: with books per process, a refund for a token the stopped node served answered 404 ("nothing
+    // owed") from the other node, which a buyer takes as final. With shared books the live node repeats the change.
+    const before = await valueOnHand();
+    const refund = await post('/v1/wallet/refund', { 'X-Cashu': servedThere }, {});
+    expect(refund.status).toBe(200);
+    expect(refund.headers.get('x-cashu')).toBe(change);
+    await client.receive(change);
+    const after = await valueOnHand();
+    expect(after.buyer - before.buyer).toBe(faceOf(change));
+    expect(after.buyer + after.nodes).toBe(before.buyer + before.nodes + faceOf(change));
   });
 });

@@ -1,4 +1,4 @@
-// Two provider nodes of one provider (same key, one PostgreSQL) with the experimental cluster option:
+// Two provider nodes of one provider (same key, one PostgreSQL: `database`):
 // one announces and ticks, and a buyer pinning its tick (`X-Routstr-Quote`) is honoured by the other.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +31,7 @@ async function node(nsec: string, database: string, processId: string): Promise<
   const provider = await startProvider({
     engine: 'llama.cpp', upstream: engine.url, mints: [mint.url], relays: [relay.url], dataDir, nsec,
     publicUrl: 'http://provider.example', price: { prompt: 1_000_000, completion: 3_000_000 },
-    tick: { intervalMs: 0, heartbeatS: 0 }, cluster: { database, processId, leaseS: 600 }, log: () => {},
+    tick: { intervalMs: 0, heartbeatS: 0 }, database, cluster: { processId, leaseS: 600 }, log: () => {},
   });
   providers.push(provider);
   return provider;
@@ -47,7 +47,7 @@ async function quoted(url: string, quoteId: string): Promise<{ status: number; c
   return { status: response.status, code: body.error?.code ?? body.detail?.error?.code };
 }
 
-describe('provider nodes with the cluster option', () => {
+describe('provider nodes on one database', () => {
   it("the follower honours the announcer's quote: a pinned tick passes the quote check (401 for want of payment), an unknown one is refused", { timeout: 60_000 }, async () => {
     const database = await cluster.newDatabase('provider_cluster');
     const nsec = Buffer.from(generateSecretKey()).toString('hex');

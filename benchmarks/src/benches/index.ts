@@ -9,6 +9,7 @@ import { buyerOverhead } from './buyer-overhead.ts';
 import { limitOrderReaction } from './limit-order-reaction.ts';
 import { marketDataIngest } from './market-data-ingest.ts';
 import { marketDataApi } from './market-data-api.ts';
+import { providerScaleOut } from './provider-scale-out.ts';
 
 /** Every benchmark `pnpm bench` knows, in the order it runs them. */
-export const BENCHMARKS: Benchmark[] = [marketIngest, marketMemory, pricePropagation, paymentOverhead, paymentOverheadEngine, dynamicPricingReaction, buyerOverhead, limitOrderReaction, marketDataIngest, marketDataApi];
+export const BENCHMARKS: Benchmark[] = [marketIngest, marketMemory, pricePropagation, paymentOverhead, paymentOverheadEngine, dynamicPricingReaction, buyerOverhead, limitOrderReaction, marketDataIngest, marketDataApi, providerScaleOut];

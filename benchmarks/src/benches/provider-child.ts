@@ -17,6 +17,9 @@ export interface ProviderChildOptions {
   /** msat/Mtok. */
   price: { prompt: number; completion: number };
   dataDir: string;
+  /** PostgreSQL for the node's books (shared with the other processes on it); needs nsec. Default: SQLite in dataDir. */
+  database?: string;
+  nsec?: string;
 }
 
 const options = JSON.parse(process.argv[2] ?? '{}') as ProviderChildOptions;
@@ -25,6 +28,8 @@ const provider = await startProvider({
   engine: 'vllm', upstream: options.upstream.url, mints: [options.proxyUrl], dataDir: options.dataDir, contextLength: options.upstream.contextSize,
   board: createFixedPriceBoard([{ model: options.upstream.model, prompt: msatPerMtok(options.price.prompt), completion: msatPerMtok(options.price.completion) }]),
   maxConcurrency: options.slots, queueSize: 4 * options.slots,
+  ...(options.database !== undefined ? { database: options.database } : {}),
+  ...(options.nsec !== undefined ? { nsec: options.nsec } : {}),
   log: (line) => {
     nodeLog.push(line);
     if (nodeLog.length > 20) nodeLog.shift();

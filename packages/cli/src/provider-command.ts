@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { ConfigError, ENGINES, parseFlags, PROVIDER_SETTINGS, resolveSettings, type Env, type ResolvedSettings } from '@routstr-kit/core';
+import { ConfigError, ENGINES, parseFlags, PROVIDER_SETTINGS, redactLocation, resolveSettings, type Env, type ResolvedSettings } from '@routstr-kit/core';
 import type { EngineFlavour, RunningEngine } from '@routstr-kit/llama-engine';
 import { InvalidSecretKey, parseSecretKey, startProvider, type StartProviderOptions } from '@routstr-kit/provider';
 import { loadLlamaEngine } from './optional-packages.ts';
@@ -13,9 +13,13 @@ export const PROVIDER_USAGE = `usage: routstr-kit provider --engine <vllm|ollama
          [--price dynamic --electricity <msat/kWh> --tokens-per-second <n> --margin <msat/Mtok>
             [--power <W>] [--pue <x>] [--floor <msat/Mtok>] [--max <msat/Mtok>] [--nvidia-smi [<binary>]]]
          [--data-dir <dir>] [--host <ip>] [--port <n>] [--public-url <url>] [--name <s>] [--about <s>]
-         [--max-concurrency <n>] [--queue <n>] [--config <file.json>] [--json]
+         [--max-concurrency <n>] [--queue <n>] [--database postgres://…] [--config <file.json>] [--json]
 --upstream repeated puts replicas of one engine behind the node: each request goes to the least loaded one serving
 its model, a failed one is probed back, the price follows the load of all of them; --max-concurrency counts them all.
+--database keeps every book (wallet, payee, batches, quotes) in PostgreSQL instead of SQLite files in the data dir:
+several node processes on one database, with one ROUTSTR_KIT_NSEC and one --public-url, serve as one provider behind
+a reverse proxy (deploy/nginx/routstr-kit.conf); one announces and ticks at a time. Keep its password in PGPASSWORD
+or ~/.pgpass rather than the URL (flags show in ps).
 Secrets come from the environment only and are never printed:
   ROUTSTR_KIT_NSEC (announcement key), ROUTSTR_KIT_ADMIN_TOKEN (admin API), ROUTSTR_KIT_MNEMONIC (wallet seed),
   ROUTSTR_KIT_UPSTREAM_API_KEY (the engine's key).
@@ -81,6 +85,7 @@ export function providerOptions(settings: ProviderSettings): Omit<StartProviderO
     ...optional('about', 'provider.about'),
     ...optional('maxConcurrency', 'provider.maxConcurrency'),
     ...optional('queueSize', 'provider.queue'),
+    ...optional('database', 'provider.database'),
     ...optional('nsec', 'nsec'),
     ...optional('adminToken', 'adminToken'),
     ...optional('mnemonic', 'mnemonic'),
@@ -141,7 +146,14 @@ export async function providerCommand(argv: string[], env: Env = process.env): P
   }
   const json = settings.json;
   const upstreams = upstream ?? [engine!.url];
-  const provider = await startProvider({ ...rest, upstream: upstreams, log: json ? () => {} : (m) => process.stderr.write(`${m}\n`) });
+  let provider: Awaited<ReturnType<typeof startProvider>>;
+  try {
+    provider = await startProvider({ ...rest, upstream: upstreams, log: json ? () => {} : (m) => process.stderr.write(`${m}\n`) });
+  } catch (error) {
+    // a node that cannot start (an unreachable database, a refused engine) leaves no engine behind it
+    await engine?.stop();
+    throw error;
+  }
   const prices = [...provider.board.current().values()].map((p) => ({ model: p.model, prompt: p.prompt, completion: p.completion }));
   if (json) {
     process.stdout.write(JSON.stringify({ url: provider.url, npub: provider.npub, pubkey: provider.pubkey, models: prices, relays: rest.relays, mints: rest.mints, engine: upstreams }) + '\n');
@@ -154,7 +166,7 @@ export async function providerCommand(argv: string[], env: Env = process.env): P
         ...prices.map((p) => `  model   ${p.model}: ${p.prompt} msat/Mtok prompt, ${p.completion} msat/Mtok completion (${rest.pricing ? 'dynamic' : 'fixed'})`),
         `  mints   ${rest.mints.join(', ')}`,
         `  relays  ${rest.relays?.length ? rest.relays.join(', ') : '(none: not announced)'}`,
-        `  data    ${rest.dataDir}`,
+        `  data    ${rest.database ? redactLocation(rest.database) : rest.dataDir}`,
         'Press Ctrl-C to stop.',
         '',
       ].join('\n'),

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +58,28 @@ describe('provider configuration', () => {
     expect(o.upstream).toEqual(['http://127.0.0.1:7']);
   });
 
+  it('takes the shared database from --database, ROUTSTR_KIT_PROVIDER_DATABASE or the file, and never shows its password in an error', () => {
+    expect(options([...base, '--database', 'postgres://routstr@db.internal:5432/provider']).database).toBe('postgres://routstr@db.internal:5432/provider');
+    expect(options(base, { ROUTSTR_KIT_PROVIDER_DATABASE: 'postgresql://db/p' }).database).toBe('postgresql://db/p');
+    const file = join(HOME, 'database.json');
+    writeFileSync(file, JSON.stringify({ mints: ['http://m'], provider: { engine: 'vllm', upstream: ['http://a:1'], database: 'postgres://db/p' } }));
+    expect(options(['--config', file]).database).toBe('postgres://db/p');
+    expect(options(base).database).toBeUndefined(); // SQLite files in the data dir
+    const refused = (argv: string[], env: Record<string, string> = {}): string => {
+      try {
+        options(argv, env);
+      } catch (error) {
+        if (error instanceof ConfigError) return error.message;
+        throw error;
+      }
+      throw new Error('accepted');
+    };
+    expect(refused([...base, '--database', 'mysql://u:hunter2@db/p'])).toMatch(/"provider.database" from flag --database: got "mysql:\/\/u:\*\*\*@db\/p"; expected a postgres:\/\//);
+    expect(refused(base, { ROUTSTR_KIT_PROVIDER_DATABASE: 'postgres://u:hunter2@db' })).not.toContain('hunter2'); // no database name
+    writeFileSync(file, JSON.stringify({ mints: ['http://m'], provider: { engine: 'vllm', upstream: ['http://a:1'], database: 'postgres://u:hunter2@db' } }));
+    expect(refused(['--config', file])).toMatch(/"provider.database" from config file .*got "postgres:\/\/u:\*\*\*@db"/);
+  });
+
   it('refuses incomplete or malformed settings with a ConfigError naming the setting and its source', () => {
     const cases: [string[], Record<string, string>, RegExp][] = [
       [['--upstream', 'http://x'], {}, /"provider.engine": not set .*expected one of vllm, ollama, openai, llama.cpp/],
@@ -85,6 +109,29 @@ describe('routstr-kit provider (spawned)', () => {
   });
   afterAll(async () => {
     await Promise.all([relay.stop(), mint.stop()]);
+  });
+
+  it('exits 1 naming the database (not its password) when --database does not answer, and leaves no engine running', async () => {
+    const model = await ensureTinyModel();
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const dataDir = mkdtempSync(join(tmpdir(), 'provider-cli-'));
+    const child = spawn(
+      process.execPath,
+      [bin, 'provider', '--engine', 'vllm', '--model', model, '--mint', mint.url, '--relay', relay.url, '--data-dir', dataDir, '--database', `postgres://routstr:hunter2@127.0.0.1:${port}/provider`],
+      { env: { ...process.env, ROUTSTR_KIT_NSEC: Buffer.from(generateSecretKey()).toString('hex') }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (d) => (output += String(d)));
+    child.stderr.on('data', (d) => (output += String(d)));
+    // the process ends by itself: the engine it started for --model was stopped (a running one would hold it open)
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(output).toContain(`cannot reach the database postgres://routstr:***@127.0.0.1:${port}/provider`);
+    expect(output).not.toContain('hunter2');
+    expect(output).not.toContain('is selling');
   });
 
   it('sells a GGUF model: serves /v1/info and priced /v1/models, announces with asks, never prints secrets, stops on SIGTERM', async () => {

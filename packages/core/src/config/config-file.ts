@@ -56,7 +56,7 @@ export function readConfigFile(path: string, required: boolean, specs: readonly 
     // an issue inside a list (`relays.1`) belongs to the list's setting
     const spec = specs.find((s) => at === s.key || at.startsWith(`${s.key}.`));
     const key = spec?.key ?? (at || 'configFile');
-    throw new ConfigError(key, { kind: 'file', path, key }, spec?.form ?? 'a JSON object of settings', `got ${showValue(valueAt(parsed, spec ? spec.key.split('.') : issue.path))}`);
+    throw new ConfigError(key, { kind: 'file', path, key }, spec?.form ?? 'a JSON object of settings', `got ${showValue(shown(spec, valueAt(parsed, spec ? spec.key.split('.') : issue.path)))}`);
   }
   const values = new Map<string, unknown>();
   for (const spec of specs) {
@@ -65,6 +65,11 @@ export function readConfigFile(path: string, required: boolean, specs: readonly 
     if (value !== undefined) values.set(spec.key, value);
   }
   return values;
+}
+
+/** A bad value as its setting shows it (a URL's password masked). */
+function shown(spec: SettingSpec | undefined, value: unknown): unknown {
+  return spec?.show ? spec.show(value) : value;
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {

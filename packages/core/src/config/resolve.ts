@@ -89,7 +89,7 @@ export function resolveSettings(specs: readonly SettingSpec[], inputs: ConfigInp
     }
     const checked = spec.schema.safeParse(found.value);
     if (!checked.success) {
-      throw new ConfigError(spec.key, found.source, spec.form, `got ${spec.secret ? '(a secret, not shown)' : showValue(found.raw)}`);
+      throw new ConfigError(spec.key, found.source, spec.form, `got ${spec.secret ? '(a secret, not shown)' : showValue(spec.show ? spec.show(found.raw) : found.raw)}`);
     }
     values.set(spec.key, checked.data);
     sources.set(spec.key, found.source);
@@ -105,7 +105,7 @@ export function resolveSettings(specs: readonly SettingSpec[], inputs: ConfigInp
     if (specs.includes(spec)) continue;
     const text = inputs.env?.[spec.env];
     if (text === undefined || text === '' || spec.schema.safeParse(spec.fromText(text)).success) continue;
-    throw new ConfigError(spec.key, { kind: 'env', name: spec.env }, spec.form, `got ${spec.secret ? '(a secret, not shown)' : showValue(text)}`);
+    throw new ConfigError(spec.key, { kind: 'env', name: spec.env }, spec.form, `got ${spec.secret ? '(a secret, not shown)' : showValue(spec.show ? spec.show(text) : text)}`);
   }
   return { values, sources, configFile: fileValues.size > 0 || file.required ? file.path : undefined };
 }

@@ -31,6 +31,8 @@ export interface SettingSpec {
   /** A list setting: flags repeat (`--relay a --relay b`) and accept commas. */
   readonly list?: boolean;
   readonly boolean?: boolean;
+  /** How a bad value is shown in an error, when not as given (a URL's password is masked). */
+  readonly show?: (raw: unknown) => unknown;
 }
 
 const list = (text: string): string[] => text.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -60,6 +62,21 @@ export const DEFAULT_MINTS: readonly string[] = ['https://mint.minibits.cash/Bit
 export const DEFAULT_PROFILE = 'balanced';
 
 const setting = (spec: SettingSpec): SettingSpec => spec;
+
+/** A URL's password masked (`postgres://u:***@h/db`); anything that is no URL as given. */
+const withoutPassword = (raw: unknown): unknown => {
+  if (typeof raw !== 'string') return raw;
+  try {
+    const url = new URL(raw);
+    if (url.password === '') return raw;
+    url.password = '***';
+    return url.toString();
+  } catch {
+    // not a URL: a password can only hide in text shaped like user:secret@host
+    return raw.replace(/:[^:@/\s]*@/, ':***@');
+  }
+};
+const postgresUrl = z.string().regex(/^postgres(ql)?:\/\/[^\s/]+\/[^\s]+$/);
 
 const RELAYS = setting({ key: 'relays', flag: 'relay', env: 'ROUTSTR_KIT_RELAYS', list: true, form: 'ws:// or wss:// URLs (comma-separated in the environment)', schema: z.array(wsUrl), fromText: list, defaultValue: () => [...DEFAULT_MARKET_RELAYS], defaultText: DEFAULT_MARKET_RELAYS.join(', ') });
 const MINTS = setting({ key: 'mints', flag: 'mint', env: 'ROUTSTR_KIT_MINTS', list: true, form: 'at least one http:// or https:// mint URL (comma-separated in the environment)', schema: z.array(httpUrl).min(1), fromText: list, defaultValue: () => [...DEFAULT_MINTS], defaultText: DEFAULT_MINTS.join(', ') });
@@ -105,6 +122,7 @@ export const PROVIDER_SETTINGS: readonly SettingSpec[] = [
   setting({ key: 'provider.publicUrl', flag: 'public-url', env: 'ROUTSTR_KIT_PROVIDER_PUBLIC_URL', form: 'an http:// or https:// URL buyers reach', schema: httpUrl, fromText: asIs, defaultText: 'the listening URL' }),
   setting({ key: 'provider.name', flag: 'name', env: 'ROUTSTR_KIT_PROVIDER_NAME', form: 'text', schema: nonEmpty, fromText: asIs, defaultText: '(none)' }),
   setting({ key: 'provider.about', flag: 'about', env: 'ROUTSTR_KIT_PROVIDER_ABOUT', form: 'text', schema: nonEmpty, fromText: asIs, defaultText: '(none)' }),
+  setting({ key: 'provider.database', flag: 'database', env: 'ROUTSTR_KIT_PROVIDER_DATABASE', form: 'a postgres://[user@]host[:port]/dbname URL (the password from PGPASSWORD or ~/.pgpass)', schema: postgresUrl, fromText: asIs, show: withoutPassword, defaultText: 'SQLite files in the data dir' }),
   setting({ key: 'provider.maxConcurrency', flag: 'max-concurrency', env: 'ROUTSTR_KIT_PROVIDER_MAX_CONCURRENCY', form: 'a positive whole number', schema: z.number().int().positive(), fromText: number, defaultText: '2' }),
   setting({ key: 'provider.queue', flag: 'queue', env: 'ROUTSTR_KIT_PROVIDER_QUEUE', form: 'a whole number >= 0', schema: z.number().int().nonnegative(), fromText: number, defaultText: '8' }),
   setting({ key: 'nsec', flag: undefined, env: 'ROUTSTR_KIT_NSEC', secret: true, form: 'a Nostr secret key, nsec or hex (environment only)', schema: nonEmpty, fromText: asIs, defaultText: 'a new key in the data dir' }),

@@ -13,11 +13,10 @@ describe('renderNginxConfig', () => {
       'server 127.0.0.1:5001 max_fails=1 fail_timeout=10s;',
       'server 127.0.0.1:5002 max_fails=1 fail_timeout=10s;',
       'server 127.0.0.1:5003 max_fails=1 fail_timeout=10s;',
-      // routstr_books: the same processes, never marked down
-      'server 127.0.0.1:5001 max_fails=0;',
-      'server 127.0.0.1:5002 max_fails=0;',
-      'server 127.0.0.1:5003 max_fails=0;',
     ]);
+    // the processes share their books (one database): any request to any process, the least busy first
+    expect(code(out)).toContain('least_conn;');
+    expect(code(out).some((l) => l.startsWith('hash '))).toBe(false);
     expect(code(out).filter((l) => l.startsWith('listen '))).toEqual(['listen 127.0.0.1:9000;']);
     const untouched = (l: string): boolean => !/^(server [^{]|listen )/.test(l);
     expect(code(out).filter(untouched)).toEqual(code(file).filter(untouched));
