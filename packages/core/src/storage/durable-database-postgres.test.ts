@@ -114,4 +114,21 @@ describe('OwnerRegistry on PostgreSQL', () => {
     a.close();
     expect(() => first.release(ownerA)).not.toThrow();
   });
+
+  it('an owner registered from a session in one time zone reads live from a session in another (backend_start compared as epoch, not as session text)', async () => {
+    const url = await cluster.newDatabase('owners_tz');
+    const inZone = (zone: string): string => {
+      const u = new URL(url);
+      u.searchParams.set('options', `-c timezone=${zone} -c datestyle=SQL,DMY`);
+      return u.href;
+    };
+    const utc = new Books(inZone('UTC'), '', { namespace: 'wallet' });
+    const tokyo = new Books(inZone('Asia/Tokyo'), '', { namespace: 'wallet' });
+    expect(tokyo.rows('SHOW timezone')).toEqual([{ TimeZone: 'Asia/Tokyo' }]);
+    const owner = `${process.pid}:${randomUUID()}`;
+    new OwnerRegistry(utc).register(owner);
+    expect(new OwnerRegistry(tokyo).gone(owner)).toBe(false);
+    utc.close();
+    tokyo.close();
+  });
 });

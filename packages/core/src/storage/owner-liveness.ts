@@ -26,9 +26,16 @@ CREATE TABLE IF NOT EXISTS live_owners (
   backend_pid BIGINT NOT NULL, backend_start TEXT NOT NULL, registered_at BIGINT NOT NULL);
 `;
 
+/**
+ * A backend's start as text that reads the same in every session: microseconds since the epoch
+ * (`backend_start::text` follows each session's TimeZone and DateStyle, so two processes with
+ * different settings would each read the other's owner as gone).
+ */
+const startOf = (column: string): string => `(extract(epoch from ${column}) * 1000000)::bigint::text`;
+
 /** The owner's backend is still connected (a backend_start hidden from another role counts as a match). */
 const BACKEND_LIVE = `EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = o.backend_pid
-  AND (a.backend_start IS NULL OR a.backend_start::text = o.backend_start))`;
+  AND (a.backend_start IS NULL OR ${startOf('a.backend_start')} = o.backend_start))`;
 
 /** True while a process with this pid exists (EPERM: it exists, under another user). */
 export function pidAlive(pid: number): boolean {
@@ -89,7 +96,7 @@ export class OwnerRegistry extends AttachedTables {
         }
         this.run(
           `INSERT INTO live_owners (owner, pid, process_started, host, backend_pid, backend_start, registered_at)
-           VALUES (?, ?, ?, ?, pg_backend_pid(), COALESCE((SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()), ''), ?)
+           VALUES (?, ?, ?, ?, pg_backend_pid(), COALESCE((SELECT ${startOf('backend_start')} FROM pg_stat_activity WHERE pid = pg_backend_pid()), ''), ?)
            ON CONFLICT (owner) DO UPDATE SET pid = excluded.pid, process_started = excluded.process_started, host = excluded.host,
              backend_pid = excluded.backend_pid, backend_start = excluded.backend_start, registered_at = excluded.registered_at`,
           owner, pid, processStarted(pid), this.#pidSpace, Date.now(),
