@@ -359,8 +359,16 @@ export class BatchRunner {
           return;
         }
         failpoint('batch:after-answer');
-        // Throws when recovery released the reservation (this claimer presumed gone): not charged, and the node stops as on any broken books.
-        const settled = payee.settle(reservationId, b.cost.total_msats);
+        let settled: { chargedMsat: number };
+        try {
+          settled = payee.settle(reservationId, b.cost.total_msats);
+        } catch (error) {
+          // Recovery released the reservation (this claimer was presumed gone, e.g. its PostgreSQL session
+          // dropped) and took the line back: the runner that took it charges it, not this one. Any other
+          // failure is broken books: it propagates and stops the node.
+          if (payee.store.reservation(reservationId)?.state === 'released') return;
+          throw error;
+        }
         // A line is marked done only once its charge is committed (a stored answer is not a sent one).
         payee.flush();
         failpoint('batch:after-settle');
