@@ -73,6 +73,25 @@ describe('DurableDatabase on PostgreSQL', () => {
     waiter.close();
   });
 
+  it('writeRowLocked runs past the namespace lock another connection holds, and waits on the rows it touches (synced and unsynced)', async () => {
+    const url = await cluster.newDatabase('row_locked');
+    const holder = new Books(url, SCHEMA, { namespace: 'books' });
+    const other = new Books(url, SCHEMA, { namespace: 'books', busyTimeoutMs: 200 });
+    holder.change('INSERT INTO t (k, v) VALUES (?, ?)', 'x', 1);
+    holder.tx(() => {
+      holder.change('UPDATE t SET v = v + 1 WHERE k = ?', 'x'); // the namespace lock and x's row held until the end
+      for (const synced of [true, false]) {
+        expect(other.writeRowLocked('INSERT INTO t (k, v) VALUES (?, ?)', [`y-${synced}`, 1], { synced })).toBe(1);
+        expect(() => other.writeRowLocked('UPDATE t SET v = v + 10 WHERE k = ?', ['x'], { synced })).toThrow(/lock timeout/);
+      }
+      expect(() => other.change('INSERT INTO t (k, v) VALUES (?, ?)', 'z', 1)).toThrow(/lock timeout/);
+    });
+    expect(() => other.tx(() => other.writeRowLocked('UPDATE t SET v = 0', [], { synced: true }))).toThrow(/inside a transaction/);
+    expect(other.rows('SELECT k, v FROM t ORDER BY k')).toEqual([{ k: 'x', v: 2 }, { k: 'y-false', v: 1 }, { k: 'y-true', v: 1 }]);
+    holder.close();
+    other.close();
+  });
+
   it('a process that exits without closing its store does not hang (the worker is unref\'d)', async () => {
     const url = await cluster.newDatabase('no_close');
     const module = fileURLToPath(new URL('./durable-database.ts', import.meta.url));

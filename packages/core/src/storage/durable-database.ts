@@ -36,7 +36,8 @@ const NAMESPACE = /^[a-z_][a-z0-9_]{0,62}$/;
  * PostgreSQL (a `postgres://` URL): the store's tables in their own schema (`namespace`), versioned
  * (`schema_version`) and migrated at open; every transaction takes the namespace's advisory lock
  * first, so writers are serialised across processes and hosts as BEGIN IMMEDIATE serialises them
- * on one file, and a write outside a transaction runs in one of its own under that lock.
+ * on one file, and a write outside a transaction runs in one of its own under that lock
+ * (writeRowLocked is the one way around it, for statements that are safe on row locks alone).
  * Stores extend it and keep their own schema and queries (`dialect` picks the few non-portable forms).
  */
 export class DurableDatabase {
@@ -48,6 +49,9 @@ export class DurableDatabase {
   readonly namespace: string;
   readonly #begin: string;
   readonly #beginUnsynced: string;
+  /** PostgreSQL: how to open the unsynced connection of writeRowLocked (made on first use). */
+  readonly #unsyncedSetup: { url: string; setup: string[] } | undefined;
+  #unsynced: PostgresConnection | undefined;
   #depth = 0;
 
   constructor(location: string, schema: StoreSchema, options: DurableDatabaseOptions = {}) {
@@ -61,7 +65,9 @@ export class DurableDatabase {
       const lock = `SELECT pg_advisory_xact_lock(hashtext('routstr-kit:${namespace}'))`;
       this.#begin = `BEGIN; ${lock}`;
       this.#beginUnsynced = `BEGIN; SET LOCAL synchronous_commit = off; ${lock}`;
-      this.connection = new PostgresConnection(location, [`SET lock_timeout = '${busyTimeoutMs}ms'`, `SET search_path TO "${namespace}"`]);
+      const setup = [`SET lock_timeout = '${busyTimeoutMs}ms'`, `SET search_path TO "${namespace}"`];
+      this.connection = new PostgresConnection(location, setup);
+      this.#unsyncedSetup = { url: location, setup: [...setup, 'SET synchronous_commit = off'] };
       try {
         this.tx(() => {
           this.connection.exec(`CREATE SCHEMA IF NOT EXISTS "${namespace}"`);
@@ -75,6 +81,7 @@ export class DurableDatabase {
     }
     this.namespace = '';
     this.dialect = 'sqlite';
+    this.#unsyncedSetup = undefined;
     this.#begin = 'BEGIN IMMEDIATE';
     this.#beginUnsynced = 'BEGIN IMMEDIATE';
     const onDisk = location !== '' && location !== ':memory:' && !location.startsWith('file:');
@@ -102,6 +109,7 @@ export class DurableDatabase {
   }
 
   close(): void {
+    this.#unsynced?.close();
     this.connection.close();
   }
 
@@ -136,6 +144,26 @@ export class DurableDatabase {
   write(sql: string, params: readonly SqlValue[] = []): number {
     if (this.#depth === 0 && this.connection instanceof PostgresConnection) return this.connection.runAlone(this.#begin, sql, params);
     return this.connection.run(sql, params);
+  }
+
+  /**
+   * Runs one write as a transaction of its own WITHOUT the namespace's lock (PostgreSQL: one round
+   * trip, autocommit); returns the rows it changed. Allowed only for a statement whose correctness
+   * rests on the row locks of the rows it touches — it re-checks its condition on the locked rows
+   * (an UPDATE's WHERE, READ COMMITTED re-evaluates it on the newest version) or locks what it reads
+   * (`SELECT … FOR UPDATE`) — and only while every locked writer of those rows reads them
+   * `FOR UPDATE` (or writes relative to the row, the check in its WHERE): the lock serialises those
+   * writers with each other, not with this. `synced: false` commits without waiting for the disk
+   * (see txUnsynced: only for a write whose loss favours the other party), on a second connection
+   * whose session has `synchronous_commit = off`. SQLite has no row locks: there it is write() (the
+   * file's lock). Not inside a transaction (it would run outside it).
+   */
+  writeRowLocked(sql: string, params: readonly SqlValue[], options: { synced: boolean }): number {
+    if (this.#depth > 0) throw new Error('writeRowLocked inside a transaction');
+    if (this.#unsyncedSetup === undefined) return this.write(sql, params);
+    if (options.synced) return this.connection.run(sql, params);
+    this.#unsynced ??= new PostgresConnection(this.#unsyncedSetup.url, this.#unsyncedSetup.setup);
+    return this.#unsynced.run(sql, params);
   }
 
   /**

@@ -21,8 +21,8 @@ import { freeGoneHolds } from './shared-ledger.ts';
  */
 export function releaseReservation(store: PayeeStore, reservationId: string, mayTake: (owner: string | null) => boolean = () => true): void {
   store.tx(() => {
-    const r = store.reservation(reservationId);
-    if (!r || r.state !== 'held' || !mayTake(r.owner)) return;
+    const r = store.lockHeld(reservationId);
+    if (!r || !mayTake(r.owner)) return;
     store.closeHeld(r, { state: 'released' });
   });
 }
@@ -62,7 +62,7 @@ export async function deliverRefund(
 export function planRefund(
   store: PayeeStore, apiKey: string, live: LiveAccount | undefined, owner: string | null,
 ): { kind: 'cached'; refund: AccountRefund } | { kind: 'new'; id: string; wholeSat: number } {
-  const a = store.account(apiKey);
+  const a = store.lockAccount(apiKey); // the debit below is written over the row: no lockless hold or settle may land between
   if (!a || !live) throw keyNotFoundError();
   const wholeSat = Math.floor((live.balanceMsat - live.reservedMsat) / 1000);
   if (wholeSat <= 0) {
@@ -95,7 +95,7 @@ export async function refundShared(host: SharedRefundHost, apiKey: string): Prom
     const pending = store.pendingRefunds(apiKey)[0];
     if (!pending) {
       freeGoneHolds(store, apiKey, (o) => host.mayTake(o)); // a dead process's requests no longer block the refund
-      const a = store.account(apiKey);
+      const a = store.lockAccount(apiKey);
       return planRefund(store, apiKey, a && { balanceMsat: a.balanceMsat, reservedMsat: a.reservedMsat, totalRequests: a.totalRequests, totalSpentMsat: a.totalSpentMsat }, host.owner);
     }
     if (pending.owner !== host.owner && !host.mayTake(pending.owner)) throw refundRefused('A refund of this key is being made; try again', 409);

@@ -5,6 +5,9 @@
  * run in transactions that hold the write lock from their start (BEGIN IMMEDIATE; the namespace's
  * advisory lock on PostgreSQL) so a crash leaves each record in one named state that recovery
  * knows how to finish. SQL is portable (ON CONFLICT DO NOTHING, CASE instead of MAX).
+ * PostgreSQL: holdIfCovered and settleIfHeld (the Bearer hot path) run WITHOUT that lock, on row
+ * locks (writeRowLocked), so every locked writer of accounts/reservations reads what it then writes
+ * through lockAccount / lockHeld (FOR UPDATE), or writes relative to the row (`balance + ?`).
  */
 import type { SQLInputValue } from 'node:sqlite';
 import { DurableDatabase } from '../../storage/index.ts';
@@ -86,7 +89,6 @@ export interface PayoutRecord {
 /** A table whose records carry the owner working on them. */
 export type OwnedTable = (typeof OWNED_TABLES)[number];
 
-
 type Row = Record<string, SQLInputValue>;
 // reserved_msat less a reservation, never below 0 (an older version's rows kept it 0); portable (no MAX/GREATEST).
 const LESS_RESERVED = 'reserved_msat = CASE WHEN reserved_msat > ? THEN reserved_msat - ? ELSE 0 END';
@@ -129,8 +131,12 @@ function toReservation(r: Row): ReservationRecord {
 
 /** The payee's durable books (see module doc). */
 export class PayeeStore extends DurableDatabase {
+  // SQLite has no row locks (nor FOR UPDATE): its transactions hold the whole file's write lock.
+  readonly #forUpdate: string;
+
   constructor(path: string) {
     super(path, { sqlite: SQLITE_SCHEMA, postgres: [POSTGRES_SCHEMA] }, { namespace: 'payee' });
+    this.#forUpdate = this.dialect === 'postgres' ? ' FOR UPDATE' : '';
     if (this.dialect === 'sqlite') {
       this.tx(() => this.connection.exec(sqliteOwnerMigration((table) => this.all(`PRAGMA table_info(${table})`).map((c) => s(c['name'])))));
     }
@@ -196,6 +202,12 @@ export class PayeeStore extends DurableDatabase {
     return row ? toAccount(row) : undefined;
   }
 
+  /** The account, its row locked until the transaction ends (PostgreSQL FOR UPDATE; SQLite's file lock); call inside tx before writing what it read. */
+  lockAccount(apiKey: string): AccountRecord | undefined {
+    const row = this.get(`SELECT * FROM accounts WHERE api_key = ?${this.#forUpdate}`, apiKey);
+    return row ? toAccount(row) : undefined;
+  }
+
   /** Adds msats to an account (creating it), and forgets the cached refund: new money, new refund. */
   credit(apiKey: string, msat: number): void {
     this.run(
@@ -205,8 +217,9 @@ export class PayeeStore extends DurableDatabase {
     );
   }
 
+  /** Writes the account's figures over the row (call inside tx; the row is read FOR UPDATE, so a lockless hold or settle cannot land between). */
   updateAccount(apiKey: string, patch: Partial<Omit<AccountRecord, 'apiKey' | 'createdAt'>>): void {
-    const cur = this.account(apiKey);
+    const cur = this.lockAccount(apiKey);
     if (!cur) throw new Error(`no account ${apiKey.slice(0, 8)}…`);
     const a = { ...cur, ...patch };
     this.run(
@@ -257,6 +270,15 @@ export class PayeeStore extends DurableDatabase {
     return r ? toReservation(r) : undefined;
   }
 
+  /** The reservation if still held, locking its account's row then its own until the tx ends (one order for every locked writer: no deadlock). */
+  lockHeld(id: string): ReservationRecord | undefined {
+    const apiKey = this.reservation(id)?.apiKey;
+    if (apiKey === undefined) return undefined;
+    this.lockAccount(apiKey);
+    const r = this.get(`SELECT * FROM reservations WHERE id = ? AND state = 'held'${this.#forUpdate}`, id);
+    return r ? toReservation(r) : undefined;
+  }
+
   /** Held reservations (of one account): shared books' requests in flight, or what an older version left held. */
   heldReservations(apiKey?: string): ReservationRecord[] {
     const rows = apiKey === undefined
@@ -275,38 +297,42 @@ export class PayeeStore extends DurableDatabase {
   }
 
   /**
-   * PostgreSQL, shared books: holds the gate in one statement (one call to the database, in its own
-   * transaction under the namespace's lock) when the account covers it; false when it does not or
-   * does not exist (nothing written: the caller decides why in a transaction).
+   * PostgreSQL, shared books: holds the gate in one statement when the account covers it; false
+   * when not (nothing written: the caller finds out why in a transaction). Row-locked: the UPDATE
+   * locks the account row and READ COMMITTED re-checks `balance − reserved ≥ gate` on its newest
+   * version. Unsynced: a reservation lost in a server crash frees the hold (favours the buyer).
    */
   holdIfCovered(r: { id: string; apiKey: string; amountMsat: number; owner: string }): boolean {
     return (
-      this.run(
+      this.writeRowLocked(
         `WITH a AS (UPDATE accounts SET reserved_msat = reserved_msat + ? WHERE api_key = ? AND balance_msat - reserved_msat >= ? RETURNING api_key)
          INSERT INTO reservations (id, api_key, amount_msat, state, created_at, owner) SELECT ?::text, api_key, ?::bigint, 'held', ?::bigint, ?::text FROM a`,
-        r.amountMsat, r.apiKey, r.amountMsat, r.id, r.amountMsat, Date.now(), r.owner,
+        [r.amountMsat, r.apiKey, r.amountMsat, r.id, r.amountMsat, Date.now(), r.owner], { synced: false },
       ) === 1
     );
   }
 
   /**
-   * PostgreSQL, shared books: settles a held reservation in one statement (see holdIfCovered) at
-   * `costMsat` as far as the balance goes — reservation settled, account debited, charge recorded;
-   * nothing when it is not held. Read the outcome with reservationWithAccount.
+   * PostgreSQL, shared books: settles a held reservation in one statement at `costMsat` as far as
+   * the balance goes — reservation settled, account debited, charge recorded; nothing when it is
+   * not held. Read the outcome with reservationWithAccount. Row-locked: the CTE locks reservation
+   * and account (FOR UPDATE), so a repeat waits and finds it settled, and another reservation's settle
+   * charges from the balance this left. Unsynced: its loss in a server crash favours the buyer (settlement-group.ts).
    */
   settleIfHeld(id: string, costMsat: number): void {
-    this.run(
+    this.writeRowLocked(
       `WITH r AS (
          SELECT res.id, res.api_key, res.amount_msat, LEAST(?::bigint, acc.balance_msat) AS charged
-         FROM reservations res JOIN accounts acc ON acc.api_key = res.api_key WHERE res.id = ? AND res.state = 'held'),
-       u AS (UPDATE reservations SET state = 'settled', cost_msat = r.charged FROM r WHERE reservations.id = r.id RETURNING 1),
+         FROM reservations res JOIN accounts acc ON acc.api_key = res.api_key WHERE res.id = ? AND res.state = 'held'
+         FOR UPDATE OF res, acc),
+       u AS (UPDATE reservations SET state = 'settled', cost_msat = r.charged FROM r WHERE reservations.id = r.id AND reservations.state = 'held' RETURNING 1),
        a AS (UPDATE accounts SET balance_msat = balance_msat - r.charged,
                reserved_msat = CASE WHEN reserved_msat > r.amount_msat THEN reserved_msat - r.amount_msat ELSE 0 END,
                total_requests = total_requests + 1, total_spent_msat = total_spent_msat + r.charged
              FROM r WHERE accounts.api_key = r.api_key RETURNING 1)
        INSERT INTO charges (ref, source, amount_msat, created_at) SELECT 'res:' || r.id, 'bearer', r.charged, ?::bigint FROM r
        WHERE r.charged > 0 ON CONFLICT DO NOTHING`,
-      costMsat, id, Date.now(),
+      [costMsat, id, Date.now()], { synced: false },
     );
   }
 

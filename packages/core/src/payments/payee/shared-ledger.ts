@@ -1,9 +1,11 @@
 /**
  * Bearer (`sk-`) accounts for shared books: several node processes (or several Payees) on one
  * payee database. Nothing is cached: every reserve, settle and release is one transaction that
- * reads the account row, checks, and writes — serialised with every other writer by the store
- * (BEGIN IMMEDIATE on sqlite, the namespace's advisory lock on PostgreSQL), so read-check-write
- * is safe across processes and a balance never goes below zero.
+ * reads the account row, checks, and writes — on sqlite serialised with every other writer (BEGIN
+ * IMMEDIATE); on PostgreSQL reserve and settle are each one statement on row locks only
+ * (PayeeStore.holdIfCovered / settleIfHeld: no namespace lock, so processes do not queue behind
+ * each other's requests), and every other writer of these rows locks what it reads (lockAccount,
+ * lockHeld) — so read-check-write is safe across processes and a balance never goes below zero.
  *
  * A reservation is a row ('held', with its owner) and adds to the account's `reserved_msat`; a
  * settlement closes it, debits the balance, and records the charge, in one transaction. These
@@ -75,10 +77,10 @@ export class SharedLedger implements BearerLedger {
       return id;
     }
     this.#store.txUnsynced(() => {
-      let a = this.#store.account(apiKey);
+      let a = this.#store.lockAccount(apiKey);
       if (!a) throw keyNotFoundError();
       if (a.balanceMsat - a.reservedMsat < gateMsat && a.reservedMsat > 0 && freeGoneHolds(this.#store, apiKey, (o) => this.#ownership.mayTake(o))) {
-        a = this.#store.account(apiKey) as AccountRecord;
+        a = this.#store.lockAccount(apiKey) as AccountRecord;
       }
       const available = a.balanceMsat - a.reservedMsat;
       if (available < gateMsat) throw insufficientBalanceError(gateMsat, available, a.reservedMsat);
@@ -111,8 +113,8 @@ export class SharedLedger implements BearerLedger {
   /** Releases a held reservation without charging (the upstream failed); unknown or closed ids are ignored. */
   release(reservationId: string): void {
     this.#store.txUnsynced(() => {
-      const r = this.#store.reservation(reservationId);
-      if (r?.state === 'held') this.#store.closeHeld(r, { state: 'released' });
+      const r = this.#store.lockHeld(reservationId);
+      if (r) this.#store.closeHeld(r, { state: 'released' });
     });
   }
 
@@ -146,8 +148,10 @@ export class SharedLedger implements BearerLedger {
 /** Releases an account's reservations held by processes that are gone (call inside tx); true when any was. */
 export function freeGoneHolds(store: PayeeStore, apiKey: string, mayTake: (owner: string | null) => boolean): boolean {
   let freed = false;
-  for (const r of store.heldReservations(apiKey)) {
-    if (!mayTake(r.owner)) continue;
+  for (const seen of store.heldReservations(apiKey)) {
+    if (!mayTake(seen.owner)) continue; // a live process's holds are not locked (its settle must not wait on this)
+    const r = store.lockHeld(seen.id);
+    if (!r || !mayTake(r.owner)) continue;
     store.closeHeld(r, { state: 'released' });
     freed = true;
   }
