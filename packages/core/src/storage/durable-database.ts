@@ -53,6 +53,8 @@ export class DurableDatabase {
   readonly #unsyncedSetup: { url: string; setup: string[] } | undefined;
   #unsynced: PostgresConnection | undefined;
   #depth = 0;
+  /** PostgreSQL: how long the client waits for one statement. */
+  #queryTimeoutMs = 0;
 
   constructor(location: string, schema: StoreSchema, options: DurableDatabaseOptions = {}) {
     const busyTimeoutMs = Math.floor(options.busyTimeoutMs ?? 15_000);
@@ -65,8 +67,16 @@ export class DurableDatabase {
       const lock = `SELECT pg_advisory_xact_lock(hashtext('routstr-kit:${namespace}'))`;
       this.#begin = `BEGIN; ${lock}`;
       this.#beginUnsynced = `BEGIN; SET LOCAL synchronous_commit = off; ${lock}`;
-      const setup = [`SET lock_timeout = '${busyTimeoutMs}ms'`, `SET search_path TO "${namespace}"`];
-      this.connection = new PostgresConnection(location, setup);
+      // Every wait is bounded: a lock after busyTimeoutMs, a statement soon after (the server cancels it),
+      // the client a little later (a half-open connection), and a process stalled inside a transaction
+      // (SIGSTOP, a debugger) loses its session after 30 s, so it cannot hold the namespace's lock for good.
+      const statementTimeoutMs = busyTimeoutMs + 15_000;
+      const setup = [
+        `SET lock_timeout = '${busyTimeoutMs}ms'`, `SET statement_timeout = '${statementTimeoutMs}ms'`,
+        "SET idle_in_transaction_session_timeout = '30s'", `SET search_path TO "${namespace}"`,
+      ];
+      this.#queryTimeoutMs = statementTimeoutMs + 10_000;
+      this.connection = new PostgresConnection(location, setup, this.#queryTimeoutMs);
       this.#unsyncedSetup = { url: location, setup: [...setup, 'SET synchronous_commit = off'] };
       try {
         this.tx(() => {
@@ -162,7 +172,7 @@ export class DurableDatabase {
     if (this.#depth > 0) throw new Error('writeRowLocked inside a transaction');
     if (this.#unsyncedSetup === undefined) return this.write(sql, params);
     if (options.synced) return this.connection.run(sql, params);
-    this.#unsynced ??= new PostgresConnection(this.#unsyncedSetup.url, this.#unsyncedSetup.setup);
+    this.#unsynced ??= new PostgresConnection(this.#unsyncedSetup.url, this.#unsyncedSetup.setup, this.#queryTimeoutMs);
     return this.#unsynced.run(sql, params);
   }
 

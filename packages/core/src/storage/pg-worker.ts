@@ -18,7 +18,11 @@ function serve(): void {
 
 async function answer(clients: Map<string, { client: pg.Client; broken: Error | null }>, request: PgRequest): Promise<PgReply> {
   if (request.op === 'open') {
-    const client = new pg.Client({ connectionString: request.url, keepAlive: true, application_name: 'routstr-kit', connectionTimeoutMillis: 15_000 });
+    const client = new pg.Client({
+      connectionString: request.url, application_name: 'routstr-kit', connectionTimeoutMillis: 15_000,
+      // a dead peer is noticed in seconds, not after the OS default of ~2 h; a statement never waits forever
+      keepAlive: true, keepAliveInitialDelayMillis: 10_000, query_timeout: request.queryTimeoutMs,
+    });
     const entry = { client, broken: null as Error | null };
     // a dropped connection (server restart, terminated backend) fails the next call instead of crashing the thread
     client.on('error', (error) => void (entry.broken = error));

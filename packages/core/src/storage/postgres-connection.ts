@@ -11,6 +11,9 @@ import { numberPlaceholders } from './sql-connection.ts';
 
 type Call = (request: PgRequest) => PgReply;
 
+/** How long the main thread waits for the worker at most (statements are bounded well below it: see DurableDatabase). */
+const CALL_TIMEOUT_MS = 10 * 60_000;
+
 /** The worker module beside this one: .ts in the workspace sources, .js in the built package. */
 function workerUrl(): URL {
   return new URL(import.meta.url.endsWith('.ts') ? './pg-worker.ts' : './pg-worker.js', import.meta.url);
@@ -24,10 +27,14 @@ export class PostgresConnection implements SqlConnection {
   readonly #numbered = new Map<string, string>();
   #open = false;
 
-  /** Connects to `url` and runs `setup` (session settings) on the new connection. */
-  constructor(url: string, setup: readonly string[]) {
-    this.#call = createSyncFn<(request: PgRequest) => Promise<PgReply>>(workerUrl());
-    this.#call({ op: 'open', id: this.#id, url, setup: [...setup] });
+  /**
+   * Connects to `url` and runs `setup` (session settings) on the new connection; the client gives up
+   * on a statement after `queryTimeoutMs`.
+   */
+  constructor(url: string, setup: readonly string[], queryTimeoutMs: number) {
+    // the last bound on the main thread's wait, should the worker itself stall (one worker per process: synckit keeps one per file)
+    this.#call = createSyncFn<(request: PgRequest) => Promise<PgReply>>(workerUrl(), { timeout: CALL_TIMEOUT_MS });
+    this.#call({ op: 'open', id: this.#id, url, setup: [...setup], queryTimeoutMs });
     this.#open = true;
   }
 
