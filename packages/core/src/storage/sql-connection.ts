@@ -47,8 +47,9 @@ export function redactLocation(location: string): string {
 }
 
 /**
- * `sql` with each `?` placeholder outside quoted strings, quoted identifiers and comments
- * rewritten to PostgreSQL's `$1`, `$2`, …
+ * `sql` with each `?` placeholder outside quoted strings, quoted identifiers and `--` comments
+ * rewritten to PostgreSQL's `$1`, `$2`, … (block comments and dollar-quoted strings are not parsed: the
+ * stores write none)
  */
 export function numberPlaceholders(sql: string): string {
   let out = '';
