@@ -11,7 +11,7 @@ import { failpoint } from '../../wallet/failpoint.ts';
 import { keyNotFoundError, refundRefused } from './payee-errors.ts';
 import type { PayeeStore } from './payee-store.ts';
 import type { AccountRefund } from './payee-types.ts';
-import { refundRef, sendOnce } from './outgoing-tokens.ts';
+import { nothingInFlight, refundRef, sendOnce } from './outgoing-tokens.ts';
 import type { LiveAccount } from './session-ledger.ts';
 import { freeGoneHolds } from './shared-ledger.ts';
 
@@ -36,12 +36,13 @@ export async function deliverRefund(
     sent = await sendOnce(wallet, refundRef(id), amountSat, 'account refund');
   } catch (error) {
     if (error instanceof InsufficientFunds) {
-      // Nothing left the wallet: put the money back on the key.
-      store.tx(() => {
+      // Nothing left the wallet: put the money back on the key — once, by whoever closes the refund.
+      const credited = store.tx(() => {
+        if (!store.finishRefund(id, '')) return false;
         store.credit(apiKey, amountSat * 1000);
-        store.finishRefund(id, '');
+        return true;
       });
-      onCredit(amountSat * 1000);
+      if (credited) onCredit(amountSat * 1000);
       throw refundRefused('The node cannot make the refund token now; try again later', 503);
     }
     throw error;
@@ -107,7 +108,7 @@ export async function refundShared(host: SharedRefundHost, apiKey: string): Prom
   try {
     return await deliverRefund(store, host.wallet, plan.id, apiKey, plan.wholeSat);
   } catch (error) {
-    store.tx(() => store.setOwner('refunds', plan.id, null));
+    if (nothingInFlight(host.wallet, refundRef(plan.id))) store.tx(() => store.setOwner('refunds', plan.id, null));
     throw error;
   }
 }

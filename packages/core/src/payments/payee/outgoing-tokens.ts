@@ -34,3 +34,13 @@ export async function sendOnce(wallet: EcashWallet, ref: string, amountSat: numb
   const sent = await wallet.send(sat(amountSat), { purpose, requestId: ref, settled });
   return { token: sent.token, entryId: sent.entry.id };
 }
+
+/**
+ * True when nothing is in flight under `ref`: every send journaled there was aborted (or none was).
+ * Only then may a failed send's record be let go to another process: a send cut off mid-swap (the
+ * mint unreachable) stays this process's until its wallet settles it, or another process would make
+ * a second token while the first can still come to exist.
+ */
+export function nothingInFlight(wallet: EcashWallet, ref: string): boolean {
+  return wallet.journal({ requestId: ref }).every((e: JournalEntry) => e.status === 'aborted');
+}

@@ -73,6 +73,15 @@ describe.each(storeBackends('payee-store'))('PayeeStore on $name', (backend) => 
     store.close();
   });
 
+  it('a refund is finished once: a second finish (another process, or a refused send after it was delivered) changes nothing and says so', async () => {
+    const store = new PayeeStore(await backend.fresh('payee'));
+    store.tx(() => store.insertRefund({ id: 'f1', apiKey: 'sk-a', sat: 5 }));
+    expect(store.tx(() => store.finishRefund('f1', 'cashuAtoken'))).toBe(true);
+    expect(store.tx(() => store.finishRefund('f1', ''))).toBe(false);
+    expect(store.pendingRefunds('sk-a')).toEqual([]);
+    store.close();
+  });
+
   it('shared books: a held reservation adds to reserved; settled it debits and earns once, released it only frees the hold', async () => {
     const store = new PayeeStore(await backend.fresh('payee'));
     store.tx(() => store.credit('sk-a', 10_000));

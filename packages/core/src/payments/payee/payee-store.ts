@@ -419,8 +419,9 @@ export class PayeeStore extends DurableDatabase {
     return rows.map((r) => ({ id: s(r['id']), apiKey: s(r['api_key']), sat: n(r['sat']), state: 'pending' as const, token: sn(r['token']), owner: sn(r['owner']) }));
   }
 
-  finishRefund(id: string, token: string): void {
-    this.run("UPDATE refunds SET state = 'done', token = ? WHERE id = ?", token, id);
+  /** Marks a pending refund done; false when it was not pending (another process finished it: change nothing else). */
+  finishRefund(id: string, token: string): boolean {
+    return this.run("UPDATE refunds SET state = 'done', token = ? WHERE id = ? AND state = 'pending'", token, id) === 1;
   }
 
   // --- payouts ----------------------------------------------------------------------------------

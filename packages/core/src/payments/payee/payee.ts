@@ -30,7 +30,7 @@ import { apiKeyForToken } from '../../protocol/index.ts';
 import type { EcashWallet } from '../../wallet/index.ts';
 import { failpoint } from '../../wallet/failpoint.ts';
 import { deliverRefund, planRefund, refundShared } from './account-book.ts';
-import { changeRef, sendOnce } from './outgoing-tokens.ts';
+import { changeRef, nothingInFlight, sendOnce } from './outgoing-tokens.ts';
 import { payOut, payeeBalances } from './payouts.ts';
 import { invalidRequestError, keyNotFoundError, minimumBalanceError, redemptionError, refundRefused } from './payee-errors.ts';
 import { RecoveryRunner } from './payee-recovery.ts';
@@ -252,7 +252,7 @@ export class Payee {
         // (shared books: in any process, so the request is let go).
         this.store.tx(() => {
           if (billNow) bill();
-          if (this.shared) this.store.setOwner('xcashu', rec.tokenHash, null);
+          if (this.shared && nothingInFlight(this.wallet, changeRef(rec.tokenHash))) this.store.setOwner('xcashu', rec.tokenHash, null);
         });
         this.redeemed.delete(rec.tokenHash);
         throw error;

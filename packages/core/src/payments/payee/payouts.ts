@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EcashWallet } from '../../wallet/index.ts';
 import { bolt11AmountSat } from './bolt11-amount.ts';
-import { payoutRef, sendOnce } from './outgoing-tokens.ts';
+import { nothingInFlight, payoutRef, sendOnce } from './outgoing-tokens.ts';
 import { invalidRequestError } from './payee-errors.ts';
 import type { PayeeStore } from './payee-store.ts';
 import type { PayeeBalances, Payout } from './payee-types.ts';
@@ -62,7 +62,7 @@ export async function payOut(host: PayoutHost, request: { amountSat: number } | 
       host.store.tx(() => host.store.updatePayout(id, { state: w.state === 'paid' ? 'done' : 'pending', amountMsat: (w.amount + w.feePaid) * 1000 }));
       return { id, kind: 'invoice', amountSat: w.amount, feeSat: w.feePaid, token: undefined };
     } catch (error) {
-      if (host.wallet.journal({ requestId: payoutRef(id) }).every((e) => e.status === 'aborted')) {
+      if (nothingInFlight(host.wallet, payoutRef(id))) {
         host.store.tx(() => host.store.updatePayout(id, { state: 'failed', amountMsat: 0 }));
       }
       throw error;
@@ -76,7 +76,7 @@ export async function payOut(host: PayoutHost, request: { amountSat: number } | 
     sent = await sendOnce(host.wallet, payoutRef(id), amount, 'admin withdraw');
   } catch (error) {
     // shared books: left pending for any process's recovery to finish (single process: the next start)
-    if (host.shared) host.store.tx(() => host.store.setOwner('payouts', id, null));
+    if (host.shared && nothingInFlight(host.wallet, payoutRef(id))) host.store.tx(() => host.store.setOwner('payouts', id, null));
     throw error;
   }
   host.store.tx(() => host.store.updatePayout(id, { state: 'done', token: sent.token }));
