@@ -5,6 +5,7 @@
  * database that does not answer stops the start with a typed error, never a half-started node.
  */
 import pg from 'pg';
+import { redactLocation } from '@routstr-kit/core';
 
 export type ProviderDatabaseErrorCode = 'invalid_database_url' | 'invalid_database_options' | 'database_unreachable';
 
@@ -18,19 +19,6 @@ export class ProviderDatabaseError extends Error {
   }
 }
 
-/**
- * `url` with any password replaced by `***`, whatever its scheme (core's redactLocation masks
- * postgres:// URLs only, and a refused URL may be mysql://u:secret@…); text that is no URL is not shown.
- */
-function redactDatabaseUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(not a URL)';
-  }
-}
 
 /** Refuses anything but a `postgres://` / `postgresql://` URL with a host and a database name. */
 export function checkDatabaseUrl(url: string): void {
@@ -42,7 +30,7 @@ export function checkDatabaseUrl(url: string): void {
   }
   const ok = parsed !== undefined && /^postgres(ql)?:$/i.test(parsed.protocol) && parsed.hostname !== '' && parsed.pathname.length > 1;
   if (!ok) {
-    throw new ProviderDatabaseError('invalid_database_url', `database must be a postgres://[user[:password]@]host[:port]/dbname URL, got ${redactDatabaseUrl(url)}`);
+    throw new ProviderDatabaseError('invalid_database_url', `database must be a postgres://[user[:password]@]host[:port]/dbname URL, got ${redactLocation(url)}`);
   }
 }
 
@@ -59,8 +47,8 @@ export async function checkDatabaseReachable(url: string, timeoutMs = 5_000): Pr
     await client.connect();
     await client.query('SELECT 1');
   } catch (error) {
-    const reason = (error as Error).message.split(url).join(redactDatabaseUrl(url));
-    throw new ProviderDatabaseError('database_unreachable', `cannot reach the database ${redactDatabaseUrl(url)}: ${reason}`);
+    const reason = (error as Error).message.split(url).join(redactLocation(url));
+    throw new ProviderDatabaseError('database_unreachable', `cannot reach the database ${redactLocation(url)}: ${reason}`);
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MARKET_RELAYS } from '../market/open-market.ts';
+import { redactLocation } from '../storage/sql-connection.ts';
 
 /** What a default may depend on: where the user's home is. */
 export interface DefaultContext {
@@ -63,19 +64,8 @@ export const DEFAULT_PROFILE = 'balanced';
 
 const setting = (spec: SettingSpec): SettingSpec => spec;
 
-/** A URL's password masked (`postgres://u:***@h/db`); anything that is no URL as given. */
-const withoutPassword = (raw: unknown): unknown => {
-  if (typeof raw !== 'string') return raw;
-  try {
-    const url = new URL(raw);
-    if (url.password === '') return raw;
-    url.password = '***';
-    return url.toString();
-  } catch {
-    // not a URL: a password can only hide in text shaped like user:secret@host
-    return raw.replace(/:[^:@/\s]*@/, ':***@');
-  }
-};
+/** A setting's value with any password masked for display (redactLocation). */
+const withoutPassword = (raw: unknown): unknown => (typeof raw === 'string' ? redactLocation(raw) : raw);
 const postgresUrl = z.string().regex(/^postgres(ql)?:\/\/[^\s/]+\/[^\s]+$/);
 
 const RELAYS = setting({ key: 'relays', flag: 'relay', env: 'ROUTSTR_KIT_RELAYS', list: true, form: 'ws:// or wss:// URLs (comma-separated in the environment)', schema: z.array(wsUrl), fromText: list, defaultValue: () => [...DEFAULT_MARKET_RELAYS], defaultText: DEFAULT_MARKET_RELAYS.join(', ') });

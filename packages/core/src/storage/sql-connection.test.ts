@@ -15,5 +15,7 @@ describe('SQL for PostgreSQL', () => {
     expect(redactLocation('postgres://agent:s3cret@db.example:5432/books')).toBe('postgres://agent:***@db.example:5432/books');
     expect(redactLocation('postgres://agent@db.example/books')).toBe('postgres://agent@db.example/books');
     expect(redactLocation('/tmp/wallet.db')).toBe('/tmp/wallet.db');
+    expect(redactLocation('postgres://db.example/books?password=s3cret&sslmode=require')).toBe('postgres://db.example/books?password=***&sslmode=require');
+    expect(redactLocation('mysql://u:s3cret@h/db')).toBe('mysql://u:***@h/db');
   });
 });

@@ -38,12 +38,21 @@ export function isPostgresUrl(location: string): boolean {
 }
 
 /**
- * `location` with any password replaced by `***`, for messages and logs (a wallet URL carries the
- * database credential).
+ * `location` with any password replaced by `***`, for messages and logs (a database URL carries its
+ * credential): the URL's password and a `password` query parameter, whatever the scheme; in text that
+ * is no URL, anything shaped like `user:secret@host`. A file path comes back as given.
  */
 export function redactLocation(location: string): string {
-  if (!isPostgresUrl(location)) return location;
-  return location.replace(/^(postgres(?:ql)?:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+  let url: URL;
+  try {
+    url = new URL(location);
+  } catch {
+    return location.replace(/:[^:@/\s]*@/, ':***@');
+  }
+  if (url.password === '' && !url.searchParams.has('password')) return location;
+  if (url.password !== '') url.password = '***';
+  if (url.searchParams.has('password')) url.searchParams.set('password', '***');
+  return url.toString();
 }
 
 /**
