@@ -259,6 +259,8 @@ describe.each(backends)('a node process running lines, SIGKILLed, on $name', ({ 
     // The survivor starts beside the live victim (its start-up recovery leaves the victim's line alone); the kill is then taken back by its periodic recovery.
     ['SIGKILLed while its lines run, beside a live process', null],
     // The victim kills itself at the failpoint before the survivor starts: its start-up recovery takes the line back.
+    ['killed after a line was claimed, before its reservation', 'batch:after-claim'],
+    ['killed after a line was reserved, before the reservation was recorded on it', 'batch:after-reserve'],
     ['killed after a line was answered, before it was charged', 'batch:after-answer'],
     ['killed after a line was charged, before it was marked done', 'batch:after-settle'],
   ];
